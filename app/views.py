@@ -1,0 +1,113 @@
+"""The pages, the files and the JSON API. Every photo is addressed by its id."""
+
+from __future__ import annotations
+
+from werkzeug.exceptions import HTTPException
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file, url_for
+
+from app.catalog import Catalog
+
+pages = Blueprint("pages", __name__)
+
+DEFAULT_PER_PAGE = 48
+MAX_PER_PAGE = 200
+THUMBNAIL_MAX_AGE = 365 * 24 * 3600  # thumbnail URLs carry the content hash, so they never go stale
+ORIGINAL_MAX_AGE = 24 * 3600
+
+
+def catalog() -> Catalog:
+    return current_app.extensions["lookalike"]
+
+
+def _int_arg(name: str, default: int) -> int:
+    """A positive integer query argument; anything else is a page that does not exist."""
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        abort(404, description=f"There is no such page ({name}={text!r}).")
+    return int(text)
+
+
+def _per_page() -> int:
+    return min(MAX_PER_PAGE, _int_arg("per_page", DEFAULT_PER_PAGE))
+
+
+def _photo_or_404(photo_id: int) -> dict:
+    photo = catalog().photo(photo_id)
+    if photo is None:
+        abort(404, description=f"There is no photo with id {photo_id}.")
+    return photo
+
+
+@pages.app_template_global()
+def thumbnail_url(photo: dict, kind: str = "thumb") -> str:
+    return url_for("pages.thumbnail", photo_id=photo["id"], kind=kind, v=photo["sha1"][:12])
+
+
+@pages.route("/")
+def gallery():
+    per_page = _per_page()
+    page = catalog().page(_int_arg("page", 1), per_page)
+    if page is None:
+        abort(404, description="That gallery page does not exist.")
+    return render_template("gallery.html", page=page, catalog=catalog())
+
+
+@pages.route("/photos/<int:photo_id>")
+def photo(photo_id: int):
+    photo = _photo_or_404(photo_id)
+    per_page = _per_page()
+    return render_template(
+        "photo.html",
+        photo=photo,
+        similar=catalog().similar(photo_id),
+        gallery_page=catalog().page_of(photo_id, per_page),
+        per_page=per_page,
+        catalog=catalog(),
+    )
+
+
+@pages.route("/photos/<int:photo_id>/<any(thumb, preview):kind>.jpg")
+def thumbnail(photo_id: int, kind: str):
+    path = catalog().thumbnail_path(_photo_or_404(photo_id), kind)
+    if path is None:
+        abort(404, description="The thumbnail file is missing; rebuild the index to restore it.")
+    response = send_file(path, mimetype="image/jpeg", max_age=THUMBNAIL_MAX_AGE, conditional=True, etag=True)
+    response.cache_control.immutable = True
+    return response
+
+
+@pages.route("/photos/<int:photo_id>/original")
+def original(photo_id: int):
+    path = catalog().original_path(_photo_or_404(photo_id))
+    if path is None:
+        abort(404, description="The original photo is no longer on disk.")
+    return send_file(path, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=True)
+
+
+@pages.route("/api/photos/<int:photo_id>/similar")
+def similar_json(photo_id: int):
+    _photo_or_404(photo_id)
+    similar = [
+        {
+            "id": item.photo["id"],
+            "score": round(item.score, 4),
+            "url": url_for("pages.photo", photo_id=item.photo["id"], _external=True),
+            "thumbnail": url_for("pages.thumbnail", photo_id=item.photo["id"], kind="thumb", _external=True),
+        }
+        for item in catalog().similar(photo_id)
+    ]
+    return jsonify({"id": photo_id, "similar": similar})
+
+
+@pages.route("/healthz")
+def healthz():
+    return jsonify({"status": "ok", "photos": len(catalog())})
+
+
+@pages.app_errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    if request.path.startswith("/api/"):
+        return jsonify({"error": error.name, "detail": error.description}), error.code
+    return render_template("error.html", error=error), error.code

@@ -1,0 +1,120 @@
+"""Step 5: the index file, one pickle holding everything the web app needs.
+
+Writing is atomic (temporary file, fsync, rename), so an interrupted run
+leaves the previous index intact. Reading uses a restricted unpickler that
+allows only builtins and plain numpy arrays: a pickle can run code when
+loaded, and an index file may come from anywhere.
+
+This module needs only numpy, so the web app can use it without torch.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "lookalike-index"
+FORMAT_VERSION = 1
+
+# What pickling a dict of builtins and numpy arrays refers to, in numpy 1 and 2.
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+    }
+)
+
+
+class IndexFileError(Exception):
+    """The index file is missing, damaged, foreign or of an unknown version."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise IndexFileError(f"refusing to load {module}.{name}: an index holds only builtins and numpy arrays")
+
+
+def write_index(index: dict, path: Path) -> None:
+    """Write `index` to `path` atomically: readers see the old file or the new, never a mix."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            pickle.dump(index, out, protocol=5)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_index(path: Path) -> dict:
+    """Load and validate an index file; raise IndexFileError with a clear reason."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexFileError(f"index file not found: {path}") from None
+    except OSError as err:
+        raise IndexFileError(f"cannot read index file {path}: {err.strerror or err}") from None
+    try:
+        index = _RestrictedUnpickler(io.BytesIO(data)).load()
+    except IndexFileError as err:
+        raise IndexFileError(f"{path} is not a Lookalike index: {err}") from None
+    except Exception as err:  # truncated or garbage pickles raise many types
+        raise IndexFileError(f"{path} is damaged or not a Lookalike index ({type(err).__name__}: {err})") from None
+    try:
+        validate_index(index)
+    except IndexFileError as err:
+        raise IndexFileError(f"{path}: {err}") from None
+    return index
+
+
+def validate_index(index: Any) -> None:
+    """Check the format, version, shapes and dtypes the web app relies on."""
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise IndexFileError("not a Lookalike index (no format marker)")
+    version = index.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise IndexFileError(
+            f"index format version {version!r} is not supported (this Lookalike reads version {FORMAT_VERSION}); "
+            "rebuild the index with this version of precompute"
+        )
+    photos = index.get("photos")
+    if not isinstance(photos, list) or not all(isinstance(p, dict) and isinstance(p.get("path"), str) for p in photos):
+        raise IndexFileError("'photos' must be a list of dicts, each with a 'path'")
+    ids = [p.get("id") for p in photos]
+    if not all(isinstance(i, int) and i >= 0 for i in ids) or len(set(ids)) != len(ids):
+        raise IndexFileError("every photo needs a unique, non-negative integer 'id'")
+    n = len(photos)
+    embeddings = _array(index, "embeddings", np.float32, 2)
+    neighbours = _array(index, "neighbors", np.int32, 2)
+    scores = _array(index, "scores", np.float32, 2)
+    if embeddings.shape[0] != n:
+        raise IndexFileError(f"'embeddings' has {embeddings.shape[0]} rows for {n} photos")
+    if neighbours.shape[0] != n or scores.shape != neighbours.shape:
+        raise IndexFileError(f"'neighbors' {neighbours.shape} and 'scores' {scores.shape} must both be {n}×k")
+    if neighbours.size and (neighbours.min() < 0 or neighbours.max() >= n):
+        raise IndexFileError("'neighbors' refers to photos that are not in the index")
+    if not isinstance(index.get("model"), dict):
+        raise IndexFileError("'model' must describe the embedding model")
+
+
+def _array(index: dict, key: str, dtype: type, ndim: int) -> np.ndarray:
+    value = index.get(key)
+    if not isinstance(value, np.ndarray) or value.dtype != dtype or value.ndim != ndim:
+        raise IndexFileError(f"'{key}' must be a {ndim}-d {np.dtype(dtype).name} array")
+    return value

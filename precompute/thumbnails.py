@@ -1,0 +1,57 @@
+"""Small JPEG copies of each photo, so the web app never sends an original where less will do.
+
+File names are derived from the photo's content hash: an unchanged photo
+keeps its files across runs, and an interrupted run never overwrites a file
+that the previous index still points to.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+# Long side in pixels: `thumb` for grids and lists, `preview` for a photo's own page.
+SIZES = {"thumb": 320, "preview": 960}
+_JPEG_QUALITY = 85
+
+
+def thumbnail_name(content_hash: str, kind: str) -> str:
+    return f"{content_hash[:20]}-{kind}.jpg"
+
+
+def write_thumbnails(image: Image.Image, folder: Path, content_hash: str) -> dict[str, dict]:
+    """Write every size in SIZES for one photo; return {kind: {file, width, height}}."""
+    written = {}
+    for kind, long_side in SIZES.items():
+        copy = image.copy()
+        copy.thumbnail((long_side, long_side), Image.Resampling.BICUBIC)
+        name = thumbnail_name(content_hash, kind)
+        target = folder / name
+        if not target.exists():
+            _save_atomically(copy, target)
+        written[kind] = {"file": name, "width": copy.width, "height": copy.height}
+    return written
+
+
+def _save_atomically(image: Image.Image, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            image.save(out, "JPEG", quality=_JPEG_QUALITY, optimize=True)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_unused(folder: Path, keep: set[str]) -> int:
+    """Delete thumbnails no photo of the new index uses; return how many."""
+    removed = 0
+    for path in folder.glob("*.jpg"):
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
