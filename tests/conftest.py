@@ -1,0 +1,38 @@
+"""Shared fixtures: the real photo data sets, and one index built from them per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+HOLIDAYS = DATASETS / "holidays-dev"
+IMAGENET_SAMPLES = DATASETS / "imagenet-samples"
+
+
+def dataset(path: Path) -> Path:
+    """The data set at `path`, or skip the test with the reason."""
+    if not path.is_dir():
+        pytest.skip(f"data set not found at {path} (see ../shared/datasets/README.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def holidays_dir() -> Path:
+    return dataset(HOLIDAYS)
+
+
+@pytest.fixture(scope="session")
+def imagenet_dir() -> Path:
+    return dataset(IMAGENET_SAMPLES)
+
+
+@pytest.fixture(scope="session")
+def holidays_index(holidays_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index over holidays-dev, built once with efficientnet-lite0 (the offline model)."""
+    from precompute.build import BuildOptions, build_index
+
+    out = tmp_path_factory.mktemp("holidays") / "index.pkl"
+    build_index(holidays_dir, out, BuildOptions(model="efficientnet-lite0", k=10))
+    return out
