@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +15,18 @@ from precompute.models import MODEL_NAMES, LoadedModel, ModelUnavailable
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SOME_SKIPPED = 3  # the index was written, but some photos could not be read
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; the previous index is untouched
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Bad options get one line on stderr, not the whole usage text."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _positive(text: str) -> int:
@@ -31,11 +44,12 @@ def _non_negative(text: str) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="python -m precompute",
         description="Embed every photo in a folder and write the similar-photos index the web app serves.",
         epilog=f"Exit status: {EXIT_OK} all photos indexed, {EXIT_SOME_SKIPPED} index written but some photos "
-        f"skipped, {EXIT_ERROR} no index written, 2 bad usage.",
+        f"skipped, {EXIT_ERROR} no index written, 2 bad usage, {EXIT_INTERRUPTED} interrupted (the previous "
+        "index is untouched). Rerunning over an existing index embeds only new and changed photos.",
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
@@ -49,6 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # File names that are not valid UTF-8 are printed with escapes instead of crashing the summary.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(errors="backslashreplace")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as cleanly as Ctrl-C
     args = parse_args(argv)
     options = BuildOptions(args.model, args.weights, args.k, args.batch_size, args.workers, args.device)
     bar: tqdm | None = None
@@ -58,15 +76,21 @@ def main(argv: list[str] | None = None) -> int:
         if model.note:
             print(model.note, file=sys.stderr)
         bar = tqdm(total=total, unit="photo", desc=f"Embedding with {model.name}", file=sys.stderr)
+        if total == 0:
+            print("Nothing new to embed.", file=sys.stderr)
 
     try:
         report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("\ninterrupted: the previous index, if any, is unchanged", file=sys.stderr)
-        return 130
+    except OSError as err:  # e.g. the disk filled up while writing the index
+        print(f"error: {err.strerror or err}: {err.filename or args.out}; no index written", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt as interrupt:
+        signal_name = str(interrupt) or "SIGINT"
+        print(f"\ninterrupted by {signal_name}: the previous index, if any, is unchanged", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         if bar is not None:
             bar.close()
@@ -76,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(report: BuildReport) -> None:
     print(f"Indexed {report.indexed} photos in {report.seconds:.1f} s with {report.model.name} ({report.model.weights}).")
+    if report.rebuild_reason:
+        print(f"Rebuilt in full: {report.rebuild_reason}.")
+    print(
+        f"Embedded {report.embedded}, reused {report.reused} from the previous index"
+        + (f" ({report.rehashed} after a content check: only their modification time changed)" if report.rehashed else "")
+        + f"; added {report.added}, changed {report.changed}, removed {report.removed}."
+    )
     if report.skipped:
         print(f"Skipped {len(report.skipped)}:")
         for skipped in report.skipped:
