@@ -5,7 +5,7 @@ from __future__ import annotations
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file, url_for
 
-from app.catalog import Catalog
+from app.catalog import Catalog, display_name
 
 pages = Blueprint("pages", __name__)
 
@@ -80,10 +80,14 @@ def thumbnail(photo_id: int, kind: str):
 
 @pages.route("/photos/<int:photo_id>/original")
 def original(photo_id: int):
-    path = catalog().original_path(_photo_or_404(photo_id))
+    photo = _photo_or_404(photo_id)
+    path = catalog().original_path(photo)
     if path is None:
         abort(404, description="The original photo is no longer on disk.")
-    return send_file(path, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=True)
+    # Headers need a name that encodes (one that is not UTF-8 on disk would not), so the
+    # name is made displayable and the ETag is the content hash rather than one of the path.
+    name = display_name(photo["path"].rpartition("/")[2])
+    return send_file(path, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=photo["sha1"])
 
 
 @pages.route("/api/photos/<int:photo_id>/similar")
