@@ -70,8 +70,10 @@ def build_index(
     """
     started = time.monotonic()
     photo_dir, index_path = Path(photo_dir).resolve(), Path(index_path).resolve()
-    if not photo_dir.is_dir():
+    if not photo_dir.exists():
         raise BuildError(f"photo folder not found: {photo_dir}")
+    if not photo_dir.is_dir():
+        raise BuildError(f"{photo_dir} is a file, not a folder of photos")
     _check_writable(index_path)
     device = _check_device(options.device)
     scan = scan_photos(photo_dir)
@@ -139,6 +141,9 @@ def _check_writable(index_path: Path) -> None:
     folder = index_path.parent
     if index_path.is_dir():
         raise BuildError(f"--out must be a file, but {index_path} is a folder")
+    blocking = next((parent for parent in index_path.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise BuildError(f"cannot write the index into {folder}: {blocking} is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

@@ -30,15 +30,22 @@ def _interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
 def _positive(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _non_negative(text: str) -> int:
-    value = int(text)
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
@@ -68,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as cleanly as Ctrl-C
     args = parse_args(argv)
     options = BuildOptions(args.model, args.weights, args.k, args.batch_size, args.workers, args.device)
     bar: tqdm | None = None
@@ -77,10 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal bar
         if model.note:
             print(model.note, file=sys.stderr)
-        bar = tqdm(total=total, unit="photo", desc=f"Embedding with {model.name}", file=sys.stderr)
-        if total == 0:
+        if total:
+            bar = tqdm(total=total, unit="photo", desc=f"Embedding with {model.name}", file=sys.stderr)
+        else:
             print("Nothing new to embed.", file=sys.stderr)
 
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as cleanly as Ctrl-C
     try:
         report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
     except (BuildError, ModelUnavailable) as err:
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted by {signal_name}: the previous index, if any, is unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         if bar is not None:
             bar.close()
     print_summary(report)
