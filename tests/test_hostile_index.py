@@ -1,0 +1,144 @@
+"""Index files that are damaged, foreign or malicious: the app refuses to start, clearly, and runs nothing."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import create_app
+from precompute.index_file import FORMAT, FORMAT_VERSION
+from precompute.neighbours import top_k_neighbours
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+STARTUP_FAILED = 4
+
+
+def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
+    """A small, well-formed index; each hostile case below changes one thing in it."""
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(n, dim)).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    neighbours, scores = top_k_neighbours(embeddings, k)
+    thumb = {"file": "abc-thumb.jpg", "width": 320, "height": 240}
+    photos = [
+        {"id": i, "path": f"p{i}.jpg", "sha1": f"{i:040x}", "size": 1000, "width": 640, "height": 480, "mtime_ns": 0,
+         "thumbnails": {"thumb": thumb, "preview": {**thumb, "file": "abc-preview.jpg"}}}
+        for i in range(n)
+    ]
+    return {
+        "format": FORMAT, "version": FORMAT_VERSION, "created": "2026-01-01T00:00:00+00:00",
+        "model": {"name": "test", "dim": dim, "weights": "none", "preprocessing": {}},
+        "photo_root": ".", "thumbnail_dir": "thumbs", "photos": photos,
+        "embeddings": embeddings, "neighbors": neighbours, "scores": scores, "skipped": [],
+    }
+
+
+def changed(edit: Callable[[dict], None]) -> bytes:
+    index = copy.deepcopy(valid_index())
+    edit(index)
+    return pickle.dumps(index, protocol=5)
+
+
+class RunsCode:
+    """Unpickling this runs a shell command, unless the unpickler refuses os.system."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def with_code(marker: Path) -> bytes:
+    index = valid_index()
+    index["created"] = RunsCode(marker)  # deep inside an otherwise valid index
+    return pickle.dumps(index, protocol=5)
+
+
+# name -> (file contents, given a marker path; words the error must contain)
+HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
+    "os.system via __reduce__": (with_code, "refusing to load"),
+    "truncated pickle": (lambda m: pickle.dumps(valid_index())[:300], "damaged or not a Lookalike index"),
+    "empty file": (lambda m: b"", "damaged or not a Lookalike index"),
+    "not a dict": (lambda m: pickle.dumps([1, 2, 3]), "no format marker"),
+    "newer format version": (lambda m: changed(lambda i: i.update(version=FORMAT_VERSION + 1)), "version"),
+    "embeddings rows": (lambda m: changed(lambda i: i.update(embeddings=i["embeddings"][:3])), "'embeddings' has 3 rows"),
+    "embeddings 1-d": (lambda m: changed(lambda i: i.update(embeddings=i["embeddings"].ravel())), "'embeddings' must be a 2-d"),
+    "embeddings float64": (lambda m: changed(lambda i: i.update(embeddings=i["embeddings"].astype(np.float64))), "float32"),
+    "neighbours int64": (lambda m: changed(lambda i: i.update(neighbors=i["neighbors"].astype(np.int64))), "int32"),
+    "neighbour id out of range": (lambda m: changed(lambda i: i["neighbors"].__setitem__((0, 0), 4)), "not in the index"),
+    "negative neighbour id": (lambda m: changed(lambda i: i["neighbors"].__setitem__((1, 1), -1)), "not in the index"),
+    "scores shape": (lambda m: changed(lambda i: i.update(scores=i["scores"][:, :1])), "'scores'"),
+    "duplicate ids": (lambda m: changed(lambda i: i["photos"][1].update(id=0)), "unique"),
+    "photo without thumbnails": (lambda m: changed(lambda i: i["photos"][2].pop("thumbnails")), "photo 2: 'thumbnails'"),
+    "thumbnail path": (
+        lambda m: changed(lambda i: i["photos"][0]["thumbnails"]["thumb"].update(file="../../etc/passwd")),
+        "plain file name",
+    ),
+}
+
+
+@pytest.fixture
+def hostile(request, tmp_path: Path) -> tuple[Path, Path, str]:
+    make, words = HOSTILE[request.param]
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "index.pkl"
+    path.write_bytes(make(marker))
+    return path, marker, words
+
+
+def test_the_malicious_pickle_is_armed(tmp_path):
+    """Plain pickle runs its command, so a missing marker below means the unpickler stopped it."""
+    pickle.loads(with_code(tmp_path / "ran"))
+    assert (tmp_path / "ran").exists()
+
+
+def test_the_base_index_is_valid(tmp_path):
+    """So each hostile case is refused for what it changes, not for something else."""
+    path = tmp_path / "index.pkl"
+    path.write_bytes(pickle.dumps(valid_index()))
+    client = create_app(path).test_client()
+    assert client.get("/healthz").json == {"status": "ok", "photos": 4}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, indirect=True)
+def test_create_app_refuses_it(hostile, capsys):
+    path, marker, words = hostile
+    with pytest.raises(SystemExit) as exit:
+        create_app(path)
+    assert exit.value.code == STARTUP_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("lookalike: cannot start: ") and words in err, err
+    assert not marker.exists(), "the pickle ran code"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["Procfile", "bare-command"])
+@pytest.mark.parametrize("hostile", ["os.system via __reduce__", "truncated pickle", "newer format version",
+                                     "neighbour id out of range"], indirect=True)
+def test_gunicorn_refuses_it(hostile, preload):
+    """A real gunicorn, as the Procfile runs it (--preload) and without the flag (gunicorn.conf.py preloads)."""
+    path, marker, words = hostile
+    command = [str(GUNICORN), "--bind", f"127.0.0.1:{free_port()}", "--workers", "2", "--no-control-socket"]
+    command += ["--preload"] * preload + ["app:create_app()"]
+    env = {**os.environ, "LOOKALIKE_INDEX": str(path)}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == STARTUP_FAILED
+    assert result.stderr.count(f"lookalike: cannot start: {path}") == 1 and words in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists(), "the pickle ran code"
