@@ -24,7 +24,7 @@ def _int_arg(name: str, default: int) -> int:
     text = request.args.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
         abort(404, description=f"There is no such page ({name}={text!r}).")
     return int(text)
 
