@@ -8,6 +8,7 @@ dot product is a cosine similarity.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,12 @@ class _PhotoDataset(Dataset):
 
     def __getitem__(self, position: int) -> PreparedPhoto:
         return prepare_photo(position, self.photos[position], self.preprocessing, self.thumbnail_dir)
+
+
+def _leave_interrupts_to_the_main_process(worker_id: int) -> None:
+    """Ctrl-C and `kill` reach the whole process group; the main process stops the workers cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _keep_as_list(batch: list[PreparedPhoto]) -> list[PreparedPhoto]:
@@ -75,6 +82,7 @@ def embed_photos(
         num_workers=workers,
         collate_fn=_keep_as_list,
         pin_memory=device.type == "cuda",
+        worker_init_fn=_leave_interrupts_to_the_main_process,
     )
     chunks: list[np.ndarray] = []
     infos: list[dict] = []

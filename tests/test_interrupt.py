@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -36,12 +37,19 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*") if ".tmp" in p.name]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_killed_run_leaves_the_previous_index_untouched(signum, previous_index, holidays_dir):
+@pytest.mark.parametrize(
+    "signum, workers, to_group",
+    [(signal.SIGINT, 1, True), (signal.SIGTERM, 0, False), (signal.SIGTERM, 1, True)],
+    ids=["Ctrl-C-to-the-group", "kill-the-process", "SIGTERM-to-the-group"],
+)
+def test_a_killed_run_leaves_the_previous_index_untouched(signum, workers, to_group, previous_index, holidays_dir):
+    """A terminal's Ctrl-C and a service manager's stop reach every process of the group, decoders too."""
     before = previous_index.read_bytes()
     command = [sys.executable, "-m", "precompute", str(holidays_dir), "--out", str(previous_index)]
-    command += ["--model", "efficientnet-lite0", "--workers", "0", "--batch-size", "1"]
-    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command += ["--model", "efficientnet-lite0", "--workers", str(workers), "--batch-size", "1"]
+    run = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=to_group
+    )
     stderr = bytearray()
 
     def read_stderr() -> None:
@@ -58,7 +66,10 @@ def test_a_killed_run_leaves_the_previous_index_untouched(signum, previous_index
             time.sleep(0.1)
         done, total = map(int, PROGRESS.findall(bytes(stderr))[-1])
         assert done < total, "the run must be stopped partway"
-        run.send_signal(signum)
+        if to_group:
+            os.killpg(run.pid, signum)
+        else:
+            run.send_signal(signum)
         code = run.wait(timeout=120)
     finally:
         run.kill()
