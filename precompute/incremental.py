@@ -71,6 +71,7 @@ class Plan:
 
 
 def plan_update(photos: list[PhotoFile], previous: Previous, thumbnail_dir: Path) -> Plan:
+    """Reuse each photo the previous index has unchanged, with its thumbnails still on disk."""
     plan = Plan()
     for photo in photos:
         entry = previous.photos.get(photo.relpath)
@@ -78,25 +79,24 @@ def plan_update(photos: list[PhotoFile], previous: Previous, thumbnail_dir: Path
             plan.to_embed.append(photo)
             continue
         info, embedding = entry
-        if _unchanged(photo, info, plan) and _thumbnails_exist(info, thumbnail_dir):
+        if _unchanged(photo, info) and _thumbnails_exist(info, thumbnail_dir):
             plan.reused[photo.relpath] = ({**info, "mtime_ns": photo.mtime_ns}, embedding)
+            plan.rehashed += photo.mtime_ns != info.get("mtime_ns")
         else:
             plan.to_embed.append(photo)
             plan.changed.add(photo.relpath)
     return plan
 
 
-def _unchanged(photo: PhotoFile, info: dict, plan: Plan) -> bool:
+def _unchanged(photo: PhotoFile, info: dict) -> bool:
     if photo.size != info.get("size"):
         return False
     if photo.mtime_ns == info.get("mtime_ns"):
         return True
     try:
-        same = hashlib.sha1(photo.path.read_bytes()).hexdigest() == info.get("sha1")
+        return hashlib.sha1(photo.path.read_bytes()).hexdigest() == info.get("sha1")
     except OSError:
         return False  # embedding it will report why it cannot be read
-    plan.rehashed += same
-    return same
 
 
 def _thumbnails_exist(info: dict, thumbnail_dir: Path) -> bool:
