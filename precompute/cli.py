@@ -6,6 +6,7 @@ import argparse
 import io
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -30,25 +31,19 @@ def _interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _whole_number(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than `minimum`."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
 
-def _positive(text: str) -> int:
-    value = _whole_number(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = _whole_number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+    return parse
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,9 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
     parser.add_argument("--model", choices=MODEL_NAMES, default="auto", help="embedding model (default: %(default)s)")
     parser.add_argument("--weights", type=Path, help="read the model's weights from this file instead of the default source")
-    parser.add_argument("--k", type=_positive, default=10, help="similar photos kept per photo (default: %(default)s)")
-    parser.add_argument("--batch-size", type=_positive, default=32, help="photos per inference batch (default: %(default)s)")
-    parser.add_argument("--workers", type=_non_negative, help="decoding processes (default: one per core, up to 4)")
+    parser.add_argument("--k", type=_at_least(1), default=10, help="similar photos kept per photo (default: %(default)s)")
+    parser.add_argument("--batch-size", type=_at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
+    parser.add_argument("--workers", type=_at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
     return parser.parse_args(argv)
 

@@ -98,7 +98,7 @@ def test_output_in_a_read_only_folder(photos, tmp_path, capsys):
 @pytest.mark.parametrize(
     "options, words",
     [
-        (["--k", "0"], ["--k", "at least 1"]),
+        (["--k", "0"], ["--k", "1 or more"]),
         (["--batch-size", "many"], ["--batch-size", "whole number"]),
         (["--workers", "-1"], ["--workers", "0 or more"]),
         (["--model", "vgg"], ["--model", "invalid choice"]),
