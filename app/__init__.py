@@ -54,16 +54,19 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
             index_path, Path(photo_root) if photo_root else None, os.environ.get("LOOKALIKE_ORIGINALS_URL") or None
         )
         max_upload_mb = float(os.environ.get("LOOKALIKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB))
+        if not max_upload_mb > 0:
+            raise ValueError(max_upload_mb)
     except IndexFileError as err:
         print(f"lookalike: cannot start: {err}", file=sys.stderr)
         raise SystemExit(4) from None
     except ValueError:
-        print("lookalike: cannot start: LOOKALIKE_MAX_UPLOAD_MB must be a number", file=sys.stderr)
+        print("lookalike: cannot start: LOOKALIKE_MAX_UPLOAD_MB must be a positive number of megabytes", file=sys.stderr)
         raise SystemExit(4) from None
 
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
     app.request_class = InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
+    app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.extensions["lookalike"] = catalog
     app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
     app.jinja_env.filters["display_name"] = display_name

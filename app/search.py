@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +144,10 @@ def model_input(data: bytes, preprocessing: Preprocessing) -> np.ndarray:
     if not data:
         raise UploadRejected(400, "The uploaded file is empty.")
     try:
-        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS):
-            pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # decode_photo refuses those
+            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS):
+                pass
     except Image.UnidentifiedImageError:
         raise UploadRejected(415, f"That is not a photo. Upload a {ACCEPTED_FORMATS_TEXT} image.") from None
     except (Image.DecompressionBombError, OSError, ValueError) as err:

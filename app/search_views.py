@@ -19,7 +19,7 @@ def embedder() -> QueryEmbedder:
 
 
 def _max_upload_mb() -> float:
-    return current_app.config["MAX_CONTENT_LENGTH"] / 2**20
+    return current_app.config["LOOKALIKE_MAX_UPLOAD_MB"]
 
 
 def _search_upload() -> list[Similar]:
