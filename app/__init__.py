@@ -2,6 +2,7 @@
 
 Configured from the environment:
   LOOKALIKE_INDEX          the index file written by `python -m precompute` (default data/index.pkl)
+  LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
@@ -16,11 +17,13 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from flask import Flask
 from flask.wrappers import Request
 
 from app.catalog import Catalog, display_name
+from app.index_download import IndexDownloadError, fetch_index
 from app.search import QueryEmbedder
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
@@ -45,23 +48,35 @@ class InMemoryRequest(Request):
         return io.BytesIO()
 
 
+def _cannot_start(reason: str) -> NoReturn:
+    print(f"lookalike: cannot start: {reason}", file=sys.stderr)
+    raise SystemExit(4) from None
+
+
+def _max_upload_mb() -> float:
+    text = os.environ.get("LOOKALIKE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        _cannot_start(f"LOOKALIKE_MAX_UPLOAD_MB must be a positive number of megabytes, not {text!r}")
+    return value
+
+
 def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os.PathLike | None = None) -> Flask:
     """Build the app around one index; exit with a clear message if the index can't be loaded."""
     index_path = Path(index_path or os.environ.get("LOOKALIKE_INDEX", "data/index.pkl"))
     photo_root = photo_root or os.environ.get("LOOKALIKE_PHOTO_ROOT") or None
+    max_upload_mb = _max_upload_mb()
     try:
+        if os.environ.get("LOOKALIKE_INDEX_URL"):
+            fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
         catalog = Catalog.load(
             index_path, Path(photo_root) if photo_root else None, os.environ.get("LOOKALIKE_ORIGINALS_URL") or None
         )
-        max_upload_mb = float(os.environ.get("LOOKALIKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB))
-        if not max_upload_mb > 0:
-            raise ValueError(max_upload_mb)
-    except IndexFileError as err:
-        print(f"lookalike: cannot start: {err}", file=sys.stderr)
-        raise SystemExit(4) from None
-    except ValueError:
-        print("lookalike: cannot start: LOOKALIKE_MAX_UPLOAD_MB must be a positive number of megabytes", file=sys.stderr)
-        raise SystemExit(4) from None
+    except (IndexFileError, IndexDownloadError) as err:
+        _cannot_start(str(err))
 
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
     app.request_class = InMemoryRequest

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.catalog import Similar
-from app.search import ACCEPTED_FORMATS_TEXT, QueryEmbedder, SearchError, UploadRejected
+from app.search import ACCEPTED_FORMATS_TEXT, QueryEmbedder, SearchError, SearchUnavailable, UploadRejected
 from app.views import catalog, similar_as_json
 
 search_pages = Blueprint("search", __name__)
@@ -24,6 +24,8 @@ def _max_upload_mb() -> float:
 
 def _search_upload() -> list[Similar]:
     """The photos most similar to the uploaded one; raises SearchError with a status and a message."""
+    if embedder().unavailable_reason:
+        raise SearchUnavailable(embedder().unavailable_reason)
     upload = request.files.get("photo")
     if upload is None or not upload.filename:
         raise UploadRejected(400, "Choose a photo to upload (form field 'photo').")

@@ -25,14 +25,20 @@ def free_port() -> int:
 def running_gunicorn(gunicorn: Sequence[str], index: Path, log: Path, env: dict | None = None) -> Iterator[str]:
     """Start `gunicorn` (the command, as a list) on a free local port; yield its base URL; stop it."""
     port = free_port()
-    environment = {**os.environ, "LOOKALIKE_INDEX": str(index), **(env or {})}
     command = [*gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120", "app:create_app()"]
+    with running_server(command, port, log, {"LOOKALIKE_INDEX": str(index), **(env or {})}) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def running_server(command: Sequence[str], port: int, log: Path, env: dict) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `command` from the project root until it answers /healthz on `port`; yield (base URL, process); stop it."""
     with open(log, "wb") as output:
-        server = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base, server, log)
-        yield base
+        yield base, server
     finally:
         server.terminate()
         try:

@@ -6,41 +6,16 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from app import create_app
-from precompute.build import BuildOptions, build_index
 from precompute.index_file import read_index, write_index
-
-PHOTOS = {  # name: (width, height, colour)
-    "alpha.jpg": (640, 480, (200, 40, 40)),
-    "beta.jpg": (480, 640, (40, 200, 40)),
-    "café.jpg": (800, 600, (40, 40, 200)),
-    "delta.png": (300, 300, (200, 200, 40)),
-    "epsilon.jpg": (1024, 512, (40, 200, 200)),
-}
-
-
-def _write_photo(path: Path, width: int, height: int, colour: tuple[int, int, int]) -> None:
-    """A photo-like picture: a colour gradient with noise, so every file is distinct."""
-    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
-    ramp = np.linspace(0.3, 1.0, width, dtype=np.float32)[None, :, None]
-    pixels = np.asarray(colour, np.float32)[None, None, :] * ramp + rng.normal(0, 12, (height, width, 3))
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path)
+from tests.tiny_index import build_tiny_index
 
 
 @pytest.fixture(scope="module")
 def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("tiny")
-    photos = root / "photos"
-    photos.mkdir()
-    for name, (width, height, colour) in PHOTOS.items():
-        _write_photo(photos / name, width, height, colour)
-    index_path = root / "index.pkl"
-    build_index(photos, index_path, BuildOptions(model="efficientnet-lite0", k=3, workers=0))
-    return index_path
+    return build_tiny_index(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")
