@@ -114,7 +114,7 @@ def test_missing_original_is_explained(tiny_index: Path, tmp_path: Path):
     client = create_app(tiny_index, photo_root=root).test_client()
     page = client.get(f"/photos/{missing['id']}")
     assert page.status_code == 200
-    assert "no longer on disk" in page.get_data(as_text=True)
+    assert "The full-size original is not on this server" in page.get_data(as_text=True)
     assert "/original" not in page.get_data(as_text=True)
     original = client.get(f"/photos/{missing['id']}/original")
     assert original.status_code == 404
