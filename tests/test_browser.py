@@ -188,6 +188,24 @@ def test_upload_on_the_search_page_finds_the_photo_itself(tab, holidays_dir: Pat
     assert tab.errors == []
 
 
+def test_dropping_a_photo_on_the_search_page_uploads_it(tab, holidays_dir: Path, holidays_index: Path):
+    photo = next(p for p in read_index(holidays_index)["photos"] if p["path"] == "100500.jpg")
+    tab.open("/search")
+    assert tab.page.locator(".drop-hint").is_visible()  # the script announces what it adds
+    tab.page.evaluate(
+        """bytes => {
+            const files = new DataTransfer();
+            files.items.add(new File([new Uint8Array(bytes)], "dropped.jpg", {type: "image/jpeg"}));
+            document.body.dispatchEvent(new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true}));
+        }""",
+        list((holidays_dir / "100500.jpg").read_bytes()),
+    )
+    tab.page.wait_for_selector(".similar .card")
+    assert tab.page.locator("#results-heading").inner_text() == "Most similar to dropped.jpg"
+    assert tab.page.locator(".similar .card").first.get_attribute("href") == f"/photos/{photo['id']}"
+    assert tab.errors == []
+
+
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1440px"])
 def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holidays_dir: Path):
     tab = Tab(browser, server, viewport=viewport)
