@@ -18,17 +18,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.decode import DecodeError, decode_photo
+from precompute.decode import DecodeError
+from precompute.prepare import decode_for_model
 from precompute.preprocess import Preprocessing, to_model_input
-from precompute.thumbnails import SIZES
 
 # What `precompute.scan` indexes, by what Pillow says the content is (never by
 # the file name or the client's content type).
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
-# prepare_photo decodes with these bounds; a JPEG decoded at another draft
-# scale gives slightly different pixels, so the query must use the same ones.
-_DECODE_MIN_LONGER = max(SIZES.values())
 
 
 class SearchError(Exception):
@@ -58,9 +55,9 @@ class QueryEmbedder:
         self.model_info = model_info
         self._lock = threading.Lock()
         self._features = None  # the torch module, once loaded
-        self.preprocessing: Preprocessing | None = _recorded_preprocessing(model_info)
+        self.specs: list[Preprocessing] | None = _recorded_specs(model_info)
         self._unavailable: str | None = _missing_dependencies() or (
-            None if self.preprocessing else "Search by photo is off: the index does not record its preprocessing."
+            None if self.specs else "Search by photo is off: the index does not record its preprocessing."
         )
 
     @property
@@ -72,13 +69,13 @@ class QueryEmbedder:
         """Embed one uploaded photo. Raises UploadRejected or SearchUnavailable."""
         if self._unavailable is not None:
             raise SearchUnavailable(self._unavailable)
-        pixels = model_input(data, self.preprocessing)
+        pixels = model_inputs(data, self.specs)
         features = self._loaded_features()
         import torch
 
-        from precompute.embed import embed_batch
+        from precompute.embed import embed_scales
 
-        return embed_batch(features, torch.from_numpy(pixels[None]), torch.device("cpu"))[0]
+        return embed_scales(features, [torch.from_numpy(p[None]) for p in pixels], torch.device("cpu"))[0]
 
     def _loaded_features(self):
         """The model's feature extractor, loaded on first use; later calls never wait on the lock."""
@@ -113,7 +110,9 @@ def _load_features(model_info: dict):
 
     name = model_info.get("name", "")
     try:
-        model = load_model(name, _weights_file(model_info))
+        model = load_model(
+            name, _weights_file(model_info), model_info.get("pooling", "avg"), tuple(model_info.get("scales", ()))
+        )
     except ModelUnavailable as err:
         raise SearchUnavailable(f"Search by photo is off: the index's model {name!r} cannot be loaded ({err}).") from None
     if model.dim != model_info.get("dim"):
@@ -129,17 +128,18 @@ def _weights_file(model_info: dict) -> Path | None:
     return Path(source.removeprefix("file ")) if source.startswith("file ") else None
 
 
-def _recorded_preprocessing(model_info: dict) -> Preprocessing | None:
-    """The preprocessing the index was built with, or None if it was not recorded."""
+def _recorded_specs(model_info: dict) -> list[Preprocessing] | None:
+    """The preprocessing per input scale the index was built with, or None if it was not recorded."""
     try:
         spec = dict(model_info["preprocessing"])
         spec["mean"], spec["std"] = tuple(spec["mean"]), tuple(spec["std"])
-        return Preprocessing(**spec)
+        base = Preprocessing(**spec)
+        return [base.at_scale(int(scale)) for scale in model_info.get("scales") or (base.crop,)]
     except (KeyError, TypeError, ValueError):
         return None
 
 
-def model_input(data: bytes, preprocessing: Preprocessing) -> np.ndarray:
+def model_inputs(data: bytes, specs: list[Preprocessing]) -> list[np.ndarray]:
     """Check and decode an upload into the model's input, as `prepare_photo` does for indexed photos."""
     if not data:
         raise UploadRejected(400, "The uploaded file is empty.")
@@ -153,7 +153,7 @@ def model_input(data: bytes, preprocessing: Preprocessing) -> np.ndarray:
     except (Image.DecompressionBombError, OSError, ValueError) as err:
         raise UploadRejected(422, f"The photo cannot be read: {err}") from None
     try:
-        decoded = decode_photo(data, min_shorter=preprocessing.resize, min_longer=_DECODE_MIN_LONGER)
-        return to_model_input(decoded.image, preprocessing)
+        decoded = decode_for_model(data, specs)
+        return [to_model_input(decoded.image, spec) for spec in specs]
     except DecodeError as err:
         raise UploadRejected(422, f"The photo cannot be read: {err}.") from None

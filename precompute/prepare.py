@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.decode import DecodeError, decode_photo
+from precompute.decode import DecodedPhoto, DecodeError, decode_photo
 from precompute.preprocess import Preprocessing, to_model_input
 from precompute.scan import PhotoFile
 from precompute.thumbnails import SIZES, write_thumbnails
@@ -27,6 +27,15 @@ class PreparedPhoto:
     error: str | None = None
 
 
+def decode_for_model(data: bytes, specs: list[Preprocessing]) -> DecodedPhoto:
+    """Decode at the reduced size every indexed photo gets.
+
+    A JPEG decoded at another draft scale gives slightly different pixels, so
+    a query photo must be decoded with exactly these bounds too.
+    """
+    return decode_photo(data, min_shorter=max(spec.resize for spec in specs), min_longer=max(SIZES.values()))
+
+
 def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], thumbnail_dir: Path) -> PreparedPhoto:
     try:
         data = photo.path.read_bytes()
@@ -36,7 +45,7 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
         return PreparedPhoto(position, error="empty file")
     content_hash = hashlib.sha1(data).hexdigest()
     try:
-        decoded = decode_photo(data, min_shorter=max(s.resize for s in specs), min_longer=max(SIZES.values()))
+        decoded = decode_for_model(data, specs)
         pixels = [to_model_input(decoded.image, spec) for spec in specs]
         thumbnails = write_thumbnails(decoded.image, thumbnail_dir, content_hash)
     except DecodeError as err:

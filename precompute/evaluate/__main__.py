@@ -25,11 +25,12 @@ DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 COLUMNS = ("configuration", "holidays mAP", "near-dup top-1", "near-dup top-10", "photos/s")
 
 
-def evaluate_holidays(folder: Path, work: Path, options: BuildOptions) -> float:
+def evaluate_holidays(folder: Path, work: Path, options: BuildOptions) -> tuple[float, dict]:
+    """mAP, and the descriptor the index recorded."""
     index = read_index(_build(folder, work / "holidays.pkl", options))
     ids = np.array([int(Path(p["path"]).stem) for p in index["photos"]])
     queries = np.flatnonzero(ids % 100 == 0)
-    return mean_average_precision(index["embeddings"], ids // 100, queries)
+    return mean_average_precision(index["embeddings"], ids // 100, queries), index["model"]
 
 
 def evaluate_near_duplicates(folder: Path, work: Path, options: BuildOptions, copies: int, seed: int) -> tuple[float, float, float]:
@@ -55,10 +56,11 @@ def _build(folder: Path, out: Path, options: BuildOptions) -> Path:
     return out
 
 
-def describe(options: BuildOptions) -> str:
-    parts = [options.model, f"{options.pooling} pooling", "scales " + "+".join(map(str, options.scales or ("default",)))]
-    if options.query_expansion:
-        parts.append(f"αQE n={options.query_expansion}")
+def describe(model: dict) -> str:
+    """A short name for a configuration, from what the index recorded."""
+    parts = [model["name"], f"{model['pooling']} pooling", "scales " + "+".join(map(str, model["scales"]))]
+    if model.get("query_expansion"):
+        parts.append(f"αQE n={model['query_expansion']}")
     return ", ".join(parts)
 
 
@@ -78,12 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     options = descriptor_options(args)
     try:
         with tempfile.TemporaryDirectory(prefix="lookalike-eval-") as work:
-            holidays_map = evaluate_holidays(args.holidays, Path(work), options)
+            holidays_map, model = evaluate_holidays(args.holidays, Path(work), options)
             top1, top10, speed = evaluate_near_duplicates(args.originals, Path(work), options, args.copies, args.seed)
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    row = f"| {describe(options)} | {holidays_map:.3f} | {top1:.3f} | {top10:.3f} | {speed:.1f} |"
+    row = f"| {describe(model)} | {holidays_map:.3f} | {top1:.3f} | {top10:.3f} | {speed:.1f} |"
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     print(row)
