@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from werkzeug.exceptions import HTTPException
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file, url_for
+from datetime import datetime, timezone
 
-from app.catalog import Catalog, display_name
+from werkzeug.exceptions import HTTPException
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+
+from app.catalog import Catalog, Similar, display_name
 
 pages = Blueprint("pages", __name__)
 
 DEFAULT_PER_PAGE = 48
 MAX_PER_PAGE = 200
+PAGE_SIZES = (24, 48, 96, 192)  # offered in the gallery; any size up to MAX_PER_PAGE works in the URL
 THUMBNAIL_MAX_AGE = 365 * 24 * 3600  # thumbnail URLs carry the content hash, so they never go stale
 ORIGINAL_MAX_AGE = 24 * 3600
 
@@ -33,11 +36,32 @@ def _per_page() -> int:
     return min(MAX_PER_PAGE, _int_arg("per_page", DEFAULT_PER_PAGE))
 
 
+def listing_args(per_page: int) -> dict:
+    """Query arguments that keep the visitor's page size as they move between pages."""
+    return {} if per_page == DEFAULT_PER_PAGE else {"per_page": per_page}
+
+
 def _photo_or_404(photo_id: int) -> dict:
     photo = catalog().photo(photo_id)
     if photo is None:
         abort(404, description=f"There is no photo with id {photo_id}.")
     return photo
+
+
+@pages.app_context_processor
+def the_catalog() -> dict:
+    """Every page's footer describes the collection."""
+    return {"catalog": catalog()}
+
+
+@pages.app_template_filter()
+def when(iso_time: str) -> str:
+    """'2026-11-27T01:25:03+00:00' as '27 Nov 2026, 01:25 UTC'."""
+    try:
+        moment = datetime.fromisoformat(iso_time).astimezone(timezone.utc)
+    except ValueError:
+        return iso_time
+    return moment.strftime("%-d %b %Y, %H:%M UTC")
 
 
 @pages.app_template_global()
@@ -51,7 +75,9 @@ def gallery():
     page = catalog().page(_int_arg("page", 1), per_page)
     if page is None:
         abort(404, description="That gallery page does not exist.")
-    return render_template("gallery.html", page=page, catalog=catalog())
+    return render_template(
+        "gallery.html", page=page, keep=listing_args(per_page), page_sizes=sorted({*PAGE_SIZES, per_page})
+    )
 
 
 @pages.route("/photos/<int:photo_id>")
@@ -62,9 +88,11 @@ def photo(photo_id: int):
         "photo.html",
         photo=photo,
         similar=catalog().similar(photo_id),
+        previous=catalog().beside(photo_id, -1),
+        next=catalog().beside(photo_id, +1),
+        has_original=catalog().original_url(photo) is not None or catalog().original_path(photo) is not None,
         gallery_page=catalog().page_of(photo_id, per_page),
-        per_page=per_page,
-        catalog=catalog(),
+        keep=listing_args(per_page),
     )
 
 
@@ -81,6 +109,9 @@ def thumbnail(photo_id: int, kind: str):
 @pages.route("/photos/<int:photo_id>/original")
 def original(photo_id: int):
     photo = _photo_or_404(photo_id)
+    remote = catalog().original_url(photo)
+    if remote is not None:
+        return redirect(remote, code=302)
     path = catalog().original_path(photo)
     if path is None:
         abort(404, description="The original photo is no longer on disk.")
@@ -93,16 +124,19 @@ def original(photo_id: int):
 @pages.route("/api/photos/<int:photo_id>/similar")
 def similar_json(photo_id: int):
     _photo_or_404(photo_id)
-    similar = [
+    return jsonify({"id": photo_id, "similar": similar_as_json(catalog().similar(photo_id))})
+
+
+def similar_as_json(similar: list[Similar]) -> list[dict]:
+    return [
         {
             "id": item.photo["id"],
             "score": round(item.score, 4),
             "url": url_for("pages.photo", photo_id=item.photo["id"], _external=True),
             "thumbnail": url_for("pages.thumbnail", photo_id=item.photo["id"], kind="thumb", _external=True),
         }
-        for item in catalog().similar(photo_id)
+        for item in similar
     ]
-    return jsonify({"id": photo_id, "similar": similar})
 
 
 @pages.route("/healthz")

@@ -25,14 +25,14 @@ from precompute.scan import PhotoFile
 class _PhotoDataset(Dataset):
     def __init__(self, photos: Sequence[PhotoFile], model: LoadedModel, thumbnail_dir: Path):
         self.photos = photos
-        self.preprocessing = model.preprocessing
+        self.specs = model.input_specs
         self.thumbnail_dir = thumbnail_dir
 
     def __len__(self) -> int:
         return len(self.photos)
 
     def __getitem__(self, position: int) -> PreparedPhoto:
-        return prepare_photo(position, self.photos[position], self.preprocessing, self.thumbnail_dir)
+        return prepare_photo(position, self.photos[position], self.specs, self.thumbnail_dir)
 
 
 def _leave_interrupts_to_the_main_process(worker_id: int) -> None:
@@ -91,8 +91,8 @@ def embed_photos(
         good = [item for item in batch if item.error is None]
         failures.extend((item.position, item.error) for item in batch if item.error is not None)
         if good:
-            pixels = torch.from_numpy(np.stack([item.pixels for item in good]))
-            chunks.append(embed_batch(features, pixels, device))
+            scales = [torch.from_numpy(np.stack(per_scale)) for per_scale in zip(*(item.pixels for item in good))]
+            chunks.append(embed_scales(features, scales, device))
             infos.extend(item.info for item in good)
         if on_progress:
             on_progress(len(batch))
@@ -101,14 +101,22 @@ def embed_photos(
     return EmbeddedPhotos(embeddings, infos, failures)
 
 
-def embed_batch(features: torch.nn.Module, pixels: torch.Tensor, device: torch.device) -> np.ndarray:
-    """One batch of model inputs to unit-length float32 embeddings."""
+def embed_scales(features: torch.nn.Module, scales: list[torch.Tensor], device: torch.device) -> np.ndarray:
+    """One batch, given at one or more input sizes, to unit-length float32 embeddings.
+
+    Multi-scale descriptors are the sum of the unit-length descriptors of each scale.
+    """
     with torch.inference_mode():
-        pixels = pixels.to(device, non_blocking=True)
-        if device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
-                output = features(pixels)
-        else:
-            output = features(pixels)
-        output = torch.nn.functional.normalize(output.float().flatten(1), dim=1)
-    return output.cpu().numpy()
+        total = sum(_unit_rows(_forward(features, pixels.to(device, non_blocking=True), device)) for pixels in scales)
+        return _unit_rows(total).cpu().numpy()
+
+
+def _forward(features: torch.nn.Module, pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.float16):
+            return features(pixels).float()
+    return features(pixels)
+
+
+def _unit_rows(rows: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(rows.float().flatten(1), dim=1)

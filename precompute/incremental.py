@@ -19,7 +19,8 @@ from precompute.index_file import IndexFileError, read_index
 from precompute.models import LoadedModel
 from precompute.scan import PhotoFile
 
-_MODEL_KEYS = ("name", "weights", "preprocessing")  # what must match for embeddings to be comparable
+# Recorded with the model but applied after embedding (see `query_expansion`): it may differ.
+_AFTER_EMBEDDING = ("query_expansion",)
 
 
 @dataclass
@@ -42,19 +43,27 @@ def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Prev
     reason = _incompatibility(index, photo_dir, model)
     if reason:
         return Previous({}, 0, reason)
-    photos = {info["path"]: (info, row) for info, row in zip(index["photos"], index["embeddings"])}
+    photos = {info["path"]: (info, row) for info, row in zip(index["photos"], raw_embeddings(index))}
     used = max((info["id"] for info in index["photos"]), default=-1) + 1
     next_id = index.get("next_id", used)
     return Previous(photos, max(used, next_id if isinstance(next_id, int) else used))
 
 
+def raw_embeddings(index: dict) -> np.ndarray:
+    """The model's own embeddings, before query expansion mixed them (kept apart when it did)."""
+    return index.get("raw_embeddings", index["embeddings"])
+
+
 def _incompatibility(index: dict, photo_dir: Path, model: LoadedModel) -> str | None:
     built_with, wanted = index["model"], model.describe()
-    for key in _MODEL_KEYS:
-        if built_with.get(key) != wanted[key]:
-            return f"the existing index was built with a different model ({key}: {built_with.get(key)!r}, now {wanted[key]!r})"
-    if index["embeddings"].shape[1] != model.dim:
-        return f"the existing index holds {index['embeddings'].shape[1]}-d embeddings, the model makes {model.dim}-d"
+    for key in sorted((built_with.keys() | wanted.keys()) - set(_AFTER_EMBEDDING)):
+        if built_with.get(key) != wanted.get(key):
+            return f"the existing index was built with a different model ({key}: {built_with.get(key)!r}, now {wanted.get(key)!r})"
+    raw = raw_embeddings(index)
+    if built_with.get("query_expansion") and "raw_embeddings" not in index:
+        return "the existing index holds only query-expanded embeddings"
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.float32 or raw.shape != (len(index["photos"]), model.dim):
+        return f"the existing index's embeddings do not fit {len(index['photos'])} photos × {model.dim} dimensions"
     if index.get("photo_root") != str(photo_dir):
         return f"the existing index was built from another folder ({index.get('photo_root')})"
     return None
