@@ -15,48 +15,18 @@ import numpy as np
 import pytest
 
 from app import create_app
-from precompute.index_file import FORMAT, FORMAT_VERSION
-from precompute.neighbours import top_k_neighbours
+from precompute.index_file import FORMAT_VERSION
+from tests.index_samples import RunsCode, valid_index
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 STARTUP_FAILED = 4
 
 
-def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
-    """A small, well-formed index; each hostile case below changes one thing in it."""
-    rng = np.random.default_rng(0)
-    embeddings = rng.normal(size=(n, dim)).astype(np.float32)
-    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    neighbours, scores = top_k_neighbours(embeddings, k)
-    thumb = {"file": "abc-thumb.jpg", "width": 320, "height": 240}
-    photos = [
-        {"id": i, "path": f"p{i}.jpg", "sha1": f"{i:040x}", "size": 1000, "width": 640, "height": 480, "mtime_ns": 0,
-         "thumbnails": {"thumb": thumb, "preview": {**thumb, "file": "abc-preview.jpg"}}}
-        for i in range(n)
-    ]
-    return {
-        "format": FORMAT, "version": FORMAT_VERSION, "created": "2026-01-01T00:00:00+00:00",
-        "model": {"name": "test", "dim": dim, "weights": "none", "preprocessing": {}},
-        "photo_root": ".", "thumbnail_dir": "thumbs", "photos": photos,
-        "embeddings": embeddings, "neighbors": neighbours, "scores": scores, "skipped": [],
-    }
-
-
 def changed(edit: Callable[[dict], None]) -> bytes:
     index = copy.deepcopy(valid_index())
     edit(index)
     return pickle.dumps(index, protocol=5)
-
-
-class RunsCode:
-    """Unpickling this runs a shell command, unless the unpickler refuses os.system."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def with_code(marker: Path) -> bytes:
