@@ -56,7 +56,7 @@ def raw_embeddings(index: dict) -> np.ndarray:
 
 def _incompatibility(index: dict, photo_dir: Path, model: LoadedModel) -> str | None:
     built_with, wanted = index["model"], model.describe()
-    for key in sorted((built_with.keys() | wanted.keys()) - set(_AFTER_EMBEDDING)):
+    for key in sorted((built_with.keys() | wanted.keys()) - set(_AFTER_EMBEDDING), key=lambda k: (k != "name", k)):
         if built_with.get(key) != wanted.get(key):
             return f"the existing index was built with a different model ({key}: {built_with.get(key)!r}, now {wanted.get(key)!r})"
     raw = raw_embeddings(index)

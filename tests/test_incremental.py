@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,28 @@ def test_missing_thumbnails_are_made_again(collection, tmp_path):
     assert report.embedded == 18 and report.changed == 18
     index = read_index(index_path)
     assert all((thumbnail_dir_for(index_path) / t["file"]).is_file() for p in index["photos"] for t in p["thumbnails"].values())
+
+
+def test_update_with_query_expansion_matches_a_full_rebuild(collection, holiday_photos, tmp_path):
+    """Expansion mixes neighbours into every descriptor, so updates start from the raw embeddings kept aside."""
+    options = replace(OPTIONS, query_expansion=2)
+    index_path = tmp_path / "out" / "index.pkl"
+    build_index(collection, index_path, options)
+    for source in holiday_photos[18:20]:
+        shutil.copy2(source, collection / source.name)
+    update = build_index(collection, index_path, options)
+    assert (update.embedded, update.reused, update.rebuild_reason) == (2, 18, None)
+    full_path = tmp_path / "full" / "index.pkl"
+    build_index(collection, full_path, options)
+    updated, full = read_index(index_path), read_index(full_path)
+    assert_same_index(updated, full)
+    np.testing.assert_allclose(updated["raw_embeddings"], full["raw_embeddings"], atol=1e-5)
+    assert not np.allclose(updated["raw_embeddings"], updated["embeddings"], atol=1e-3), "expansion had no effect"
+
+
+def test_another_pooling_rebuilds_in_full(collection, tmp_path):
+    index_path = tmp_path / "index.pkl"
+    build_index(collection, index_path, OPTIONS)
+    report = build_index(collection, index_path, replace(OPTIONS, pooling="gem"))
+    assert report.reused == 0 and report.embedded == 18
+    assert "pooling: 'avg', now 'gem'" in report.rebuild_reason
