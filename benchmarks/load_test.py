@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from precompute.index_file import read_index  # noqa: E402
+from tests.live_server import free_port, running_server  # noqa: E402
 
 HOLIDAYS = ROOT.parent / "shared" / "datasets" / "holidays-dev"
 RSS_ALLOWANCE_KIB = 8 * 1024  # growth per worker, second half of the run, still counted as flat
@@ -46,7 +44,12 @@ def main() -> int:
         index_path = args.index or build_holidays_index(Path(tmp))
         index = read_index(index_path)
         urls = mixed_urls(index, args.requests, random.Random(0))
-        with gunicorn(index_path, args.workers) as (port, workers):
+        port = free_port()
+        command = [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
+                   "--workers", str(args.workers), "app:create_app()"]
+        log = Path(tmp, "gunicorn.log")
+        with running_server(command, port, log, {"LOOKALIKE_INDEX": str(index_path)}) as (_, server):
+            workers = worker_pids(server.pid, args.workers)
             send(port, mixed_urls(index, 300, random.Random(1)), args.concurrency)  # warm-up: imports, templates
             rss = [worker_rss(workers)]
             half = len(urls) // 2
@@ -86,44 +89,15 @@ def mixed_urls(index: dict, count: int, rng: random.Random) -> list[tuple[str, s
     return [(kind, make()) for _, kind, make in chosen]
 
 
-class gunicorn:
-    """gunicorn serving `index_path` on a free port; yields (port, worker pids)."""
-
-    def __init__(self, index_path: Path, workers: int):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.command = [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{self.port}",
-                        "--workers", str(workers), "--no-control-socket", "app:create_app()"]
-        self.env = {**os.environ, "LOOKALIKE_INDEX": str(index_path)}
-        self.workers = workers
-
-    def __enter__(self) -> tuple[int, list[int]]:
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while len(children(self.process.pid)) < self.workers or not answers(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("error: gunicorn did not start")
-            time.sleep(0.2)
-        return self.port, children(self.process.pid)
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def answers(port: int) -> bool:
-    try:
-        return fetch(port, "/healthz")[0] == 200
-    except OSError:
-        return False
+def worker_pids(master: int, count: int) -> list[int]:
+    """The gunicorn master's worker processes, once all `count` have forked."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = [int(c) for c in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.1)
+    raise SystemExit(f"error: gunicorn started {len(pids)} of {count} workers")
 
 
 def worker_rss(pids: list[int]) -> dict[int, int]:

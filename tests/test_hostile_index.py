@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import os
 import pickle
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import pytest
 from app import create_app
 from precompute.index_file import FORMAT_VERSION
 from tests.index_samples import RunsCode, valid_index
+from tests.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -90,12 +90,6 @@ def test_create_app_refuses_it(hostile, capsys):
     err = capsys.readouterr().err
     assert err.startswith("lookalike: cannot start: ") and words in err, err
     assert not marker.exists(), "the pickle ran code"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.parametrize("preload", [True, False], ids=["Procfile", "bare-command"])

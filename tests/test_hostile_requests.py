@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import http.client
-import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,8 +11,8 @@ import pytest
 
 from app import create_app
 from precompute.index_file import read_index, write_index
+from tests.live_server import running_gunicorn
 
-ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 # Text from files a traversal could reach; none of it may ever come back.
 SECRETS = ("root:x:0:0", "def create_app", "[pytest]", "lookalike-index")
@@ -163,27 +159,10 @@ def test_security_headers(client, url):
 
 
 @pytest.fixture(scope="module")
-def server(holidays_index: Path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--no-control-socket", "app:create_app()"]
-    env = {**os.environ, "LOOKALIKE_INDEX": str(holidays_index)}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read().decode()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def server(holidays_index: Path, tmp_path_factory) -> int:
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with running_gunicorn([str(GUNICORN)], holidays_index, log) as base:
+        yield urlsplit(base).port
 
 
 def raw_get(port: int, url: str, redirects: int = 3) -> tuple[int, bytes]:
