@@ -16,19 +16,20 @@ from precompute.cli import main
 from precompute.index_file import read_index
 
 OPTIONS = BuildOptions(model="efficientnet-lite0", k=5, batch_size=8, workers=0)
+N = 10  # photos in the first build; two more are added, and one more is used as new content
 
 
 @pytest.fixture(scope="module")
 def holiday_photos(holidays_dir: Path) -> list[Path]:
-    return sorted(holidays_dir.glob("*.jpg"))[:22]
+    return sorted(holidays_dir.glob("*.jpg"))[: N + 3]
 
 
 @pytest.fixture
 def collection(holiday_photos: list[Path], tmp_path: Path) -> Path:
-    """The first 18 of the photos, copied so the test can edit them."""
+    """The first N of the photos, copied so the test can edit them."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    for source in holiday_photos[:18]:
+    for source in holiday_photos[:N]:
         shutil.copy2(source, folder / source.name)
     return folder
 
@@ -55,7 +56,7 @@ def assert_same_index(incremental: dict, full: dict) -> None:
 def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, holiday_photos, tmp_path):
     index_path = tmp_path / "out" / "index.pkl"
     first = build_index(collection, index_path, OPTIONS)
-    assert (first.embedded, first.added, first.reused) == (18, 18, 0)
+    assert (first.embedded, first.added, first.reused) == (N, N, 0)
     before = read_index(index_path)
     ids_before = {p["path"]: p["id"] for p in before["photos"]}
     thumbs = thumbnail_dir_for(index_path)
@@ -64,22 +65,22 @@ def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, h
     names = sorted(ids_before)
     removed, changed, touched = names[0], names[5], names[9]
     (collection / removed).unlink()
-    shutil.copyfile(holiday_photos[20], collection / changed)  # new content, same name
+    shutil.copyfile(holiday_photos[N + 2], collection / changed)  # new content, same name
     os.utime(collection / touched, ns=(1_000_000_000, 1_000_000_000))  # only the mtime differs
-    for source in holiday_photos[18:20]:
+    for source in holiday_photos[N : N + 2]:
         shutil.copy2(source, collection / source.name)
 
     update = build_index(collection, index_path, OPTIONS)
     assert (update.added, update.changed, update.removed) == (2, 1, 1)
-    assert (update.embedded, update.reused, update.rehashed) == (3, 16, 1)
-    assert update.rebuild_reason is None and update.indexed == 19
+    assert (update.embedded, update.reused, update.rehashed) == (3, N - 2, 1)
+    assert update.rebuild_reason is None and update.indexed == N + 1
     after = read_index(index_path)
 
     ids_after = {p["path"]: p["id"] for p in after["photos"]}
     for path in set(names) - {removed}:
         assert ids_after[path] == ids_before[path], f"{path} changed id"
-    new_ids = [ids_after[source.name] for source in holiday_photos[18:20]]
-    assert min(new_ids) > max(ids_before.values()) and len(set(ids_after.values())) == 19
+    new_ids = [ids_after[source.name] for source in holiday_photos[N : N + 2]]
+    assert min(new_ids) > max(ids_before.values()) and len(set(ids_after.values())) == N + 1
     assert after["photos"][by_path(after)[touched]]["mtime_ns"] == 1_000_000_000
 
     removed_thumbs = {t["file"] for t in before["photos"][by_path(before)[removed]]["thumbnails"].values()}
@@ -89,7 +90,7 @@ def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, h
 
     full_path = tmp_path / "full" / "index.pkl"
     full = build_index(collection, full_path, OPTIONS)
-    assert full.embedded == 19
+    assert full.embedded == N + 1
     assert_same_index(after, read_index(full_path))
 
 
@@ -101,7 +102,7 @@ def test_rerun_without_changes_embeds_nothing(collection, tmp_path, capsys):
     capsys.readouterr()
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "Embedded 0, reused 18 from the previous index; added 0, changed 0, removed 0." in out
+    assert f"Embedded 0, reused {N} from the previous index; added 0, changed 0, removed 0." in out
     after = read_index(index_path)
     assert [p["id"] for p in after["photos"]] == [p["id"] for p in before["photos"]]
     np.testing.assert_array_equal(after["embeddings"], before["embeddings"])
@@ -114,10 +115,10 @@ def test_ids_of_removed_photos_are_not_given_to_new_ones(collection, holiday_pho
     last = max(read_index(index_path)["photos"], key=lambda p: p["id"])
     (collection / last["path"]).unlink()
     build_index(collection, index_path, OPTIONS)
-    shutil.copy2(holiday_photos[20], collection / holiday_photos[20].name)
+    shutil.copy2(holiday_photos[N + 2], collection / holiday_photos[N + 2].name)
     build_index(collection, index_path, OPTIONS)
     ids = {p["path"]: p["id"] for p in read_index(index_path)["photos"]}
-    assert ids[holiday_photos[20].name] > last["id"]
+    assert ids[holiday_photos[N + 2].name] > last["id"]
 
 
 def test_another_model_rebuilds_in_full_and_says_so(collection, tmp_path, capsys):
@@ -133,7 +134,7 @@ def test_another_model_rebuilds_in_full_and_says_so(collection, tmp_path, capsys
     out = capsys.readouterr().out
     assert code == 0
     assert "Rebuilt in full: the existing index was built with a different model (name: 'efficientnet-lite0'" in out
-    assert "Embedded 18, reused 0" in out
+    assert f"Embedded {N}, reused 0" in out
     assert read_index(index_path)["model"]["name"] == "resnet18"
 
 
@@ -143,8 +144,8 @@ def test_unreadable_previous_index_is_rebuilt_and_says_so(collection, tmp_path, 
     args = [str(collection), "--out", str(index_path), "--model", "efficientnet-lite0", "--workers", "0"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "Rebuilt in full: the existing index cannot be read" in out and "Embedded 18, reused 0" in out
-    assert len(read_index(index_path)["photos"]) == 18
+    assert "Rebuilt in full: the existing index cannot be read" in out and f"Embedded {N}, reused 0" in out
+    assert len(read_index(index_path)["photos"]) == N
 
 
 def test_missing_thumbnails_are_made_again(collection, tmp_path):
@@ -152,7 +153,7 @@ def test_missing_thumbnails_are_made_again(collection, tmp_path):
     build_index(collection, index_path, OPTIONS)
     shutil.rmtree(thumbnail_dir_for(index_path))
     report = build_index(collection, index_path, OPTIONS)
-    assert report.embedded == 18 and report.changed == 18
+    assert report.embedded == N and report.changed == N
     index = read_index(index_path)
     assert all((thumbnail_dir_for(index_path) / t["file"]).is_file() for p in index["photos"] for t in p["thumbnails"].values())
 
@@ -162,10 +163,10 @@ def test_update_with_query_expansion_matches_a_full_rebuild(collection, holiday_
     options = replace(OPTIONS, query_expansion=2)
     index_path = tmp_path / "out" / "index.pkl"
     build_index(collection, index_path, options)
-    for source in holiday_photos[18:20]:
+    for source in holiday_photos[N : N + 2]:
         shutil.copy2(source, collection / source.name)
     update = build_index(collection, index_path, options)
-    assert (update.embedded, update.reused, update.rebuild_reason) == (2, 18, None)
+    assert (update.embedded, update.reused, update.rebuild_reason) == (2, N, None)
     full_path = tmp_path / "full" / "index.pkl"
     build_index(collection, full_path, options)
     updated, full = read_index(index_path), read_index(full_path)
@@ -178,5 +179,5 @@ def test_another_pooling_rebuilds_in_full(collection, tmp_path):
     index_path = tmp_path / "index.pkl"
     build_index(collection, index_path, OPTIONS)
     report = build_index(collection, index_path, replace(OPTIONS, pooling="gem"))
-    assert report.reused == 0 and report.embedded == 18
+    assert report.reused == 0 and report.embedded == N
     assert "pooling: 'avg', now 'gem'" in report.rebuild_reason
