@@ -61,10 +61,12 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that decide what a photo's descriptor is (shared with the evaluation command)."""
     parser.add_argument("--model", choices=MODEL_NAMES, default="auto", help="embedding model (default: %(default)s)")
     parser.add_argument("--weights", type=Path, help="read the model's weights from this file instead of the default source")
-    parser.add_argument("--pooling", choices=POOLINGS, default="avg", help="global pooling of the last feature map (default: %(default)s)")
-    parser.add_argument("--scales", type=_scales, default=(), help="input sizes to embed at and combine, e.g. 224,320 (default: the model's own)")
-    parser.add_argument("--query-expansion", type=_at_least(0), default=0, metavar="N",
-                        help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default)")
+    defaults = BuildOptions()
+    parser.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="global pooling of the last feature map (default: %(default)s)")
+    parser.add_argument("--scales", type=_scales, default=defaults.scales,
+                        help="input sizes to embed at and combine, e.g. 224,320 (default: %s)" % ",".join(map(str, defaults.scales)))
+    parser.add_argument("--query-expansion", type=_at_least(0), default=defaults.query_expansion, metavar="N",
+                        help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default: %(default)s)")
     parser.add_argument("--batch-size", type=_at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
     parser.add_argument("--workers", type=_at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")

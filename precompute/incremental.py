@@ -43,15 +43,10 @@ def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Prev
     reason = _incompatibility(index, photo_dir, model)
     if reason:
         return Previous({}, 0, reason)
-    photos = {info["path"]: (info, row) for info, row in zip(index["photos"], raw_embeddings(index))}
+    photos = {info["path"]: (info, row) for info, row in zip(index["photos"], index["embeddings"])}
     used = max((info["id"] for info in index["photos"]), default=-1) + 1
     next_id = index.get("next_id", used)
     return Previous(photos, max(used, next_id if isinstance(next_id, int) else used))
-
-
-def raw_embeddings(index: dict) -> np.ndarray:
-    """The model's own embeddings, before query expansion mixed them (kept apart when it did)."""
-    return index.get("raw_embeddings", index["embeddings"])
 
 
 def _incompatibility(index: dict, photo_dir: Path, model: LoadedModel) -> str | None:
@@ -59,10 +54,7 @@ def _incompatibility(index: dict, photo_dir: Path, model: LoadedModel) -> str | 
     for key in sorted((built_with.keys() | wanted.keys()) - set(_AFTER_EMBEDDING), key=lambda k: (k != "name", k)):
         if built_with.get(key) != wanted.get(key):
             return f"the existing index was built with a different model ({key}: {built_with.get(key)!r}, now {wanted.get(key)!r})"
-    raw = raw_embeddings(index)
-    if built_with.get("query_expansion") and "raw_embeddings" not in index:
-        return "the existing index holds only query-expanded embeddings"
-    if not isinstance(raw, np.ndarray) or raw.dtype != np.float32 or raw.shape != (len(index["photos"]), model.dim):
+    if index["embeddings"].shape != (len(index["photos"]), model.dim):
         return f"the existing index's embeddings do not fit {len(index['photos'])} photos × {model.dim} dimensions"
     if index.get("photo_root") != str(photo_dir):
         return f"the existing index was built from another folder ({index.get('photo_root')})"
