@@ -23,9 +23,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_gunicorn(gunicorn: Sequence[str], index: Path, log: Path, env: dict | None = None) -> Iterator[str]:
-    """Start `gunicorn` (the command, as a list) on a free local port; yield its base URL; stop it."""
+    """Start `gunicorn` (the command, as a list) on a free local port; yield its base URL; stop it.
+
+    One worker with threads: a browser opens spare connections it may never
+    use, and a lone sync worker would sit on such a socket until its timeout.
+    """
     port = free_port()
-    command = [*gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "120", "app:create_app()"]
+    command = [*gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--timeout", "120", "app:create_app()"]
     with running_server(command, port, log, {"LOOKALIKE_INDEX": str(index), **(env or {})}) as (base, _):
         yield base
 
