@@ -1,7 +1,7 @@
 """Step 3: embed photos in batches, with decoding overlapped in worker processes.
 
-Inference runs under `torch.inference_mode()`, on the GPU with mixed
-precision when there is one. Embeddings come out L2-normalised float32, so a
+Inference runs through `precompute.runtime`: ONNX Runtime on a CPU, PyTorch
+with mixed precision on a GPU. Embeddings come out L2-normalised float32, so a
 dot product is a cosine similarity.
 """
 
@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
+from precompute.runtime import Runner, make_runner
 from precompute.scan import PhotoFile
 
 
@@ -63,12 +64,16 @@ def embed_photos(
     batch_size: int = 32,
     workers: int | None = None,
     device: torch.device | None = None,
+    runner: Runner | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> EmbeddedPhotos:
-    """Decode, thumbnail and embed `photos`; failures are collected, not raised."""
+    """Decode, thumbnail and embed `photos`; failures are collected, not raised.
+
+    `runner` defaults to the fastest one for `device` (see `precompute.runtime`).
+    """
     device = device or pick_device()
     workers = default_workers() if workers is None else workers
-    features = model.features.to(device).eval()
+    runner = runner or make_runner(model, device)
     loader = DataLoader(
         _PhotoDataset(photos, model, thumbnail_dir),
         batch_size=batch_size,
@@ -83,24 +88,10 @@ def embed_photos(
         good = [item for item in batch if item.error is None]
         failures.extend((item.position, item.error) for item in batch if item.error is not None)
         if good:
-            pixels = torch.from_numpy(np.stack([item.pixels for item in good]))
-            chunks.append(embed_batch(features, pixels, device))
+            chunks.append(runner(np.stack([item.pixels for item in good])))
             infos.extend(item.info for item in good)
         if on_progress:
             on_progress(len(batch))
     dim = model.dim
     embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
     return EmbeddedPhotos(embeddings, infos, failures)
-
-
-def embed_batch(features: torch.nn.Module, pixels: torch.Tensor, device: torch.device) -> np.ndarray:
-    """One batch of model inputs to unit-length float32 embeddings."""
-    with torch.inference_mode():
-        pixels = pixels.to(device, non_blocking=True)
-        if device.type == "cuda":
-            with torch.autocast("cuda", dtype=torch.float16):
-                output = features(pixels)
-        else:
-            output = features(pixels)
-        output = torch.nn.functional.normalize(output.float().flatten(1), dim=1)
-    return output.cpu().numpy()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from precompute.decode import DecodeError, decode_photo
-from precompute.preprocess import Preprocessing, to_model_input
+from precompute.preprocess import Preprocessing, model_crop
 from precompute.scan import PhotoFile
 from precompute.thumbnails import SIZES, write_thumbnails
 
@@ -22,7 +22,7 @@ from precompute.thumbnails import SIZES, write_thumbnails
 @dataclass
 class PreparedPhoto:
     position: int  # index into the list of photos being embedded
-    pixels: np.ndarray | None = None  # model input, CHW float32
+    pixels: np.ndarray | None = None  # model input: uint8 HWC crop, see preprocess.model_crop
     info: dict = field(default_factory=dict)  # what the index records about the photo
     error: str | None = None
 
@@ -37,7 +37,7 @@ def prepare_photo(position: int, photo: PhotoFile, preprocessing: Preprocessing,
     content_hash = hashlib.sha1(data).hexdigest()
     try:
         decoded = decode_photo(data, min_shorter=preprocessing.resize, min_longer=max(SIZES.values()))
-        pixels = to_model_input(decoded.image, preprocessing)
+        pixels = model_crop(decoded.image, preprocessing)
         thumbnails = write_thumbnails(decoded.image, thumbnail_dir, content_hash)
     except DecodeError as err:
         return PreparedPhoto(position, error=str(err))

@@ -1,0 +1,119 @@
+"""The fast paths give the same results as the simple reference they replace.
+
+Speed itself is measured in benchmarks/, never asserted here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+from torchvision.models import resnet18
+
+from precompute.embed import embed_photos
+from precompute.models import LoadedModel, load_efficientnet_lite0, load_resnet18
+from precompute.preprocess import model_crop, to_model_input
+from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
+from precompute.scan import scan_photos
+from precompute.thumbnails import SIZES, write_thumbnails
+
+CPU = torch.device("cpu")
+SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache of exported graphs private to this module, shared by its tests."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOOKALIKE_CACHE", str(onnx_cache))
+
+
+@pytest.fixture(scope="module")
+def efficientnet() -> LoadedModel:
+    return load_efficientnet_lite0(None)
+
+
+@pytest.fixture(scope="module")
+def random_resnet18(tmp_path_factory: pytest.TempPathFactory) -> LoadedModel:
+    """ResNet18 with random weights (pretrained ones can't be downloaded here): enough to compare runners."""
+    path = tmp_path_factory.mktemp("weights") / "resnet18-random.pt"
+    torch.manual_seed(0)
+    torch.save(resnet18(weights=None).state_dict(), path)
+    return load_resnet18(path)
+
+
+@pytest.fixture(scope="module")
+def sample_photos(imagenet_dir: Path) -> list:
+    """Nine real photos: with batches of 4 the last batch is a partial one."""
+    return scan_photos(imagenet_dir).photos[::111][:9]
+
+
+def reference_embeddings(model: LoadedModel, paths: list[Path]) -> np.ndarray:
+    """The plain way: full decode, float preprocessing, eager PyTorch, one photo at a time."""
+    rows = []
+    with torch.no_grad():
+        for path in paths:
+            image = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+            pixels = torch.from_numpy(to_model_input(image, model.preprocessing)).unsqueeze(0)
+            rows.append(torch.nn.functional.normalize(model.features(pixels), dim=1).numpy())
+    return np.concatenate(rows)
+
+
+def crops_of(model: LoadedModel, paths: list[Path]) -> np.ndarray:
+    return np.stack([model_crop(Image.open(path).convert("RGB"), model.preprocessing) for path in paths])
+
+
+def assert_same_directions(fast: np.ndarray, reference: np.ndarray) -> None:
+    assert fast.shape == reference.shape and fast.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(fast * reference, axis=1)
+    assert cosines.min() >= SAME_DIRECTION, f"cosines to the reference: {cosines}"
+
+
+@pytest.mark.parametrize("which", ["efficientnet", "random_resnet18"])
+@pytest.mark.parametrize("runner_type", [OnnxRunner, TorchRunner])
+def test_runner_matches_eager_reference(which, runner_type, sample_photos, request):
+    model = request.getfixturevalue(which)
+    paths = [photo.path for photo in sample_photos]
+    runner = runner_type(model) if runner_type is OnnxRunner else runner_type(model, CPU)
+    assert_same_directions(runner(crops_of(model, paths)), reference_embeddings(model, paths))
+
+
+def test_cpu_default_is_onnxruntime(efficientnet):
+    assert make_runner(efficientnet, CPU).name == "onnxruntime"
+    assert make_runner(efficientnet, CPU, backend="torch").name == "torch"
+
+
+def test_pipeline_matches_reference_in_photo_order(efficientnet, sample_photos, tmp_path):
+    """Worker processes, uint8 crops, in-graph normalisation and partial batches change nothing."""
+    embedded = embed_photos(sample_photos, efficientnet, tmp_path, batch_size=4, workers=2, device=CPU)
+    assert [info["path"] for info in embedded.infos] == [photo.relpath for photo in sample_photos]
+    assert_same_directions(embedded.embeddings, reference_embeddings(efficientnet, [p.path for p in sample_photos]))
+
+
+def test_damaged_cached_graph_is_exported_again(efficientnet, sample_photos):
+    paths = [photo.path for photo in sample_photos[:2]]
+    OnnxRunner(efficientnet)  # make sure the graph is cached
+    (cached,) = onnx_cache_dir().glob("efficientnet-lite0-*.onnx")
+    cached.write_bytes(b"not an onnx graph")
+    runner = OnnxRunner(efficientnet)
+    assert_same_directions(runner(crops_of(efficientnet, paths)), reference_embeddings(efficientnet, paths))
+    assert cached.stat().st_size > 1_000_000
+
+
+def test_thumbnails_made_from_each_other_keep_their_sizes(tmp_path):
+    """Each size is made from the next larger one; the results still fit their boxes at the photo's shape."""
+    photo = Image.effect_mandelbrot((4000, 3000), (-2, -1.5, 1, 1.5), 50).convert("RGB")
+    written = write_thumbnails(photo, tmp_path, "ab" * 20)
+    assert list(written) == list(SIZES)
+    for kind, long_side in SIZES.items():
+        entry = written[kind]
+        with Image.open(tmp_path / entry["file"]) as image:
+            assert image.size == (entry["width"], entry["height"]) == (long_side, long_side * 3 // 4)
