@@ -102,3 +102,10 @@ def in_fresh_process(work: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     if not ok:
         raise RuntimeError(f"benchmark child process failed: {result}")
     return result, rss
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    """A process's resident memory now, in MiB (Linux)."""
+    with open(f"/proc/{pid}/statm") as statm:
+        resident_pages = int(statm.read().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20

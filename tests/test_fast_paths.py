@@ -15,6 +15,7 @@ from torchvision.models import resnet18
 
 from precompute.embed import embed_photos
 from precompute.models import LoadedModel, load_efficientnet_lite0, load_resnet18
+from precompute.neighbours import top_k_neighbours
 from precompute.preprocess import model_crop, to_model_input
 from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
 from precompute.scan import scan_photos
@@ -117,3 +118,41 @@ def test_thumbnails_made_from_each_other_keep_their_sizes(tmp_path):
         entry = written[kind]
         with Image.open(tmp_path / entry["file"]) as image:
             assert image.size == (entry["width"], entry["height"]) == (long_side, long_side * 3 // 4)
+
+
+def brute_force_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The whole N × N matrix in float64, each row fully sorted by (score descending, row)."""
+    similarity = vectors.astype(np.float64) @ vectors.astype(np.float64).T
+    np.fill_diagonal(similarity, -np.inf)
+    columns = np.broadcast_to(np.arange(len(vectors)), similarity.shape)
+    order = np.lexsort((columns, -similarity), axis=1)[:, :k]
+    return order, np.take_along_axis(similarity, order, axis=1)
+
+
+def random_unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("block_rows", [None, 1, 97, 5000])
+def test_blockwise_neighbours_equal_brute_force(block_rows):
+    vectors = random_unit_vectors(1200, 64, seed=1)
+    expected, expected_scores = brute_force_neighbours(vectors, 10)
+    neighbours, scores = top_k_neighbours(vectors, 10, block_rows=block_rows)
+    assert neighbours.dtype == np.int32 and scores.dtype == np.float32
+    np.testing.assert_array_equal(neighbours, expected)
+    np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
+
+
+def test_equal_scores_are_listed_in_row_order():
+    """Coordinates on a coarse binary grid make every dot product exact, so ties are real ties."""
+    grid = np.random.default_rng(2).integers(-2, 3, size=(60, 8)).astype(np.float32) / 4
+    vectors = np.concatenate([grid, grid[:20], grid[:5]])  # duplicates tie with their originals
+    expected, expected_scores = brute_force_neighbours(vectors, 6)
+    neighbours, scores = top_k_neighbours(vectors, 6, block_rows=16)
+    np.testing.assert_array_equal(scores, expected_scores.astype(np.float32))
+    tied = np.isclose(expected_scores[:, :-1], expected_scores[:, 1:])
+    assert tied.any(), "the data should contain ties"
+    # Within the k, ties are in row order; at the k-th place a tie may admit either row.
+    within = expected_scores > expected_scores[:, -1:]
+    np.testing.assert_array_equal(np.where(within, neighbours, -1), np.where(within, expected, -1))
