@@ -16,6 +16,7 @@ from pathlib import Path
 from flask import Flask
 
 from app.catalog import Catalog, display_name
+from app.page_cache import RenderedPages
 from app.views import pages
 from precompute.index_file import IndexFileError
 
@@ -42,6 +43,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 7 * 24 * 3600
     app.extensions["lookalike"] = catalog
+    app.extensions["lookalike_pages"] = RenderedPages()
     app.jinja_env.filters["display_name"] = display_name
     app.register_blueprint(pages)
 

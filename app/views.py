@@ -6,6 +6,7 @@ from werkzeug.exceptions import HTTPException
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file, url_for
 
 from app.catalog import Catalog
+from app.page_cache import RenderedPages
 
 pages = Blueprint("pages", __name__)
 
@@ -53,26 +54,39 @@ def thumbnail_url(photo: dict, kind: str = "thumb") -> str:
     return f"{request.script_root}/photos/{photo['id']}/{kind}.jpg?v={photo['sha1'][:12]}"
 
 
+def _cached(*key, render) -> str:
+    """A page depends only on the index and its arguments, so it is rendered once per worker.
+
+    Everything a page template reads from the request must be part of `key`.
+    """
+    pages_cache: RenderedPages = current_app.extensions["lookalike_pages"]
+    return pages_cache.get_or_render((request.endpoint, request.script_root) + key, render)
+
+
 @pages.route("/")
 def gallery():
     per_page = _per_page()
     page = catalog().page(_int_arg("page", 1), per_page)
     if page is None:
         abort(404, description="That gallery page does not exist.")
-    return render_template("gallery.html", page=page, catalog=catalog())
+    return _cached(page.number, per_page, render=lambda: render_template("gallery.html", page=page, catalog=catalog()))
 
 
 @pages.route("/photos/<int:photo_id>")
 def photo(photo_id: int):
     photo = _photo_or_404(photo_id)
     per_page = _per_page()
-    return render_template(
-        "photo.html",
-        photo=photo,
-        similar=catalog().similar(photo_id),
-        gallery_page=catalog().page_of(photo_id, per_page),
-        per_page=per_page,
-        catalog=catalog(),
+    return _cached(
+        photo_id,
+        per_page,
+        render=lambda: render_template(
+            "photo.html",
+            photo=photo,
+            similar=catalog().similar(photo_id),
+            gallery_page=catalog().page_of(photo_id, per_page),
+            per_page=per_page,
+            catalog=catalog(),
+        ),
     )
 
 

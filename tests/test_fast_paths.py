@@ -159,3 +159,52 @@ def test_equal_scores_are_listed_in_row_order():
     # Within the k, ties are in row order; at the k-th place a tie may admit either row.
     within = expected_scores > expected_scores[:, -1:]
     np.testing.assert_array_equal(np.where(within, neighbours, -1), np.where(within, expected, -1))
+
+
+@pytest.fixture(scope="module")
+def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from benchmarks.synthetic_index import write_synthetic_index
+
+    return write_synthetic_index(tmp_path_factory.mktemp("web") / "index.pkl", 120)
+
+
+@pytest.mark.parametrize("script_name", ["", "/lookalike"])
+def test_hand_built_urls_equal_url_for(synthetic_index, script_name):
+    from flask import url_for
+
+    from app import create_app
+    from app.views import photo_url, thumbnail_url
+
+    app = create_app(synthetic_index)
+    with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": script_name}):
+        for photo in app.extensions["lookalike"].photos[:3]:
+            assert photo_url(photo) == url_for("pages.photo", photo_id=photo["id"])
+            for kind in SIZES:
+                assert thumbnail_url(photo, kind) == url_for(
+                    "pages.thumbnail", photo_id=photo["id"], kind=kind, v=photo["sha1"][:12]
+                )
+
+
+@pytest.mark.parametrize("url", ["/", "/?page=2&per_page=10", "/photos/7", "/photos/7?per_page=5"])
+def test_cached_pages_equal_fresh_renders(synthetic_index, url):
+    from app import create_app
+    from app.page_cache import RenderedPages
+
+    cached = create_app(synthetic_index).test_client()
+    uncached_app = create_app(synthetic_index)
+    uncached_app.extensions["lookalike_pages"] = RenderedPages(capacity=0)
+    fresh = uncached_app.test_client().get(url)
+    first, second = cached.get(url), cached.get(url)
+    assert fresh.status_code == first.status_code == second.status_code == 200
+    assert first.data == second.data == fresh.data
+    assert first.headers["Content-Security-Policy"] == fresh.headers["Content-Security-Policy"]
+
+
+def test_page_cache_keeps_the_most_recently_used():
+    from app.page_cache import RenderedPages
+
+    renders = []
+    cache = RenderedPages(capacity=2)
+    for key in ["a", "b", "a", "c", "a", "b"]:
+        cache.get_or_render(key, lambda key=key: renders.append(key) or key.upper())
+    assert renders == ["a", "b", "c", "b"]  # "b" was the least recently used when "c" came
