@@ -101,11 +101,14 @@ def wrk(url: str, script: Path | None, seconds: int, connections: int) -> dict[s
     return result
 
 
-def _lua_random_path(folder: Path, name: str, template: str, low: int, high: int) -> Path:
-    """A wrk script that asks for a random page or photo each time, so no single URL is favoured."""
-    script = folder / f"{name}.lua"
+def _lua_random_path(folder: Path, template: str, low: int, high: int, seed: int) -> Path:
+    """A wrk script that asks for a random page or photo each time, so no single URL is favoured.
+
+    Each round gets its own seed: repeating one sequence would find it in the page cache.
+    """
+    script = folder / f"random-{seed}-{abs(hash(template))}.lua"
     script.write_text(
-        f'math.randomseed(42)\nrequest = function()\n  return wrk.format(nil, string.format("{template}", math.random({low}, {high})))\nend\n'
+        f'math.randomseed({seed})\nrequest = function()\n  return wrk.format(nil, string.format("{template}", math.random({low}, {high})))\nend\n'
     )
     return script
 
@@ -149,17 +152,22 @@ def _load_rows(folder: Path, args: argparse.Namespace) -> Iterator[Row]:
 
 
 def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Iterator[Row]:
-    pages = -(-args.serve_photos // 48)
     targets = {
-        "gallery": _lua_random_path(folder, "gallery", "/?page=%d", 1, pages),
-        "photo": _lua_random_path(folder, "photo", "/photos/%d", 0, args.serve_photos - 1),
+        "gallery": ("/?page=%d", 1, -(-args.serve_photos // 48)),
+        "photo": ("/photos/%d", 0, args.serve_photos - 1),
     }
     env = {"LOOKALIKE_INDEX": str(index)}
     best: dict[str, dict[str, float]] = {}
     with gunicorn("benchmarks.trivial_app:app", {}) as (trivial, _), gunicorn("app:create_app()", env) as (lookalike, _):
-        for _ in range(args.rounds):
-            runs = {"trivial": wrk(trivial + "/", None, args.seconds, args.connections)}
-            for name, script in targets.items():
+        with urllib.request.urlopen(lookalike + "/") as response:
+            gallery_bytes = len(response.read())
+        for seed in range(1, args.rounds + 1):
+            runs = {
+                "trivial": wrk(trivial + "/", None, args.seconds, args.connections),
+                "trivial_sized": wrk(f"{trivial}/bytes/{gallery_bytes}", None, args.seconds, args.connections),
+            }
+            for name, (template, low, high) in targets.items():
+                script = _lua_random_path(folder, template, low, high, seed)
                 runs[name] = wrk(lookalike + "/", script, args.seconds, args.connections)
             for name, result in runs.items():
                 if name not in best or result["rps"] > best[name]["rps"]:
@@ -171,6 +179,8 @@ def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Ite
         for percentile in ("p50", "p99"):
             yield Row(f"{name} page latency {percentile} vs trivial", best[name][percentile],
                       best["trivial"][percentile], "ms", higher_is_better=False, note=note)
+    yield Row("gallery page vs trivial page of the same size", best["gallery"]["rps"], best["trivial_sized"]["rps"],
+              "req/s", note=f"{gallery_bytes:,} bytes of HTML; {note}")
 
 
 def _memory_rows(index: Path, args: argparse.Namespace) -> Iterator[Row]:
