@@ -1,22 +1,33 @@
 """Lookalike's web app: a gallery of photos, each with its most similar photos.
 
 Configured from the environment:
-  LOOKALIKE_INDEX       the index file written by `python -m precompute` (default data/index.pkl)
-  LOOKALIKE_PHOTO_ROOT  where the original photos are, if not where the index recorded
+  LOOKALIKE_INDEX          the index file written by `python -m precompute` (default data/index.pkl)
+  LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
+  LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
+  LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
+  LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
 
-It imports no torch, so the web runtime stays small.
+It imports no torch, so the web runtime stays small; search by photo imports
+it on first use, where it is installed.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from flask import Flask
+from flask.wrappers import Request
 
 from app.catalog import Catalog, display_name
+from app.index_download import IndexDownloadError, fetch_index
 from app.page_cache import RenderedPages
+from app.search import QueryEmbedder
+from app.search_views import search_pages
+from app.static_files import enable_cache_busting
 from app.views import pages
 from precompute.index_file import IndexFileError
 
@@ -28,24 +39,57 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+DEFAULT_MAX_UPLOAD_MB = 20
+
+
+class InMemoryRequest(Request):
+    """Uploads stay in memory, bounded by MAX_CONTENT_LENGTH: nothing a visitor sends is written to disk."""
+
+    def _get_file_stream(self, *args, **kwargs) -> io.BytesIO:
+        return io.BytesIO()
+
+
+def _cannot_start(reason: str) -> NoReturn:
+    print(f"lookalike: cannot start: {reason}", file=sys.stderr)
+    raise SystemExit(4) from None
+
+
+def _max_upload_mb() -> float:
+    text = os.environ.get("LOOKALIKE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        _cannot_start(f"LOOKALIKE_MAX_UPLOAD_MB must be a positive number of megabytes, not {text!r}")
+    return value
 
 
 def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os.PathLike | None = None) -> Flask:
     """Build the app around one index; exit with a clear message if the index can't be loaded."""
     index_path = Path(index_path or os.environ.get("LOOKALIKE_INDEX", "data/index.pkl"))
     photo_root = photo_root or os.environ.get("LOOKALIKE_PHOTO_ROOT") or None
+    max_upload_mb = _max_upload_mb()
     try:
-        catalog = Catalog.load(index_path, Path(photo_root) if photo_root else None)
-    except IndexFileError as err:
-        print(f"lookalike: cannot start: {err}", file=sys.stderr)
-        raise SystemExit(4) from None
+        if os.environ.get("LOOKALIKE_INDEX_URL"):
+            fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
+        catalog = Catalog.load(
+            index_path, Path(photo_root) if photo_root else None, os.environ.get("LOOKALIKE_ORIGINALS_URL") or None
+        )
+    except (IndexFileError, IndexDownloadError) as err:
+        _cannot_start(str(err))
 
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
-    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 7 * 24 * 3600
+    app.request_class = InMemoryRequest
+    app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
+    app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.extensions["lookalike"] = catalog
+    app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
     app.extensions["lookalike_pages"] = RenderedPages()
     app.jinja_env.filters["display_name"] = display_name
     app.register_blueprint(pages)
+    app.register_blueprint(search_pages)
+    enable_cache_busting(app)
 
     @app.after_request
     def add_security_headers(response):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -19,6 +20,10 @@ from precompute.index_file import read_index
 class Similar:
     photo: dict
     score: float  # cosine similarity, clamped to 0..1 for display
+
+    @classmethod
+    def scored(cls, photo: dict, cosine: float) -> "Similar":
+        return cls(photo, float(min(1.0, max(0.0, cosine))))
 
 
 @dataclass(frozen=True)
@@ -35,20 +40,22 @@ def display_name(path: str) -> str:
 
 
 class Catalog:
-    def __init__(self, index: dict, index_path: Path, photo_root: Path | None = None):
+    def __init__(self, index: dict, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None):
         self.photos: list[dict] = index["photos"]
+        self.embeddings: np.ndarray = index["embeddings"]
         self.neighbours: np.ndarray = index["neighbors"]
         self.scores: np.ndarray = index["scores"]
         self.model: dict = index["model"]
         self.created: str = index.get("created", "")
         self.photo_root = Path(photo_root or index.get("photo_root", ".")).resolve()
         self.thumbnail_dir = (index_path.parent / index.get("thumbnail_dir", "")).resolve()
+        self.originals_url = originals_url.rstrip("/") + "/" if originals_url else None
         self._row_of_id = {photo["id"]: row for row, photo in enumerate(self.photos)}
 
     @classmethod
-    def load(cls, index_path: Path, photo_root: Path | None = None) -> "Catalog":
+    def load(cls, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None) -> "Catalog":
         index_path = Path(index_path)
-        return cls(read_index(index_path), index_path, photo_root)
+        return cls(read_index(index_path), index_path, photo_root, originals_url)
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -63,9 +70,28 @@ class Catalog:
     def similar(self, photo_id: int) -> list[Similar]:
         row = self._row_of_id[photo_id]
         return [
-            Similar(self.photos[neighbour], float(min(1.0, max(0.0, score))))
+            Similar.scored(self.photos[neighbour], score)
             for neighbour, score in zip(self.neighbours[row].tolist(), self.scores[row].tolist())
         ]
+
+    def nearest(self, query: np.ndarray, k: int) -> list[Similar]:
+        """The k photos most similar to a unit-length query embedding, best first.
+
+        A brute-force dot product over every embedding: for a single query this
+        is one matrix-vector product, fast enough for collections of 100k photos.
+        """
+        k = min(k, len(self.photos))
+        if k == 0:
+            return []
+        scores = self.embeddings @ query.astype(np.float32, copy=False)
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.lexsort((best, -scores[best]))]
+        return [Similar.scored(self.photos[row], scores[row]) for row in best.tolist()]
+
+    def beside(self, photo_id: int, step: int) -> dict | None:
+        """The photo `step` places after (or before) this one in gallery order, if any."""
+        row = self._row_of_id[photo_id] + step
+        return self.photos[row] if 0 <= row < len(self.photos) else None
 
     def page_count(self, per_page: int) -> int:
         return max(1, math.ceil(len(self.photos) / per_page))
@@ -86,6 +112,12 @@ class Catalog:
 
     def original_path(self, photo: dict) -> Path | None:
         return _inside(self.photo_root, photo["path"])
+
+    def original_url(self, photo: dict) -> str | None:
+        """Where the original is served from when originals live elsewhere (S3, a CDN)."""
+        if self.originals_url is None:
+            return None
+        return self.originals_url + quote(photo["path"].encode("utf-8", "surrogateescape"))
 
 
 def _inside(folder: Path, relative: str) -> Path | None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from werkzeug.exceptions import HTTPException
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file, url_for
+from datetime import datetime, timezone
+from urllib.parse import urlencode
 
-from app.catalog import Catalog
+from werkzeug.exceptions import HTTPException
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+
+from app.catalog import Catalog, Similar
 from app.page_cache import RenderedPages
 
 pages = Blueprint("pages", __name__)
 
 DEFAULT_PER_PAGE = 48
 MAX_PER_PAGE = 200
+PAGE_SIZES = (24, 48, 96, 192)  # offered in the gallery; any size up to MAX_PER_PAGE works in the URL
 THUMBNAIL_MAX_AGE = 365 * 24 * 3600  # thumbnail URLs carry the content hash, so they never go stale
 ORIGINAL_MAX_AGE = 24 * 3600
 
@@ -34,6 +38,11 @@ def _per_page() -> int:
     return min(MAX_PER_PAGE, _int_arg("per_page", DEFAULT_PER_PAGE))
 
 
+def listing_args(per_page: int) -> dict:
+    """Query arguments that keep the visitor's page size as they move between pages."""
+    return {} if per_page == DEFAULT_PER_PAGE else {"per_page": per_page}
+
+
 def _photo_or_404(photo_id: int) -> dict:
     photo = catalog().photo(photo_id)
     if photo is None:
@@ -41,12 +50,29 @@ def _photo_or_404(photo_id: int) -> dict:
     return photo
 
 
+@pages.app_context_processor
+def the_catalog() -> dict:
+    """Every page's footer describes the collection."""
+    return {"catalog": catalog()}
+
+
+@pages.app_template_filter()
+def when(iso_time: str) -> str:
+    """'2026-11-27T01:25:03+00:00' as '27 Nov 2026, 01:25 UTC'."""
+    try:
+        moment = datetime.fromisoformat(iso_time).astimezone(timezone.utc)
+    except ValueError:
+        return iso_time
+    return moment.strftime("%-d %b %Y, %H:%M UTC")
+
+
 # A gallery page links 48 photos and thumbnails; building each link with url_for
-# was most of the page's render time. These build the same URLs (tests/test_fast_paths.py
-# checks them against url_for) with one string format each.
+# was most of the page's render time. These build the same URLs with one string
+# format each (tests/test_fast_paths.py checks them against url_for).
 @pages.app_template_global()
-def photo_url(photo: dict) -> str:
-    return f"{request.script_root}/photos/{photo['id']}"
+def photo_url(photo: dict, keep: dict | None = None) -> str:
+    query = f"?{urlencode(keep)}" if keep else ""
+    return f"{request.script_root}/photos/{photo['id']}{query}"
 
 
 @pages.app_template_global()
@@ -55,12 +81,12 @@ def thumbnail_url(photo: dict, kind: str = "thumb") -> str:
 
 
 def _cached(*key, render) -> str:
-    """A page depends only on the index and its arguments, so it is rendered once per worker.
+    """A page depends only on the index and `key`, so each worker renders it once (see app/page_cache.py).
 
     Everything a page template reads from the request must be part of `key`.
     """
-    pages_cache: RenderedPages = current_app.extensions["lookalike_pages"]
-    return pages_cache.get_or_render((request.endpoint, request.script_root) + key, render)
+    rendered: RenderedPages = current_app.extensions["lookalike_pages"]
+    return rendered.get_or_render((request.endpoint, request.script_root) + key, render)
 
 
 @pages.route("/")
@@ -69,23 +95,34 @@ def gallery():
     page = catalog().page(_int_arg("page", 1), per_page)
     if page is None:
         abort(404, description="That gallery page does not exist.")
-    return _cached(page.number, per_page, render=lambda: render_template("gallery.html", page=page, catalog=catalog()))
+    return _cached(
+        page.number,
+        per_page,
+        render=lambda: render_template(
+            "gallery.html", page=page, keep=listing_args(per_page), page_sizes=sorted({*PAGE_SIZES, per_page})
+        ),
+    )
 
 
 @pages.route("/photos/<int:photo_id>")
 def photo(photo_id: int):
     photo = _photo_or_404(photo_id)
     per_page = _per_page()
+    # Checked on every request: an original may leave the disk while the app runs.
+    has_original = catalog().original_url(photo) is not None or catalog().original_path(photo) is not None
     return _cached(
         photo_id,
         per_page,
+        has_original,
         render=lambda: render_template(
             "photo.html",
             photo=photo,
             similar=catalog().similar(photo_id),
+            previous=catalog().beside(photo_id, -1),
+            next=catalog().beside(photo_id, +1),
+            has_original=has_original,
             gallery_page=catalog().page_of(photo_id, per_page),
-            per_page=per_page,
-            catalog=catalog(),
+            keep=listing_args(per_page),
         ),
     )
 
@@ -102,7 +139,11 @@ def thumbnail(photo_id: int, kind: str):
 
 @pages.route("/photos/<int:photo_id>/original")
 def original(photo_id: int):
-    path = catalog().original_path(_photo_or_404(photo_id))
+    photo = _photo_or_404(photo_id)
+    remote = catalog().original_url(photo)
+    if remote is not None:
+        return redirect(remote, code=302)
+    path = catalog().original_path(photo)
     if path is None:
         abort(404, description="The original photo is no longer on disk.")
     return send_file(path, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=True)
@@ -111,16 +152,19 @@ def original(photo_id: int):
 @pages.route("/api/photos/<int:photo_id>/similar")
 def similar_json(photo_id: int):
     _photo_or_404(photo_id)
-    similar = [
+    return jsonify({"id": photo_id, "similar": similar_as_json(catalog().similar(photo_id))})
+
+
+def similar_as_json(similar: list[Similar]) -> list[dict]:
+    return [
         {
             "id": item.photo["id"],
             "score": round(item.score, 4),
             "url": url_for("pages.photo", photo_id=item.photo["id"], _external=True),
             "thumbnail": url_for("pages.thumbnail", photo_id=item.photo["id"], kind="thumb", _external=True),
         }
-        for item in catalog().similar(photo_id)
+        for item in similar
     ]
-    return jsonify({"id": photo_id, "similar": similar})
 
 
 @pages.route("/healthz")

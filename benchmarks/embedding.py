@@ -80,7 +80,7 @@ def _pipeline(photos: list[PhotoFile], model: LoadedModel, runner, args: argpars
 
 def _crops(photos: list[PhotoFile], model: LoadedModel) -> list[np.ndarray]:
     with tempfile.TemporaryDirectory() as folder:
-        return [prepare_photo(i, photo, model.preprocessing, Path(folder)).pixels for i, photo in enumerate(photos)]
+        return [prepare_photo(i, photo, [model.preprocessing], Path(folder)).pixels[0] for i, photo in enumerate(photos)]
 
 
 def _rate_rows(figure: str, ours: Usage, baseline: Usage, count: int, goal: str, note: str = "") -> Iterator[Row]:

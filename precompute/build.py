@@ -15,6 +15,7 @@ from precompute.embed import embed_photos, pick_device
 from precompute.index_file import FORMAT, FORMAT_VERSION, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbours import top_k_neighbours
+from precompute.query_expansion import expand
 from precompute.scan import Skipped, scan_photos
 
 
@@ -26,6 +27,9 @@ class BuildError(Exception):
 class BuildOptions:
     model: str = "auto"
     weights: Path | None = None
+    pooling: str = "avg"
+    scales: tuple[int, ...] = ()  # () is the model's own input size
+    query_expansion: int = 0  # neighbours mixed into each descriptor; 0 is off
     k: int = 10
     batch_size: int = 32
     workers: int | None = None  # None: one per core, up to 4
@@ -64,7 +68,7 @@ def build_index(
     scan = scan_photos(photo_dir)
     if not scan.photos:
         raise BuildError(f"no photos found in {photo_dir} (looked for JPEG, PNG, WebP, GIF, BMP and TIFF files)")
-    model = load_model(options.model, options.weights)
+    model = load_model(options.model, options.weights, options.pooling, options.scales)
     if on_start:
         on_start(len(scan.photos), model)
     thumbnail_dir = thumbnail_dir_for(index_path)
@@ -83,16 +87,20 @@ def build_index(
         raise BuildError(f"none of the {len(scan.photos)} photos in {photo_dir} could be read; no index written")
     for photo_id, info in enumerate(embedded.infos):
         info["id"] = photo_id
-    neighbours, scores = top_k_neighbours(embedded.embeddings, options.k)
+    embeddings = embedded.embeddings
+    neighbours, scores = top_k_neighbours(embeddings, max(options.k, options.query_expansion))
+    if options.query_expansion:
+        embeddings = expand(embeddings, neighbours, scores, options.query_expansion)
+        neighbours, scores = top_k_neighbours(embeddings, options.k)
     index = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": model.describe(),
+        "model": model.describe() | {"query_expansion": options.query_expansion},
         "photo_root": str(photo_dir),
         "thumbnail_dir": thumbnail_dir.name,
         "photos": embedded.infos,
-        "embeddings": embedded.embeddings,
+        "embeddings": embeddings,
         "neighbors": neighbours,
         "scores": scores,
         "skipped": [{"path": s.relpath, "reason": s.reason} for s in skipped],

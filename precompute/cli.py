@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
-from precompute.models import MODEL_NAMES, LoadedModel, ModelUnavailable
+from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -30,6 +31,42 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 224,320, got {text!r}") from None
+    if not all(32 <= scale <= 1024 for scale in scales):
+        raise argparse.ArgumentTypeError("each scale must be between 32 and 1024 pixels")
+    return scales
+
+
+def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that decide what a photo's descriptor is (shared with the evaluation command)."""
+    parser.add_argument("--model", choices=MODEL_NAMES, default="auto", help="embedding model (default: %(default)s)")
+    parser.add_argument("--weights", type=Path, help="read the model's weights from this file instead of the default source")
+    parser.add_argument("--pooling", choices=POOLINGS, default="avg", help="global pooling of the last feature map (default: %(default)s)")
+    parser.add_argument("--scales", type=_scales, default=(), help="input sizes to embed at and combine, e.g. 224,320 (default: the model's own)")
+    parser.add_argument("--query-expansion", type=_non_negative, default=0, metavar="N",
+                        help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default)")
+    parser.add_argument("--batch-size", type=_positive, default=32, help="photos per inference batch (default: %(default)s)")
+    parser.add_argument("--workers", type=_non_negative, help="decoding processes (default: one per core, up to 4)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
+
+
+def descriptor_options(args: argparse.Namespace) -> BuildOptions:
+    return BuildOptions(
+        model=args.model,
+        weights=args.weights,
+        pooling=args.pooling,
+        scales=args.scales,
+        query_expansion=args.query_expansion,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=args.device,
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m precompute",
@@ -39,18 +76,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
-    parser.add_argument("--model", choices=MODEL_NAMES, default="auto", help="embedding model (default: %(default)s)")
-    parser.add_argument("--weights", type=Path, help="read the model's weights from this file instead of the default source")
     parser.add_argument("--k", type=_positive, default=10, help="similar photos kept per photo (default: %(default)s)")
-    parser.add_argument("--batch-size", type=_positive, default=32, help="photos per inference batch (default: %(default)s)")
-    parser.add_argument("--workers", type=_non_negative, help="decoding processes (default: one per core, up to 4)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
+    add_descriptor_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    options = BuildOptions(args.model, args.weights, args.k, args.batch_size, args.workers, args.device)
+    options = replace(descriptor_options(args), k=args.k)
     bar: tqdm | None = None
 
     def on_start(total: int, model: LoadedModel) -> None:

@@ -18,21 +18,21 @@ from torch.utils.data import DataLoader, Dataset
 
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
-from precompute.runtime import Runner, make_runner
+from precompute.runtime import Runner, forward, make_runner, unit_rows
 from precompute.scan import PhotoFile
 
 
 class _PhotoDataset(Dataset):
     def __init__(self, photos: Sequence[PhotoFile], model: LoadedModel, thumbnail_dir: Path):
         self.photos = photos
-        self.preprocessing = model.preprocessing
+        self.specs = model.input_specs
         self.thumbnail_dir = thumbnail_dir
 
     def __len__(self) -> int:
         return len(self.photos)
 
     def __getitem__(self, position: int) -> PreparedPhoto:
-        return prepare_photo(position, self.photos[position], self.preprocessing, self.thumbnail_dir)
+        return prepare_photo(position, self.photos[position], self.specs, self.thumbnail_dir)
 
 
 def _keep_as_list(batch: list[PreparedPhoto]) -> list[PreparedPhoto]:
@@ -70,6 +70,7 @@ def embed_photos(
     """Decode, thumbnail and embed `photos`; failures are collected, not raised.
 
     `runner` defaults to the fastest one for `device` (see `precompute.runtime`).
+    Multi-scale descriptors are the sum of the unit-length descriptors of each scale.
     """
     device = device or pick_device()
     workers = default_workers() if workers is None else workers
@@ -88,10 +89,25 @@ def embed_photos(
         good = [item for item in batch if item.error is None]
         failures.extend((item.position, item.error) for item in batch if item.error is not None)
         if good:
-            chunks.append(runner(np.stack([item.pixels for item in good])))
+            per_scale = [runner(np.stack(crops)) for crops in zip(*(item.pixels for item in good))]
+            chunks.append(unit_rows(sum(per_scale)))
             infos.extend(item.info for item in good)
         if on_progress:
             on_progress(len(batch))
     dim = model.dim
     embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
     return EmbeddedPhotos(embeddings, infos, failures)
+
+
+def embed_scales(features: torch.nn.Module, scales: list[torch.Tensor], device: torch.device) -> np.ndarray:
+    """One batch of float model inputs, at one or more sizes, to unit-length float32 embeddings, in PyTorch.
+
+    The pipeline's runners do the same from uint8 crops; this serves single queries.
+    """
+    with torch.inference_mode():
+        total = sum(_unit(forward(features, pixels.to(device, non_blocking=True), device)) for pixels in scales)
+        return _unit(total).cpu().numpy()
+
+
+def _unit(rows: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(rows.float().flatten(1), dim=1)

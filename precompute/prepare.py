@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.decode import DecodeError, decode_photo
+from precompute.decode import DecodedPhoto, DecodeError, decode_photo
 from precompute.preprocess import Preprocessing, model_crop
 from precompute.scan import PhotoFile
 from precompute.thumbnails import SIZES, write_thumbnails
@@ -22,12 +22,21 @@ from precompute.thumbnails import SIZES, write_thumbnails
 @dataclass
 class PreparedPhoto:
     position: int  # index into the list of photos being embedded
-    pixels: np.ndarray | None = None  # model input: uint8 HWC crop, see preprocess.model_crop
+    pixels: list[np.ndarray] = field(default_factory=list)  # per scale, uint8 HWC: see preprocess.model_crop
     info: dict = field(default_factory=dict)  # what the index records about the photo
     error: str | None = None
 
 
-def prepare_photo(position: int, photo: PhotoFile, preprocessing: Preprocessing, thumbnail_dir: Path) -> PreparedPhoto:
+def decode_for_model(data: bytes, specs: list[Preprocessing]) -> DecodedPhoto:
+    """Decode at the reduced size every indexed photo gets.
+
+    A JPEG decoded at another draft scale gives slightly different pixels, so
+    a query photo must be decoded with exactly these bounds too.
+    """
+    return decode_photo(data, min_shorter=max(spec.resize for spec in specs), min_longer=max(SIZES.values()))
+
+
+def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], thumbnail_dir: Path) -> PreparedPhoto:
     try:
         data = photo.path.read_bytes()
     except OSError as err:
@@ -36,8 +45,8 @@ def prepare_photo(position: int, photo: PhotoFile, preprocessing: Preprocessing,
         return PreparedPhoto(position, error="empty file")
     content_hash = hashlib.sha1(data).hexdigest()
     try:
-        decoded = decode_photo(data, min_shorter=preprocessing.resize, min_longer=max(SIZES.values()))
-        pixels = model_crop(decoded.image, preprocessing)
+        decoded = decode_for_model(data, specs)
+        pixels = [model_crop(decoded.image, spec) for spec in specs]
         thumbnails = write_thumbnails(decoded.image, thumbnail_dir, content_hash)
     except DecodeError as err:
         return PreparedPhoto(position, error=str(err))

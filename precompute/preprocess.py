@@ -6,7 +6,7 @@ The arithmetic mirrors torchvision's `Resize(shorter side)`, `CenterCrop` and
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -23,6 +23,10 @@ class Preprocessing:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str = "bilinear"
+
+    def at_scale(self, crop: int) -> "Preprocessing":
+        """The same recipe for another input size, keeping the resize-to-crop ratio."""
+        return replace(self, resize=round(crop * self.resize / self.crop), crop=crop)
 
     def as_dict(self) -> dict:
         data = asdict(self)

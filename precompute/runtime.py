@@ -73,14 +73,16 @@ class TorchRunner:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            batch = torch.from_numpy(crops).to(self.device, non_blocking=True)
-            if self.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.float16):
-                    output = self.features(batch)
-            else:
-                output = self.features(batch)
-            output = torch.nn.functional.normalize(output.float().flatten(1), dim=1)
-        return output.cpu().numpy()
+            output = forward(self.features, torch.from_numpy(crops).to(self.device, non_blocking=True), self.device)
+            return unit_rows(output.cpu().numpy())
+
+
+def forward(features: torch.nn.Module, batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The model on one batch, in fp16 autocast on CUDA; float32 out."""
+    if device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.float16):
+            return features(batch).float()
+    return features(batch)
 
 
 class OnnxRunner:
@@ -133,7 +135,7 @@ def make_runner(model: LoadedModel, device: torch.device, backend: str = "auto",
 def onnx_model(model: LoadedModel, use_cache: bool = True) -> bytes:
     """The model's features as an ONNX graph, from the cache or exported (and cached) now."""
     features = FromCrops(model.features, model.preprocessing).cpu().eval()
-    cache = onnx_cache_dir() / f"{model.name}-{_weights_key(features)}.onnx"
+    cache = onnx_cache_dir() / f"{model.name}-{model.pooling}-{_weights_key(features)}.onnx"
     if use_cache:
         try:
             return cache.read_bytes()
@@ -149,7 +151,7 @@ def onnx_model(model: LoadedModel, use_cache: bool = True) -> bytes:
             buffer,
             input_names=["crops"],
             output_names=["features"],
-            dynamic_axes={"crops": {0: "batch"}, "features": {0: "batch"}},
+            dynamic_axes={"crops": {0: "batch", 1: "height", 2: "width"}, "features": {0: "batch"}},
             opset_version=_ONNX_OPSET,
             dynamo=False,
         )
@@ -160,7 +162,7 @@ def onnx_model(model: LoadedModel, use_cache: bool = True) -> bytes:
 
 def _weights_key(features: torch.nn.Module) -> str:
     """Identifies the exact weights and exporter, so a cached graph is never stale."""
-    digest = hashlib.sha1(f"{torch.__version__}/{_ONNX_OPSET}/{type(features).__qualname__}".encode())
+    digest = hashlib.sha1(f"{torch.__version__}/{_ONNX_OPSET}/{features!r}".encode())
     for name, tensor in features.state_dict().items():
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())

@@ -13,8 +13,8 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.models import resnet18
 
-from precompute.embed import embed_photos
-from precompute.models import LoadedModel, load_efficientnet_lite0, load_resnet18
+from precompute.embed import embed_photos, embed_scales
+from precompute.models import LoadedModel, load_efficientnet_lite0, load_model, load_resnet18
 from precompute.neighbours import top_k_neighbours
 from precompute.preprocess import model_crop, to_model_input
 from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
@@ -99,10 +99,19 @@ def test_pipeline_matches_reference_in_photo_order(efficientnet, sample_photos, 
     assert_same_directions(embedded.embeddings, reference_embeddings(efficientnet, [p.path for p in sample_photos]))
 
 
+def test_multi_scale_gem_pipeline_matches_pytorch(sample_photos, tmp_path):
+    """One exported graph serves every input size, and GeM pooling survives the export."""
+    model = load_model("efficientnet-lite0", pooling="gem", scales=(224, 288))
+    embedded = embed_photos(sample_photos[:5], model, tmp_path, batch_size=2, workers=1, device=CPU)
+    images = [ImageOps.exif_transpose(Image.open(photo.path)).convert("RGB") for photo in sample_photos[:5]]
+    scales = [torch.from_numpy(np.stack([to_model_input(image, spec) for image in images])) for spec in model.input_specs]
+    assert_same_directions(embedded.embeddings, embed_scales(model.features, scales, CPU))
+
+
 def test_damaged_cached_graph_is_exported_again(efficientnet, sample_photos):
     paths = [photo.path for photo in sample_photos[:2]]
     OnnxRunner(efficientnet)  # make sure the graph is cached
-    (cached,) = onnx_cache_dir().glob("efficientnet-lite0-*.onnx")
+    (cached,) = onnx_cache_dir().glob("efficientnet-lite0-avg-*.onnx")
     cached.write_bytes(b"not an onnx graph")
     runner = OnnxRunner(efficientnet)
     assert_same_directions(runner(crops_of(efficientnet, paths)), reference_embeddings(efficientnet, paths))
@@ -179,6 +188,7 @@ def test_hand_built_urls_equal_url_for(synthetic_index, script_name):
     with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": script_name}):
         for photo in app.extensions["lookalike"].photos[:3]:
             assert photo_url(photo) == url_for("pages.photo", photo_id=photo["id"])
+            assert photo_url(photo, {"per_page": 96}) == url_for("pages.photo", photo_id=photo["id"], per_page=96)
             for kind in SIZES:
                 assert thumbnail_url(photo, kind) == url_for(
                     "pages.thumbnail", photo_id=photo["id"], kind=kind, v=photo["sha1"][:12]

@@ -1,0 +1,224 @@
+"""The gallery in a real browser: Debian's Chromium, driven by Playwright, against a real gunicorn.
+
+Screenshots at phone and desktop widths are kept under artifacts/screenshots/
+(git-ignored) for CI to publish.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from precompute.index_file import read_index
+from tests.live_server import ROOT, running_gunicorn
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 375, "height": 812}
+
+
+@pytest.fixture(scope="module")
+def server(holidays_index: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with running_gunicorn([sys.executable, "-m", "gunicorn"], holidays_index, log) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip(f"Chromium not found at {CHROMIUM}; install Debian's package: apt-get install chromium (or `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Tab:
+    """A browser tab that records every console error and uncaught script error."""
+
+    def __init__(self, browser, base: str, viewport: dict = DESKTOP, javascript: bool = True):
+        self.base = base
+        self.context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _on_console(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"{message.text} ({message.location.get('url')})")
+
+    def open(self, path: str) -> None:
+        response = self.page.goto(self.base + path)
+        assert response.status == 200, f"{path} answered {response.status}"
+
+    def path(self) -> str:
+        return self.page.url.removeprefix(self.base)
+
+
+@pytest.fixture
+def tab(browser, server):
+    tab = Tab(browser, server)
+    yield tab
+    tab.context.close()
+
+
+def _scores(tab: Tab) -> list[float]:
+    """The scores shown on the page, in page order (the text after the hidden "similarity" label)."""
+    return [float(text.split()[-1]) for text in tab.page.locator(".similar .score-value").all_inner_texts()]
+
+
+def _load_every_image(tab: Tab) -> None:
+    """Scroll each lazy image into view, then wait until the browser has finished with all of them."""
+    for image in tab.page.locator("main img").all():
+        image.scroll_into_view_if_needed()
+    tab.page.wait_for_function("Array.from(document.images).every(image => image.complete)")
+
+
+def test_every_thumbnail_in_the_gallery_loads(tab):
+    tab.open("/")
+    _load_every_image(tab)
+    widths = tab.page.eval_on_selector_all(".grid img", "images => images.map(image => image.naturalWidth)")
+    assert len(widths) == 48
+    assert all(width > 0 for width in widths), widths
+    assert tab.page.locator(".count").inner_text().startswith("402 photos")
+    assert "model efficientnet-lite0" in tab.page.locator("footer").inner_text()
+    assert tab.errors == []
+
+
+def test_photo_page_lists_similar_photos_best_first_and_links_to_them(tab):
+    tab.open("/")
+    first = tab.page.locator(".grid .card").first
+    first_href = first.get_attribute("href")
+    first.click()
+    tab.page.wait_for_url(tab.base + first_href)
+    assert tab.page.locator("h1").inner_text() == "100000.jpg"
+    scores = _scores(tab)
+    assert len(scores) == 10
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= score <= 1.0 for score in scores)
+    meters = tab.page.eval_on_selector_all(".similar meter", "meters => meters.map(meter => meter.value)")
+    assert [round(value, 2) for value in meters] == pytest.approx(scores, abs=0.006)
+
+    similar = tab.page.locator(".similar .card").first
+    href, name = similar.get_attribute("href"), similar.locator(".card-name").inner_text()
+    similar.click()
+    tab.page.wait_for_url(tab.base + href)
+    assert tab.page.locator("h1").inner_text() == name
+    _load_every_image(tab)
+    assert tab.page.eval_on_selector("img.large", "image => image.naturalWidth") > 0
+    assert tab.errors == []
+
+
+def test_pagination_and_page_size(tab):
+    tab.open("/")
+    page_one = tab.page.locator(".grid .card").evaluate_all("cards => cards.map(card => card.href)")
+    tab.page.get_by_role("link", name="Next →").click()
+    tab.page.wait_for_url(tab.base + "/?page=2")
+    assert "Page 2 of 9" in tab.page.locator(".pagination").inner_text()
+    page_two = tab.page.locator(".grid .card").evaluate_all("cards => cards.map(card => card.href)")
+    assert len(page_two) == 48 and not set(page_one) & set(page_two)
+
+    tab.page.select_option("#per_page", "24")
+    tab.page.get_by_role("button", name="Show").click()
+    tab.page.wait_for_url(re.compile(r".*per_page=24"))
+    assert tab.page.locator(".grid .card").count() == 24
+    tab.page.get_by_role("link", name="Next →").click()
+    tab.page.wait_for_url(tab.base + "/?page=2&per_page=24")
+    assert "Page 2 of 17" in tab.page.locator(".pagination").inner_text()
+    assert tab.errors == []
+
+
+def test_keyboard_navigation_follows_gallery_order(tab):
+    tab.open("/photos/30?per_page=24")
+    tab.page.keyboard.press("ArrowRight")
+    tab.page.wait_for_url(tab.base + "/photos/31?per_page=24")
+    tab.page.keyboard.press("ArrowLeft")
+    tab.page.wait_for_url(tab.base + "/photos/30?per_page=24")
+    tab.page.keyboard.press("Escape")
+    tab.page.wait_for_url(tab.base + "/?page=2&per_page=24#photo-30")
+    tab.page.keyboard.press("ArrowRight")
+    tab.page.wait_for_url(tab.base + "/?page=3&per_page=24")
+    assert tab.errors == []
+
+
+def test_everything_works_without_javascript(browser, server):
+    tab = Tab(browser, server, javascript=False)
+    try:
+        tab.open("/?per_page=24")
+        tab.page.get_by_role("link", name="Next →").click()
+        tab.page.wait_for_url(tab.base + "/?page=2&per_page=24")
+        tab.page.locator(".grid .card").first.click()
+        tab.page.wait_for_url(tab.base + "/photos/24?per_page=24")
+        assert len(_scores(tab)) == 10
+        tab.page.get_by_role("link", name="← Gallery, page 2").click()
+        tab.page.wait_for_url(tab.base + "/?page=2&per_page=24#photo-24")
+    finally:
+        tab.context.close()
+
+
+def test_upload_on_the_search_page_finds_the_photo_itself(tab, holidays_dir: Path, holidays_index: Path):
+    photo = next(p for p in read_index(holidays_index)["photos"] if p["path"] == "100300.jpg")
+    tab.open("/search")
+    tab.page.set_input_files("#photo", str(holidays_dir / "100300.jpg"))
+    tab.page.get_by_role("button", name="Find similar photos").click()
+    tab.page.wait_for_selector(".similar .card")
+    assert tab.page.locator("#results-heading").inner_text() == "Most similar to 100300.jpg"
+    best = tab.page.locator(".similar .card").first
+    assert best.get_attribute("href") == f"/photos/{photo['id']}"
+    scores = _scores(tab)
+    assert scores[0] >= 0.99 and scores == sorted(scores, reverse=True)
+    assert tab.errors == []
+
+
+def test_dropping_a_photo_on_the_search_page_uploads_it(tab, holidays_dir: Path, holidays_index: Path):
+    photo = next(p for p in read_index(holidays_index)["photos"] if p["path"] == "100500.jpg")
+    tab.open("/search")
+    assert tab.page.locator(".drop-hint").is_visible()  # the script announces what it adds
+    tab.page.evaluate(
+        """bytes => {
+            const files = new DataTransfer();
+            files.items.add(new File([new Uint8Array(bytes)], "dropped.jpg", {type: "image/jpeg"}));
+            document.body.dispatchEvent(new DragEvent("drop", {dataTransfer: files, bubbles: true, cancelable: true}));
+        }""",
+        list((holidays_dir / "100500.jpg").read_bytes()),
+    )
+    tab.page.wait_for_selector(".similar .card")
+    assert tab.page.locator("#results-heading").inner_text() == "Most similar to dropped.jpg"
+    assert tab.page.locator(".similar .card").first.get_attribute("href") == f"/photos/{photo['id']}"
+    assert tab.errors == []
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1440px"])
+def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holidays_dir: Path):
+    tab = Tab(browser, server, viewport=viewport)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        for name, path in [("gallery", "/"), ("photo", "/photos/7"), ("search", "/search")]:
+            tab.open(path)
+            _load_every_image(tab)
+            overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {viewport['width']}px"
+            shot = SCREENSHOTS / f"{name}-{viewport['width']}.png"
+            tab.page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+        assert tab.errors == []
+    finally:
+        tab.context.close()

@@ -1,0 +1,190 @@
+"""Heroku installs requirements.txt and runs the Procfile: prove the app serves on exactly that.
+
+The runtime test builds a fresh virtual environment from requirements.txt
+alone, so an import the web app needs but requirements.txt lacks (torch,
+tqdm, ...) fails here rather than on Heroku. The index reaches the server
+the way it reaches a dyno: LOOKALIKE_INDEX_URL, here a local HTTP server.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.index_download import IndexDownloadError, fetch_index
+from precompute.index_file import read_index
+from tests.live_server import ROOT, free_port, running_server
+from tests.tiny_index import build_tiny_index
+
+SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv is a generous upper bound
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_index(tmp_path_factory.mktemp("tiny"))
+
+
+def _archive(index_path: Path, target: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """The deploy archive: `tar -C data -czf lookalike-data.tar.gz index.pkl index-thumbnails`."""
+    thumbnails = index_path.parent / read_index(index_path)["thumbnail_dir"]
+    with tarfile.open(target, "w:gz") as tar:
+        tar.add(index_path, arcname=index_path.name)
+        tar.add(thumbnails, arcname=thumbnails.name)
+        for name, data in (extra or {}).items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return target
+
+
+@pytest.fixture(scope="module")
+def file_server(tmp_path_factory: pytest.TempPathFactory):
+    """A local HTTP server standing in for S3: yields (folder it serves, base URL)."""
+    folder = tmp_path_factory.mktemp("served")
+
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with requirements.txt and nothing else, as Heroku builds it."""
+    venv = tmp_path_factory.mktemp("heroku") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    install = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", "-r", str(ROOT / "requirements.txt")],
+        capture_output=True,
+        text=True,
+    )
+    assert install.returncode == 0, f"pip could not install requirements.txt:\n{install.stderr}"
+    return venv
+
+
+def _installed_mb(folder: Path) -> float:
+    total = sum(os.lstat(Path(where, name)).st_size for where, _, names in os.walk(folder) for name in names)
+    return total / 2**20
+
+
+def _procfile_web_command() -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.removeprefix("web:").strip()
+    raise AssertionError("the Procfile has no web process")
+
+
+def _get(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type", ""), err.read()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_requirements_txt_alone_serves_the_app_through_the_procfile(
+    runtime_venv: Path, tiny_index: Path, file_server, tmp_path: Path
+):
+    size_mb = _installed_mb(runtime_venv)
+    print(f"\nfresh venv from requirements.txt: {size_mb:.0f} MB installed")
+    assert size_mb < SLUG_LIMIT_MB / 2
+
+    folder, base_url = file_server
+    _archive(tiny_index, folder / "lookalike-data.tar.gz")
+    port = free_port()
+    env = {
+        "PATH": f"{runtime_venv / 'bin'}:{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(runtime_venv),
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "LOOKALIKE_INDEX": str(tmp_path / "data" / "index.pkl"),
+        "LOOKALIKE_INDEX_URL": f"{base_url}/lookalike-data.tar.gz",
+    }
+    command = ["bash", "-c", "exec " + _procfile_web_command()]
+    with running_server(command, port, tmp_path / "gunicorn.log", env) as (base, server):
+        status, _, body = _get(f"{base}/")
+        assert status == 200 and "5 photos" in body.decode()
+        status, _, body = _get(f"{base}/photos/2")
+        assert status == 200 and "café.jpg" in body.decode()
+        status, content_type, _ = _get(f"{base}/photos/2/preview.jpg")
+        assert status == 200 and content_type == "image/jpeg"
+        status, _, body = _get(f"{base}/search")
+        assert status == 200 and "Search by photo is off" in body.decode() and "torch" in body.decode()
+        status, _, _ = _get(f"{base}/api/search", b"", {"Content-Type": "multipart/form-data; boundary=x"})
+        assert status == 503
+        workers = _children(server.pid)
+        assert len(workers) == 2, "WEB_CONCURRENCY=2 should give two workers"
+        assert all(str(runtime_venv) in Path(f"/proc/{pid}/cmdline").read_text() for pid in [server.pid, *workers])
+
+
+def test_fetch_index_puts_the_archive_in_place_of_the_old_index(tiny_index: Path, file_server, tmp_path: Path):
+    folder, base_url = file_server
+    _archive(tiny_index, folder / "fresh.tar.gz")
+    target = tmp_path / "data" / "index.pkl"
+    stale_thumbnails = target.parent / "index-thumbnails"
+    stale_thumbnails.mkdir(parents=True)
+    (stale_thumbnails / "old-thumb.jpg").write_bytes(b"old")
+    target.write_bytes(b"an older index")
+    fetch_index(f"{base_url}/fresh.tar.gz", target)
+    assert read_index(target)["photos"] == read_index(tiny_index)["photos"]
+    assert sorted(p.name for p in stale_thumbnails.iterdir()) == sorted(
+        p.name for p in (tiny_index.parent / "index-thumbnails").iterdir()
+    )
+    assert sorted(p.name for p in target.parent.iterdir()) == ["index-thumbnails", "index.pkl"]  # no leftovers
+
+
+@pytest.mark.parametrize(
+    ("archive", "message"),
+    [
+        ("missing.tar.gz", "cannot download the index"),
+        ("not-a-tar.tar.gz", "cannot be unpacked"),
+        ("escape.tar.gz", "cannot be unpacked"),
+        ("no-index.tar.gz", "does not hold a usable index.pkl"),
+    ],
+)
+def test_a_bad_archive_stops_the_boot_and_keeps_the_old_index(
+    tiny_index: Path, file_server, tmp_path: Path, archive: str, message: str, monkeypatch, capsys
+):
+    folder, base_url = file_server
+    (folder / "not-a-tar.tar.gz").write_bytes(b"this is not an archive")
+    _archive(tiny_index, folder / "escape.tar.gz", extra={"../../escaped.txt": b"out of bounds"})
+    with tarfile.open(folder / "no-index.tar.gz", "w:gz") as tar:
+        tar.add(tiny_index.parent / "index-thumbnails", arcname="index-thumbnails")
+    target = tmp_path / "data" / "index.pkl"
+    target.parent.mkdir()
+    target.write_bytes(b"the previous index")
+
+    with pytest.raises(IndexDownloadError, match=message):
+        fetch_index(f"{base_url}/{archive}", target)
+    assert target.read_bytes() == b"the previous index"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["index.pkl"]
+    assert not (tmp_path / "escaped.txt").exists() and not (folder.parent / "escaped.txt").exists()
+
+    monkeypatch.setenv("LOOKALIKE_INDEX_URL", f"{base_url}/{archive}")
+    with pytest.raises(SystemExit) as exit_info:
+        create_app(target)
+    assert exit_info.value.code == 4
+    assert message in capsys.readouterr().err

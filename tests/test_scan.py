@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from precompute.scan import scan_photos
+
+
+def touch(path: Path, data: bytes = b"x") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_scan_finds_images_recursively_sorted_and_relative(tmp_path):
+    for name in ["b.jpg", "a/c.PNG", "a/deep/d.webp", "e.gif", "f.bmp", "g.tiff", "h.tif", "i.jpeg"]:
+        touch(tmp_path / name)
+    result = scan_photos(tmp_path)
+    assert [p.relpath for p in result.photos] == sorted(
+        ["b.jpg", "a/c.PNG", "a/deep/d.webp", "e.gif", "f.bmp", "g.tiff", "h.tif", "i.jpeg"]
+    )
+    assert all(p.path == tmp_path / p.relpath for p in result.photos)
+    assert all(p.size == 1 and p.mtime_ns > 0 for p in result.photos)
+
+
+def test_scan_skips_hidden_files_and_folders_and_ignores_non_images(tmp_path):
+    touch(tmp_path / "keep.jpg")
+    touch(tmp_path / ".hidden.jpg")
+    touch(tmp_path / ".cache" / "inside.jpg")
+    touch(tmp_path / "notes.txt")
+    touch(tmp_path / "raw.cr2")
+    result = scan_photos(tmp_path)
+    assert [p.relpath for p in result.photos] == ["keep.jpg"]
+    assert result.ignored == 2
+
+
+def test_scan_does_not_follow_folder_links(tmp_path):
+    touch(tmp_path / "photos" / "a.jpg")
+    (tmp_path / "photos" / "loop").symlink_to(tmp_path / "photos", target_is_directory=True)
+    result = scan_photos(tmp_path / "photos")
+    assert [p.relpath for p in result.photos] == ["a.jpg"]
+
+
+def test_scan_reports_broken_file_links(tmp_path):
+    touch(tmp_path / "a.jpg")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
+    result = scan_photos(tmp_path)
+    assert [p.relpath for p in result.photos] == ["a.jpg"]
+    assert [s.relpath for s in result.skipped] == ["gone.jpg"]
+    assert "cannot read" in result.skipped[0].reason
+
+
+def test_scan_of_a_missing_folder_says_so(tmp_path):
+    with pytest.raises(NotADirectoryError, match="photo folder not found"):
+        scan_photos(tmp_path / "nope")
