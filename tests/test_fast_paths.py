@@ -26,17 +26,6 @@ SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference
 
 
 @pytest.fixture(scope="module")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache of exported graphs private to this module, shared by its tests."""
-    return tmp_path_factory.mktemp("onnx-cache")
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOOKALIKE_CACHE", str(onnx_cache))
-
-
-@pytest.fixture(scope="module")
 def efficientnet() -> LoadedModel:
     return load_efficientnet_lite0(None)
 
@@ -108,7 +97,8 @@ def test_multi_scale_gem_pipeline_matches_pytorch(sample_photos, tmp_path):
     assert_same_directions(embedded.embeddings, embed_scales(model.features, scales, CPU))
 
 
-def test_damaged_cached_graph_is_exported_again(efficientnet, sample_photos):
+def test_damaged_cached_graph_is_exported_again(efficientnet, sample_photos, tmp_path, monkeypatch):
+    monkeypatch.setenv("LOOKALIKE_CACHE", str(tmp_path))
     paths = [photo.path for photo in sample_photos[:2]]
     OnnxRunner(efficientnet)  # make sure the graph is cached
     (cached,) = onnx_cache_dir().glob("efficientnet-lite0-avg-*.onnx")
