@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or list(found):
         print(f"running {name} ...", file=sys.stderr, flush=True)
         for row in found[name].run(args):
-            print(f"  {row.figure}: {render([row]).splitlines()[-1]}", file=sys.stderr, flush=True)
+            print("  " + render([row]).splitlines()[-1], file=sys.stderr, flush=True)
             rows.append(row)
     print(render(rows))
     return 0

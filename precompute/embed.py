@@ -7,8 +7,9 @@ dot product is a cosine similarity.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,14 @@ class _PhotoDataset(Dataset):
         return prepare_photo(position, self.photos[position], self.specs, self.thumbnail_dir)
 
 
-def _keep_as_list(batch: list[PreparedPhoto]) -> list[PreparedPhoto]:
-    return batch
+def _keep_as_is(photo: PreparedPhoto) -> PreparedPhoto:
+    return photo
+
+
+def _batches(items: Iterable[PreparedPhoto], size: int) -> Iterator[list[PreparedPhoto]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 @dataclass
@@ -75,17 +82,21 @@ def embed_photos(
     device = device or pick_device()
     workers = default_workers() if workers is None else workers
     runner = runner or make_runner(model, device)
+    # Workers hand over single photos, round robin, and batches are formed here:
+    # a worker preparing a whole batch alone would leave the others idle while
+    # the pipeline fills, and for collections smaller than workers × batch.
     loader = DataLoader(
         _PhotoDataset(photos, model, thumbnail_dir),
-        batch_size=batch_size,
+        batch_size=None,
         num_workers=workers,
-        collate_fn=_keep_as_list,
+        collate_fn=_keep_as_is,
+        prefetch_factor=batch_size if workers else None,
         pin_memory=device.type == "cuda",
     )
     chunks: list[np.ndarray] = []
     infos: list[dict] = []
     failures: list[tuple[int, str]] = []
-    for batch in loader:
+    for batch in _batches(loader, batch_size):
         good = [item for item in batch if item.error is None]
         failures.extend((item.position, item.error) for item in batch if item.error is not None)
         if good:
