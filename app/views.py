@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
-from app.catalog import Catalog, Similar
+from app.catalog import Catalog, Similar, display_name
 from app.page_cache import RenderedPages
 
 pages = Blueprint("pages", __name__)
@@ -29,7 +29,7 @@ def _int_arg(name: str, default: int) -> int:
     text = request.args.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
         abort(404, description=f"There is no such page ({name}={text!r}).")
     return int(text)
 
@@ -146,7 +146,10 @@ def original(photo_id: int):
     path = catalog().original_path(photo)
     if path is None:
         abort(404, description="The original photo is no longer on disk.")
-    return send_file(path, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=True)
+    # Headers need a name that encodes (one that is not UTF-8 on disk would not), so the
+    # name is made displayable and the ETag is the content hash rather than one of the path.
+    name = display_name(photo["path"].rpartition("/")[2])
+    return send_file(path, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=photo["sha1"])
 
 
 @pages.route("/api/photos/<int:photo_id>/similar")

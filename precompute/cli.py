@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
+import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,20 +18,33 @@ from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailab
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SOME_SKIPPED = 3  # the index was written, but some photos could not be read
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; the previous index is untouched
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+class _OneLineErrorParser(argparse.ArgumentParser):
+    """Bad options get one line on stderr, not the whole usage text."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -45,12 +61,14 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that decide what a photo's descriptor is (shared with the evaluation command)."""
     parser.add_argument("--model", choices=MODEL_NAMES, default="auto", help="embedding model (default: %(default)s)")
     parser.add_argument("--weights", type=Path, help="read the model's weights from this file instead of the default source")
-    parser.add_argument("--pooling", choices=POOLINGS, default="avg", help="global pooling of the last feature map (default: %(default)s)")
-    parser.add_argument("--scales", type=_scales, default=(), help="input sizes to embed at and combine, e.g. 224,320 (default: the model's own)")
-    parser.add_argument("--query-expansion", type=_non_negative, default=0, metavar="N",
-                        help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default)")
-    parser.add_argument("--batch-size", type=_positive, default=32, help="photos per inference batch (default: %(default)s)")
-    parser.add_argument("--workers", type=_non_negative, help="decoding processes (default: one per core, up to 4)")
+    defaults = BuildOptions()
+    parser.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="global pooling of the last feature map (default: %(default)s)")
+    parser.add_argument("--scales", type=_scales, default=defaults.scales,
+                        help="input sizes to embed at and combine, e.g. 224,320 (default: %s)" % ",".join(map(str, defaults.scales)))
+    parser.add_argument("--query-expansion", type=_at_least(0), default=defaults.query_expansion, metavar="N",
+                        help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default: %(default)s)")
+    parser.add_argument("--batch-size", type=_at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
+    parser.add_argument("--workers", type=_at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
 
 
@@ -68,20 +86,25 @@ def descriptor_options(args: argparse.Namespace) -> BuildOptions:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrorParser(
         prog="python -m precompute",
         description="Embed every photo in a folder and write the similar-photos index the web app serves.",
         epilog=f"Exit status: {EXIT_OK} all photos indexed, {EXIT_SOME_SKIPPED} index written but some photos "
-        f"skipped, {EXIT_ERROR} no index written, 2 bad usage.",
+        f"skipped, {EXIT_ERROR} no index written, 2 bad usage, {EXIT_INTERRUPTED} interrupted (the previous "
+        "index is untouched). Rerunning over an existing index embeds only new and changed photos.",
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
-    parser.add_argument("--k", type=_positive, default=10, help="similar photos kept per photo (default: %(default)s)")
+    parser.add_argument("--k", type=_at_least(1), default=10, help="similar photos kept per photo (default: %(default)s)")
     add_descriptor_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    # File names that are not valid UTF-8 are printed with escapes instead of crashing the summary.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = parse_args(argv)
     options = replace(descriptor_options(args), k=args.k)
     bar: tqdm | None = None
@@ -90,17 +113,26 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal bar
         if model.note:
             print(model.note, file=sys.stderr)
-        bar = tqdm(total=total, unit="photo", desc=f"Embedding with {model.name}", file=sys.stderr)
+        if total:
+            bar = tqdm(total=total, unit="photo", desc=f"Embedding with {model.name}", file=sys.stderr)
+        else:
+            print("Nothing new to embed.", file=sys.stderr)
 
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as cleanly as Ctrl-C
     try:
         report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("\ninterrupted: the previous index, if any, is unchanged", file=sys.stderr)
-        return 130
+    except OSError as err:  # e.g. the disk filled up while writing the index
+        print(f"error: {err.strerror or err}: {err.filename or args.out}; no index written", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt as interrupt:
+        signal_name = str(interrupt) or "SIGINT"
+        print(f"\ninterrupted by {signal_name}: the previous index, if any, is unchanged", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         if bar is not None:
             bar.close()
     print_summary(report)
@@ -109,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(report: BuildReport) -> None:
     print(f"Indexed {report.indexed} photos in {report.seconds:.1f} s with {report.model.name} ({report.model.weights}).")
+    if report.rebuild_reason:
+        print(f"Rebuilt in full: {report.rebuild_reason}.")
+    print(
+        f"Embedded {report.embedded}, reused {report.reused} from the previous index"
+        + (f" ({report.rehashed} after a content check: only their modification time changed)" if report.rehashed else "")
+        + f"; added {report.added}, changed {report.changed}, removed {report.removed}."
+    )
     if report.skipped:
         print(f"Skipped {len(report.skipped)}:")
         for skipped in report.skipped:

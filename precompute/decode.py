@@ -18,6 +18,9 @@ from PIL import Image, ImageOps
 # is about 89 megapixels; real cameras stay well under 200).
 MAX_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Longer side over shorter side. Resizing the shorter side to the model's input
+# would blow a 1 × 100000 strip up to gigabytes; no camera photo comes near this.
+MAX_ASPECT_RATIO = 50
 
 _WHITE = (255, 255, 255)
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
@@ -47,6 +50,8 @@ def decode_photo(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto
             image = Image.open(io.BytesIO(data))
             orientation = image.getexif().get(0x0112, 1)
             width, height = image.size[::-1] if orientation in (5, 6, 7, 8) else image.size
+            if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+                raise DecodeError(f"{width} × {height} pixels: aspect ratio over {MAX_ASPECT_RATIO}:1 is not a photo")
             if image.format == "JPEG":
                 landscape = image.width >= image.height
                 image.draft("RGB", (min_longer, min_shorter) if landscape else (min_shorter, min_longer))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,12 @@ class _PhotoDataset(Dataset):
 
     def __getitem__(self, position: int) -> PreparedPhoto:
         return prepare_photo(position, self.photos[position], self.specs, self.thumbnail_dir)
+
+
+def _leave_interrupts_to_the_main_process(worker_id: int) -> None:
+    """Ctrl-C and `kill` reach the whole process group; the main process stops the workers cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _keep_as_is(photo: PreparedPhoto) -> PreparedPhoto:
@@ -92,6 +99,7 @@ def embed_photos(
         collate_fn=_keep_as_is,
         prefetch_factor=batch_size if workers else None,
         pin_memory=device.type == "cuda",
+        worker_init_fn=_leave_interrupts_to_the_main_process,
     )
     chunks: list[np.ndarray] = []
     infos: list[dict] = []

@@ -94,11 +94,15 @@ def validate_index(index: Any) -> None:
             "rebuild the index with this version of precompute"
         )
     photos = index.get("photos")
-    if not isinstance(photos, list) or not all(isinstance(p, dict) and isinstance(p.get("path"), str) for p in photos):
-        raise IndexFileError("'photos' must be a list of dicts, each with a 'path'")
-    ids = [p.get("id") for p in photos]
-    if not all(isinstance(i, int) and i >= 0 for i in ids) or len(set(ids)) != len(ids):
-        raise IndexFileError("every photo needs a unique, non-negative integer 'id'")
+    if not isinstance(photos, list):
+        raise IndexFileError("'photos' must be a list")
+    for row, photo in enumerate(photos):
+        problem = _photo_problem(photo)
+        if problem:
+            raise IndexFileError(f"photo {row}: {problem}")
+    ids = [p["id"] for p in photos]
+    if len(set(ids)) != len(ids):
+        raise IndexFileError("every photo needs a unique 'id'")
     n = len(photos)
     embeddings = _array(index, "embeddings", np.float32, 2)
     neighbours = _array(index, "neighbors", np.int32, 2)
@@ -111,6 +115,28 @@ def validate_index(index: Any) -> None:
         raise IndexFileError("'neighbors' refers to photos that are not in the index")
     if not isinstance(index.get("model"), dict):
         raise IndexFileError("'model' must describe the embedding model")
+
+
+# What each photo record must hold, and of which type: the pages use all of it.
+_PHOTO_FIELDS = {"id": int, "path": str, "sha1": str, "size": int, "width": int, "height": int, "thumbnails": dict}
+_THUMBNAIL_FIELDS = {"file": str, "width": int, "height": int}
+
+
+def _photo_problem(photo: Any) -> str | None:
+    if not isinstance(photo, dict):
+        return "not a dict"
+    for key, kind in _PHOTO_FIELDS.items():
+        if not isinstance(photo.get(key), kind):
+            return f"'{key}' must be a {kind.__name__}"
+    if photo["id"] < 0:
+        return "'id' must not be negative"
+    for kind in ("thumb", "preview"):
+        entry = photo["thumbnails"].get(kind)
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), t) for k, t in _THUMBNAIL_FIELDS.items()):
+            return f"thumbnail '{kind}' must have a file name, width and height"
+        if "/" in entry["file"] or "\\" in entry["file"] or entry["file"].startswith("."):
+            return f"thumbnail '{kind}' must be a plain file name, not {entry['file']!r}"
+    return None
 
 
 def _array(index: dict, key: str, dtype: type, ndim: int) -> np.ndarray:

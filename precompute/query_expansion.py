@@ -1,16 +1,28 @@
-"""α-weighted query expansion on the stored neighbour lists (αQE, Radenović et al. 2018).
+"""α-weighted query expansion on the neighbour lists (αQE, Radenović et al. 2018).
 
 Each descriptor is replaced by the similarity-weighted sum of itself and its
 n nearest neighbours. Photos of one scene pull each other closer, so the
 second pass of neighbours finds group-mates the first pass ranked lower.
+The index keeps the model's own descriptors; the expanded ones only decide
+the neighbour lists and their scores, and are derived again when needed.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from precompute.neighbours import top_k_neighbours
+
 ALPHA = 3.0
 _BLOCK_ROWS = 4096
+
+
+def expanded_descriptors(embeddings: np.ndarray, n: int) -> np.ndarray:
+    """The descriptors neighbours are ranked by: the model's own, or with αQE over n neighbours."""
+    if n == 0:
+        return embeddings
+    neighbours, scores = top_k_neighbours(embeddings, n)
+    return expand(embeddings, neighbours, scores, n)
 
 
 def expand(embeddings: np.ndarray, neighbours: np.ndarray, scores: np.ndarray, n: int, alpha: float = ALPHA) -> np.ndarray:

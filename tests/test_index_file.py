@@ -4,20 +4,12 @@ import pickle
 import numpy as np
 import pytest
 
-from precompute.index_file import FORMAT, FORMAT_VERSION, IndexFileError, read_index, write_index
+from precompute.index_file import FORMAT_VERSION, IndexFileError, read_index, write_index
+from tests.index_samples import RunsCode, valid_index
 
 
 def small_index(n: int = 3, k: int = 2, dim: int = 4) -> dict:
-    return {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "created": "2026-01-01T00:00:00+00:00",
-        "model": {"name": "test", "dim": dim, "preprocessing": {}},
-        "photos": [{"id": i, "path": f"{i}.jpg"} for i in range(n)],
-        "embeddings": np.eye(n, dim, dtype=np.float32),
-        "neighbors": np.array([[(i + 1) % n, (i + 2) % n] for i in range(n)], dtype=np.int32)[:, :k],
-        "scores": np.zeros((n, k), dtype=np.float32),
-    }
+    return valid_index(n, k, dim)
 
 
 def test_round_trip_keeps_everything(tmp_path):
@@ -47,14 +39,6 @@ def test_a_failed_write_keeps_the_previous_index(tmp_path):
         write_index(broken, target)
     assert len(read_index(target)["photos"]) == 3
     assert os.listdir(tmp_path) == ["index.pkl"]
-
-
-class RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 def test_restricted_unpickler_refuses_a_pickle_that_would_run_code(tmp_path):

@@ -1,10 +1,11 @@
 """Does "similar" mean similar? Holidays-dev groups photos of the same scene.
 
-Measured with efficientnet-lite0 (average pool, 224 centre crop) when this
-test was written: a group-mate is the top neighbour for 0.80 of the queries,
-and 0.90 of all group-mates rank in the query's top 10. Random neighbours
+Measured with efficientnet-lite0 and the default descriptor (GeM pooling at
+288 px, αQE over 2 neighbours): a group-mate is the top neighbour for 0.85 of
+the queries, and 0.92 of all group-mates rank in the query's top 10 (the
+plain average-pooled 224 px descriptor gets 0.80 and 0.90). Random neighbours
 would score about 0.003 and 0.025. The bars sit a little below the
-measurement, so a broken preprocessing or model fails loudly.
+measurement, so a broken preprocessing, model or descriptor fails loudly.
 """
 
 import numpy as np
@@ -24,5 +25,5 @@ def test_queries_find_their_own_scene_among_the_top_neighbours(holidays_index):
         top1.append(found[0])
         recall.append(found.sum() / mates)
     assert len(queries) > 100
-    assert np.mean(top1) >= 0.75
-    assert np.mean(recall) >= 0.85
+    assert np.mean(top1) >= 0.80
+    assert np.mean(recall) >= 0.88

@@ -77,7 +77,7 @@ def test_cli_with_weights_file_embeds_like_torchvision(weights_file, tmp_path):
     out = tmp_path / "index.pkl"
     result = subprocess.run(
         [sys.executable, "-m", "precompute", str(photos), "--out", str(out), "--model", "resnet18",
-         "--weights", str(weights_file), "--workers", "0"],
+         "--weights", str(weights_file), "--pooling", "avg", "--scales", "224", "--query-expansion", "0", "--workers", "0"],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -20,6 +20,7 @@ from precompute.evaluate.metrics import mean_average_precision, recall_of_origin
 from precompute.evaluate.near_duplicates import make_copies
 from precompute.index_file import read_index
 from precompute.models import ModelUnavailable
+from precompute.query_expansion import expanded_descriptors
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 COLUMNS = ("configuration", "holidays mAP", "near-dup top-1", "near-dup top-10", "photos/s")
@@ -30,7 +31,8 @@ def evaluate_holidays(folder: Path, work: Path, options: BuildOptions) -> tuple[
     index = read_index(_build(folder, work / "holidays.pkl", options))
     ids = np.array([int(Path(p["path"]).stem) for p in index["photos"]])
     queries = np.flatnonzero(ids % 100 == 0)
-    return mean_average_precision(index["embeddings"], ids // 100, queries), index["model"]
+    ranked_by = expanded_descriptors(index["embeddings"], index["model"]["query_expansion"])
+    return mean_average_precision(ranked_by, ids // 100, queries), index["model"]
 
 
 def evaluate_near_duplicates(folder: Path, work: Path, options: BuildOptions, copies: int, seed: int) -> tuple[float, float, float]:
@@ -47,7 +49,8 @@ def evaluate_near_duplicates(folder: Path, work: Path, options: BuildOptions, co
     row = {p["path"]: r for r, p in enumerate(index["photos"])}
     copy_rows = np.array([row[f"copies/{name}"] for name in made])
     original_rows = np.array([row[f"originals/{original}"] for original, _ in made.values()])
-    top1, top10 = recall_of_originals(index["embeddings"], copy_rows, original_rows, k=10)
+    ranked_by = expanded_descriptors(index["embeddings"], index["model"]["query_expansion"])
+    top1, top10 = recall_of_originals(ranked_by, copy_rows, original_rows, k=10)
     return top1, top10, photos_per_s
 
 

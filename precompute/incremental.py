@@ -1,0 +1,142 @@
+"""Reuse the previous index: embed only the photos that are new or changed since it was built.
+
+A photo is unchanged when its relative path, size and modification time
+match what the previous index recorded. Where only the modification time
+differs (a copy, a `touch`, a restore from backup), the content hash decides.
+Unchanged photos keep their id, so bookmarked URLs keep working; photos that
+are new get ids above any id used before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from precompute.index_file import IndexFileError, read_index
+from precompute.models import LoadedModel
+from precompute.scan import PhotoFile
+
+# Recorded with the model but applied after embedding (see `query_expansion`): it may differ.
+_AFTER_EMBEDDING = ("query_expansion",)
+
+
+@dataclass
+class Previous:
+    """The reusable part of an earlier index, or why there is none."""
+
+    photos: dict[str, tuple[dict, np.ndarray]]  # relpath -> (photo info, embedding)
+    next_id: int
+    rebuild_reason: str | None = None  # set when an index existed but cannot be reused
+
+
+def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Previous:
+    """What can be reused from the index at `index_path` for `photo_dir` embedded with `model`."""
+    if not index_path.exists():
+        return Previous({}, 0)
+    try:
+        index = read_index(index_path)
+    except IndexFileError as err:
+        return Previous({}, 0, f"the existing index cannot be read ({err})")
+    reason = _incompatibility(index, photo_dir, model)
+    if reason:
+        return Previous({}, 0, reason)
+    photos = {info["path"]: (info, row) for info, row in zip(index["photos"], index["embeddings"])}
+    used = max((info["id"] for info in index["photos"]), default=-1) + 1
+    next_id = index.get("next_id", used)
+    return Previous(photos, max(used, next_id if isinstance(next_id, int) else used))
+
+
+def _incompatibility(index: dict, photo_dir: Path, model: LoadedModel) -> str | None:
+    built_with, wanted = index["model"], model.describe()
+    for key in sorted((built_with.keys() | wanted.keys()) - set(_AFTER_EMBEDDING), key=lambda k: (k != "name", k)):
+        if built_with.get(key) != wanted.get(key):
+            return f"the existing index was built with a different model ({key}: {built_with.get(key)!r}, now {wanted.get(key)!r})"
+    if index["embeddings"].shape != (len(index["photos"]), model.dim):
+        return f"the existing index's embeddings do not fit {len(index['photos'])} photos × {model.dim} dimensions"
+    if index.get("photo_root") != str(photo_dir):
+        return f"the existing index was built from another folder ({index.get('photo_root')})"
+    return None
+
+
+@dataclass
+class Plan:
+    """Which photos to reuse and which to embed, in the scan's order."""
+
+    reused: dict[str, tuple[dict, np.ndarray]] = field(default_factory=dict)  # relpath -> (info, embedding)
+    to_embed: list[PhotoFile] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)  # relpaths of to_embed that the previous index had
+    rehashed: int = 0  # photos whose modification time changed but whose content did not
+
+
+def plan_update(photos: list[PhotoFile], previous: Previous, thumbnail_dir: Path) -> Plan:
+    """Reuse each photo the previous index has unchanged, with its thumbnails still on disk."""
+    plan = Plan()
+    for photo in photos:
+        entry = previous.photos.get(photo.relpath)
+        if entry is None:
+            plan.to_embed.append(photo)
+            continue
+        info, embedding = entry
+        if _unchanged(photo, info) and _thumbnails_exist(info, thumbnail_dir):
+            plan.reused[photo.relpath] = ({**info, "mtime_ns": photo.mtime_ns}, embedding)
+            plan.rehashed += photo.mtime_ns != info.get("mtime_ns")
+        else:
+            plan.to_embed.append(photo)
+            plan.changed.add(photo.relpath)
+    return plan
+
+
+def _unchanged(photo: PhotoFile, info: dict) -> bool:
+    if photo.size != info.get("size"):
+        return False
+    if photo.mtime_ns == info.get("mtime_ns"):
+        return True
+    try:
+        return hashlib.sha1(photo.path.read_bytes()).hexdigest() == info.get("sha1")
+    except OSError:
+        return False  # embedding it will report why it cannot be read
+
+
+def _thumbnails_exist(info: dict, thumbnail_dir: Path) -> bool:
+    return all((thumbnail_dir / thumb["file"]).is_file() for thumb in info["thumbnails"].values())
+
+
+@dataclass
+class Merged:
+    infos: list[dict]  # sorted by relative path, each with its id
+    embeddings: np.ndarray
+    next_id: int
+    added: int  # photos the previous index did not have
+    changed: int  # photos embedded again because their content changed
+    removed: int  # photos of the previous index that are not in this one
+
+
+def merge(plan: Plan, previous: Previous, new_infos: list[dict], new_embeddings: np.ndarray) -> Merged:
+    """Reused and newly embedded photos together, in path order, with stable ids."""
+    rows = dict(plan.reused)
+    rows.update((info["path"], (info, embedding)) for info, embedding in zip(new_infos, new_embeddings))
+    next_id = previous.next_id
+    infos, embeddings = [], []
+    for relpath in sorted(rows):
+        info, embedding = rows[relpath]
+        old = previous.photos.get(relpath)
+        if old is not None:
+            info["id"] = old[0]["id"]  # a changed photo keeps its id too: same path, same URL
+        else:
+            info["id"] = next_id
+            next_id += 1
+        infos.append(info)
+        embeddings.append(embedding)
+    changed = sum(1 for info in new_infos if info["path"] in plan.changed)
+    dim = new_embeddings.shape[1]
+    return Merged(
+        infos,
+        np.stack(embeddings).astype(np.float32) if embeddings else np.zeros((0, dim), np.float32),
+        next_id,
+        added=len(new_infos) - changed,
+        changed=changed,
+        removed=len(previous.photos) - len(plan.reused) - changed,
+    )

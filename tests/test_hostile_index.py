@@ -1,0 +1,108 @@
+"""Index files that are damaged, foreign or malicious: the app refuses to start, clearly, and runs nothing."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import create_app
+from precompute.index_file import FORMAT_VERSION
+from tests.index_samples import RunsCode, valid_index
+from tests.live_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+STARTUP_FAILED = 4
+
+
+def changed(edit: Callable[[dict], None]) -> bytes:
+    index = copy.deepcopy(valid_index())
+    edit(index)
+    return pickle.dumps(index, protocol=5)
+
+
+def with_code(marker: Path) -> bytes:
+    index = valid_index()
+    index["created"] = RunsCode(marker)  # deep inside an otherwise valid index
+    return pickle.dumps(index, protocol=5)
+
+
+# name -> (file contents, given a marker path; words the error must contain)
+HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
+    "os.system via __reduce__": (with_code, "refusing to load"),
+    "truncated pickle": (lambda m: pickle.dumps(valid_index())[:300], "damaged or not a Lookalike index"),
+    "empty file": (lambda m: b"", "damaged or not a Lookalike index"),
+    "not a dict": (lambda m: pickle.dumps([1, 2, 3]), "no format marker"),
+    "newer format version": (lambda m: changed(lambda i: i.update(version=FORMAT_VERSION + 1)), "version"),
+    "embeddings rows": (lambda m: changed(lambda i: i.update(embeddings=i["embeddings"][:3])), "'embeddings' has 3 rows"),
+    "embeddings 1-d": (lambda m: changed(lambda i: i.update(embeddings=i["embeddings"].ravel())), "'embeddings' must be a 2-d"),
+    "embeddings float64": (lambda m: changed(lambda i: i.update(embeddings=i["embeddings"].astype(np.float64))), "float32"),
+    "neighbours int64": (lambda m: changed(lambda i: i.update(neighbors=i["neighbors"].astype(np.int64))), "int32"),
+    "neighbour id out of range": (lambda m: changed(lambda i: i["neighbors"].__setitem__((0, 0), 4)), "not in the index"),
+    "negative neighbour id": (lambda m: changed(lambda i: i["neighbors"].__setitem__((1, 1), -1)), "not in the index"),
+    "scores shape": (lambda m: changed(lambda i: i.update(scores=i["scores"][:, :1])), "'scores'"),
+    "duplicate ids": (lambda m: changed(lambda i: i["photos"][1].update(id=0)), "unique"),
+    "photo without thumbnails": (lambda m: changed(lambda i: i["photos"][2].pop("thumbnails")), "photo 2: 'thumbnails'"),
+    "thumbnail path": (
+        lambda m: changed(lambda i: i["photos"][0]["thumbnails"]["thumb"].update(file="../../etc/passwd")),
+        "plain file name",
+    ),
+}
+
+
+@pytest.fixture
+def hostile(request, tmp_path: Path) -> tuple[Path, Path, str]:
+    make, words = HOSTILE[request.param]
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "index.pkl"
+    path.write_bytes(make(marker))
+    return path, marker, words
+
+
+def test_the_malicious_pickle_is_armed(tmp_path):
+    """Plain pickle runs its command, so a missing marker below means the unpickler stopped it."""
+    pickle.loads(with_code(tmp_path / "ran"))
+    assert (tmp_path / "ran").exists()
+
+
+def test_the_base_index_is_valid(tmp_path):
+    """So each hostile case is refused for what it changes, not for something else."""
+    path = tmp_path / "index.pkl"
+    path.write_bytes(pickle.dumps(valid_index()))
+    client = create_app(path).test_client()
+    assert client.get("/healthz").json == {"status": "ok", "photos": 4}
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, indirect=True)
+def test_create_app_refuses_it(hostile, capsys):
+    path, marker, words = hostile
+    with pytest.raises(SystemExit) as exit:
+        create_app(path)
+    assert exit.value.code == STARTUP_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("lookalike: cannot start: ") and words in err, err
+    assert not marker.exists(), "the pickle ran code"
+
+
+@pytest.mark.parametrize("preload", [True, False], ids=["Procfile", "bare-command"])
+@pytest.mark.parametrize("hostile", ["os.system via __reduce__", "truncated pickle", "newer format version",
+                                     "neighbour id out of range"], indirect=True)
+def test_gunicorn_refuses_it(hostile, preload):
+    """A real gunicorn, as the Procfile runs it (--preload) and without the flag (gunicorn.conf.py preloads)."""
+    path, marker, words = hostile
+    command = [str(GUNICORN), "--bind", f"127.0.0.1:{free_port()}", "--workers", "2", "--no-control-socket"]
+    command += ["--preload"] * preload + ["app:create_app()"]
+    env = {**os.environ, "LOOKALIKE_INDEX": str(path)}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == STARTUP_FAILED
+    assert result.stderr.count(f"lookalike: cannot start: {path}") == 1 and words in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists(), "the pickle ran code"

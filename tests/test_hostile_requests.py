@@ -1,0 +1,191 @@
+"""Requests that try to escape, overflow or inject: each gets a 4xx, never a file it should not, never a 5xx."""
+
+from __future__ import annotations
+
+import http.client
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from app import create_app
+from precompute.index_file import read_index, write_index
+from tests.live_server import running_gunicorn
+
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+# Text from files a traversal could reach; none of it may ever come back.
+SECRETS = ("root:x:0:0", "def create_app", "[pytest]", "lookalike-index")
+
+TRAVERSALS = [
+    "/static/../app/__init__.py",
+    "/static/%2e%2e/app/__init__.py",
+    "/static/%2E%2E%2Fapp%2F__init__.py",
+    "/static/%252e%252e/app/__init__.py",
+    "/static/%252e%252e%252fapp%252f__init__.py",
+    "/static/..%2fapp%2f__init__.py",
+    "/static/..%5capp%5c__init__.py",
+    "/static/..\\app\\__init__.py",
+    "/static/....//app/__init__.py",
+    "/static//etc/passwd",
+    "/static/%2fetc%2fpasswd",
+    "/static/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/static/..%c0%af..%c0%afetc/passwd",
+    "/static/%00../pytest.ini",
+    "/static/style.css%00.py",
+    "/photos/0/../../../../etc/passwd",
+    "/photos/0/..%2f..%2f..%2fetc%2fpasswd",
+    "/photos/0/%2e%2e%2f%2e%2e%2fpytest.ini",
+    "/photos/0/thumb.jpg/../../../pytest.ini",
+    "/photos/0/..%5c..%5cpytest.ini",
+    "/photos/%2e%2e/original",
+    "/photos/..%2f..%2fetc%2fpasswd/original",
+    "/photos/0/original/../../../pytest.ini",
+    "/photos/0/..%252f..%252fetc%252fpasswd.jpg",
+    "/api/photos/..%2f..%2f/similar",
+    "/../../../../etc/passwd",
+    "/%2e%2e/%2e%2e/etc/passwd",
+    "/index.pkl",
+    "/data/index.pkl",
+]
+
+# Query strings naming files are ignored: the answer is the photo's own file.
+IGNORED_QUERIES = ["/photos/0/original?path=../../../../etc/passwd", "/photos/0/thumb.jpg?file=/etc/passwd"]
+
+BAD_IDS = [
+    "/photos/-1", "/photos/999999", "/photos/99999999999999999999999999999", "/photos/abc", "/photos/1.5",
+    "/photos/0x1", "/photos/%20", "/photos/1%00", "/photos/-1/thumb.jpg", "/photos/999999/preview.jpg",
+    "/photos/0/huge.jpg", "/photos/999999/original", "/photos/-5/original", "/api/photos/-1/similar",
+    "/api/photos/abc/similar", "/api/photos/999999/similar",
+]
+
+BAD_PAGES = [
+    "/?page=0", "/?page=-1", "/?page=abc", "/?page=99999", "/?page=999999999", "/?page=" + "9" * 40,
+    "/?page=1e9", "/?page=%00", "/?page=", "/?per_page=0", "/?per_page=-3", "/?per_page=" + "9" * 40,
+    "/?per_page=abc", "/photos/0?per_page=" + "9" * 40, "/?page=１",  # a full-width digit
+    "/?page=²", "/?per_page=٣",  # digits to str.isdigit, not to int()
+]
+
+
+@pytest.fixture(scope="module")
+def client(holidays_index: Path):
+    return create_app(holidays_index).test_client()
+
+
+def assert_refused(status: int, body: bytes, url: str) -> None:
+    assert 400 <= status < 500, f"{url}: {status}"
+    text = body.decode("utf-8", "replace")
+    assert not any(secret in text for secret in SECRETS), f"{url} leaked a file"
+
+
+@pytest.mark.parametrize("url", TRAVERSALS + BAD_IDS + BAD_PAGES)
+def test_refused_by_the_app(client, url):
+    response = client.get(url, follow_redirects=True)  # werkzeug redirects `//` to `/`: follow it to the end
+    assert_refused(response.status_code, response.data, url)
+
+
+@pytest.mark.parametrize("url", IGNORED_QUERIES)
+def test_file_names_in_the_query_are_ignored(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.data == client.get(url.partition("?")[0]).data
+    assert not any(secret.encode() in response.data for secret in SECRETS)
+
+
+def test_ids_and_pages_that_exist_still_work(client, holidays_index):
+    index = read_index(holidays_index)
+    last = index["photos"][-1]["id"]
+    for url in ("/", "/?page=2&per_page=100", "/?per_page=100000", f"/photos/{last}", f"/photos/{last}/thumb.jpg",
+                f"/photos/{last}/original", f"/api/photos/{last}/similar", "/static/style.css"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        response.close()
+
+
+def test_api_errors_are_json(client):
+    response = client.get("/api/photos/999999/similar")
+    assert response.status_code == 404 and response.json["error"] == "Not Found"
+
+
+def test_other_methods_are_refused(client):
+    for method in ("post", "put", "delete", "patch"):
+        assert getattr(client, method)("/photos/0").status_code == 405
+
+
+@pytest.fixture(scope="module")
+def evil_index(holidays_index: Path) -> tuple[Path, int]:
+    """The holidays index with one photo renamed to carry markup; next to the original, to share its thumbnails."""
+    index = read_index(holidays_index)
+    index["photos"][0]["path"] = 'evil"><script>alert(1)</script><img src=x onerror=alert(2)>.jpg'
+    path = holidays_index.with_name("evil-index.pkl")
+    index["thumbnail_dir"] = holidays_index.stem + "-thumbnails"
+    write_index(index, path)
+    return path, index["photos"][0]["id"]
+
+
+def test_markup_in_a_file_name_is_escaped(evil_index):
+    path, photo_id = evil_index
+    client = create_app(path).test_client()
+    for url in ("/", f"/photos/{photo_id}", f"/photos/{index_neighbour(path, photo_id)}"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>" not in html and "<img src=x" not in html, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
+
+
+def index_neighbour(path: Path, photo_id: int) -> int:
+    """A photo whose similar list shows the evil one."""
+    index = read_index(path)
+    row = next(r for r, p in enumerate(index["photos"]) if p["id"] == photo_id)
+    neighbour_row = next(r for r, ns in enumerate(index["neighbors"]) if row in ns.tolist())
+    return index["photos"][neighbour_row]["id"]
+
+
+@pytest.mark.parametrize("url", ["/", "/photos/0", "/photos/0/thumb.jpg", "/photos/999999", "/api/photos/0/similar",
+                                 "/static/style.css", "/healthz"])
+def test_security_headers(client, url):
+    response = client.get(url)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(
+        (part.split()[0], part.split()[1:]) for part in response.headers["Content-Security-Policy"].split(";") if part.strip()
+    )
+    assert policy["default-src"] == ["'self'"]
+    for directive in ("script-src", "style-src", "img-src"):
+        assert policy.get(directive, policy["default-src"]) == ["'self'"], directive
+    assert policy["object-src"] == ["'none'"]
+    response.close()
+
+
+# The same attacks byte for byte over a real socket, where no test client can tidy the URL first.
+
+
+@pytest.fixture(scope="module")
+def server(holidays_index: Path, tmp_path_factory) -> int:
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with running_gunicorn([str(GUNICORN)], holidays_index, log) as base:
+        yield urlsplit(base).port
+
+
+def raw_get(port: int, url: str, redirects: int = 3) -> tuple[int, bytes]:
+    """GET `url` exactly as written; follow redirects, which must stay on this server."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("GET", url, skip_accept_encoding=True)
+        connection.endheaders()
+        response = connection.getresponse()
+        status, body, location = response.status, response.read(), response.getheader("Location", "")
+    finally:
+        connection.close()
+    if status in (301, 302, 307, 308) and redirects:
+        target = urlsplit(location)
+        assert target.hostname in (None, "127.0.0.1"), f"{url} redirects off the server: {location}"
+        return raw_get(port, target.path + (f"?{target.query}" if target.query else ""), redirects - 1)
+    return status, body
+
+
+def test_refused_by_gunicorn(server):
+    for url in TRAVERSALS + BAD_IDS + BAD_PAGES:
+        if "\\" in url or not url.isascii():
+            continue  # not valid on the wire; http.client refuses to send them
+        status, body = raw_get(server, url)
+        assert_refused(status, body, url)
+    assert raw_get(server, "/healthz")[0] == 200

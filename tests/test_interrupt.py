@@ -1,0 +1,104 @@
+"""Stopping a run partway (Ctrl-C, SIGTERM) leaves the previous index as it was, and usable."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from precompute.build import BuildOptions, build_index, thumbnail_dir_for
+from precompute.cli import EXIT_INTERRUPTED
+from precompute.index_file import read_index, write_index
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
+
+
+@pytest.fixture
+def previous_index(holidays_dir: Path, tmp_path: Path) -> Path:
+    """A small index of three photos: the one an interrupted run must not damage."""
+    folder = tmp_path / "previous-photos"
+    folder.mkdir()
+    for photo in sorted(holidays_dir.glob("*.jpg"))[:3]:
+        (folder / photo.name).symlink_to(photo)
+    index_path = tmp_path / "out" / "index.pkl"
+    build_index(folder, index_path, BuildOptions(model="efficientnet-lite0", workers=0))
+    return index_path
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize(
+    "signum, workers, to_group",
+    [(signal.SIGINT, 1, True), (signal.SIGTERM, 0, False), (signal.SIGTERM, 1, True)],
+    ids=["Ctrl-C-to-the-group", "kill-the-process", "SIGTERM-to-the-group"],
+)
+def test_a_killed_run_leaves_the_previous_index_untouched(signum, workers, to_group, previous_index, holidays_dir):
+    """A terminal's Ctrl-C and a service manager's stop reach every process of the group, decoders too."""
+    before = previous_index.read_bytes()
+    command = [sys.executable, "-m", "precompute", str(holidays_dir), "--out", str(previous_index)]
+    command += ["--model", "efficientnet-lite0", "--workers", str(workers), "--batch-size", "1"]
+    run = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=to_group
+    )
+    stderr = bytearray()
+
+    def read_stderr() -> None:
+        while chunk := run.stderr.read1(4096):
+            stderr.extend(chunk)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 240
+        while not any(int(done) >= 2 for done, _ in PROGRESS.findall(bytes(stderr))):
+            assert run.poll() is None, f"the run ended before it could be interrupted: {stderr.decode()}"
+            assert time.monotonic() < deadline, "no progress within the time limit"
+            time.sleep(0.1)
+        done, total = map(int, PROGRESS.findall(bytes(stderr))[-1])
+        assert done < total, "the run must be stopped partway"
+        if to_group:
+            os.killpg(run.pid, signum)
+        else:
+            run.send_signal(signum)
+        code = run.wait(timeout=120)
+    finally:
+        run.kill()
+        run.wait()
+    reader.join(timeout=10)
+    message = stderr.decode()
+
+    assert code == EXIT_INTERRUPTED
+    assert f"interrupted by {signal.Signals(signum).name}: the previous index, if any, is unchanged" in message
+    assert "Traceback" not in message
+    assert previous_index.read_bytes() == before
+    index = read_index(previous_index)
+    assert len(index["photos"]) == 3
+    thumbnails = thumbnail_dir_for(previous_index)
+    assert all((thumbnails / t["file"]).is_file() for p in index["photos"] for t in p["thumbnails"].values())
+    assert leftovers(previous_index.parent) == []
+
+
+class _Interrupts:
+    """Pickling this stops the writer midway, like Ctrl-C while the index is being written."""
+
+    def __reduce__(self):
+        raise KeyboardInterrupt
+
+
+def test_interrupting_the_write_itself_keeps_the_old_file(tmp_path):
+    path = tmp_path / "index.pkl"
+    path.write_bytes(b"the previous index")
+    with pytest.raises(KeyboardInterrupt):
+        write_index({"photos": bytes(4 * 2**20), "later": _Interrupts()}, path)
+    assert path.read_bytes() == b"the previous index"
+    assert leftovers(tmp_path) == []
