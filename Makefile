@@ -25,3 +25,7 @@ test: $(VENV)/.installed browser
 ## browser: Debian's Chromium for the browser tests (Playwright never downloads its own)
 browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
+## benchmark: speed against same-run baselines, one table (see benchmarks/README.md)
+benchmark: $(VENV)/.installed
+	$(PY) -m benchmarks

@@ -24,6 +24,7 @@ from flask.wrappers import Request
 
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
+from app.page_cache import RenderedPages
 from app.search import QueryEmbedder
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
@@ -84,6 +85,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.extensions["lookalike"] = catalog
     app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
+    app.extensions["lookalike_pages"] = RenderedPages()
     app.jinja_env.filters["display_name"] = display_name
     app.register_blueprint(pages)
     app.register_blueprint(search_pages)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
 from app.catalog import Catalog, Similar, display_name
+from app.page_cache import RenderedPages
 
 pages = Blueprint("pages", __name__)
 
@@ -64,9 +66,27 @@ def when(iso_time: str) -> str:
     return moment.strftime("%-d %b %Y, %H:%M UTC")
 
 
+# A gallery page links 48 photos and thumbnails; building each link with url_for
+# was most of the page's render time. These build the same URLs with one string
+# format each (tests/test_fast_paths.py checks them against url_for).
+@pages.app_template_global()
+def photo_url(photo: dict, keep: dict | None = None) -> str:
+    query = f"?{urlencode(keep)}" if keep else ""
+    return f"{request.script_root}/photos/{photo['id']}{query}"
+
+
 @pages.app_template_global()
 def thumbnail_url(photo: dict, kind: str = "thumb") -> str:
-    return url_for("pages.thumbnail", photo_id=photo["id"], kind=kind, v=photo["sha1"][:12])
+    return f"{request.script_root}/photos/{photo['id']}/{kind}.jpg?v={photo['sha1'][:12]}"
+
+
+def _cached(*key, render) -> str:
+    """A page depends only on the index and `key`, so each worker renders it once (see app/page_cache.py).
+
+    Everything a page template reads from the request must be part of `key`.
+    """
+    rendered: RenderedPages = current_app.extensions["lookalike_pages"]
+    return rendered.get_or_render((request.endpoint, request.script_root) + key, render)
 
 
 @pages.route("/")
@@ -75,8 +95,12 @@ def gallery():
     page = catalog().page(_int_arg("page", 1), per_page)
     if page is None:
         abort(404, description="That gallery page does not exist.")
-    return render_template(
-        "gallery.html", page=page, keep=listing_args(per_page), page_sizes=sorted({*PAGE_SIZES, per_page})
+    return _cached(
+        page.number,
+        per_page,
+        render=lambda: render_template(
+            "gallery.html", page=page, keep=listing_args(per_page), page_sizes=sorted({*PAGE_SIZES, per_page})
+        ),
     )
 
 
@@ -84,15 +108,22 @@ def gallery():
 def photo(photo_id: int):
     photo = _photo_or_404(photo_id)
     per_page = _per_page()
-    return render_template(
-        "photo.html",
-        photo=photo,
-        similar=catalog().similar(photo_id),
-        previous=catalog().beside(photo_id, -1),
-        next=catalog().beside(photo_id, +1),
-        has_original=catalog().original_url(photo) is not None or catalog().original_path(photo) is not None,
-        gallery_page=catalog().page_of(photo_id, per_page),
-        keep=listing_args(per_page),
+    # Checked on every request: an original may leave the disk while the app runs.
+    has_original = catalog().original_url(photo) is not None or catalog().original_path(photo) is not None
+    return _cached(
+        photo_id,
+        per_page,
+        has_original,
+        render=lambda: render_template(
+            "photo.html",
+            photo=photo,
+            similar=catalog().similar(photo_id),
+            previous=catalog().beside(photo_id, -1),
+            next=catalog().beside(photo_id, +1),
+            has_original=has_original,
+            gallery_page=catalog().page_of(photo_id, per_page),
+            keep=listing_args(per_page),
+        ),
     )
 
 

@@ -1,15 +1,16 @@
 """Step 3: embed photos in batches, with decoding overlapped in worker processes.
 
-Inference runs under `torch.inference_mode()`, on the GPU with mixed
-precision when there is one. Embeddings come out L2-normalised float32, so a
+Inference runs through `precompute.runtime`: ONNX Runtime on a CPU, PyTorch
+with mixed precision on a GPU. Embeddings come out L2-normalised float32, so a
 dot product is a cosine similarity.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
+from precompute.runtime import Runner, forward, make_runner, unit_rows
 from precompute.scan import PhotoFile
 
 
@@ -41,8 +43,14 @@ def _leave_interrupts_to_the_main_process(worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _keep_as_list(batch: list[PreparedPhoto]) -> list[PreparedPhoto]:
-    return batch
+def _keep_as_is(photo: PreparedPhoto) -> PreparedPhoto:
+    return photo
+
+
+def _batches(items: Iterable[PreparedPhoto], size: int) -> Iterator[list[PreparedPhoto]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 @dataclass
@@ -70,29 +78,38 @@ def embed_photos(
     batch_size: int = 32,
     workers: int | None = None,
     device: torch.device | None = None,
+    runner: Runner | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> EmbeddedPhotos:
-    """Decode, thumbnail and embed `photos`; failures are collected, not raised."""
+    """Decode, thumbnail and embed `photos`; failures are collected, not raised.
+
+    `runner` defaults to the fastest one for `device` (see `precompute.runtime`).
+    Multi-scale descriptors are the sum of the unit-length descriptors of each scale.
+    """
     device = device or pick_device()
     workers = default_workers() if workers is None else workers
-    features = model.features.to(device).eval()
+    runner = runner or make_runner(model, device)
+    # Workers hand over single photos, round robin, and batches are formed here:
+    # a worker preparing a whole batch alone would leave the others idle while
+    # the pipeline fills, and for collections smaller than workers × batch.
     loader = DataLoader(
         _PhotoDataset(photos, model, thumbnail_dir),
-        batch_size=batch_size,
+        batch_size=None,
         num_workers=workers,
-        collate_fn=_keep_as_list,
+        collate_fn=_keep_as_is,
+        prefetch_factor=batch_size if workers else None,
         pin_memory=device.type == "cuda",
         worker_init_fn=_leave_interrupts_to_the_main_process,
     )
     chunks: list[np.ndarray] = []
     infos: list[dict] = []
     failures: list[tuple[int, str]] = []
-    for batch in loader:
+    for batch in _batches(loader, batch_size):
         good = [item for item in batch if item.error is None]
         failures.extend((item.position, item.error) for item in batch if item.error is not None)
         if good:
-            scales = [torch.from_numpy(np.stack(per_scale)) for per_scale in zip(*(item.pixels for item in good))]
-            chunks.append(embed_scales(features, scales, device))
+            per_scale = [runner(np.stack(crops)) for crops in zip(*(item.pixels for item in good))]
+            chunks.append(unit_rows(sum(per_scale)))
             infos.extend(item.info for item in good)
         if on_progress:
             on_progress(len(batch))
@@ -102,21 +119,14 @@ def embed_photos(
 
 
 def embed_scales(features: torch.nn.Module, scales: list[torch.Tensor], device: torch.device) -> np.ndarray:
-    """One batch, given at one or more input sizes, to unit-length float32 embeddings.
+    """One batch of float model inputs, at one or more sizes, to unit-length float32 embeddings, in PyTorch.
 
-    Multi-scale descriptors are the sum of the unit-length descriptors of each scale.
+    The pipeline's runners do the same from uint8 crops; this serves single queries.
     """
     with torch.inference_mode():
-        total = sum(_unit_rows(_forward(features, pixels.to(device, non_blocking=True), device)) for pixels in scales)
-        return _unit_rows(total).cpu().numpy()
+        total = sum(_unit(forward(features, pixels.to(device, non_blocking=True), device)) for pixels in scales)
+        return _unit(total).cpu().numpy()
 
 
-def _forward(features: torch.nn.Module, pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
-    if device.type == "cuda":
-        with torch.autocast("cuda", dtype=torch.float16):
-            return features(pixels).float()
-    return features(pixels)
-
-
-def _unit_rows(rows: torch.Tensor) -> torch.Tensor:
+def _unit(rows: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(rows.float().flatten(1), dim=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from precompute.decode import DecodedPhoto, DecodeError, decode_photo
-from precompute.preprocess import Preprocessing, to_model_input
+from precompute.preprocess import Preprocessing, model_crop
 from precompute.scan import PhotoFile
 from precompute.thumbnails import SIZES, write_thumbnails
 
@@ -22,7 +22,7 @@ from precompute.thumbnails import SIZES, write_thumbnails
 @dataclass
 class PreparedPhoto:
     position: int  # index into the list of photos being embedded
-    pixels: list[np.ndarray] = field(default_factory=list)  # model input per scale, CHW float32
+    pixels: list[np.ndarray] = field(default_factory=list)  # per scale, uint8 HWC: see preprocess.model_crop
     info: dict = field(default_factory=dict)  # what the index records about the photo
     error: str | None = None
 
@@ -46,7 +46,7 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
     content_hash = hashlib.sha1(data).hexdigest()
     try:
         decoded = decode_for_model(data, specs)
-        pixels = [to_model_input(decoded.image, spec) for spec in specs]
+        pixels = [model_crop(decoded.image, spec) for spec in specs]
         thumbnails = write_thumbnails(decoded.image, thumbnail_dir, content_hash)
     except DecodeError as err:
         return PreparedPhoto(position, error=str(err))

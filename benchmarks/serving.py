@@ -1,0 +1,200 @@
+"""Serving: gunicorn (2 sync workers, --preload) on a synthetic 10k-photo index, loaded by wrk on 127.0.0.1.
+
+The gallery and photo pages are compared with a trivial Flask page served the
+same way in the same run, wrk runs interleaved. Also: how long a 100k-photo
+index takes to load, and how much memory each worker holds with --preload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks.measure import Row, in_fresh_process
+from benchmarks.synthetic_index import write_synthetic_index
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("serving")
+    group.add_argument("--serve-photos", type=int, default=10_000, help="photos in the served index (default: %(default)s)")
+    group.add_argument("--load-photos", type=int, default=100_000, help="photos in the index whose load is timed (default: %(default)s)")
+    group.add_argument("--seconds", type=int, default=5, help="seconds per wrk run (default: %(default)s)")
+    group.add_argument("--connections", type=int, default=4, help="wrk connections (default: %(default)s)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(app: str, env: dict[str, str], preload: bool = True) -> Iterator[tuple[str, int]]:
+    """A gunicorn with WORKERS sync workers on a free local port; yields its base URL and master pid."""
+    port = _free_port()
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
+               "--log-level", "warning"] + (["--preload"] if preload else []) + [app]
+    server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, server)
+        yield base, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_until_up(base: str, server: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {server.returncode}")
+        try:
+            with urllib.request.urlopen(base + "/", timeout=5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer at {base} within {timeout:.0f} s")
+
+
+def worker_pids(base_pid: int) -> list[int]:
+    children = Path(f"/proc/{base_pid}/task/{base_pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """Rss, Pss (shared pages split between sharers) and private memory of one process."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0]) / 1024
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "private": fields["Private_Clean"] + fields["Private_Dirty"]}
+
+
+def wrk(url: str, script: Path | None, seconds: int, connections: int) -> dict[str, float]:
+    """Requests/s and latency percentiles (ms) from one wrk run."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if script:
+        command += ["-s", str(script)]
+    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        raise RuntimeError(f"wrk saw errors against {url}:\n{output}")
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for percentile in ("50", "99"):
+        value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)$", output, re.M).groups()
+        result[f"p{percentile}"] = float(value) * _UNITS[unit]
+    return result
+
+
+def _lua_random_path(folder: Path, template: str, low: int, high: int, seed: int) -> Path:
+    """A wrk script that asks for a random page or photo each time, so no single URL is favoured.
+
+    Each round gets its own seed: repeating one sequence would find it in the page cache.
+    """
+    script = folder / f"random-{seed}-{abs(hash(template))}.lua"
+    script.write_text(
+        f'math.randomseed({seed})\nrequest = function()\n  return wrk.format(nil, string.format("{template}", math.random({low}, {high})))\nend\n'
+    )
+    return script
+
+
+def _load_catalog(path: str) -> float:
+    """In a fresh process: seconds for the web app's Catalog to read and validate an index."""
+    from app.catalog import Catalog
+
+    started = time.perf_counter()
+    Catalog.load(Path(path))
+    return time.perf_counter() - started
+
+
+def _plain_unpickle(path: str) -> float:
+    import pickle
+
+    started = time.perf_counter()
+    with open(path, "rb") as file:
+        pickle.load(file)
+    return time.perf_counter() - started
+
+
+def run(args: argparse.Namespace) -> Iterator[Row]:
+    if shutil.which("wrk") is None:
+        raise SystemExit("serving benchmark: wrk not found (apt-get install wrk)")
+    with tempfile.TemporaryDirectory(prefix="lookalike-serving-") as folder:
+        folder = Path(folder)
+        yield from _load_rows(folder, args)
+        index = write_synthetic_index(folder / "serve" / "index.pkl", args.serve_photos)
+        yield from _throughput_rows(folder, index, args)
+        yield from _memory_rows(index, args)
+
+
+def _load_rows(folder: Path, args: argparse.Namespace) -> Iterator[Row]:
+    index = write_synthetic_index(folder / "load" / "index.pkl", args.load_photos, exact_neighbours=False)
+    ours = min(in_fresh_process(_load_catalog, str(index))[0] for _ in range(args.rounds))
+    plain = min(in_fresh_process(_plain_unpickle, str(index))[0] for _ in range(args.rounds))
+    size = index.stat().st_size / 2**20
+    yield Row("index load at start-up: Catalog.load vs bare pickle.load", ours, plain, "s", "ours < 2 s",
+              higher_is_better=False, note=f"{args.load_photos:,} photos, {size:.0f} MiB file")
+
+
+def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Iterator[Row]:
+    targets = {
+        "gallery": ("/?page=%d", 1, -(-args.serve_photos // 48)),
+        "photo": ("/photos/%d", 0, args.serve_photos - 1),
+    }
+    env = {"LOOKALIKE_INDEX": str(index)}
+    best: dict[str, dict[str, float]] = {}
+    with gunicorn("benchmarks.trivial_app:app", {}) as (trivial, _), gunicorn("app:create_app()", env) as (lookalike, _):
+        with urllib.request.urlopen(lookalike + "/") as response:
+            gallery_bytes = len(response.read())
+        for seed in range(1, args.rounds + 1):
+            runs = {
+                "trivial": wrk(trivial + "/", None, args.seconds, args.connections),
+                "trivial_sized": wrk(f"{trivial}/bytes/{gallery_bytes}", None, args.seconds, args.connections),
+            }
+            for name, (template, low, high) in targets.items():
+                script = _lua_random_path(folder, template, low, high, seed)
+                runs[name] = wrk(lookalike + "/", script, args.seconds, args.connections)
+            for name, result in runs.items():
+                if name not in best or result["rps"] > best[name]["rps"]:
+                    best[name] = result
+    note = f"{args.serve_photos:,} photos, {WORKERS} sync workers, wrk -c{args.connections}"
+    for name in targets:
+        yield Row(f"{name} page vs trivial Flask page", best[name]["rps"], best["trivial"]["rps"], "req/s",
+                  "ratio ≥ 0.85", note=note)
+        for percentile in ("p50", "p99"):
+            yield Row(f"{name} page latency {percentile} vs trivial", best[name][percentile],
+                      best["trivial"][percentile], "ms", higher_is_better=False, note=note)
+    yield Row("gallery page vs trivial page of the same size", best["gallery"]["rps"], best["trivial_sized"]["rps"],
+              "req/s", note=f"{gallery_bytes:,} bytes of HTML; {note}")
+
+
+def _memory_rows(index: Path, args: argparse.Namespace) -> Iterator[Row]:
+    """Each worker's memory after serving 200 photo pages, with and without --preload."""
+    measured = {}
+    for preload in (True, False):
+        with gunicorn("app:create_app()", {"LOOKALIKE_INDEX": str(index)}, preload=preload) as (base, master):
+            for photo_id in range(0, args.serve_photos, max(1, args.serve_photos // 200)):
+                with urllib.request.urlopen(f"{base}/photos/{photo_id}") as response:
+                    response.read()
+            workers = [memory_mib(pid) for pid in worker_pids(master)]
+        measured[preload] = {key: sum(w[key] for w in workers) / len(workers) for key in workers[0]}
+    note = f"{args.serve_photos:,}-photo index, mean of {WORKERS} workers"
+    yield Row("RSS per worker, --preload vs without", measured[True]["rss"], measured[False]["rss"], "MiB",
+              higher_is_better=False, note=note)
+    yield Row("PSS per worker (shared pages split), --preload vs without", measured[True]["pss"],
+              measured[False]["pss"], "MiB", higher_is_better=False, note=note)

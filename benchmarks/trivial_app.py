@@ -1,0 +1,16 @@
+"""The serving baseline: Flask pages that do nothing, run by the same gunicorn the same way."""
+
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def hello() -> str:
+    return "<!doctype html><title>hello</title><p>Hello from a trivial Flask page.</p>"
+
+
+@app.route("/bytes/<int:size>")
+def padded(size: int) -> str:
+    """A page as long as a real one, to tell the cost of its bytes from the cost of making it."""
+    return "<!doctype html><title>hello</title><p>" + "x" * max(0, size - 40)
