@@ -5,7 +5,7 @@ PORT ?= 8000
 DEMO_PHOTOS := data/demo-photos
 DEMO_INDEX := data/demo/index.pkl
 
-.PHONY: demo test index serve benchmark browser
+.PHONY: demo test benchmark browser
 
 $(VENV)/.installed: requirements.txt requirements-precompute.txt requirements-dev.txt
 	python3 -m venv $(VENV)

@@ -67,7 +67,7 @@ def test_evaluate_command_prints_a_table_row(holidays_dir, imagenet_dir, tmp_pat
     assert result.returncode == 0, result.stderr
     row = result.stdout.strip().splitlines()[-1]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells[0].startswith("efficientnet-lite0, avg pooling")
+    assert cells[0].startswith("efficientnet-lite0, gem pooling, scales 288, αQE n=2")  # the defaults
     holidays_map, top1, top10 = map(float, cells[1:4])
     assert 0.0 < holidays_map <= 1.0 and 0.0 < top1 <= top10 <= 1.0
     assert record.read_text().strip() == row
