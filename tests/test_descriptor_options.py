@@ -7,31 +7,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.models import resnet18
 
 from precompute.embed import embed_scales
 from precompute.models import load_model
 from precompute.preprocess import to_model_input
 from precompute.query_expansion import expand
+from tests.resnet18_reference import layer_output, save_random_weights
 
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
-    torch.save(resnet18(weights=None).state_dict(), path)
-    return path
-
-
-def layer4_output(weights_file, batch):
-    model = resnet18(weights=None)
-    model.load_state_dict(torch.load(weights_file, weights_only=True))
-    model.eval()
-    captured = {}
-    model.layer4.register_forward_hook(lambda module, inputs, output: captured.update(fmap=output))
-    with torch.inference_mode():
-        model(batch)
-    return captured["fmap"]
+    return save_random_weights(tmp_path_factory.mktemp("weights") / "resnet18.pth", seed=1)
 
 
 def test_gem_pooling_is_the_generalised_mean_of_the_last_feature_map(weights_file):
@@ -39,7 +25,7 @@ def test_gem_pooling_is_the_generalised_mean_of_the_last_feature_map(weights_fil
     batch = torch.randn(2, 3, 224, 224)
     with torch.inference_mode():
         ours = model.features(batch)
-    fmap = layer4_output(weights_file, batch).clamp(min=1e-6)
+    fmap = layer_output(weights_file, batch, "layer4").clamp(min=1e-6)
     expected = fmap.pow(3).mean(dim=(2, 3)).pow(1 / 3)
     torch.testing.assert_close(ours, expected)
     assert model.describe()["pooling"] == "gem"

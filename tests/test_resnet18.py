@@ -14,39 +14,24 @@ import pytest
 import skimage.data
 import torch
 from PIL import Image
-from torchvision.models import ResNet18_Weights, resnet18
+from torchvision.models import ResNet18_Weights
 
 from precompute.index_file import read_index
 from precompute.models import ModelUnavailable, load_model
 from precompute.preprocess import to_model_input
+from tests.resnet18_reference import layer_output, save_random_weights
 
 PHOTOS = [Path(skimage.data.__file__).parent / name for name in ("astronaut.png", "chelsea.png", "coffee.png")]
 
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory) -> Path:
-    """A ResNet18 state dict with random weights and non-trivial batch-norm statistics."""
-    torch.manual_seed(0)
-    model = resnet18(weights=None)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.1, 0.1)
-            module.running_var.uniform_(0.5, 1.5)
-    path = tmp_path_factory.mktemp("weights") / "resnet18-test.pth"
-    torch.save(model.state_dict(), path)
-    return path
+    return save_random_weights(tmp_path_factory.mktemp("weights") / "resnet18-test.pth", seed=0)
 
 
 def reference_features(weights_file: Path, batch: torch.Tensor) -> torch.Tensor:
-    """The average-pool output of torchvision's own ResNet18, captured with a hook."""
-    model = resnet18(weights=None)
-    model.load_state_dict(torch.load(weights_file, weights_only=True))
-    model.eval()
-    captured = {}
-    model.avgpool.register_forward_hook(lambda module, inputs, output: captured.update(pooled=output))
-    with torch.inference_mode():
-        model(batch)
-    return captured["pooled"].flatten(1)
+    """The average-pool output of torchvision's own ResNet18."""
+    return layer_output(weights_file, batch, "avgpool").flatten(1)
 
 
 def test_features_are_the_512_d_average_pool_before_fc(weights_file):
