@@ -19,8 +19,7 @@ import numpy as np
 from PIL import Image
 
 from precompute.decode import DecodeError
-from precompute.prepare import decode_for_model
-from precompute.preprocess import Preprocessing, to_model_input
+from precompute.preprocess import Preprocessing
 
 # What `precompute.scan` indexes, by what Pillow says the content is (never by
 # the file name or the client's content type).
@@ -152,6 +151,9 @@ def model_inputs(data: bytes, specs: list[Preprocessing]) -> list[np.ndarray]:
         raise UploadRejected(415, f"That is not a photo. Upload a {ACCEPTED_FORMATS_TEXT} image.") from None
     except (Image.DecompressionBombError, OSError, ValueError) as err:
         raise UploadRejected(422, f"The photo cannot be read: {err}") from None
+    from precompute.prepare import decode_for_model  # these resize with torch, which search needs anyway
+    from precompute.resize import to_model_input
+
     try:
         decoded = decode_for_model(data, specs)
         return [to_model_input(decoded.image, spec) for spec in specs]

@@ -27,7 +27,7 @@ from precompute.decode import decode_photo
 from precompute.embed import embed_photos
 from precompute.models import LoadedModel, load_efficientnet_lite0, load_resnet18
 from precompute.prepare import prepare_photo
-from precompute.preprocess import model_crop, to_model_input
+from precompute.resize import model_crop, to_model_input
 from precompute.runtime import TorchRunner, make_runner
 from precompute.scan import PhotoFile, scan_photos
 from precompute.thumbnails import SIZES, write_thumbnails
@@ -154,10 +154,10 @@ def _preview_cost_rows(model: LoadedModel, photos: list[PhotoFile], rounds: int)
     with tempfile.TemporaryDirectory() as folder:
         def prepare(min_longer: int, thumbnails: bool) -> None:
             for data in datas:
-                image = decode_photo(data, spec.resize, min_longer).image
-                model_crop(image, spec)
+                pixels = np.asarray(decode_photo(data, spec.resize, min_longer).image)
+                model_crop(pixels, spec)
                 if thumbnails:  # a fresh name each time, so every thumbnail is really encoded and written
-                    write_thumbnails(image, Path(folder), f"{time.perf_counter_ns():040x}")
+                    write_thumbnails(pixels, Path(folder), f"{time.perf_counter_ns():040x}")
 
         def decode(min_longer: int) -> None:
             for data in datas:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from precompute.decode import DecodedPhoto, DecodeError, decode_photo
-from precompute.preprocess import Preprocessing, model_crop
+from precompute.preprocess import Preprocessing
+from precompute.resize import model_crop
 from precompute.scan import PhotoFile
 from precompute.thumbnails import SIZES, write_thumbnails
 
@@ -22,7 +23,7 @@ from precompute.thumbnails import SIZES, write_thumbnails
 @dataclass
 class PreparedPhoto:
     position: int  # index into the list of photos being embedded
-    pixels: list[np.ndarray] = field(default_factory=list)  # per scale, uint8 HWC: see preprocess.model_crop
+    pixels: list[np.ndarray] = field(default_factory=list)  # per scale, uint8 HWC: see resize.model_crop
     info: dict = field(default_factory=dict)  # what the index records about the photo
     error: str | None = None
 
@@ -46,8 +47,9 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
     content_hash = hashlib.sha1(data).hexdigest()
     try:
         decoded = decode_for_model(data, specs)
-        pixels = [model_crop(decoded.image, spec) for spec in specs]
-        thumbnails = write_thumbnails(decoded.image, thumbnail_dir, content_hash)
+        rgb = np.asarray(decoded.image)
+        pixels = [model_crop(rgb, spec) for spec in specs]
+        thumbnails = write_thumbnails(rgb, thumbnail_dir, content_hash)
     except DecodeError as err:
         return PreparedPhoto(position, error=str(err))
     except (OSError, ValueError) as err:  # e.g. a full disk while writing a thumbnail

@@ -7,7 +7,7 @@ is cached on disk, keyed by the weights, so later runs skip the export. On a
 GPU, PyTorch runs the model under fp16 autocast. PyTorch on the CPU remains as
 the fallback when ONNX Runtime is not installed.
 
-Runners take the uint8 crops of `preprocess.model_crop` and normalise them
+Runners take the uint8 crops of `resize.model_crop` and normalise them
 inside the model, so decoding workers send a quarter of the bytes. Every runner
 returns L2-normalised float32 rows, so a dot product is a cosine.
 """

@@ -11,7 +11,10 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
+
+from precompute.resize import fit_within, resize
 
 # Long side in pixels: `thumb` for grids and lists, `preview` for a photo's own page.
 SIZES = {"thumb": 320, "preview": 960}
@@ -24,22 +27,21 @@ def thumbnail_name(content_hash: str, kind: str) -> str:
     return f"{content_hash[:20]}-{kind}.jpg"
 
 
-def write_thumbnails(image: Image.Image, folder: Path, content_hash: str) -> dict[str, dict]:
-    """Write every size in SIZES for one photo; return {kind: {file, width, height}}.
+def write_thumbnails(pixels: np.ndarray, folder: Path, content_hash: str) -> dict[str, dict]:
+    """Write every size in SIZES for one photo, from its uint8 RGB pixels (H, W, 3); return {kind: {file, width, height}}.
 
     Sizes are made largest first, each from the one before: shrinking a 960 px
     preview to 320 px costs a fraction of shrinking the decoded photo again.
     """
     written = {}
-    source = image
     for kind, long_side in sorted(SIZES.items(), key=lambda item: -item[1]):
-        source = source.copy() if source is image else source
-        source.thumbnail((long_side, long_side), Image.Resampling.BICUBIC)
+        width, height = fit_within(pixels.shape[1], pixels.shape[0], long_side)
+        pixels = resize(pixels, width, height, "bicubic")
         name = thumbnail_name(content_hash, kind)
         target = folder / name
         if not target.exists():
-            _save_atomically(source, target)
-        written[kind] = {"file": name, "width": source.width, "height": source.height}
+            _save_atomically(Image.fromarray(pixels, "RGB"), target)
+        written[kind] = {"file": name, "width": width, "height": height}
     return {kind: written[kind] for kind in SIZES}
 
 

@@ -16,7 +16,7 @@ from torchvision.models import resnet18
 from precompute.embed import embed_photos, embed_scales
 from precompute.models import LoadedModel, load_efficientnet_lite0, load_model, load_resnet18
 from precompute.neighbours import top_k_neighbours
-from precompute.preprocess import model_crop, to_model_input
+from precompute.resize import model_crop, to_model_input
 from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
 from precompute.scan import scan_photos
 from precompute.thumbnails import SIZES, write_thumbnails
@@ -57,7 +57,7 @@ def reference_embeddings(model: LoadedModel, paths: list[Path]) -> np.ndarray:
 
 
 def crops_of(model: LoadedModel, paths: list[Path]) -> np.ndarray:
-    return np.stack([model_crop(Image.open(path).convert("RGB"), model.preprocessing) for path in paths])
+    return np.stack([model_crop(np.asarray(Image.open(path).convert("RGB")), model.preprocessing) for path in paths])
 
 
 def assert_same_directions(fast: np.ndarray, reference: np.ndarray) -> None:
@@ -111,7 +111,7 @@ def test_damaged_cached_graph_is_exported_again(efficientnet, sample_photos, tmp
 def test_thumbnails_made_from_each_other_keep_their_sizes(tmp_path):
     """Each size is made from the next larger one; the results still fit their boxes at the photo's shape."""
     photo = Image.effect_mandelbrot((4000, 3000), (-2, -1.5, 1, 1.5), 50).convert("RGB")
-    written = write_thumbnails(photo, tmp_path, "ab" * 20)
+    written = write_thumbnails(np.asarray(photo), tmp_path, "ab" * 20)
     assert list(written) == list(SIZES)
     for kind, long_side in SIZES.items():
         entry = written[kind]
