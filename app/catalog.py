@@ -7,6 +7,7 @@ index, never from a request, and are checked to stay inside their folder.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -122,7 +123,15 @@ class Catalog:
 
 def _inside(folder: Path, relative: str) -> Path | None:
     """`folder / relative` if it exists and stays inside `folder`, else None."""
+    path = _resolved_inside(folder, relative)
+    return path if path is not None and path.is_file() else None
+
+
+@lru_cache(maxsize=8192)
+def _resolved_inside(folder: Path, relative: str) -> Path | None:
+    """Resolving a path costs a system call per component: once per file, not on every page.
+
+    Whether the file still exists is checked by the caller, every time.
+    """
     path = (folder / relative).resolve()
-    if not path.is_relative_to(folder) or not path.is_file():
-        return None
-    return path
+    return path if path.is_relative_to(folder) else None

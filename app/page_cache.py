@@ -1,4 +1,4 @@
-"""Rendered pages, kept per worker: the index never changes while the app runs, so neither do its pages.
+"""Rendered pages (and photo cards), kept per worker: the index never changes while the app runs, so neither do they.
 
 Rendering a gallery page (48 cards) costs several times what Flask and
 gunicorn spend on a request; serving it again from here costs a dict lookup.

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from urllib.parse import urlencode
+from functools import lru_cache
 
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
+from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
+from app.links import fixed_url, gallery_url, original_url, photo_url, thumbnail_url
 from app.page_cache import RenderedPages
 
 pages = Blueprint("pages", __name__)
@@ -26,9 +28,9 @@ def catalog() -> Catalog:
 
 def _int_arg(name: str, default: int) -> int:
     """A positive integer query argument; anything else is a page that does not exist."""
-    text = request.args.get(name)
-    if text is None:
+    if name not in request.args:  # MultiDict.get would raise and catch a KeyError: slow, on every page
         return default
+    text = request.args[name]
     if not (text.isascii() and text.isdigit()) or len(text) > 9 or int(text) < 1:
         abort(404, description=f"There is no such page ({name}={text!r}).")
     return int(text)
@@ -50,6 +52,10 @@ def _photo_or_404(photo_id: int) -> dict:
     return photo
 
 
+for _helper in (photo_card, ranked_cards, photo_url, thumbnail_url, original_url, gallery_url, fixed_url):
+    pages.add_app_template_global(_helper)
+
+
 @pages.app_context_processor
 def the_catalog() -> dict:
     """Every page's footer describes the collection."""
@@ -57,6 +63,7 @@ def the_catalog() -> dict:
 
 
 @pages.app_template_filter()
+@lru_cache(maxsize=16)  # every page's footer shows the same time: the index's
 def when(iso_time: str) -> str:
     """'2026-11-27T01:25:03+00:00' as '27 Nov 2026, 01:25 UTC'."""
     try:
@@ -64,20 +71,6 @@ def when(iso_time: str) -> str:
     except ValueError:
         return iso_time
     return moment.strftime("%-d %b %Y, %H:%M UTC")
-
-
-# A gallery page links 48 photos and thumbnails; building each link with url_for
-# was most of the page's render time. These build the same URLs with one string
-# format each (tests/test_fast_paths.py checks them against url_for).
-@pages.app_template_global()
-def photo_url(photo: dict, keep: dict | None = None) -> str:
-    query = f"?{urlencode(keep)}" if keep else ""
-    return f"{request.script_root}/photos/{photo['id']}{query}"
-
-
-@pages.app_template_global()
-def thumbnail_url(photo: dict, kind: str = "thumb") -> str:
-    return f"{request.script_root}/photos/{photo['id']}/{kind}.jpg?v={photo['sha1'][:12]}"
 
 
 def _cached(*key, render) -> str:

@@ -172,20 +172,27 @@ def test_hand_built_urls_equal_url_for(synthetic_index, script_name):
     from flask import url_for
 
     from app import create_app
-    from app.views import photo_url, thumbnail_url
+    from app.links import fixed_url, gallery_url, original_url, photo_url, thumbnail_url
 
     app = create_app(synthetic_index)
     with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": script_name}):
         for photo in app.extensions["lookalike"].photos[:3]:
             assert photo_url(photo) == url_for("pages.photo", photo_id=photo["id"])
             assert photo_url(photo, {"per_page": 96}) == url_for("pages.photo", photo_id=photo["id"], per_page=96)
+            assert original_url(photo) == url_for("pages.original", photo_id=photo["id"])
             for kind in SIZES:
                 assert thumbnail_url(photo, kind) == url_for(
                     "pages.thumbnail", photo_id=photo["id"], kind=kind, v=photo["sha1"][:12]
                 )
+        assert gallery_url() == url_for("pages.gallery")
+        assert gallery_url(3) == url_for("pages.gallery", page=3)
+        assert gallery_url(3, {"per_page": 96}) == url_for("pages.gallery", page=3, per_page=96)
+        for endpoint, values in [("pages.gallery", {}), ("search.search", {}), ("static", {"filename": "style.css"})]:
+            assert fixed_url(endpoint, **values) == fixed_url(endpoint, **values) == url_for(endpoint, **values)
+        assert "?v=" in fixed_url("static", filename="style.css")  # the cache-busting version is kept
 
 
-@pytest.mark.parametrize("url", ["/", "/?page=2&per_page=10", "/photos/7", "/photos/7?per_page=5"])
+@pytest.mark.parametrize("url", ["/", "/?page=2&per_page=10", "/photos/7", "/photos/7?per_page=5", "/photos/8"])
 def test_cached_pages_equal_fresh_renders(synthetic_index, url):
     from app import create_app
     from app.page_cache import RenderedPages
@@ -193,7 +200,10 @@ def test_cached_pages_equal_fresh_renders(synthetic_index, url):
     cached = create_app(synthetic_index).test_client()
     uncached_app = create_app(synthetic_index)
     uncached_app.extensions["lookalike_pages"] = RenderedPages(capacity=0)
+    uncached_app.extensions["lookalike_cards"] = RenderedPages(capacity=0)
     fresh = uncached_app.test_client().get(url)
+    for other in ("/", "/?per_page=10", "/photos/7", "/photos/7?per_page=5"):  # cards cached by other pages
+        cached.get(other)
     first, second = cached.get(url), cached.get(url)
     assert fresh.status_code == first.status_code == second.status_code == 200
     assert first.data == second.data == fresh.data
