@@ -48,7 +48,10 @@ def gunicorn(app: str, env: dict[str, str], preload: bool = True) -> Iterator[tu
     """A gunicorn with WORKERS sync workers on a free local port; yields its base URL and master pid."""
     port = _free_port()
     command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
-               "--log-level", "warning"] + (["--preload"] if preload else []) + [app]
+               "--log-level", "warning"]
+    # The project's gunicorn.conf.py turns preloading on; an empty config file is the only way to turn it off.
+    command += ["--preload"] if preload else ["--config", os.devnull]
+    command.append(app)
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,12 +1,17 @@
 """Step 4: each photo's top-k most similar photos, by cosine similarity.
 
-Similarities are computed one tile at a time (a block of rows against a chunk
-of columns) with numpy's BLAS matrix product into one reused buffer (numpy's
-OpenBLAS ran 1.7x faster than torch's MKL on the AMD machines this was tuned
-on); `torch.topk` keeps each tile's k best per row, and the candidates of a
-row's tiles are merged. Memory stays bounded by the tile however large the collection: a
-full N × N matrix is never built. This is as fast as faiss's exact
-`IndexFlatIP` (see benchmarks/neighbours.py) without depending on it.
+Similarity is symmetric, so each pair of row blocks is multiplied once: the
+tile of block a against block b offers candidates to a's rows along its rows
+and to b's rows along its columns. That halves the matrix products, the
+bulk of the work (numpy's OpenBLAS, into one reused buffer: it ran 1.7× faster
+than torch's MKL on the AMD machines this was tuned on).
+
+Each row keeps its k best so far. The diagonal tiles come first and give
+every row a k-th best score to beat; after that, a tile's entries below their
+row's k-th best are dropped with one comparison, and the few that remain are
+merged in. Memory stays bounded by one tile however large the collection: a
+full N × N matrix is never built. See benchmarks/neighbours.py for the
+comparison with faiss's exact `IndexFlatIP`.
 """
 
 from __future__ import annotations
@@ -14,17 +19,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-# A tile of 1024 × 16384 float32 similarities is 64 MiB. With fewer rows per
-# block BLAS slows down (it re-reads every column once per block), narrower
-# tiles cost about 10%, and a fresh tile per product instead of one reused
-# buffer would cost a page fault per 4 KiB written, a third of the product's time.
-_BLOCK_ROWS = 1024
-_CHUNK_COLUMNS = 16384
+# A 4096 × 4096 float32 tile is 64 MiB: large enough for BLAS to run at full
+# speed, small enough to stay out of the way. A fresh tile per product instead
+# of one reused buffer would cost a page fault per 4 KiB written.
+_BLOCK = 4096
+# Past this many surviving entries per row, a tile's rows are cut to their k
+# best with torch.topk instead (near-duplicates or the first tiles of a block).
+_SPARSE_PER_ROW = 4
 
 
-def top_k_neighbours(
-    embeddings: np.ndarray, k: int, block_rows: int | None = None, chunk_columns: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For unit-length rows, return (neighbours int32 N×k, scores float32 N×k).
 
     Row i lists the other rows most similar to row i, best first; a row is
@@ -34,37 +38,68 @@ def top_k_neighbours(
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     n = len(embeddings)
     k = max(0, min(k, n - 1))
-    neighbours = np.empty((n, k), dtype=np.int32)
-    scores = np.empty((n, k), dtype=np.float32)
+    best = _RunningBest(n, k)
     if k == 0:
-        return neighbours, scores
-    block_rows = min(n, block_rows or _BLOCK_ROWS)
-    chunk_columns = min(n, chunk_columns or _CHUNK_COLUMNS)
-    buffer = np.empty(block_rows * chunk_columns, dtype=np.float32)
+        return best.ids, best.scores
+    size = min(n, block or _BLOCK)
+    blocks = [(start, min(n, start + size)) for start in range(0, n, size)]
+    buffer = np.empty(size * size, dtype=np.float32)
     with torch.inference_mode():
-        for start in range(0, n, block_rows):
-            stop = min(n, start + block_rows)
-            best_scores, best = _block_top_k(embeddings, start, stop, k, chunk_columns, buffer)
-            order = np.lexsort((best, -best_scores), axis=1)  # ties in row order
-            neighbours[start:stop] = np.take_along_axis(best, order, axis=1)
-            scores[start:stop] = np.take_along_axis(best_scores, order, axis=1)
-    return neighbours, scores
+        for start, stop in blocks:
+            tile = _product(embeddings, (start, stop), (start, stop), buffer)
+            np.fill_diagonal(tile, -np.inf)  # a photo is not its own neighbour
+            best.offer_top(tile, start, start)
+        for a, rows in enumerate(blocks):
+            for columns in blocks[a + 1 :]:
+                tile = _product(embeddings, rows, columns, buffer)
+                best.offer(tile, rows[0], columns[0])
+                best.offer(tile.T, columns[0], rows[0])
+    return best.ids, best.scores
 
 
-def _block_top_k(
-    embeddings: np.ndarray, start: int, stop: int, k: int, chunk_columns: int, buffer: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k best columns of rows start..stop, tile by tile: (scores, columns), best first."""
-    n, rows = len(embeddings), stop - start
-    block = embeddings[start:stop]
-    candidate_scores, candidates = [], []
-    for first in range(0, n, chunk_columns):
-        last = min(n, first + chunk_columns)
-        tile = np.matmul(block, embeddings[first:last].T, out=buffer[: rows * (last - first)].reshape(rows, last - first))
-        own = np.arange(max(start, first), max(start, first, min(stop, last)))
-        tile[own - start, own - first] = -np.inf  # a photo is not its own neighbour
-        tile_scores, tile_columns = torch.topk(torch.from_numpy(tile), min(k, last - first), dim=1)
-        candidate_scores.append(tile_scores)
-        candidates.append(tile_columns + first)
-    merged_scores, positions = torch.topk(torch.cat(candidate_scores, dim=1), k, dim=1)
-    return merged_scores.numpy(), torch.gather(torch.cat(candidates, dim=1), 1, positions).numpy().astype(np.int32)
+def _product(embeddings: np.ndarray, rows: tuple[int, int], columns: tuple[int, int], buffer: np.ndarray) -> np.ndarray:
+    """Similarities of rows[0]:rows[1] against columns[0]:columns[1], written into `buffer`."""
+    height, width = rows[1] - rows[0], columns[1] - columns[0]
+    out = buffer[: height * width].reshape(height, width)
+    return np.matmul(embeddings[rows[0] : rows[1]], embeddings[columns[0] : columns[1]].T, out=out)
+
+
+class _RunningBest:
+    """Each row's k best (score, column) so far, sorted by score descending, then column ascending."""
+
+    def __init__(self, n: int, k: int):
+        self.k = k
+        self.scores = np.full((n, k), -np.inf, dtype=np.float32)
+        self.ids = np.full((n, k), n, dtype=np.int32)  # placeholders sort after every real column
+
+    def offer(self, tile: np.ndarray, first_row: int, first_column: int) -> None:
+        """Merge in the entries of `tile` (rows from first_row) that can beat their row's k-th best."""
+        thresholds = self.scores[first_row : first_row + len(tile), -1]
+        survivors = tile >= thresholds[:, None]
+        if np.count_nonzero(survivors) > _SPARSE_PER_ROW * self.k * len(tile):
+            self.offer_top(tile, first_row, first_column)
+            return
+        rows, columns = np.nonzero(survivors)
+        self._merge(first_row, rows, columns + first_column, tile[rows, columns])
+
+    def offer_top(self, tile: np.ndarray, first_row: int, first_column: int) -> None:
+        """Merge in each row's k best entries of `tile`."""
+        k = min(self.k, tile.shape[1])
+        scores, columns = torch.topk(torch.from_numpy(np.ascontiguousarray(tile)), k, dim=1)
+        rows = np.repeat(np.arange(len(tile)), k)
+        self._merge(first_row, rows, columns.numpy().ravel() + first_column, scores.numpy().ravel())
+
+    def _merge(self, first_row: int, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
+        affected = np.unique(rows)
+        targets = first_row + affected
+        k = self.k
+        group = np.concatenate([np.repeat(np.arange(len(affected)), k), np.searchsorted(affected, rows)])
+        all_scores = np.concatenate([self.scores[targets].ravel(), scores.astype(np.float32, copy=False)])
+        all_ids = np.concatenate([self.ids[targets].ravel(), columns.astype(np.int32, copy=False)])
+        order = np.lexsort((all_ids, -all_scores, group))
+        starts = np.searchsorted(group[order], np.arange(len(affected)))
+        keep = order[(starts[:, None] + np.arange(k)).ravel()]
+        self.scores[targets] = all_scores[keep].reshape(-1, k)
+        self.ids[targets] = all_ids[keep].reshape(-1, k)

@@ -133,14 +133,11 @@ def random_unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize(
-    "block_rows, chunk_columns",
-    [(None, None), (1, 5000), (97, 130), (300, 7)],  # 7 columns: fewer than k in every tile
-)
-def test_tiled_neighbours_equal_brute_force(block_rows, chunk_columns):
+@pytest.mark.parametrize("block", [None, 7, 97, 300, 5000])  # 7: fewer than k in every tile
+def test_tiled_neighbours_equal_brute_force(block):
     vectors = random_unit_vectors(1200, 64, seed=1)
     expected, expected_scores = brute_force_neighbours(vectors, 10)
-    neighbours, scores = top_k_neighbours(vectors, 10, block_rows=block_rows, chunk_columns=chunk_columns)
+    neighbours, scores = top_k_neighbours(vectors, 10, block=block)
     assert neighbours.dtype == np.int32 and scores.dtype == np.float32
     np.testing.assert_array_equal(neighbours, expected)
     np.testing.assert_allclose(scores, expected_scores, atol=1e-6)
@@ -151,7 +148,7 @@ def test_equal_scores_are_listed_in_row_order():
     grid = np.random.default_rng(2).integers(-2, 3, size=(60, 8)).astype(np.float32) / 4
     vectors = np.concatenate([grid, grid[:20], grid[:5]])  # duplicates tie with their originals
     expected, expected_scores = brute_force_neighbours(vectors, 6)
-    neighbours, scores = top_k_neighbours(vectors, 6, block_rows=16, chunk_columns=9)
+    neighbours, scores = top_k_neighbours(vectors, 6, block=9)
     np.testing.assert_array_equal(scores, expected_scores.astype(np.float32))
     tied = np.isclose(expected_scores[:, :-1], expected_scores[:, 1:])
     assert tied.any(), "the data should contain ties"
