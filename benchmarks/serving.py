@@ -1,7 +1,7 @@
 """Serving: gunicorn (2 sync workers, --preload) on a synthetic 10k-photo index, loaded by wrk on 127.0.0.1.
 
 The gallery and photo pages are compared with a trivial Flask page served the
-same way in the same run, wrk runs interleaved. Also: how long a 100k-photo
+same way in the same run and sent the same random URLs, wrk runs interleaved. Also: how long a 100k-photo
 index takes to load, and how much memory each worker holds with --preload.
 """
 
@@ -165,23 +165,23 @@ def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Ite
         with urllib.request.urlopen(lookalike + "/") as response:
             gallery_bytes = len(response.read())
         for seed in range(1, args.rounds + 1):
-            runs = {
-                "trivial": wrk(trivial + "/", None, args.seconds, args.connections),
-                "trivial_sized": wrk(f"{trivial}/bytes/{gallery_bytes}", None, args.seconds, args.connections),
-            }
+            runs = {"trivial_sized": wrk(f"{trivial}/bytes/{gallery_bytes}", None, args.seconds, args.connections)}
             for name, (template, low, high) in targets.items():
+                # Both sides get the same requests: generating random URLs costs wrk CPU on the same cores.
                 script = _lua_random_path(folder, template, low, high, seed)
                 runs[name] = wrk(lookalike + "/", script, args.seconds, args.connections)
+                runs[f"trivial_{name}"] = wrk(trivial + "/", script, args.seconds, args.connections)
             for name, result in runs.items():
                 if name not in best or result["rps"] > best[name]["rps"]:
                     best[name] = result
-    note = f"{args.serve_photos:,} photos, {WORKERS} sync workers, wrk -c{args.connections}"
+    note = f"{args.serve_photos:,} photos, {WORKERS} sync workers, wrk -c{args.connections}, random URLs"
     for name in targets:
-        yield Row(f"{name} page vs trivial Flask page", best[name]["rps"], best["trivial"]["rps"], "req/s",
+        trivial_run = best[f"trivial_{name}"]
+        yield Row(f"{name} page vs trivial Flask page", best[name]["rps"], trivial_run["rps"], "req/s",
                   "ratio ≥ 0.85", note=note)
         for percentile in ("p50", "p99"):
             yield Row(f"{name} page latency {percentile} vs trivial", best[name][percentile],
-                      best["trivial"][percentile], "ms", higher_is_better=False, note=note)
+                      trivial_run[percentile], "ms", higher_is_better=False, note=note)
     yield Row("gallery page vs trivial page of the same size", best["gallery"]["rps"], best["trivial_sized"]["rps"],
               "req/s", note=f"{gallery_bytes:,} bytes of HTML; {note}")
 

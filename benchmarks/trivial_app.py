@@ -6,7 +6,9 @@ app = Flask(__name__)
 
 
 @app.route("/")
-def hello() -> str:
+@app.route("/photos/<int:photo_id>")
+def hello(photo_id: int = 0) -> str:
+    """The same tiny page at the gallery's and the photo pages' URLs, so wrk can send both the same requests."""
     return "<!doctype html><title>hello</title><p>Hello from a trivial Flask page.</p>"
 
 
