@@ -6,6 +6,7 @@ Configured from the environment:
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
+  LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
 
 It imports no torch, so the web runtime stays small; search by photo imports
 it on first use, where it is installed.
@@ -22,7 +23,7 @@ from typing import NoReturn
 from flask import Flask
 from flask.wrappers import Request
 
-from app import cards
+from app import cards, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
 from app.page_cache import RenderedPages
@@ -56,13 +57,22 @@ def _cannot_start(reason: str) -> NoReturn:
 
 
 def _max_upload_mb() -> float:
-    text = os.environ.get("LOOKALIKE_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
+    return _megabytes("LOOKALIKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB, allow_zero=False)
+
+
+def _page_cache_mb() -> float:
+    return _megabytes("LOOKALIKE_PAGE_CACHE_MB", page_cache.DEFAULT_BUDGET_MB, allow_zero=True)
+
+
+def _megabytes(variable: str, default: float, allow_zero: bool) -> float:
+    text = os.environ.get(variable, str(default))
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not value > 0:
-        _cannot_start(f"LOOKALIKE_MAX_UPLOAD_MB must be a positive number of megabytes, not {text!r}")
+        value = -1.0
+    if not (value >= 0 if allow_zero else value > 0) or value == float("inf"):
+        kind = "a number" if allow_zero else "a positive number"
+        _cannot_start(f"{variable} must be {kind} of megabytes, not {text!r}")
     return value
 
 
@@ -86,8 +96,8 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.extensions["lookalike"] = catalog
     app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
-    app.extensions["lookalike_pages"] = RenderedPages()
-    app.extensions["lookalike_cards"] = RenderedPages(capacity=cards.CAPACITY)
+    app.extensions["lookalike_pages"] = RenderedPages(_page_cache_mb() * 2**20)
+    app.extensions["lookalike_cards"] = RenderedPages(cards.CACHE_BYTES)
     app.jinja_env.filters["display_name"] = display_name
     app.register_blueprint(pages)
     app.register_blueprint(search_pages)

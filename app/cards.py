@@ -18,7 +18,7 @@ from app.catalog import Similar, display_name
 from app.links import photo_url, thumbnail_url
 from app.page_cache import RenderedPages
 
-CAPACITY = 20_000  # cards (about 400 bytes each) per worker
+CACHE_BYTES = 8 * 2**20  # per worker: about 14k cards
 
 
 def photo_card(photo: dict, keep: dict | None = None, score: float | None = None) -> Markup:

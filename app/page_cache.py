@@ -1,9 +1,10 @@
 """Rendered pages (and photo cards), kept per worker: the index never changes while the app runs, so neither do they.
 
-Rendering a gallery page (48 cards) costs several times what Flask and
-gunicorn spend on a request; serving it again from here costs a dict lookup.
-The cache holds the most recently used pages up to a fixed count, so its
-memory stays bounded however large the collection.
+Rendering a photo page costs several times what Flask and gunicorn spend on
+a request; serving it again from here costs a dict lookup. The cache keeps
+the most recently used entries within a budget of bytes, not of entries: a
+gallery page of 200 cards is ten times a photo page, and memory is what a
+dyno runs out of.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-DEFAULT_CAPACITY = 1024  # pages; a gallery page is about 25 KB of HTML, a photo page less
+DEFAULT_BUDGET_MB = 64  # per worker: every photo page of a 10k-photo collection
+_ENTRY_OVERHEAD = 200  # bytes of key, str header and dict slot, roughly
 
 
 class RenderedPages:
-    def __init__(self, capacity: int = DEFAULT_CAPACITY):
-        self.capacity = capacity
+    def __init__(self, max_bytes: int = DEFAULT_BUDGET_MB * 2**20):
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._pages: OrderedDict[Hashable, str] = OrderedDict()
         self._lock = threading.Lock()  # for threaded workers; uncontended in sync ones
 
     def get_or_render(self, key: Hashable, render: Callable[[], str]) -> str:
-        """The page cached under `key`, or `render()`'s result, cached if there is room."""
+        """The page cached under `key`, or `render()`'s result, cached while within the budget."""
         with self._lock:
             page = self._pages.get(key)
             if page is not None:
@@ -30,7 +33,14 @@ class RenderedPages:
                 return page
         page = render()
         with self._lock:
-            self._pages[key] = page
-            if len(self._pages) > self.capacity:
-                self._pages.popitem(last=False)
+            if key not in self._pages:
+                self._pages[key] = page
+                self.bytes += _size(page)
+            while self.bytes > self.max_bytes:
+                _, evicted = self._pages.popitem(last=False)
+                self.bytes -= _size(evicted)
         return page
+
+
+def _size(page: str) -> int:
+    return len(page) + _ENTRY_OVERHEAD

@@ -196,8 +196,8 @@ def test_cached_pages_equal_fresh_renders(synthetic_index, url):
 
     cached = create_app(synthetic_index).test_client()
     uncached_app = create_app(synthetic_index)
-    uncached_app.extensions["lookalike_pages"] = RenderedPages(capacity=0)
-    uncached_app.extensions["lookalike_cards"] = RenderedPages(capacity=0)
+    uncached_app.extensions["lookalike_pages"] = RenderedPages(max_bytes=0)
+    uncached_app.extensions["lookalike_cards"] = RenderedPages(max_bytes=0)
     fresh = uncached_app.test_client().get(url)
     for other in ("/", "/?per_page=10", "/photos/7", "/photos/7?per_page=5"):  # cards cached by other pages
         cached.get(other)
@@ -207,11 +207,41 @@ def test_cached_pages_equal_fresh_renders(synthetic_index, url):
     assert first.headers["Content-Security-Policy"] == fresh.headers["Content-Security-Policy"]
 
 
-def test_page_cache_keeps_the_most_recently_used():
+def test_page_cache_keeps_the_most_recently_used_within_its_budget():
     from app.page_cache import RenderedPages
 
     renders = []
-    cache = RenderedPages(capacity=2)
+    page_bytes = RenderedPages(max_bytes=10**6)
+    page_bytes.get_or_render("probe", lambda: "x" * 1000)
+    cache = RenderedPages(max_bytes=2 * page_bytes.bytes)  # room for two 1000-character pages
     for key in ["a", "b", "a", "c", "a", "b"]:
-        cache.get_or_render(key, lambda key=key: renders.append(key) or key.upper())
+        cache.get_or_render(key, lambda key=key: renders.append(key) or key * 1000)
     assert renders == ["a", "b", "c", "b"]  # "b" was the least recently used when "c" came
+    assert cache.bytes <= cache.max_bytes
+    big = cache.get_or_render("big", lambda: "z" * 5000)  # larger than the whole budget: served, not kept
+    assert big == "z" * 5000 and cache.bytes == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "inf", ""])
+def test_a_bad_page_cache_size_stops_the_app_with_one_clear_line(synthetic_index, monkeypatch, capsys, value):
+    from app import create_app
+
+    monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", value)
+    with pytest.raises(SystemExit) as exit:
+        create_app(synthetic_index)
+    assert exit.value.code == 4
+    assert f"LOOKALIKE_PAGE_CACHE_MB must be a number of megabytes, not {value!r}" in capsys.readouterr().err
+
+
+def test_the_page_cache_budget_comes_from_the_environment(synthetic_index, monkeypatch):
+    from app import create_app
+
+    monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", "0")  # off: every page rendered afresh, still correct
+    off = create_app(synthetic_index)
+    assert off.test_client().get("/photos/3").status_code == 200
+    assert off.extensions["lookalike_pages"].bytes == 0
+    monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", "0.5")
+    half = create_app(synthetic_index)
+    assert half.extensions["lookalike_pages"].max_bytes == 2**19
+    half.test_client().get("/photos/3")
+    assert 0 < half.extensions["lookalike_pages"].bytes <= 2**19
