@@ -114,10 +114,16 @@ def _region_masks(positions: torch.Tensor, side: torch.Tensor, count: int) -> to
 
 
 def _masked_max(feature_map: torch.Tensor, row_masks: torch.Tensor, col_masks: torch.Tensor) -> torch.Tensor:
-    """(B, C, R, R'): the maximum of each region that a row mask and a column mask define."""
-    lowest = torch.finfo(feature_map.dtype).min
-    over_cols = torch.where(col_masks > 0, feature_map[:, :, :, None, :], lowest).amax(dim=-1)  # (B, C, H, R')
-    return torch.where(row_masks[:, :, None] > 0, over_cols[:, :, None], lowest).amax(dim=-2)  # (B, C, R, R')
+    """(B, C, R, R'): the maximum of each region that a row mask and a column mask define.
+
+    Cells outside a region get minus the largest float added. Channels go last, so the
+    broadcast additions run along contiguous memory: several times faster in ONNX Runtime.
+    """
+    largest = torch.finfo(feature_map.dtype).max
+    cells = feature_map.permute(0, 2, 3, 1)  # (B, H, W, C)
+    over_cols = (cells[:, :, None] + ((col_masks - 1) * largest)[:, :, None]).amax(dim=3)  # (B, H, R', C)
+    over_rows = (over_cols[:, None] + ((row_masks - 1) * largest)[:, :, None, None]).amax(dim=2)  # (B, R, R', C)
+    return over_rows.permute(0, 3, 1, 2)
 
 
 _POOLING_LAYERS = {
