@@ -21,7 +21,7 @@ from torch import nn
 from precompute.preprocess import Preprocessing
 
 MODEL_NAMES = ("auto", "resnet18", "efficientnet-lite0")
-POOLINGS = ("avg", "gem")
+POOLINGS = ("avg", "gem", "rmac", "rgem")
 _DOWNLOAD_TIMEOUT_S = 30
 
 
@@ -51,7 +51,87 @@ class GeMPool(nn.Module):
         return feature_map.clamp(min=self.eps).pow(self.p).mean(dim=(-2, -1)).pow(1.0 / self.p)
 
 
-_POOLING_LAYERS = {"avg": AveragePool, "gem": GeMPool}
+class RegionalPool(nn.Module):
+    """R-MAC (Tolias, Sicre & Jégou 2016), or R-GeM with `p`: regions pooled, unit-normalised and summed.
+
+    Square regions at `levels` scales on the feature map: at level l, l × l
+    regions of side floor(2·min(H, W) / (l + 1)), about 40 % overlap, spread
+    from edge to edge (the paper's grid, exactly so on the square maps of the
+    centre crops: 1 + 4 + 9 = 14 regions at L = 3). Each region is max-pooled
+    (`p=None`, R-MAC) or GeM-pooled (`p`, R-GeM), made unit length, and the
+    region vectors are summed; the runners make the sum unit length. A region
+    where an object fills the view counts as much as the whole map, so a scene
+    seen closer or wider still matches.
+
+    The regions are masks computed with tensor operations from the map's size,
+    not Python numbers, so one exported ONNX graph is right at every input size.
+    On a non-square map each axis gets l positions (the paper adds a few along
+    the longer side; the pipeline's crops are square).
+    """
+
+    def __init__(self, p: float | None = None, levels: int = 3, eps: float = 1e-6):
+        super().__init__()
+        self.p, self.levels, self.eps = p, levels, eps
+
+    def forward(self, feature_map: torch.Tensor) -> torch.Tensor:
+        feature_map = feature_map.float()  # fp16 sums of cubes overflow under CUDA autocast
+        rows = torch.ones_like(feature_map[0, 0, :, 0]).cumsum(0) - 1  # 0 .. H-1, as floats
+        cols = torch.ones_like(feature_map[0, 0, 0, :]).cumsum(0) - 1
+        shorter = torch.minimum(rows[-1:], cols[-1:]) + 1
+        if self.p is not None:
+            powered = feature_map.clamp(min=self.eps).pow(self.p)
+        total = feature_map.new_zeros(feature_map.shape[:2])
+        for level in range(1, self.levels + 1):
+            side = torch.floor(2 * shorter / (level + 1)).clamp(min=1)  # the paper skips empty regions of 1-cell maps
+            row_masks = _region_masks(rows, side, level)  # (level, H)
+            col_masks = _region_masks(cols, side, level)  # (level, W)
+            if self.p is None:
+                pooled = _masked_max(feature_map, row_masks, col_masks)
+            else:
+                sums = torch.matmul(torch.matmul(row_masks, powered), col_masks.t())
+                pooled = (sums / (side * side)).pow(1.0 / self.p)
+            regions = pooled.flatten(2)  # (B, C, level²)
+            total = total + (regions / (regions.norm(dim=1, keepdim=True) + self.eps)).sum(dim=2)
+        return total
+
+
+def _region_masks(positions: torch.Tensor, side: torch.Tensor, count: int) -> torch.Tensor:
+    """(count, N) 0/1 masks of `count` windows of `side` cells along an axis of N cells.
+
+    The paper's placement: start_k = floor(s2 + k·b) − s2 with s2 = floor(side/2 − 1)
+    and b = (N − side) / (count − 1); a single window is centred.
+    """
+    length = positions[-1:] + 1
+    if count == 1:
+        starts = torch.floor((length - side) / 2)
+    else:
+        half = torch.floor(side / 2 - 1)
+        step = (length - side) / (count - 1)
+        k = torch.arange(count, dtype=positions.dtype, device=positions.device)
+        starts = torch.floor(half + k * step) - half
+    starts = starts[:, None]
+    return ((positions >= starts) & (positions < starts + side)).to(positions.dtype)
+
+
+def _masked_max(feature_map: torch.Tensor, row_masks: torch.Tensor, col_masks: torch.Tensor) -> torch.Tensor:
+    """(B, C, R, R'): the maximum of each region that a row mask and a column mask define.
+
+    Cells outside a region get minus the largest float added. Channels go last, so the
+    broadcast additions run along contiguous memory: several times faster in ONNX Runtime.
+    """
+    largest = torch.finfo(feature_map.dtype).max
+    cells = feature_map.permute(0, 2, 3, 1)  # (B, H, W, C)
+    over_cols = (cells[:, :, None] + ((col_masks - 1) * largest)[:, :, None]).amax(dim=3)  # (B, H, R', C)
+    over_rows = (over_cols[:, None] + ((row_masks - 1) * largest)[:, :, None, None]).amax(dim=2)  # (B, R, R', C)
+    return over_rows.permute(0, 3, 1, 2)
+
+
+_POOLING_LAYERS = {
+    "avg": AveragePool,
+    "gem": GeMPool,
+    "rmac": RegionalPool,
+    "rgem": lambda: RegionalPool(p=3.0),
+}
 
 
 class Descriptor(nn.Module):
