@@ -49,11 +49,12 @@ def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -
             tile = _product(embeddings, (start, stop), (start, stop), buffer)
             np.fill_diagonal(tile, -np.inf)  # a photo is not its own neighbour
             best.offer_top(tile, start, start)
+        survivors = np.empty(size * size, dtype=bool)
         for a, rows in enumerate(blocks):
             for columns in blocks[a + 1 :]:
                 tile = _product(embeddings, rows, columns, buffer)
-                best.offer(tile, rows[0], columns[0])
-                best.offer(tile.T, columns[0], rows[0])
+                best.offer(tile, rows[0], columns[0], survivors)
+                best.offer(tile, rows[0], columns[0], survivors, to_columns=True)
     return best.ids, best.scores
 
 
@@ -72,15 +73,32 @@ class _RunningBest:
         self.scores = np.full((n, k), -np.inf, dtype=np.float32)
         self.ids = np.full((n, k), n, dtype=np.int32)  # placeholders sort after every real column
 
-    def offer(self, tile: np.ndarray, first_row: int, first_column: int) -> None:
-        """Merge in the entries of `tile` (rows from first_row) that can beat their row's k-th best."""
-        thresholds = self.scores[first_row : first_row + len(tile), -1]
-        survivors = tile >= thresholds[:, None]
-        if np.count_nonzero(survivors) > _SPARSE_PER_ROW * self.k * len(tile):
-            self.offer_top(tile, first_row, first_column)
+    def offer(
+        self, tile: np.ndarray, first_row: int, first_column: int, survivors: np.ndarray, to_columns: bool = False
+    ) -> None:
+        """Merge in the entries of `tile` that can beat their photo's k-th best.
+
+        The tile holds rows first_row.. against columns first_column..; each entry is
+        offered to its row's photo, or with `to_columns` to its column's photo. The
+        comparison runs in the tile's own memory order either way, and
+        `flatnonzero` (a tenth of the time of a 2-D `nonzero`) finds the few survivors.
+        """
+        height, width = tile.shape
+        if to_columns:
+            photos_first, others_first = first_column, first_row
+            thresholds = self.scores[first_column : first_column + width, -1][None, :]
+        else:
+            photos_first, others_first = first_row, first_column
+            thresholds = self.scores[first_row : first_row + height, -1][:, None]
+        mask = np.greater_equal(tile, thresholds, out=survivors[: tile.size].reshape(tile.shape))
+        photos = width if to_columns else height
+        if np.count_nonzero(mask) > _SPARSE_PER_ROW * self.k * photos:
+            self.offer_top(tile.T if to_columns else tile, photos_first, others_first)
             return
-        rows, columns = np.nonzero(survivors)
-        self._merge(first_row, rows, columns + first_column, tile[rows, columns])
+        flat = np.flatnonzero(mask)
+        rows, columns = np.divmod(flat, width)
+        photo, other = (columns, rows) if to_columns else (rows, columns)
+        self._merge(photos_first, photo, other + others_first, tile.ravel()[flat])
 
     def offer_top(self, tile: np.ndarray, first_row: int, first_column: int) -> None:
         """Merge in each row's k best entries of `tile`."""
