@@ -21,8 +21,13 @@ import torch
 
 # A 4096 × 4096 float32 tile is 64 MiB: large enough for BLAS to run at full
 # speed, small enough to stay out of the way. A fresh tile per product instead
-# of one reused buffer would cost a page fault per 4 KiB written.
+# of one reused buffer would cost a page fault per 4 KiB written. Smaller
+# collections get at least four blocks (of at least 1024 rows): diagonal tiles
+# are computed whole and cut with topk, so with fewer blocks they dominate
+# (10k photos: 0.72 s in 4096-row blocks, 0.63 s in 2560-row ones).
 _BLOCK = 4096
+_MIN_BLOCK = 1024
+_MIN_BLOCKS = 4
 # Past this many surviving entries per row, a tile's rows are cut to their k
 # best with torch.topk instead (near-duplicates or the first tiles of a block).
 _SPARSE_PER_ROW = 4
@@ -41,7 +46,7 @@ def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -
     best = _RunningBest(n, k)
     if k == 0:
         return best.ids, best.scores
-    size = min(n, block or _BLOCK)
+    size = min(n, block or _default_block(n))
     blocks = [(start, min(n, start + size)) for start in range(0, n, size)]
     buffer = np.empty(size * size, dtype=np.float32)
     with torch.inference_mode():
@@ -56,6 +61,11 @@ def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -
                 best.offer(tile, rows[0], columns[0], survivors)
                 best.offer(tile, rows[0], columns[0], survivors, to_columns=True)
     return best.ids, best.scores
+
+
+def _default_block(n: int) -> int:
+    quarter = -(-n // _MIN_BLOCKS)
+    return min(_BLOCK, max(_MIN_BLOCK, -(-quarter // 512) * 512))
 
 
 def _product(embeddings: np.ndarray, rows: tuple[int, int], columns: tuple[int, int], buffer: np.ndarray) -> np.ndarray:
