@@ -73,26 +73,30 @@ def when(iso_time: str) -> str:
     return moment.strftime("%-d %b %Y, %H:%M UTC")
 
 
-def _cached(*key, render) -> str:
+def _cached(*key, render) -> bytes:
     """A page depends only on the index and `key`, so each worker renders it once (see app/page_cache.py).
 
     Everything a page template reads from the request must be part of `key`.
+    Pages are kept encoded, so serving one again encodes nothing.
     """
     rendered: RenderedPages = current_app.extensions["lookalike_pages"]
-    return rendered.get_or_render((request.endpoint, request.script_root) + key, render)
+    return rendered.get_or_render((request.endpoint, request.script_root) + key, lambda: render().encode())
 
 
 @pages.route("/")
 def gallery():
     per_page = _per_page()
-    page = catalog().page(_int_arg("page", 1), per_page)
-    if page is None:
+    number = _int_arg("page", 1)
+    if number > catalog().page_count(per_page):
         abort(404, description="That gallery page does not exist.")
     return _cached(
-        page.number,
+        number,
         per_page,
         render=lambda: render_template(
-            "gallery.html", page=page, keep=listing_args(per_page), page_sizes=sorted({*PAGE_SIZES, per_page})
+            "gallery.html",
+            page=catalog().page(number, per_page),
+            keep=listing_args(per_page),
+            page_sizes=sorted({*PAGE_SIZES, per_page}),
         ),
     )
 
