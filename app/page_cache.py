@@ -12,7 +12,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import TypeVar
 
+Html = TypeVar("Html", str, bytes)  # pages are kept encoded, cards as text
 DEFAULT_BUDGET_MB = 64  # per worker: every photo page of a 10k-photo collection
 _ENTRY_OVERHEAD = 200  # bytes of key, str header and dict slot, roughly
 
@@ -21,10 +23,10 @@ class RenderedPages:
     def __init__(self, max_bytes: int = DEFAULT_BUDGET_MB * 2**20):
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._pages: OrderedDict[Hashable, str] = OrderedDict()
+        self._pages: OrderedDict[Hashable, str | bytes] = OrderedDict()
         self._lock = threading.Lock()  # for threaded workers; uncontended in sync ones
 
-    def get_or_render(self, key: Hashable, render: Callable[[], str]) -> str:
+    def get_or_render(self, key: Hashable, render: Callable[[], Html]) -> Html:
         """The page cached under `key`, or `render()`'s result, cached while within the budget."""
         with self._lock:
             page = self._pages.get(key)
@@ -42,5 +44,5 @@ class RenderedPages:
         return page
 
 
-def _size(page: str) -> int:
+def _size(page: str | bytes) -> int:
     return len(page) + _ENTRY_OVERHEAD
