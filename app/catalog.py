@@ -7,8 +7,8 @@ index, never from a request, and are checked to stay inside their folder.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 

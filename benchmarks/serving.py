@@ -1,8 +1,9 @@
 """Serving: gunicorn (2 sync workers, --preload) on a synthetic 10k-photo index, loaded by wrk on 127.0.0.1.
 
 The gallery and photo pages are compared with a trivial Flask page served the
-same way in the same run and sent the same random URLs, wrk runs interleaved. Also: how long a 100k-photo
-index takes to load, and how much memory each worker holds with --preload.
+same way in the same run and sent the same random URLs, wrk runs interleaved.
+Also: how long a 100k-photo index takes to load, and how much memory each
+worker holds with --preload.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ _BLOCK = 4096
 _MIN_BLOCK = 1024
 _MIN_BLOCKS = 4
 # Past this many surviving entries per row, a tile's rows are cut to their k
-# best with torch.topk instead (near-duplicates or the first tiles of a block).
+# best with torch.topk instead: tiles full of near-duplicates, or rows whose
+# own block was too small to give them k candidates to beat.
 _SPARSE_PER_ROW = 4
 
 
