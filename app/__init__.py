@@ -26,7 +26,7 @@ from flask.wrappers import Request
 from app import cards, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
-from app.page_cache import RenderedPages
+from app.page_cache import RenderedPages, with_page_cache
 from app.search import QueryEmbedder
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
@@ -103,7 +103,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.register_blueprint(search_pages)
     enable_cache_busting(app)
 
-    app.wsgi_app = _with_security_headers(app.wsgi_app)
+    app.wsgi_app = _with_security_headers(with_page_cache(app.wsgi_app, lambda: app.extensions["lookalike_pages"]))
     return app
 
 

@@ -114,6 +114,10 @@ class Catalog:
     def original_path(self, photo: dict) -> Path | None:
         return _inside(self.photo_root, photo["path"])
 
+    def has_original(self, photo: dict) -> bool:
+        """Whether the photo's page can link its original: checked on disk each time, as files come and go."""
+        return self.original_url(photo) is not None or self.original_path(photo) is not None
+
     def original_url(self, photo: dict) -> str | None:
         """Where the original is served from when originals live elsewhere (S3, a CDN)."""
         if self.originals_url is None:

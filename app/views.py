@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from collections.abc import Callable
 from functools import lru_cache
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
@@ -11,7 +13,7 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
 from app.links import fixed_url, gallery_url, original_url, photo_url, thumbnail_url
-from app.page_cache import RenderedPages
+from app.page_cache import keep_response
 
 pages = Blueprint("pages", __name__)
 
@@ -73,14 +75,14 @@ def when(iso_time: str) -> str:
     return moment.strftime("%-d %b %Y, %H:%M UTC")
 
 
-def _cached(*key, render) -> bytes:
-    """A page depends only on the index and `key`, so each worker renders it once (see app/page_cache.py).
+def _keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: True) -> None:
+    """Let the page cache keep this page if it was asked for by a URL our own links use (see app/page_cache.py).
 
-    Everything a page template reads from the request must be part of `key`.
-    Pages are kept encoded, so serving one again encodes nothing.
+    Made-up query strings (`?page=0002`, `?x=1`) still get their page, rendered
+    each time, so they cannot crowd the visitors' pages out of the cache.
     """
-    rendered: RenderedPages = current_app.extensions["lookalike_pages"]
-    return rendered.get_or_render((request.endpoint, request.script_root) + key, lambda: render().encode())
+    if request.query_string.decode("latin-1") in {urlencode(query) for query in queries}:
+        keep_response(still_valid)
 
 
 @pages.route("/")
@@ -89,15 +91,13 @@ def gallery():
     number = _int_arg("page", 1)
     if number > catalog().page_count(per_page):
         abort(404, description="That gallery page does not exist.")
-    return _cached(
-        number,
-        per_page,
-        render=lambda: render_template(
-            "gallery.html",
-            page=catalog().page(number, per_page),
-            keep=listing_args(per_page),
-            page_sizes=sorted({*PAGE_SIZES, per_page}),
-        ),
+    keep = listing_args(per_page)
+    _keep_if_linked({"page": number, **keep}, *([keep] if number == 1 else []))
+    return render_template(
+        "gallery.html",
+        page=catalog().page(number, per_page),
+        keep=keep,
+        page_sizes=sorted({*PAGE_SIZES, per_page}),
     )
 
 
@@ -105,22 +105,20 @@ def gallery():
 def photo(photo_id: int):
     photo = _photo_or_404(photo_id)
     per_page = _per_page()
-    # Checked on every request: an original may leave the disk while the app runs.
-    has_original = catalog().original_url(photo) is not None or catalog().original_path(photo) is not None
-    return _cached(
-        photo_id,
-        per_page,
-        has_original,
-        render=lambda: render_template(
-            "photo.html",
-            photo=photo,
-            similar=catalog().similar(photo_id),
-            previous=catalog().beside(photo_id, -1),
-            next=catalog().beside(photo_id, +1),
-            has_original=has_original,
-            gallery_page=catalog().page_of(photo_id, per_page),
-            keep=listing_args(per_page),
-        ),
+    keep = listing_args(per_page)
+    collection = catalog()
+    has_original = collection.has_original(photo)
+    # Asked again before each reuse: an original may leave the disk while the app runs.
+    _keep_if_linked(keep, still_valid=lambda: collection.has_original(photo) == has_original)
+    return render_template(
+        "photo.html",
+        photo=photo,
+        similar=collection.similar(photo_id),
+        previous=collection.beside(photo_id, -1),
+        next=collection.beside(photo_id, +1),
+        has_original=has_original,
+        gallery_page=collection.page_of(photo_id, per_page),
+        keep=keep,
     )
 
 

@@ -29,6 +29,14 @@ def imagenet_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 120-photo index of random embeddings, for the web app's tests (benchmarks.synthetic_index)."""
+    from benchmarks.synthetic_index import write_synthetic_index
+
+    return write_synthetic_index(tmp_path_factory.mktemp("web") / "index.pkl", 120)
+
+
+@pytest.fixture(scope="session")
 def holidays_index(holidays_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An index over holidays-dev, built once with efficientnet-lite0 (the offline model)."""
     from precompute.build import BuildOptions, build_index

@@ -157,13 +157,6 @@ def test_equal_scores_are_listed_in_row_order():
     np.testing.assert_array_equal(np.where(within, neighbours, -1), np.where(within, expected, -1))
 
 
-@pytest.fixture(scope="module")
-def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from benchmarks.synthetic_index import write_synthetic_index
-
-    return write_synthetic_index(tmp_path_factory.mktemp("web") / "index.pkl", 120)
-
-
 @pytest.mark.parametrize("script_name", ["", "/lookalike"])
 def test_hand_built_urls_equal_url_for(synthetic_index, script_name):
     from flask import url_for
@@ -187,61 +180,3 @@ def test_hand_built_urls_equal_url_for(synthetic_index, script_name):
         for endpoint, values in [("pages.gallery", {}), ("search.search", {}), ("static", {"filename": "style.css"})]:
             assert fixed_url(endpoint, **values) == fixed_url(endpoint, **values) == url_for(endpoint, **values)
         assert "?v=" in fixed_url("static", filename="style.css")  # the cache-busting version is kept
-
-
-@pytest.mark.parametrize("url", ["/", "/?page=2&per_page=10", "/photos/7", "/photos/7?per_page=5", "/photos/8"])
-def test_cached_pages_equal_fresh_renders(synthetic_index, url):
-    from app import create_app
-    from app.page_cache import RenderedPages
-
-    cached = create_app(synthetic_index).test_client()
-    uncached_app = create_app(synthetic_index)
-    uncached_app.extensions["lookalike_pages"] = RenderedPages(max_bytes=0)
-    uncached_app.extensions["lookalike_cards"] = RenderedPages(max_bytes=0)
-    fresh = uncached_app.test_client().get(url)
-    for other in ("/", "/?per_page=10", "/photos/7", "/photos/7?per_page=5"):  # cards cached by other pages
-        cached.get(other)
-    first, second = cached.get(url), cached.get(url)
-    assert fresh.status_code == first.status_code == second.status_code == 200
-    assert first.data == second.data == fresh.data
-    assert first.headers["Content-Security-Policy"] == fresh.headers["Content-Security-Policy"]
-
-
-def test_page_cache_keeps_the_most_recently_used_within_its_budget():
-    from app.page_cache import RenderedPages
-
-    renders = []
-    page_bytes = RenderedPages(max_bytes=10**6)
-    page_bytes.get_or_render("probe", lambda: "x" * 1000)
-    cache = RenderedPages(max_bytes=2 * page_bytes.bytes)  # room for two 1000-character pages
-    for key in ["a", "b", "a", "c", "a", "b"]:
-        cache.get_or_render(key, lambda key=key: renders.append(key) or key * 1000)
-    assert renders == ["a", "b", "c", "b"]  # "b" was the least recently used when "c" came
-    assert cache.bytes <= cache.max_bytes
-    big = cache.get_or_render("big", lambda: "z" * 5000)  # larger than the whole budget: served, not kept
-    assert big == "z" * 5000 and cache.bytes == 0
-
-
-@pytest.mark.parametrize("value", ["-1", "lots", "inf", ""])
-def test_a_bad_page_cache_size_stops_the_app_with_one_clear_line(synthetic_index, monkeypatch, capsys, value):
-    from app import create_app
-
-    monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", value)
-    with pytest.raises(SystemExit) as exit:
-        create_app(synthetic_index)
-    assert exit.value.code == 4
-    assert f"LOOKALIKE_PAGE_CACHE_MB must be a number of megabytes, not {value!r}" in capsys.readouterr().err
-
-
-def test_the_page_cache_budget_comes_from_the_environment(synthetic_index, monkeypatch):
-    from app import create_app
-
-    monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", "0")  # off: every page rendered afresh, still correct
-    off = create_app(synthetic_index)
-    assert off.test_client().get("/photos/3").status_code == 200
-    assert off.extensions["lookalike_pages"].bytes == 0
-    monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", "0.5")
-    half = create_app(synthetic_index)
-    assert half.extensions["lookalike_pages"].max_bytes == 2**19
-    half.test_client().get("/photos/3")
-    assert 0 < half.extensions["lookalike_pages"].bytes <= 2**19
