@@ -14,6 +14,7 @@ it on first use, where it is installed.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import sys
@@ -104,6 +105,10 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     enable_cache_busting(app)
 
     app.wsgi_app = _with_security_headers(with_page_cache(app.wsgi_app, lambda: app.extensions["lookalike_pages"]))
+    # The index's objects (four dicts a photo) live as long as the app. Frozen, the garbage
+    # collector never walks them: at 100k photos a full collection in a worker otherwise
+    # pauses it for about 0.2 s and copies some 70 MiB of the pages it shares with the others.
+    gc.freeze()
     return app
 
 
