@@ -15,11 +15,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import request
 
-Html = TypeVar("Html", str, bytes)
 DEFAULT_BUDGET_MB = 64  # per worker: about every photo page of a 10k-photo collection
 _ENTRY_OVERHEAD = 200  # bytes of key, object headers and dict slot, roughly
 _KEEP = "lookalike.keep_response"  # WSGI environ key: set by a view whose response may be kept
@@ -57,7 +56,7 @@ class RenderedPages:
                 _, (_, evicted) = self._entries.popitem(last=False)
                 self.bytes -= evicted
 
-    def get_or_render(self, key: Hashable, render: Callable[[], Html]) -> Html:
+    def get_or_render(self, key: Hashable, render: Callable[[], str]) -> str:
         """The text kept under `key`, or `render()`'s result, kept while within the budget."""
         page = self.get(key)
         if page is None:

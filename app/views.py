@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from functools import lru_cache
 from urllib.parse import urlencode
 
@@ -92,6 +92,7 @@ def gallery():
     if number > catalog().page_count(per_page):
         abort(404, description="That gallery page does not exist.")
     keep = listing_args(per_page)
+    # Page 1 is also linked as the gallery itself, without a page number.
     _keep_if_linked({"page": number, **keep}, *([keep] if number == 1 else []))
     return render_template(
         "gallery.html",
