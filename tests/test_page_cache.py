@@ -17,10 +17,14 @@ from precompute.index_file import read_index
 from tests.tiny_index import build_tiny_index
 
 
-def _renders(app):
-    """Names of the templates `app` renders while the `with` block runs."""
-    names: list[str] = []
-    return names, template_rendered.connected_to(lambda sender, template, **extra: names.append(template.name), app)
+def _fetch(index: Path, url: str, times: int):
+    """Ask a fresh app for `url` `times` times; return the app, its responses and how many pages it rendered."""
+    app = create_app(index)
+    client = app.test_client()
+    rendered: list[str] = []
+    with template_rendered.connected_to(lambda sender, template, **extra: rendered.append(template.name), app):
+        responses = [client.get(url) for _ in range(times)]
+    return app, responses, len(rendered)
 
 
 @pytest.mark.parametrize("url", ["/", "/?page=2&per_page=10", "/photos/7", "/photos/7?per_page=5", "/photos/8"])
@@ -93,12 +97,8 @@ def test_putting_a_key_again_replaces_its_entry_and_its_bytes():
 
 @pytest.mark.parametrize("url", ["/", "/?page=1", "/?page=2&per_page=24", "/photos/7", "/photos/7?per_page=24"])
 def test_a_page_asked_for_by_our_own_links_is_answered_without_rendering_it_again(synthetic_index, url):
-    app = create_app(synthetic_index)
-    client = app.test_client()
-    rendered, recording = _renders(app)
-    with recording:
-        first, second, third = client.get(url), client.get(url), client.get(url)
-    assert len(rendered) == 1
+    _, (first, second, third), renders = _fetch(synthetic_index, url, 3)
+    assert renders == 1
     assert first.status_code == second.status_code == third.status_code == 200
     assert first.data == second.data == third.data
     assert dict(first.headers) == dict(second.headers) == dict(third.headers)  # security headers included
@@ -107,13 +107,9 @@ def test_a_page_asked_for_by_our_own_links_is_answered_without_rendering_it_agai
 
 @pytest.mark.parametrize("url", ["/photos/7?x=1", "/photos/7?per_page=024", "/?page=02", "/?per_page=48&page=2", "/?page=2&page=2"])
 def test_pages_asked_for_by_made_up_urls_are_served_but_never_kept(synthetic_index, url):
-    app = create_app(synthetic_index)
-    client = app.test_client()
-    rendered, recording = _renders(app)
-    with recording:
-        first, second = client.get(url), client.get(url)
+    app, (first, second), renders = _fetch(synthetic_index, url, 2)
     assert first.status_code == second.status_code == 200 and first.data == second.data
-    assert len(rendered) == 2
+    assert renders == 2
     assert app.extensions["lookalike_pages"].bytes == 0
 
 
