@@ -1,0 +1,36 @@
+"""`python -m benchmarks` runs end to end at toy sizes and prints its table: the figures are not judged here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _benchmark(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "benchmarks", *args, "--rounds", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_every_benchmark_is_found():
+    from benchmarks.__main__ import discover
+
+    assert {"embedding", "neighbours", "serving"} <= set(discover())
+
+
+def test_the_neighbours_benchmark_prints_its_table_and_agrees_with_faiss():
+    table = _benchmark("neighbours", "--sizes", "600")
+    assert "| figure" in table and "ours vs faiss IndexFlatIP (N=600" in table
+    agreement = next(line for line in table.splitlines() if "rows whose neighbours equal faiss's" in line)
+    assert "| 100 %" in agreement
+
+
+def test_the_embedding_benchmark_runs_at_toy_sizes(imagenet_dir):
+    table = _benchmark("embedding", "--photos", "4", "--large", "1", "--imagenet", str(imagenet_dir))
+    for figure in ("pipeline vs model-only (efficientnet-lite0, GeM, 288 px: the default",
+                   "CPU ms per photo", "12 MP: pipeline vs one-at-a-time", "prepare ms/photo"):
+        assert figure in table
