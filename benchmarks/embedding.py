@@ -6,8 +6,9 @@
   default descriptor (efficientnet-lite0, GeM, 288 px), with the cheapest one
   (efficientnet-lite0 at its own 224 px) and with resnet18.
 * 12-megapixel JPEGs, made here from those photos: the pipeline against the
-  one-at-a-time script Lookalike grew from (full decode, batch 1, eager
-  PyTorch, autograd on), with the same model. Goal: at least 5x.
+  one-at-a-time script Lookalike grew from (full decode, torchvision's
+  transforms, batch 1, eager PyTorch, autograd on), with the same model.
+  Goal: at least 5x.
 * Where the time per 12 MP photo goes, and what the 960 px preview costs.
 """
 
