@@ -7,6 +7,7 @@ Configured from the environment:
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
+  LOOKALIKE_SEARCH         `off` turns search by photo off, even where torch is installed (default `auto`)
 
 It imports no torch, so the web runtime stays small; search by photo imports
 it on first use, where it is installed.
@@ -28,7 +29,7 @@ from app import cards, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
 from app.page_cache import RenderedPages, with_page_cache
-from app.search import QueryEmbedder
+from app.search import SEARCH_SETTINGS, QueryEmbedder
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.views import pages
@@ -77,16 +78,27 @@ def _megabytes(variable: str, default: float, allow_zero: bool) -> float:
     return value
 
 
+def _search_setting() -> str:
+    setting = os.environ.get("LOOKALIKE_SEARCH", "auto").strip().lower() or "auto"
+    if setting not in SEARCH_SETTINGS:
+        _cannot_start(f"LOOKALIKE_SEARCH must be one of {', '.join(SEARCH_SETTINGS)}, not {setting!r}")
+    return setting
+
+
 def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os.PathLike | None = None) -> Flask:
     """Build the app around one index; exit with a clear message if the index can't be loaded."""
     index_path = Path(index_path or os.environ.get("LOOKALIKE_INDEX", "data/index.pkl"))
     photo_root = photo_root or os.environ.get("LOOKALIKE_PHOTO_ROOT") or None
     max_upload_mb = _max_upload_mb()
+    search = _search_setting()
     try:
         if os.environ.get("LOOKALIKE_INDEX_URL"):
             fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
         catalog = Catalog.load(
-            index_path, Path(photo_root) if photo_root else None, os.environ.get("LOOKALIKE_ORIGINALS_URL") or None
+            index_path,
+            Path(photo_root) if photo_root else None,
+            os.environ.get("LOOKALIKE_ORIGINALS_URL") or None,
+            with_embeddings=search != "off",
         )
     except (IndexFileError, IndexDownloadError) as err:
         _cannot_start(str(err))
@@ -96,7 +108,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.extensions["lookalike"] = catalog
-    app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
+    app.extensions["lookalike.search"] = QueryEmbedder(catalog.model, search)
     app.extensions["lookalike_pages"] = RenderedPages(_page_cache_mb() * 2**20)
     app.extensions["lookalike_cards"] = RenderedPages(cards.CACHE_BYTES)
     app.jinja_env.filters["display_name"] = display_name
@@ -105,9 +117,9 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     enable_cache_busting(app)
 
     app.wsgi_app = _with_security_headers(with_page_cache(app.wsgi_app, lambda: app.extensions["lookalike_pages"]))
-    # The index's objects (four dicts a photo) live as long as the app. Frozen, the garbage
-    # collector never walks them: at 100k photos a full collection in a worker otherwise
-    # pauses it for about 0.2 s and copies some 70 MiB of the pages it shares with the others.
+    # The app's objects live as long as it does. Frozen, the garbage collector never walks
+    # them, so a full collection in a worker neither pauses it for them nor copies the pages
+    # it shares with the others (the index itself is columns, mapped from the file).
     gc.freeze()
     return app
 

@@ -2,11 +2,16 @@
 
 Photos are addressed by their integer id only. File paths come from the
 index, never from a request, and are checked to stay inside their folder.
+
+The index's columns are memory-mapped (see `precompute.index_file`): a
+photo's dict is made when a page shows it, and the last few thousand are
+kept per worker. The embeddings are kept only when search by photo is on.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -14,7 +19,10 @@ from urllib.parse import quote
 
 import numpy as np
 
-from precompute.index_file import read_index
+from precompute.index_file import PhotoTable, read_index
+
+# Photo dicts each worker keeps made: a gallery page of 200 and a photo page of a dozen are a few µs each to make.
+_PHOTO_DICTS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -41,9 +49,17 @@ def display_name(path: str) -> str:
 
 
 class Catalog:
-    def __init__(self, index: dict, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None):
-        self.photos: list[dict] = index["photos"]
-        self.embeddings: np.ndarray = index["embeddings"]
+    def __init__(
+        self,
+        index: dict,
+        index_path: Path,
+        photo_root: Path | None = None,
+        originals_url: str | None = None,
+        with_embeddings: bool = True,
+    ):
+        self.photos: PhotoTable = index["photos"]
+        # Without search the embeddings, the bulk of the file, are never mapped in at all.
+        self.embeddings: np.ndarray | None = index["embeddings"] if with_embeddings else None
         self.neighbours: np.ndarray = index["neighbors"]
         self.scores: np.ndarray = index["scores"]
         self.model: dict = index["model"]
@@ -51,27 +67,27 @@ class Catalog:
         self.photo_root = Path(photo_root or index.get("photo_root", ".")).resolve()
         self.thumbnail_dir = (index_path.parent / index.get("thumbnail_dir", "")).resolve()
         self.originals_url = originals_url.rstrip("/") + "/" if originals_url else None
-        self._row_of_id = {photo["id"]: row for row, photo in enumerate(self.photos)}
+        self.row: Callable[[int], int | None] = _row_finder(self.photos.ids)
+        self._photo_at: Callable[[int], dict] = lru_cache(maxsize=_PHOTO_DICTS_KEPT)(self.photos.record)
 
     @classmethod
-    def load(cls, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None) -> "Catalog":
+    def load(
+        cls, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None, with_embeddings: bool = True
+    ) -> "Catalog":
         index_path = Path(index_path)
-        return cls(read_index(index_path), index_path, photo_root, originals_url)
+        return cls(read_index(index_path), index_path, photo_root, originals_url, with_embeddings)
 
     def __len__(self) -> int:
         return len(self.photos)
 
-    def row(self, photo_id: int) -> int | None:
-        return self._row_of_id.get(photo_id)
-
     def photo(self, photo_id: int) -> dict | None:
         row = self.row(photo_id)
-        return None if row is None else self.photos[row]
+        return None if row is None else self._photo_at(row)
 
     def similar(self, photo_id: int) -> list[Similar]:
-        row = self._row_of_id[photo_id]
+        row = self.row(photo_id)
         return [
-            Similar.scored(self.photos[neighbour], score)
+            Similar.scored(self._photo_at(neighbour), score)
             for neighbour, score in zip(self.neighbours[row].tolist(), self.scores[row].tolist())
         ]
 
@@ -82,17 +98,17 @@ class Catalog:
         is one matrix-vector product, fast enough for collections of 100k photos.
         """
         k = min(k, len(self.photos))
-        if k == 0:
+        if k == 0 or self.embeddings is None:
             return []
         scores = self.embeddings @ query.astype(np.float32, copy=False)
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((best, -scores[best]))]
-        return [Similar.scored(self.photos[row], scores[row]) for row in best.tolist()]
+        return [Similar.scored(self._photo_at(row), scores[row]) for row in best.tolist()]
 
     def beside(self, photo_id: int, step: int) -> dict | None:
         """The photo `step` places after (or before) this one in gallery order, if any."""
-        row = self._row_of_id[photo_id] + step
-        return self.photos[row] if 0 <= row < len(self.photos) else None
+        row = self.row(photo_id) + step
+        return self._photo_at(row) if 0 <= row < len(self.photos) else None
 
     def page_count(self, per_page: int) -> int:
         return max(1, math.ceil(len(self.photos) / per_page))
@@ -102,10 +118,11 @@ class Catalog:
         if not 1 <= number <= self.page_count(per_page):
             return None
         start = (number - 1) * per_page
-        return Page(number, self.page_count(per_page), per_page, self.photos[start : start + per_page])
+        rows = range(start, min(start + per_page, len(self.photos)))
+        return Page(number, self.page_count(per_page), per_page, [self._photo_at(row) for row in rows])
 
     def page_of(self, photo_id: int, per_page: int) -> int:
-        return self._row_of_id[photo_id] // per_page + 1
+        return self.row(photo_id) // per_page + 1
 
     def thumbnail_path(self, photo: dict, kind: str) -> Path | None:
         entry = photo.get("thumbnails", {}).get(kind)
@@ -123,6 +140,27 @@ class Catalog:
         if self.originals_url is None:
             return None
         return self.originals_url + quote(photo["path"].encode("utf-8", "surrogateescape"))
+
+
+def _row_finder(ids: np.ndarray) -> Callable[[int], int | None]:
+    """Row of a photo id: the id itself when ids are 0..N-1 in order (a fresh index), else a binary search.
+
+    Either way no dict of a million entries: the sorted order is one array,
+    made in the master before the workers fork and shared by them.
+    """
+    n = len(ids)
+    if np.array_equal(ids, np.arange(n)):
+        return lambda photo_id: photo_id if 0 <= photo_id < n else None
+    order = np.argsort(ids, kind="stable").astype(np.int64)
+    ordered = ids[order]
+
+    def row(photo_id: int) -> int | None:
+        if not 0 <= photo_id < 2**63:
+            return None
+        position = int(np.searchsorted(ordered, photo_id))
+        return int(order[position]) if position < n and ordered[position] == photo_id else None
+
+    return row
 
 
 def _inside(folder: Path, relative: str) -> Path | None:

@@ -21,6 +21,8 @@ from PIL import Image
 from precompute.decode import DecodeError
 from precompute.preprocess import Preprocessing
 
+SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
+
 # What `precompute.scan` indexes, by what Pillow says the content is (never by
 # the file name or the client's content type).
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
@@ -50,12 +52,14 @@ class SearchUnavailable(SearchError):
 class QueryEmbedder:
     """Turns uploaded image bytes into a unit-length embedding comparable with the index's."""
 
-    def __init__(self, model_info: dict):
+    def __init__(self, model_info: dict, setting: str = "auto"):
         self.model_info = model_info
         self._lock = threading.Lock()
         self._features = None  # the torch module, once loaded
         self.specs: list[Preprocessing] | None = _recorded_specs(model_info)
-        self._unavailable: str | None = _missing_dependencies() or (
+        self._unavailable: str | None = (
+            "Search by photo is turned off on this server (LOOKALIKE_SEARCH=off)." if setting == "off" else None
+        ) or _missing_dependencies() or (
             None if self.specs else "Search by photo is off: the index does not record its preprocessing."
         )
 

@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
 
 
 def _load_rows(folder: Path, args: argparse.Namespace) -> Iterator[Row]:
-    index = write_synthetic_index(folder / "load" / "index.pkl", args.load_photos, exact_neighbours=False)
+    index = write_synthetic_index(folder / "load" / "index.pkl", args.load_photos, neighbours="random")
     ours = min(in_fresh_process(_load_catalog, str(index))[0] for _ in range(args.rounds))
     plain = min(in_fresh_process(_plain_unpickle, str(index))[0] for _ in range(args.rounds))
     size = index.stat().st_size / 2**20

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from precompute.decode import DecodedPhoto, DecodeError, decode_photo
+from precompute.index_file import THUMBNAIL_SIZES
 from precompute.preprocess import Preprocessing
 from precompute.resize import model_crop
 from precompute.scan import PhotoFile
-from precompute.thumbnails import SIZES, write_thumbnails
+from precompute.thumbnails import write_thumbnails
 
 
 @dataclass
@@ -34,7 +35,7 @@ def decode_for_model(data: bytes, specs: list[Preprocessing]) -> DecodedPhoto:
     A JPEG decoded at another draft scale gives slightly different pixels, so
     a query photo must be decoded with exactly these bounds too.
     """
-    return decode_photo(data, min_shorter=max(spec.resize for spec in specs), min_longer=max(SIZES.values()))
+    return decode_photo(data, min_shorter=max(spec.resize for spec in specs), min_longer=max(THUMBNAIL_SIZES.values()))
 
 
 def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], thumbnail_dir: Path) -> PreparedPhoto:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index, write_index
+from precompute.index_file import PhotoTable, read_index, write_index
 from tests.live_server import running_gunicorn
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -116,7 +116,9 @@ def test_other_methods_are_refused(client):
 def evil_index(holidays_index: Path) -> tuple[Path, int]:
     """The holidays index with one photo renamed to carry markup; next to the original, to share its thumbnails."""
     index = read_index(holidays_index)
-    index["photos"][0]["path"] = 'evil"><script>alert(1)</script><img src=x onerror=alert(2)>.jpg'
+    records = list(index["photos"])
+    records[0]["path"] = 'evil"><script>alert(1)</script><img src=x onerror=alert(2)>.jpg'
+    index["photos"] = PhotoTable.from_records(records)
     path = holidays_index.with_name("evil-index.pkl")
     index["thumbnail_dir"] = holidays_index.stem + "-thumbnails"
     write_index(index, path)
