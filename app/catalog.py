@@ -4,8 +4,8 @@ Photos are addressed by their integer id only. File paths come from the
 index, never from a request, and are checked to stay inside their folder.
 
 The index's columns are memory-mapped (see `precompute.index_file`): a
-photo's dict is made when a page shows it, and the last few thousand are
-kept per worker. The embeddings are kept only when search by photo is on.
+photo's dict is made when a page shows it, a page's photos together. The
+embeddings are kept only when search by photo is on.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from precompute.index_file import PhotoTable, read_index
 
-# Photo dicts each worker keeps made: a gallery page of 200 and a photo page of a dozen are a few µs each to make.
+# Single photos' dicts each worker keeps made (the photo a page is about, and its previous and next).
 _PHOTO_DICTS_KEPT = 4096
 
 
@@ -87,8 +87,8 @@ class Catalog:
     def similar(self, photo_id: int) -> list[Similar]:
         row = self.row(photo_id)
         return [
-            Similar.scored(self._photo_at(neighbour), score)
-            for neighbour, score in zip(self.neighbours[row].tolist(), self.scores[row].tolist())
+            Similar.scored(photo, score)
+            for photo, score in zip(self.photos.records(self.neighbours[row]), self.scores[row].tolist())
         ]
 
     def nearest(self, query: np.ndarray, k: int) -> list[Similar]:
@@ -103,7 +103,7 @@ class Catalog:
         scores = self.embeddings @ query.astype(np.float32, copy=False)
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((best, -scores[best]))]
-        return [Similar.scored(self._photo_at(row), scores[row]) for row in best.tolist()]
+        return [Similar.scored(photo, score) for photo, score in zip(self.photos.records(best), scores[best].tolist())]
 
     def beside(self, photo_id: int, step: int) -> dict | None:
         """The photo `step` places after (or before) this one in gallery order, if any."""
@@ -119,7 +119,7 @@ class Catalog:
             return None
         start = (number - 1) * per_page
         rows = range(start, min(start + per_page, len(self.photos)))
-        return Page(number, self.page_count(per_page), per_page, [self._photo_at(row) for row in rows])
+        return Page(number, self.page_count(per_page), per_page, self.photos.records(rows))
 
     def page_of(self, photo_id: int, per_page: int) -> int:
         return self.row(photo_id) // per_page + 1

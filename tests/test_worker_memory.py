@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from app import create_app
+from benchmarks.measure import mapped_file_kib
 from benchmarks.synthetic_index import write_synthetic_index
 
 
@@ -46,19 +47,6 @@ def test_a_full_collection_in_a_forked_worker_copies_none_of_the_loaded_app(synt
     assert unfrozen > 10, f"the control collection copied only {unfrozen:.1f} MiB"
 
 
-def _index_file_memory(index_path: Path) -> dict[str, float]:
-    """Size, Rss, Pss and private KiB of this process's mappings of the index file (one per data buffer)."""
-    totals = {"Size": 0.0, "Rss": 0.0, "Pss": 0.0, "Private_Clean": 0.0, "Private_Dirty": 0.0}
-    inside = False
-    for line in Path("/proc/self/smaps").read_text().splitlines():
-        fields = line.split()
-        if "-" in fields[0] and len(fields) >= 5 and ":" not in fields[0]:  # a mapping's header line
-            inside = len(fields) >= 6 and fields[5] == str(index_path)
-        elif inside and fields[0].rstrip(":") in totals:
-            totals[fields[0].rstrip(":")] += int(fields[1])
-    return totals
-
-
 def _anonymous_kib() -> int:
     for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
         if line.startswith("Anonymous:"):
@@ -83,7 +71,7 @@ def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapp
     if pid == 0:  # a worker answering a search reads every embedding
         anonymous = _anonymous_kib()
         found = catalog.nearest(query, 3)[0].photo["id"]
-        memory = _index_file_memory(mapped_index)
+        memory = mapped_file_kib("self", mapped_index)
         report = [found, _anonymous_kib() - anonymous, memory["Rss"], memory["Pss"], memory["Private_Dirty"]]
         os.write(write, " ".join(map(str, report)).encode())
         os._exit(0)
@@ -99,10 +87,10 @@ def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapp
 
 def test_with_search_off_the_embeddings_are_not_mapped(mapped_index, monkeypatch):
     monkeypatch.setenv("LOOKALIKE_SEARCH", "off")
-    before = _index_file_memory(mapped_index)["Size"]  # an earlier test's app may still map it
+    before = mapped_file_kib("self", mapped_index)["Size"]  # an earlier test's app may still map it
     app = create_app(mapped_index)
     catalog = app.extensions["lookalike"]
-    mapped = _index_file_memory(mapped_index)["Size"] - before
+    mapped = mapped_file_kib("self", mapped_index)["Size"] - before
     assert catalog.embeddings is None
     assert mapped < 4000 * 1280 * 4 / 1024 / 2, f"{mapped:.0f} KiB of the index file still mapped"
     client = app.test_client()
