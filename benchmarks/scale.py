@@ -123,8 +123,8 @@ def forked_workers_pss(index_path: str, search: str) -> dict[str, float]:
     """In a fresh process: load the app as gunicorn's master does, fork workers, and have each rank every photo.
 
     Returns the PSS of master + workers in total, the part that maps the index
-    file, and the size of the embeddings (MiB). With search off the workers
-    serve a photo page instead.
+    file, and the size of the embeddings (MiB). Each worker serves a photo page
+    first, so that the two settings differ only by the search.
     """
     import numpy as np
 
@@ -141,9 +141,8 @@ def forked_workers_pss(index_path: str, search: str) -> dict[str, float]:
         release_read, release_write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            if search == "off":
-                app.test_client().get("/photos/1")
-            else:
+            app.test_client().get("/photos/1")
+            if search != "off":
                 catalog.nearest(query, 24)
             os.write(ready_write, b"x")
             os.read(release_read, 1)  # stay alive, mapped, until measured
