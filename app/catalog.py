@@ -10,8 +10,9 @@ embeddings are kept only when search by photo is on.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,8 +22,9 @@ import numpy as np
 
 from precompute.index_file import PhotoTable, read_index
 
-# Single photos' dicts each worker keeps made (the photo a page is about, and its previous and next).
-_PHOTO_DICTS_KEPT = 4096
+# Photo dicts each worker keeps once made, the latest first: about 13 MiB, as many photos as the page
+# cache keeps photo pages. Pages show the same photos again and again; a dict costs a few µs to make.
+_PHOTO_DICTS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ class Catalog:
         self.thumbnail_dir = (index_path.parent / index.get("thumbnail_dir", "")).resolve()
         self.originals_url = originals_url.rstrip("/") + "/" if originals_url else None
         self.row: Callable[[int], int | None] = _row_finder(self.photos.ids)
-        self._photo_at: Callable[[int], dict] = lru_cache(maxsize=_PHOTO_DICTS_KEPT)(self.photos.record)
+        self._made: dict[int, dict] = {}  # row -> photo dict, oldest first
 
     @classmethod
     def load(
@@ -82,13 +84,13 @@ class Catalog:
 
     def photo(self, photo_id: int) -> dict | None:
         row = self.row(photo_id)
-        return None if row is None else self._photo_at(row)
+        return None if row is None else self._photos_at([row])[0]
 
     def similar(self, photo_id: int) -> list[Similar]:
         row = self.row(photo_id)
         return [
             Similar.scored(photo, score)
-            for photo, score in zip(self.photos.records(self.neighbours[row]), self.scores[row].tolist())
+            for photo, score in zip(self._photos_at(self.neighbours[row].tolist()), self.scores[row].tolist())
         ]
 
     def nearest(self, query: np.ndarray, k: int) -> list[Similar]:
@@ -103,12 +105,12 @@ class Catalog:
         scores = self.embeddings @ query.astype(np.float32, copy=False)
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((best, -scores[best]))]
-        return [Similar.scored(photo, score) for photo, score in zip(self.photos.records(best), scores[best].tolist())]
+        return [Similar.scored(photo, score) for photo, score in zip(self._photos_at(best.tolist()), scores[best].tolist())]
 
     def beside(self, photo_id: int, step: int) -> dict | None:
         """The photo `step` places after (or before) this one in gallery order, if any."""
         row = self.row(photo_id) + step
-        return self._photo_at(row) if 0 <= row < len(self.photos) else None
+        return self._photos_at([row])[0] if 0 <= row < len(self.photos) else None
 
     def page_count(self, per_page: int) -> int:
         return max(1, math.ceil(len(self.photos) / per_page))
@@ -119,7 +121,23 @@ class Catalog:
             return None
         start = (number - 1) * per_page
         rows = range(start, min(start + per_page, len(self.photos)))
-        return Page(number, self.page_count(per_page), per_page, self.photos.records(rows))
+        return Page(number, self.page_count(per_page), per_page, self._photos_at(rows))
+
+    def _photos_at(self, rows: Sequence[int]) -> list[dict]:
+        """The dicts of these rows: kept ones as they are, the others made together and kept.
+
+        Safe with threaded workers: at worst two threads make the same dict.
+        """
+        made = self._made
+        photos = [made.get(row) for row in rows]
+        missing = [row for row, photo in zip(rows, photos) if photo is None]
+        if not missing:
+            return photos
+        fresh = dict(zip(missing, self.photos.records(missing)))
+        made.update(fresh)
+        for oldest in list(itertools.islice(made, max(0, len(made) - _PHOTO_DICTS_KEPT))):
+            made.pop(oldest, None)
+        return [photo if photo is not None else fresh[row] for row, photo in zip(rows, photos)]
 
     def page_of(self, photo_id: int, per_page: int) -> int:
         return self.row(photo_id) // per_page + 1

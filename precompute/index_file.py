@@ -103,6 +103,9 @@ def thumbnail_name(content_hash: str, kind: str) -> str:
     return f"{content_hash[:2 * _THUMBNAIL_KEY_BYTES]}-{kind}.jpg"
 
 
+_THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_SIZES)  # kind, name after the hash
+
+
 class PhotoTable:
     """Every photo's record as columns; `table[row]` makes one photo's dict when a page needs it.
 
@@ -156,6 +159,7 @@ class PhotoTable:
         sha1s = columns["sha1"][rows].tobytes().hex()
         keys = columns["thumbnail_key"][rows].tobytes().hex()
         step = 2 * _THUMBNAIL_KEY_BYTES
+        (thumb, thumb_name), (preview, preview_name) = _THUMBNAIL_KINDS  # two kinds: spelt out, for speed
         return [
             {
                 "id": photo_id,
@@ -166,11 +170,11 @@ class PhotoTable:
                 "width": width,
                 "height": height,
                 "thumbnails": {
-                    kind: {"file": thumbnail_name(keys[step * i : step * i + step], kind), "width": w, "height": h}
-                    for kind, (w, h) in zip(THUMBNAIL_SIZES, thumbnails)
+                    thumb: {"file": keys[step * i : step * i + step] + thumb_name, "width": tw, "height": th},
+                    preview: {"file": keys[step * i : step * i + step] + preview_name, "width": pw, "height": ph},
                 },
             }
-            for i, (photo_id, start, stop, size, mtime_ns, (width, height), thumbnails) in enumerate(
+            for i, (photo_id, start, stop, size, mtime_ns, (width, height), ((tw, th), (pw, ph))) in enumerate(
                 zip(
                     self.ids[rows].tolist(),
                     self._offsets[rows].tolist(),
