@@ -101,7 +101,7 @@ def _columns(index: dict) -> dict:
         (lambda i: i.update(version=FORMAT_VERSION + 1), "not supported"),
         (lambda i: i.update(format="other"), "not a Lookalike index"),
         (lambda i: i.update(embeddings=i["embeddings"][:2]), "rows"),
-        (lambda i: i.update(embeddings=i["embeddings"].astype(np.float64)), "float32 or float16"),
+        (lambda i: i.update(embeddings=i["embeddings"].astype(np.float16)), "'embeddings' must be a 2-d float32"),
         (lambda i: i.update(neighbors=i["neighbors"] + 10), "not in the index"),
         (lambda i: i.update(scores=i["scores"].astype(np.float64)), "float32"),
         (lambda i: i.update(photos=[photo_record(0)]), "dict of columns"),
