@@ -116,6 +116,15 @@ def write_synthetic_index(
     return index_path
 
 
+def as_format_1(index: dict) -> dict:
+    """The same index as format version 1 held it: a dict per photo, every array in memory and inside the pickle.
+
+    For comparisons with the format that came before, and tests of the upgrade from it.
+    """
+    old = {key: np.array(value) if isinstance(value, np.ndarray) else value for key, value in index.items()}
+    return {**old, "version": 1, "photos": list(index["photos"])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.synthetic_index", description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="index file to write; thumbnails go beside it")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from app import create_app
+from benchmarks.synthetic_index import as_format_1
 from precompute.index_file import FORMAT_VERSION, dump_index
 from tests.index_samples import RunsCode, valid_index
 from tests.live_server import free_port
@@ -51,7 +52,7 @@ HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "os.system via __reduce__": (with_code, "refusing to load"),
     "truncated pickle": (lambda m: encoded(valid_index())[:60], "damaged or not a Lookalike index"),
     "truncated data": (lambda m: encoded(valid_index())[:-100], "the file is truncated"),
-    "format version 1": (lambda m: pickle.dumps({**valid_index(), "version": 1, "photos": list(valid_index()["photos"])}),
+    "format version 1": (lambda m: pickle.dumps(as_format_1(valid_index())),
                          "format version 1, from an older Lookalike; run `python -m precompute PHOTOS --out"),
     "empty file": (lambda m: b"", "damaged or not a Lookalike index"),
     "not a dict": (lambda m: pickle.dumps([1, 2, 3]), "no format marker"),

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
+from benchmarks.synthetic_index import as_format_1
 from precompute.index_file import (
     FORMAT_VERSION,
     IndexFileError,
@@ -209,13 +210,8 @@ def test_buffers_that_do_not_match_their_declared_shapes_are_refused(tmp_path):
         read_index(tmp_path / "index.pkl")
 
 
-def _version_1(index: dict) -> dict:
-    """The same index as format version 1 wrote it: a dict per photo, arrays inside the pickle."""
-    return {**index, "version": 1, "photos": list(index["photos"])}
-
-
 def test_a_version_1_index_is_refused_with_how_to_upgrade(tmp_path):
-    (tmp_path / "index.pkl").write_bytes(pickle.dumps(_version_1(small_index()), protocol=5))
+    (tmp_path / "index.pkl").write_bytes(pickle.dumps(as_format_1(small_index()), protocol=5))
     with pytest.raises(IndexFileError, match=r"format version 1.*python -m precompute PHOTOS --out") as refused:
         read_index(tmp_path / "index.pkl")
     assert "\n" not in str(refused.value)
@@ -223,14 +219,14 @@ def test_a_version_1_index_is_refused_with_how_to_upgrade(tmp_path):
 
 def test_a_version_1_index_is_upgraded_for_the_pipeline(tmp_path):
     index = small_index()
-    (tmp_path / "index.pkl").write_bytes(pickle.dumps(_version_1(index), protocol=5))
+    (tmp_path / "index.pkl").write_bytes(pickle.dumps(as_format_1(index), protocol=5))
     upgraded = read_index(tmp_path / "index.pkl", upgrade=True)
     assert upgraded["version"] == FORMAT_VERSION and upgraded["photos"] == index["photos"]
     np.testing.assert_array_equal(upgraded["embeddings"], index["embeddings"])
 
 
 def test_a_damaged_version_1_record_is_refused_when_upgrading(tmp_path):
-    old = _version_1(small_index())
+    old = as_format_1(small_index())
     old["photos"][1]["thumbnails"]["thumb"]["file"] = "../../etc/passwd"
     (tmp_path / "index.pkl").write_bytes(pickle.dumps(old, protocol=5))
     with pytest.raises(IndexFileError, match="photo 1: thumbnail 'thumb' must be named like"):

@@ -10,23 +10,17 @@ import numpy as np
 import pytest
 
 from app import create_app
+from benchmarks.synthetic_index import as_format_1
 from precompute.cli import main
 from precompute.index_file import FORMAT_VERSION, read_index
 from tests.tiny_index import PHOTOS, build_tiny_index
-
-
-def write_version_1(index: dict, path: Path) -> None:
-    """The index as format version 1 wrote it."""
-    old = {**index, "version": 1, "photos": list(index["photos"])}
-    old.update((key, np.array(value)) for key, value in index.items() if isinstance(value, np.ndarray))
-    path.write_bytes(pickle.dumps(old, protocol=5))
 
 
 def test_the_next_precompute_run_upgrades_a_version_1_index(tmp_path: Path, capsys):
     index_path = build_tiny_index(tmp_path)
     current = read_index(index_path)
     records, embeddings = list(current["photos"]), np.array(current["embeddings"])
-    write_version_1(current, index_path)  # in place: `current`, mapped from the old file, is not read after this
+    index_path.write_bytes(pickle.dumps(as_format_1(current), protocol=5))  # in place: `current`, mapped from the old file, is not read after this
 
     with pytest.raises(SystemExit):
         create_app(index_path)
