@@ -48,6 +48,7 @@ import numpy as np
 FORMAT = "lookalike-index"
 FORMAT_VERSION = 2
 _PAGE = mmap.ALLOCATIONGRANULARITY  # buffers start on this boundary so each one can be mapped alone
+_MAX_BUFFERS = 64  # an index has a dozen arrays; each buffer is a mapping, and a process may hold only so many
 
 # Long side in pixels of each thumbnail kind: `thumb` for grids and lists, `preview` for a photo's own page.
 THUMBNAIL_SIZES = {"thumb": 320, "preview": 960}
@@ -411,6 +412,8 @@ def _mapped_buffers(file: IO[bytes], contents: dict, stream_start: int) -> list:
     stream_bytes, layout = contents.get("stream_bytes"), contents.get("buffers")
     if not _whole(stream_bytes) or not isinstance(layout, list):
         raise IndexFileError("its table of contents is damaged")
+    if len(layout) > _MAX_BUFFERS:
+        raise IndexFileError(f"its table of contents lists {len(layout)} data buffers; an index has at most {_MAX_BUFFERS}")
     data_start = _page_aligned(stream_start + stream_bytes)
     size = os.fstat(file.fileno()).st_size
     buffers, end = [], 0

@@ -171,6 +171,7 @@ def _aligned(offset: int) -> int:
         (lambda c: c["buffers"].__setitem__(0, "everything"), "table of contents is damaged"),
         (lambda c: c.update(buffers=None), "table of contents is damaged"),
         (lambda c: c["buffers"].pop(), "damaged or not a Lookalike index"),
+        (lambda c: c.update(buffers=[[4096 * i, 0] for i in range(10_000)]), "lists 10000 data buffers; an index has at most 64"),
     ],
 )
 def test_a_hostile_buffer_table_is_refused_in_one_line(tmp_path, edit, message):
