@@ -198,18 +198,25 @@ class PhotoTable:
             problem = _record_problem(record)
             if problem:
                 raise IndexFileError(f"photo {row}: {problem}")
-            columns["id"][row] = record["id"]
-            columns["size"][row] = record["size"]
-            columns["mtime_ns"][row] = record.get("mtime_ns", 0)
-            columns["sha1"][row] = np.frombuffer(bytes.fromhex(record["sha1"]), np.uint8)
-            columns["dimensions"][row] = (record["width"], record["height"])
-            thumbnails = record["thumbnails"]
-            key = _THUMBNAIL_NAME.fullmatch(thumbnails[next(iter(THUMBNAIL_SIZES))]["file"]).group(1)
-            columns["thumbnail_key"][row] = np.frombuffer(bytes.fromhex(key), np.uint8)
-            columns["thumbnail_dimensions"][row] = [(thumbnails[k]["width"], thumbnails[k]["height"]) for k in THUMBNAIL_SIZES]
-            paths.append(record["path"].encode("utf-8", "surrogateescape"))
+            try:
+                _fill_row(columns, row, record)
+                paths.append(record["path"].encode("utf-8", "surrogateescape"))
+            except (OverflowError, TypeError, ValueError) as err:  # numbers too large for their column, odd text
+                raise IndexFileError(f"photo {row}: {err}") from None
         columns.update(path_columns(paths))
         return cls(columns)
+
+
+def _fill_row(columns: dict[str, np.ndarray], row: int, record: dict) -> None:
+    columns["id"][row] = record["id"]
+    columns["size"][row] = record["size"]
+    columns["mtime_ns"][row] = record.get("mtime_ns", 0)
+    columns["sha1"][row] = np.frombuffer(bytes.fromhex(record["sha1"]), np.uint8)
+    columns["dimensions"][row] = (record["width"], record["height"])
+    thumbnails = record["thumbnails"]
+    key = _THUMBNAIL_NAME.fullmatch(thumbnails[next(iter(THUMBNAIL_SIZES))]["file"]).group(1)
+    columns["thumbnail_key"][row] = np.frombuffer(bytes.fromhex(key), np.uint8)
+    columns["thumbnail_dimensions"][row] = [(thumbnails[k]["width"], thumbnails[k]["height"]) for k in THUMBNAIL_SIZES]
 
 
 def path_columns(encoded_paths: list[bytes]) -> dict[str, np.ndarray]:

@@ -236,3 +236,16 @@ def test_a_damaged_version_1_record_is_refused_when_upgrading(tmp_path):
 
 def test_thumbnail_names_come_from_the_content_hash():
     assert thumbnail_name("ab" * 20, "thumb") == "abababababababababab-thumb.jpg"
+
+
+@pytest.mark.parametrize("edit", [
+    lambda photo: photo["thumbnails"]["thumb"].update(width=70_000),
+    lambda photo: photo.update(size=2**70),
+    lambda photo: photo.update(mtime_ns="yesterday"),
+])
+def test_a_version_1_record_out_of_its_columns_range_is_refused_in_one_line(tmp_path, edit):
+    old = as_format_1(small_index())
+    edit(old["photos"][2])
+    (tmp_path / "index.pkl").write_bytes(pickle.dumps(old, protocol=5))
+    with pytest.raises(IndexFileError, match="photo 2: "):
+        read_index(tmp_path / "index.pkl", upgrade=True)
