@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import threading
@@ -327,3 +328,35 @@ def logout():
     logout_user()
     session.clear()
     return redirect(url_for("access.login"))
+
+
+def public_bind_warning(binds: list[str], environ: dict) -> str | None:
+    """The line gunicorn logs at start when a gallery without a password listens beyond this machine."""
+    if environ.get("LOOKALIKE_PASSWORD") or environ.get("LOOKALIKE_USERS_FILE"):
+        return None
+    public = [bind for bind in binds if _reachable_from_elsewhere(bind)]
+    if not public:
+        return None
+    return (
+        f"lookalike: this gallery is public: anyone who can reach {', '.join(public)} can browse every photo "
+        f"(originals: {environ.get('LOOKALIKE_ORIGINALS') or 'stripped'}). Set LOOKALIKE_PASSWORD and SECRET_KEY "
+        "to make it private; see the README, Privacy and security."
+    )
+
+
+def _reachable_from_elsewhere(bind: str) -> bool:
+    """Whether a gunicorn bind ('0.0.0.0:8000', '[::1]:80', 'localhost', 'unix:/run/x.sock') listens off this machine."""
+    if bind.startswith(("unix:", "fd://")):
+        return False  # a socket file: whatever proxies it decides who reaches it
+    if bind.startswith("["):
+        host = bind[1:].partition("]")[0]
+    else:
+        host = bind.rpartition(":")[0] if bind.count(":") == 1 else bind
+    if host == "":
+        return True  # ':8000' is every interface
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name: assume it is the machine's public one
