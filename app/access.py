@@ -303,8 +303,8 @@ def login():
         minutes = math.ceil(verdict.wait_s / 60)
         problem = f"Too many failed sign-ins. Try again in {minutes} minute{'s' * (minutes > 1)}."
         return _login_page(target, problem, 429, {"Retry-After": str(math.ceil(verdict.wait_s))})
-    if verdict.user is None:
-        return _login_page(target, "That name and password do not match." if _asks_for_name() else "Wrong password.", 401)
+    if verdict.user is None:  # the form again, answered 200: a 401 would need a WWW-Authenticate challenge
+        return _login_page(target, "That name and password do not match." if _asks_for_name() else "Wrong password.")
     session.clear()  # nothing from before signing in (an old CSRF token) carries over
     login_user(User(verdict.user, users.fingerprint(verdict.user)))
     session.permanent = True
