@@ -107,16 +107,15 @@ def _trusted_proxies() -> int:
     return int(text)
 
 
-def _originals_mode() -> str:
+def _originals_mode(private: bool) -> str:
     mode = os.environ.get("LOOKALIKE_ORIGINALS", originals.DEFAULT_MODE)
     if mode not in originals.MODES:
         _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(originals.MODES)}, not {mode!r}")
-    if mode == "stripped" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
-        print(
-            "lookalike: originals are sent to LOOKALIKE_ORIGINALS_URL and served there as they are: "
-            "their location data is not removed (LOOKALIKE_ORIGINALS=stripped applies to originals served from disk)",
-            file=sys.stderr,
-        )
+    if mode != "off" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
+        caveats = ["their location data is not removed"] if mode == "stripped" else []
+        caveats += ["the password does not guard them there"] if private else []
+        if caveats:
+            print(f"lookalike: originals are served from LOOKALIKE_ORIGINALS_URL: {'; '.join(caveats)}", file=sys.stderr)
     return mode
 
 
@@ -127,7 +126,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     max_upload_mb = _max_upload_mb()
     users, secret_key = _private_settings()
     trusted_proxies = _trusted_proxies()
-    originals_mode = _originals_mode()
+    originals_mode = _originals_mode(private=bool(users))
     try:
         if os.environ.get("LOOKALIKE_INDEX_URL"):
             fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)

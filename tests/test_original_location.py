@@ -193,3 +193,13 @@ def test_thumbnails_and_previews_carry_no_metadata(located_index, monkeypatch, k
             assert len(image.getexif()) == 0, name
             assert not {"exif", "xmp", "photoshop"} & set(image.info), name
         assert b"Exif\x00\x00" not in data and not any(mark in data for mark in PLACE_MARKS), name
+
+
+def test_originals_elsewhere_are_said_to_keep_their_places(located_index, monkeypatch, capsys):
+    monkeypatch.setenv("LOOKALIKE_ORIGINALS_URL", "https://bucket.example/photos/")
+    monkeypatch.delenv("LOOKALIKE_ORIGINALS", raising=False)
+    create_app(located_index)
+    assert "location data is not removed" in capsys.readouterr().err
+    monkeypatch.setenv("LOOKALIKE_ORIGINALS", "as-is")
+    create_app(located_index)
+    assert capsys.readouterr().err == ""
