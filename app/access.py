@@ -38,6 +38,7 @@ BASIC_REUSE_S = 5 * 60  # a Basic password verified once is trusted again for th
 MIN_SECRET_KEY_CHARS = 16
 REALM = 'Basic realm="Lookalike", charset="UTF-8"'
 OPEN_ENDPOINTS = frozenset({"static", "access.login", "pages.healthz"})  # answered to anyone
+_SESSION_USER_KEY = "_user_id"  # where Flask-Login keeps the signed-in user's id in the session
 _CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UNKNOWN_USER_HASH = generate_password_hash(secrets.token_hex(16))  # so unknown names cost the time known ones do
 
@@ -118,6 +119,13 @@ class Users:
         self.names.record(name)
         return Verdict(None)
 
+    def session_user(self, user_id: str) -> "User | None":
+        """The user a session names, if they still exist with the same password."""
+        fingerprint, _, name = user_id.partition(":")
+        if fingerprint and hmac.compare_digest(fingerprint, self.fingerprint(name) or ""):
+            return User(name, fingerprint)
+        return None
+
     def fingerprint(self, name: str) -> str | None:
         """A short digest of the user's hash, kept in the session: a changed password ends old sessions."""
         known = self.hashes.get(name)
@@ -186,6 +194,9 @@ def make_private(app: Flask, hashes: dict[str, str], secret_key: str) -> None:
     app.extensions["lookalike.users"] = Users(hashes)
     CSRFProtect(app)
     logins = LoginManager(app)
+    # Its "basic" protection only marks a session not fresh when the address or browser changes; nothing here
+    # asks for freshness, and the mark would cost a Set-Cookie, which keeps the page out of the page cache.
+    logins.session_protection = None
     logins.user_loader(_user_from_session)
     logins.request_loader(_user_from_basic_auth)
     app.register_blueprint(access_pages)
@@ -194,10 +205,7 @@ def make_private(app: Flask, hashes: dict[str, str], secret_key: str) -> None:
 
 
 def _user_from_session(user_id: str) -> User | None:
-    fingerprint, _, name = user_id.partition(":")
-    if fingerprint and hmac.compare_digest(fingerprint, _users().fingerprint(name) or ""):
-        return User(name, fingerprint)
-    return None
+    return _users().session_user(user_id)
 
 
 def _user_from_basic_auth(_request) -> User | None:
@@ -273,14 +281,20 @@ def _private_caching(response):
 def signed_in_gate(app: Flask) -> Callable[[dict], bool]:
     """For the page cache: whether a request may be answered with a kept page, i.e. it comes from a signed-in browser.
 
-    Requests with an Authorization header go to Flask, which counts their failures.
+    It reads the session as Flask-Login does (Flask's signed cookie, the user id
+    under `_user_id`), without a request context: that context cost twice the
+    kept page itself. Requests with an Authorization header go to Flask, which
+    counts their failures.
     """
+    users: Users = app.extensions["lookalike.users"]
+    interface = app.session_interface
 
     def signed_in(environ: dict) -> bool:
-        if "HTTP_AUTHORIZATION" in environ:
+        if "HTTP_AUTHORIZATION" in environ or "HTTP_COOKIE" not in environ:
             return False
-        with app.request_context(environ):
-            return current_user.is_authenticated
+        session = interface.open_session(app, app.request_class(environ))
+        user_id = session.get(_SESSION_USER_KEY) if session is not None else None
+        return isinstance(user_id, str) and users.session_user(user_id) is not None
 
     return signed_in
 
