@@ -261,6 +261,15 @@ def test_an_untrusted_forwarded_proto_is_ignored(app):
     assert "Secure" not in page.headers["Set-Cookie"]
 
 
+def test_a_session_follows_its_browser_to_another_address(app):
+    phone = app.test_client()
+    phone.environ_base["REMOTE_ADDR"] = "192.0.2.20"
+    sign_in(phone)
+    phone.environ_base["REMOTE_ADDR"] = "198.51.100.20"  # the phone changed networks
+    page = phone.get("/photos/4")
+    assert page.status_code == 200 and "Set-Cookie" not in page.headers  # so the page cache may keep it
+
+
 def test_kept_pages_go_only_to_signed_in_browsers(app):
     member = app.test_client()
     sign_in(member)
