@@ -12,6 +12,7 @@ import argparse
 import getpass
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from werkzeug.security import generate_password_hash
@@ -24,7 +25,7 @@ class UsersError(ValueError):
     """The password settings cannot be used; the message says which one and why, never a hash or a password."""
 
 
-def configured_users(environ: os._Environ | dict = os.environ) -> dict[str, str]:
+def configured_users(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Name → password hash from LOOKALIKE_USERS_FILE and LOOKALIKE_PASSWORD; empty when the gallery is public."""
     users: dict[str, str] = {}
     users_file = environ.get("LOOKALIKE_USERS_FILE")
