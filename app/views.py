@@ -114,7 +114,7 @@ def photo(photo_id: int):
     served = _originals_mode() != "off"
     has_original = served and collection.has_original(photo)
     # Asked again before each reuse: an original may leave the disk while the app runs.
-    _keep_if_linked(keep, still_valid=lambda: collection.has_original(photo) == has_original)
+    _keep_if_linked(keep, still_valid=lambda: (served and collection.has_original(photo)) == has_original)
     return render_template(
         "photo.html",
         photo=photo,

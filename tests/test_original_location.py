@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from flask import template_rendered
 from PIL import ExifTags, Image
 
 from app import create_app
@@ -180,8 +181,11 @@ def test_off_serves_no_original_and_links_none(located_index, monkeypatch):
     client = _client(located_index, monkeypatch, "off")
     photo_id = _ids(located_index)["trip.jpg"]
     assert client.get(f"/photos/{photo_id}/original").status_code == 404
-    page = client.get(f"/photos/{photo_id}").text
+    rendered: list[str] = []
+    with template_rendered.connected_to(lambda sender, template, **extra: rendered.append(template.name)):
+        page, again = client.get(f"/photos/{photo_id}").text, client.get(f"/photos/{photo_id}").text
     assert f"/photos/{photo_id}/original" not in page and "does not serve originals" in page
+    assert again == page and rendered == ["photo.html"]  # kept by the page cache, though the file is on disk
 
 
 @pytest.mark.parametrize("kind", ["thumb", "preview"])
