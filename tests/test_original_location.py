@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flask import template_rendered
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, PngImagePlugin
 
 from app import create_app
 from app.originals import without_location
@@ -99,23 +99,59 @@ def test_a_damaged_jpeg_is_withheld_rather_than_guessed(damage):
     assert without_location(data) is None
 
 
+def _png_with_places() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", XMP.split(b"\x00", 1)[1].decode())
+    info.add_text("Comment", "kept")
+    out = io.BytesIO()
+    _pixels().save(out, "PNG", pnginfo=info, exif=_exif(with_gps=True).tobytes())
+    return out.getvalue()
+
+
+def _webp_with_places() -> bytes:
+    out = io.BytesIO()
+    _pixels().save(out, "WEBP", exif=_exif(with_gps=True).tobytes(), xmp=XMP.split(b"\x00", 1)[1])
+    return out.getvalue()
+
+
+def _chunks(data: bytes, kind: bytes) -> bytes:
+    """The bytes from the first chunk of `kind` on: for PNG IDAT and WebP VP8, the compressed pixels."""
+    return data[data.index(kind):data.index(kind) + 64]
+
+
+@pytest.mark.parametrize("make, pixel_chunk", [(_png_with_places, b"IDAT"), (_webp_with_places, b"VP8 ")],
+                         ids=["PNG", "WebP"])
+def test_png_and_webp_lose_their_places_and_keep_the_rest(make, pixel_chunk):
+    original = make()
+    assert _gps_of(original) and b"Amsterdam" in original
+    served = without_location(original)
+    assert served is not None and _gps_of(served) == {} and b"Amsterdam" not in served
+    assert _chunks(served, pixel_chunk) == _chunks(original, pixel_chunk)
+    with Image.open(io.BytesIO(served)) as image, Image.open(io.BytesIO(original)) as before:
+        assert image.getexif()[ExifTags.Base.Make] == "TestCam"
+        assert not {key for key in image.info if "xmp" in key.lower()}
+        assert np.array_equal(np.asarray(image), np.asarray(before))
+        if image.format == "PNG":
+            assert image.info["Comment"] == "kept"
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
-def test_other_formats_with_places_are_withheld(fmt):
-    with_gps, plain = io.BytesIO(), io.BytesIO()
-    _pixels().save(with_gps, fmt, exif=_exif(with_gps=True).tobytes())
-    _pixels().save(plain, fmt)
-    assert without_location(with_gps.getvalue()) is None
+def test_other_formats_without_places_are_served_as_they_are(fmt):
+    plain = io.BytesIO()
+    _pixels().save(plain, fmt, exif=_exif(with_gps=False).tobytes())
     assert without_location(plain.getvalue()) == plain.getvalue()
 
 
-def test_a_png_with_xmp_is_withheld():
-    out = io.BytesIO()
-    from PIL import PngImagePlugin
+def test_a_tiff_with_places_is_withheld():
+    tiff = io.BytesIO()
+    _pixels().save(tiff, "TIFF", exif=_exif(with_gps=True).tobytes())
+    assert without_location(tiff.getvalue()) is None
 
-    info = PngImagePlugin.PngInfo()
-    info.add_itxt("XML:com.adobe.xmp", XMP.split(b"\x00", 1)[1].decode())
-    _pixels().save(out, "PNG", pnginfo=info)
-    assert without_location(out.getvalue()) is None
+
+@pytest.mark.parametrize("make", [_png_with_places, _webp_with_places], ids=["PNG", "WebP"])
+def test_a_damaged_png_or_webp_is_withheld(make):
+    data = make()
+    assert without_location(data[: len(data) // 2]) is None
 
 
 # Through the app, on an index built by the real pipeline.
@@ -129,6 +165,7 @@ def located_index(tmp_path_factory) -> Path:
     photos.mkdir()
     (photos / "trip.jpg").write_bytes(jpeg_with_places())
     _pixels(seed=1).save(photos / "map.png", exif=_exif(with_gps=True).tobytes())
+    _pixels(seed=3).save(photos / "scan.tif", exif=_exif(with_gps=True).tobytes())
     _pixels(seed=2).save(photos / "plain.jpg")
     index = root / "index.pkl"
     build_index(photos, index, BuildOptions(model="efficientnet-lite0", k=2, workers=0))
@@ -167,8 +204,10 @@ def test_originals_are_stripped_by_default_and_the_file_is_untouched(located_ind
 
 def test_an_original_that_cannot_be_stripped_is_withheld(located_index, monkeypatch):
     client = _client(located_index, monkeypatch, "stripped")
-    response = client.get(f"/photos/{_ids(located_index)['map.png']}/original")
+    response = client.get(f"/photos/{_ids(located_index)['scan.tif']}/original")
     assert response.status_code == 404 and b"location data" in response.data
+    png = client.get(f"/photos/{_ids(located_index)['map.png']}/original")
+    assert png.status_code == 200 and png.mimetype == "image/png" and _gps_of(png.data) == {}
 
 
 def test_as_is_serves_the_file_byte_for_byte(located_index, monkeypatch):
