@@ -60,6 +60,8 @@ def _jpeg_without_location(data: bytes) -> bytes | None:
             position += 1
             continue
         if marker in (_SOS, _EOI):  # the rest is the image itself: copied as it is
+            if _embedded_gps(data, position):
+                return None
             kept.append(data[position:])
             break
         if marker in _STANDALONE or marker == _SOI:
@@ -83,6 +85,21 @@ def _jpeg_without_location(data: bytes) -> bytes | None:
             kept.append(data[position:end])
         position = end
     return b"".join(kept) if changed else data
+
+
+def _embedded_gps(data: bytes, start: int) -> bool:
+    """Whether an image embedded after the main one (a multi-picture JPEG's second frame, say) has a GPS block."""
+    position = data.find(_EXIF, start)
+    while position >= 0:
+        exif = Image.Exif()
+        try:
+            exif.load(data[position : position + 0x10000])
+        except Exception:  # noqa: BLE001 - not EXIF after all: the bytes merely spelled it
+            pass
+        if _GPS in exif:
+            return True
+        position = data.find(_EXIF, position + 1)
+    return False
 
 
 def _png_without_location(data: bytes) -> bytes | None:

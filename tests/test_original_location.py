@@ -78,6 +78,17 @@ def test_a_jpeg_loses_its_places_and_keeps_the_rest():
         assert np.array_equal(pixels, np.asarray(image))
 
 
+def test_a_second_picture_with_places_is_withheld():
+    """Multi-picture JPEGs (MPF) append more pictures after the first, each with its own segments."""
+    first, with_gps, without_gps = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    _pixels().save(first, "JPEG")
+    _pixels(seed=5).save(with_gps, "JPEG", exif=_exif(with_gps=True).tobytes())
+    _pixels(seed=6).save(without_gps, "JPEG", exif=_exif(with_gps=False).tobytes())
+    assert without_location(first.getvalue() + with_gps.getvalue()) is None
+    both = first.getvalue() + without_gps.getvalue()
+    assert without_location(both) == both
+
+
 def test_a_jpeg_without_places_is_served_as_it_is():
     out = io.BytesIO()
     _pixels().save(out, "JPEG", exif=_exif(with_gps=False).tobytes())
