@@ -20,6 +20,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
@@ -40,7 +41,6 @@ REALM = 'Basic realm="Lookalike", charset="UTF-8"'
 OPEN_ENDPOINTS = frozenset({"static", "access.login", "pages.healthz"})  # answered to anyone
 _SESSION_USER_KEY = "_user_id"  # where Flask-Login keeps the signed-in user's id in the session
 _CSRF_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_UNKNOWN_USER_HASH = generate_password_hash(secrets.token_hex(16))  # so unknown names cost the time known ones do
 
 access_pages = Blueprint("access", __name__)
 
@@ -111,7 +111,7 @@ class Users:
         if self._verified_lately(name, password):
             return Verdict(name)
         known = self.hashes.get(name)
-        if check_password_hash(known or _UNKNOWN_USER_HASH, password) and known is not None:
+        if check_password_hash(known or _unknown_user_hash(), password) and known is not None:
             self.clients.forget(client)
             self._remember(name, password)
             return Verdict(name)
@@ -146,6 +146,12 @@ class Users:
             self._verified[self._digest(name, password)] = time.monotonic() + BASIC_REUSE_S
             while len(self._verified) > 1024:
                 self._verified.popitem(last=False)
+
+
+@lru_cache(maxsize=1)
+def _unknown_user_hash() -> str:
+    """Checked against when the name is unknown, so that unknown names cost the time known ones do."""
+    return generate_password_hash(secrets.token_hex(16))
 
 
 class User(UserMixin):
