@@ -46,7 +46,13 @@ class Describer:
 
 
 def load_describer(model_info: dict, threads: int | None = None) -> Describer:
-    """The describer for an index whose `model` entry is `model_info`; raises DescriberUnavailable."""
+    """The describer for an index whose `model` entry is `model_info`; raises DescriberUnavailable.
+
+    `threads`: the cores one query may use, in ONNX Runtime and in torch's
+    resizing (by default each takes every core, in every web worker at once).
+    """
+    if threads:
+        torch.set_num_threads(threads)
     name = model_info.get("name", "")
     try:
         model = load_model(name, _weights_file(model_info), model_info.get("pooling", "avg"), tuple(model_info.get("scales", ())))
