@@ -57,6 +57,11 @@ def _cannot_start(reason: str) -> NoReturn:
     raise SystemExit(4) from None
 
 
+def _note(text: str) -> None:
+    """One line at start for the operator, when something is off but the app can still serve."""
+    print(f"lookalike: {text}", file=sys.stderr)
+
+
 def _max_upload_mb() -> float:
     return _megabytes("LOOKALIKE_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB, allow_zero=False)
 
@@ -82,14 +87,20 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     index_path = Path(index_path or os.environ.get("LOOKALIKE_INDEX", "data/index.pkl"))
     photo_root = photo_root or os.environ.get("LOOKALIKE_PHOTO_ROOT") or None
     max_upload_mb = _max_upload_mb()
+    downloaded = bool(os.environ.get("LOOKALIKE_INDEX_URL"))
     try:
-        if os.environ.get("LOOKALIKE_INDEX_URL"):
+        if downloaded:
             fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
         catalog = Catalog.load(
-            index_path, Path(photo_root) if photo_root else None, os.environ.get("LOOKALIKE_ORIGINALS_URL") or None
+            index_path,
+            Path(photo_root) if photo_root else None,
+            os.environ.get("LOOKALIKE_ORIGINALS_URL") or None,
+            confined=downloaded,
         )
     except (IndexFileError, IndexDownloadError) as err:
         _cannot_start(str(err))
+    if catalog.photo_root_note:
+        _note(catalog.photo_root_note)
 
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
     app.request_class = InMemoryRequest

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import BinaryIO
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
@@ -125,10 +127,13 @@ def photo(photo_id: int):
 
 @pages.route("/photos/<int:photo_id>/<any(thumb, preview):kind>.jpg")
 def thumbnail(photo_id: int, kind: str):
-    path = catalog().thumbnail_path(_photo_or_404(photo_id), kind)
-    if path is None:
+    photo = _photo_or_404(photo_id)
+    file = catalog().open_thumbnail(photo, kind)
+    if file is None:
         abort(404, description="The thumbnail file is missing; rebuild the index to restore it.")
-    response = send_file(path, mimetype="image/jpeg", max_age=THUMBNAIL_MAX_AGE, conditional=True, etag=True)
+    # The file is named after the photo's content, so its name is its ETag.
+    etag = photo["thumbnails"][kind]["file"]
+    response = _send_opened(file, etag, mimetype="image/jpeg", max_age=THUMBNAIL_MAX_AGE)
     response.cache_control.immutable = True
     return response
 
@@ -139,13 +144,31 @@ def original(photo_id: int):
     remote = catalog().original_url(photo)
     if remote is not None:
         return redirect(remote, code=302)
-    path = catalog().original_path(photo)
-    if path is None:
+    file = catalog().open_original(photo)
+    if file is None:
         abort(404, description="The original photo is no longer on disk.")
-    # Headers need a name that encodes (one that is not UTF-8 on disk would not), so the
-    # name is made displayable and the ETag is the content hash rather than one of the path.
-    name = display_name(photo["path"].rpartition("/")[2])
-    return send_file(path, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=photo["sha1"])
+    return _send_opened(file, photo["sha1"], download_name=download_name(photo["path"]), max_age=ORIGINAL_MAX_AGE)
+
+
+def download_name(path: str) -> str:
+    """The file name for the Content-Disposition header.
+
+    Headers need a name that encodes (one that is not UTF-8 on disk would not)
+    and holds no line breaks or other control characters (a header cannot), so
+    it is made displayable and those characters become underscores.
+    """
+    return "".join(c if c.isprintable() else "_" for c in display_name(path.rpartition("/")[2]))
+
+
+def _send_opened(file: BinaryIO, etag: str, **options) -> Response:
+    """`send_file` for a file already opened and checked, with its length, so ranges and revalidation work.
+
+    The ETag is the content hash rather than one made from the path.
+    """
+    info = os.fstat(file.fileno())
+    response = send_file(file, etag=etag, last_modified=info.st_mtime, conditional=False, **options)
+    response.content_length = info.st_size
+    return response.make_conditional(request.environ, accept_ranges=True, complete_length=info.st_size)
 
 
 @pages.route("/api/photos/<int:photo_id>/similar")

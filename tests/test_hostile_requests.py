@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index, write_index
+from precompute.index_file import read_index, thumbnail_dir_for, write_index
 from tests.live_server import running_gunicorn
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -189,3 +190,38 @@ def test_refused_by_gunicorn(server):
         status, body = raw_get(server, url)
         assert_refused(status, body, url)
     assert raw_get(server, "/healthz")[0] == 200
+
+
+@pytest.fixture
+def own_copy(tiny_index: Path, tmp_path: Path) -> Path:
+    """The tiny index with its own photos and thumbnails, for tests that change files under a running server."""
+    index = read_index(tiny_index)
+    shutil.copytree(index["photo_root"], tmp_path / "photos")
+    shutil.copytree(thumbnail_dir_for(tiny_index), thumbnail_dir_for(tmp_path / "index.pkl"))
+    write_index({**index, "photo_root": str(tmp_path / "photos")}, tmp_path / "index.pkl")
+    return tmp_path / "index.pkl"
+
+
+def test_a_file_swapped_for_a_symlink_after_it_was_served_is_not_served(own_copy: Path, tmp_path: Path):
+    """Containment is decided when a file is opened, on every request, not remembered from the first."""
+    index = read_index(own_copy)
+    photo = index["photos"][0]
+    original = Path(index["photo_root"]) / photo["path"]
+    thumbnail = thumbnail_dir_for(own_copy) / photo["thumbnails"]["thumb"]["file"]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    urls = {original: f"/photos/{photo['id']}/original", thumbnail: f"/photos/{photo['id']}/thumb.jpg"}
+    with running_gunicorn([str(GUNICORN)], own_copy, tmp_path / "gunicorn.log") as base:
+        port = urlsplit(base).port
+        for path, url in urls.items():
+            status, body = raw_get(port, url)
+            assert status == 200 and body == path.read_bytes(), url
+        sibling = Path(index["photo_root"]) / index["photos"][1]["path"]
+        original.unlink()
+        original.symlink_to(sibling)  # a link that stays inside the folder is still served
+        assert raw_get(port, urls[original]) == (200, sibling.read_bytes())
+        for path, url in urls.items():
+            path.unlink()
+            path.symlink_to(secret)
+            assert_refused(*raw_get(port, url), url)
+            assert raw_get(port, url)[0] == 404
