@@ -7,6 +7,9 @@ Configured from the environment:
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
+  LOOKALIKE_SEARCHES_PER_WORKER, LOOKALIKE_SEARCH_THREADS  searches a worker runs at once, torch threads each (1, 1)
+  LOOKALIKE_INDEX_SHA256, LOOKALIKE_INDEX_MAX_MB, LOOKALIKE_INDEX_MAX_UNPACKED_MB, LOOKALIKE_INDEX_TIMEOUT_S
+                           checks and caps on the LOOKALIKE_INDEX_URL download (app/index_download.py)
 
 It imports no torch, so the web runtime stays small; search by photo imports
 it on first use, where it is installed.
@@ -28,7 +31,7 @@ from app import cards, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
 from app.page_cache import RenderedPages, with_page_cache
-from app.search import QueryEmbedder
+from app.search import QueryEmbedder, SearchSettingError
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.views import pages
@@ -101,13 +104,19 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
         _cannot_start(str(err))
     if catalog.photo_root_note:
         _note(catalog.photo_root_note)
+    try:
+        embedder = QueryEmbedder(catalog.model, catalog.embeddings.shape[1])
+    except SearchSettingError as err:
+        _cannot_start(str(err))
+    if embedder.unavailable_reason:
+        _note(embedder.unavailable_reason)
 
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
     app.request_class = InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.extensions["lookalike"] = catalog
-    app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
+    app.extensions["lookalike.search"] = embedder
     app.extensions["lookalike_pages"] = RenderedPages(_page_cache_mb() * 2**20)
     app.extensions["lookalike_cards"] = RenderedPages(cards.CACHE_BYTES)
     app.jinja_env.filters["display_name"] = display_name
