@@ -5,6 +5,7 @@ Configured from the environment:
   LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
+  LOOKALIKE_BASE_URL       the site's own URL, for the JSON API's links (default: links relative to this server)
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
   LOOKALIKE_SEARCHES_PER_WORKER, LOOKALIKE_SEARCH_THREADS  searches a worker runs at once, torch threads each (1, 1)
@@ -30,6 +31,7 @@ from flask.wrappers import Request
 from app import cards, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
+from app.links import PhotoIdConverter, checked_base_url, location_without_host
 from app.page_cache import RenderedPages, with_page_cache
 from app.search import QueryEmbedder, SearchSettingError
 from app.search_views import search_pages
@@ -111,8 +113,16 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     if embedder.unavailable_reason:
         _note(embedder.unavailable_reason)
 
+    try:
+        base_url = checked_base_url(os.environ["LOOKALIKE_BASE_URL"]) if os.environ.get("LOOKALIKE_BASE_URL") else ""
+    except ValueError as err:
+        _cannot_start(str(err))
+
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
     app.request_class = InMemoryRequest
+    app.url_map.converters["id"] = PhotoIdConverter
+    app.config["LOOKALIKE_BASE_URL"] = base_url
+    app.after_request(location_without_host)
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.extensions["lookalike"] = catalog

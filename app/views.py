@@ -10,11 +10,11 @@ from typing import BinaryIO
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, send_file
 
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
-from app.links import fixed_url, gallery_url, original_url, photo_url, thumbnail_url
+from app.links import base_url, fixed_url, gallery_url, original_url, photo_url, thumbnail_url
 from app.page_cache import keep_response
 
 pages = Blueprint("pages", __name__)
@@ -104,7 +104,7 @@ def gallery():
     )
 
 
-@pages.route("/photos/<int:photo_id>")
+@pages.route("/photos/<id:photo_id>")
 def photo(photo_id: int):
     photo = _photo_or_404(photo_id)
     per_page = _per_page()
@@ -125,7 +125,7 @@ def photo(photo_id: int):
     )
 
 
-@pages.route("/photos/<int:photo_id>/<any(thumb, preview):kind>.jpg")
+@pages.route("/photos/<id:photo_id>/<any(thumb, preview):kind>.jpg")
 def thumbnail(photo_id: int, kind: str):
     photo = _photo_or_404(photo_id)
     file = catalog().open_thumbnail(photo, kind)
@@ -138,7 +138,7 @@ def thumbnail(photo_id: int, kind: str):
     return response
 
 
-@pages.route("/photos/<int:photo_id>/original")
+@pages.route("/photos/<id:photo_id>/original")
 def original(photo_id: int):
     photo = _photo_or_404(photo_id)
     remote = catalog().original_url(photo)
@@ -171,19 +171,22 @@ def _send_opened(file: BinaryIO, etag: str, **options) -> Response:
     return response.make_conditional(request.environ, accept_ranges=True, complete_length=info.st_size)
 
 
-@pages.route("/api/photos/<int:photo_id>/similar")
+@pages.route("/api/photos/<id:photo_id>/similar")
 def similar_json(photo_id: int):
     _photo_or_404(photo_id)
     return jsonify({"id": photo_id, "similar": similar_as_json(catalog().similar(photo_id))})
 
 
 def similar_as_json(similar: list[Similar]) -> list[dict]:
+    """URLs relative to this server (or on LOOKALIKE_BASE_URL), never built from the Host header;
+    thumbnails carry the content hash, as the pages' do, since they are cached for a year."""
+    base = base_url()
     return [
         {
             "id": item.photo["id"],
             "score": round(item.score, 4),
-            "url": url_for("pages.photo", photo_id=item.photo["id"], _external=True),
-            "thumbnail": url_for("pages.thumbnail", photo_id=item.photo["id"], kind="thumb", _external=True),
+            "url": base + photo_url(item.photo),
+            "thumbnail": base + thumbnail_url(item.photo),
         }
         for item in similar
     ]
