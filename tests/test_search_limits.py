@@ -1,92 +1,52 @@
 """What one search may cost a worker: a pixel budget read from the header, one search at a time, one torch thread.
 
-Memory is judged in a fresh process (its peak resident size, ru_maxrss), so
-nothing the test suite itself allocated counts.
+Memory is judged in a fresh process (its peak resident size, ru_maxrss, as
+benchmarks/upload_limits.py measures it), so nothing the test suite itself
+allocated counts. Times are in that benchmark, not here.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import app.search
 from app import create_app
 from app.search import UPLOAD_MAX_PIXELS
+from benchmarks.upload_limits import BOMB, measured_in_a_fresh_process
 from precompute.index_file import read_index, thumbnail_dir_for, write_index
-from tests.live_server import ROOT
+from tests.hostile_photos import UPLOAD_BOMBS, write_upload_bombs
 
-# 48 MP: over the upload budget, well under indexing's 200 MP, so only the new budget refuses it.
-BOMB_SIZE = (8000, 6000)
-# name: (format, mode, save options); modes and options that keep the files small (BMP: 6 MB at 1 bit a pixel)
-BOMBS = {
-    "bomb.png": ("PNG", "1", {}),
-    "bomb.jpg": ("JPEG", "L", {}),
-    "bomb.webp": ("WEBP", "RGB", {"lossless": True, "method": 0}),
-    "bomb.gif": ("GIF", "1", {}),
-    "bomb.bmp": ("BMP", "1", {}),
-    "bomb.tif": ("TIFF", "1", {"compression": "tiff_deflate"}),
-}
 # Far less than decoding one of them costs (380 MiB and more for 40 MP; benchmarks/README.md), far more than
 # the uploads' bytes and their multipart copies.
 REFUSED_PEAK_MIB = 100
-
-MEASURE = """
-import io, json, resource, sys
-from pathlib import Path
-from app import create_app
-
-def peak_mib():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-def post(client, name, data):
-    return client.post("/api/search", data={"photo": (io.BytesIO(data), name)}, content_type="multipart/form-data")
-
-client = create_app(sys.argv[1]).test_client()
-uploads = [(path.name, path.read_bytes()) for path in sorted(Path(sys.argv[2]).iterdir())]
-client.get("/healthz")
-before = peak_mib()
-answers = {}
-for name, data in uploads:
-    response = post(client, name, data)
-    answers[name] = [response.status_code, response.get_json()["detail"]]
-growth = peak_mib() - before
-control = post(client, "control.jpg", Path(sys.argv[3]).read_bytes()).status_code
-import torch
-print(json.dumps({"answers": answers, "growth_mib": growth, "control": control, "threads": torch.get_num_threads()}))
-"""
 
 
 @pytest.fixture(scope="module")
 def bombs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("bombs")
-    for name, (fmt, mode, options) in BOMBS.items():
-        Image.new(mode, BOMB_SIZE).save(folder / name, fmt, **options)
+    write_upload_bombs(folder, *BOMB)
     return folder
 
 
 def test_bombs_of_every_format_are_refused_from_the_header(tiny_index: Path, bombs: Path):
-    assert BOMB_SIZE[0] * BOMB_SIZE[1] > UPLOAD_MAX_PIXELS
-    control = Path(read_index(tiny_index)["photo_root"]) / "alpha.jpg"
-    result = subprocess.run([sys.executable, "-c", MEASURE, str(tiny_index), str(bombs), str(control)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
-    print(f"\npeak memory growth over six bomb uploads: {measured['growth_mib']:.0f} MiB")
-    assert sorted(measured["answers"]) == sorted(BOMBS)
-    for name, (status, detail) in measured["answers"].items():
-        assert status == 422, (name, detail)
-        assert "8000 × 6000 pixels, over the 40-megapixel limit" in detail and "decompression bomb" in detail, name
-    assert measured["growth_mib"] < REFUSED_PEAK_MIB
-    assert measured["control"] == 200, "search works in that process: the bombs were refused for their size"
-    assert measured["threads"] == 1, "a worker's searches use one torch thread by default"
+    assert BOMB[0] * BOMB[1] > UPLOAD_MAX_PIXELS, "over the upload budget, well under indexing's 200 MP"
+    ordinary = Path(read_index(tiny_index)["photo_root"]) / "alpha.jpg"
+    measured = measured_in_a_fresh_process(tiny_index, ordinary, sorted(bombs.iterdir()))
+    assert measured["warm_status"] == 200, "search works in that process: the bombs are refused for their size"
+    assert measured["torch_threads"] == 1, "a worker's searches use one torch thread by default"
+    assert sorted(measured["answers"]) == sorted(UPLOAD_BOMBS)
+    for name, answer in measured["answers"].items():
+        assert answer["status"] == 422, (name, answer["detail"])
+        assert "8000 × 6000 pixels, over the 40-megapixel limit" in answer["detail"], name
+        assert "decompression bomb" in answer["detail"], name
+    growth = max(answer["peak_growth_mib"] for answer in measured["answers"].values())
+    print(f"\npeak memory growth over six bomb uploads: {growth:.0f} MiB")
+    assert growth < REFUSED_PEAK_MIB
 
 
 def test_a_photo_within_the_budget_is_searched(client_and_photo):
