@@ -27,12 +27,14 @@ MAX_K = 1000
 
 # Folders photos and thumbnails are never served from, whatever an index or the
 # environment says: the first with everything under them, the second only as
-# they are (a photo folder may well live under /home or /srv).
+# they are (a photo folder may well live under /home, /srv or /var/lib/lookalike).
 SYSTEM_FOLDERS = tuple(
     Path(p) for p in ("/etc", "/proc", "/sys", "/dev", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot",
-                      "/root", "/run", "/var/lib", "/var/log", "/var/run", "/var/spool", "/var/cache")
+                      "/root", "/run", "/var/log", "/var/run")
 )
-TOO_BROAD_FOLDERS = frozenset(Path(p) for p in ("/", "/home", "/var", "/opt", "/srv", "/tmp", "/mnt", "/media"))
+TOO_BROAD_FOLDERS = frozenset(
+    Path(p) for p in ("/", "/home", "/var", "/var/lib", "/opt", "/srv", "/tmp", "/mnt", "/media")
+)
 
 # What pickling a dict of builtins and numpy arrays refers to, in numpy 1 and 2.
 _ALLOWED_GLOBALS = frozenset(
