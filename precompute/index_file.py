@@ -67,6 +67,20 @@ PHOTO_COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
     "thumbnail_key": (np.uint8, (_THUMBNAIL_KEY_BYTES,)),
     "thumbnail_dimensions": (np.uint16, (len(THUMBNAIL_SIZES), 2)),  # per kind: width, height
 }
+# Similar photos kept per photo. A photo page shows them all: an index with
+# millions of columns would render a page of a gigabyte.
+MAX_K = 1000
+
+# Folders photos and thumbnails are never served from, whatever an index or the
+# environment says: the first with everything under them, the second only as
+# they are (a photo folder may well live under /home, /srv or /var/lib/lookalike).
+SYSTEM_FOLDERS = tuple(
+    Path(p) for p in ("/etc", "/proc", "/sys", "/dev", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot",
+                      "/root", "/run", "/var/log", "/var/run")
+)
+TOO_BROAD_FOLDERS = frozenset(
+    Path(p) for p in ("/", "/home", "/var", "/var/lib", "/opt", "/srv", "/tmp", "/mnt", "/media")
+)
 
 # What pickling a dict of builtins and numpy arrays refers to, in numpy 1 and 2.
 _ALLOWED_GLOBALS = frozenset(
@@ -79,6 +93,11 @@ _ALLOWED_GLOBALS = frozenset(
         ("numpy._core.numeric", "_frombuffer"),
     }
 )
+
+
+def system_folder(folder: Path) -> bool:
+    """Whether `folder` (resolved: no symlinks, no `..`) is one photos must never be served from."""
+    return folder in TOO_BROAD_FOLDERS or any(folder.is_relative_to(system) for system in SYSTEM_FOLDERS)
 
 
 class IndexFileError(Exception):
@@ -478,8 +497,15 @@ def validate_index(index: Any) -> None:
         raise IndexFileError(f"'neighbors' {neighbours.shape} and 'scores' {scores.shape} must both be {n}×k")
     if neighbours.size and (neighbours.min() < 0 or neighbours.max() >= n):
         raise IndexFileError("'neighbors' refers to photos that are not in the index")
+    if neighbours.shape[1] > MAX_K:
+        raise IndexFileError(f"'neighbors' keeps {neighbours.shape[1]} similar photos per photo; at most {MAX_K} are served")
     if not isinstance(index.get("model"), dict):
         raise IndexFileError("'model' must describe the embedding model")
+    thumbnail_dir = index.get("thumbnail_dir")
+    if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
+        raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")
+    if not isinstance(index.get("photo_root"), str):
+        raise IndexFileError("'photo_root' must name the folder of the original photos")
 
 
 def _check_photo_columns(columns: dict) -> int:
@@ -505,6 +531,11 @@ def _check_photo_columns(columns: dict) -> int:
     if not paths.all():
         raise IndexFileError("a photo path holds a NUL byte")
     return n
+
+
+def _plain_name(name: str) -> bool:
+    """A file or folder name with no way out of its folder: no separators, not hidden, not `.` or `..`."""
+    return bool(name) and "/" not in name and "\\" not in name and "\0" not in name and not name.startswith(".")
 
 
 def _array(index: dict, key: str, dtype: type, ndim: int, where: str = "") -> np.ndarray:

@@ -16,7 +16,7 @@ import pytest
 
 from app import create_app
 from benchmarks.synthetic_index import as_format_1
-from precompute.index_file import FORMAT_VERSION, dump_index
+from precompute.index_file import FORMAT_VERSION, MAX_K, dump_index
 from tests.index_samples import RunsCode, valid_index
 from tests.live_server import free_port
 
@@ -69,6 +69,14 @@ HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "path offsets past the paths": (lambda m: changed(lambda i: columns(i)["path_offsets"].__setitem__(-1, 99)),
                                     "'path_offsets' must rise"),
     "photos as a list of dicts": (lambda m: changed(lambda i: i.update(photos=list(i["photos"]))), "dict of columns"),
+    "too many neighbours": (
+        lambda m: changed(lambda i: i.update(neighbors=np.zeros((4, MAX_K + 1), np.int32), scores=np.zeros((4, MAX_K + 1), np.float32))),
+        f"at most {MAX_K} are served",
+    ),
+    "thumbnail folder outside": (lambda m: changed(lambda i: i.update(thumbnail_dir="../../etc")), "'thumbnail_dir' must be"),
+    "thumbnail folder absolute": (lambda m: changed(lambda i: i.update(thumbnail_dir="/etc")), "'thumbnail_dir' must be"),
+    "thumbnail folder itself": (lambda m: changed(lambda i: i.update(thumbnail_dir=".")), "'thumbnail_dir' must be"),
+    "photo root missing": (lambda m: changed(lambda i: i.pop("photo_root")), "'photo_root' must"),
 }
 
 

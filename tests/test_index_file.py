@@ -1,6 +1,7 @@
 import io
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from precompute.index_file import (
     PhotoTable,
     dump_index,
     read_index,
+    system_folder,
     thumbnail_name,
     write_index,
 )
@@ -249,3 +251,13 @@ def test_a_version_1_record_out_of_its_columns_range_is_refused_in_one_line(tmp_
     (tmp_path / "index.pkl").write_bytes(pickle.dumps(old, protocol=5))
     with pytest.raises(IndexFileError, match="photo 2: "):
         read_index(tmp_path / "index.pkl", upgrade=True)
+@pytest.mark.parametrize("folder", ["/", "/etc", "/etc/ssl", "/home", "/usr/share/photos", "/proc/1", "/root/photos",
+                                    "/var", "/var/lib", "/var/log/nginx", "/dev/shm", "/boot"])
+def test_system_folders(folder):
+    assert system_folder(Path(folder))
+
+
+@pytest.mark.parametrize("folder", ["/home/me/Pictures", "/srv/photos", "/var/lib/lookalike", "/tmp/photos",
+                                    "/app/photos", "/mnt/nas/photos", "/work/data/demo-photos"])
+def test_photo_folders_that_are_not_system_folders(folder):
+    assert not system_folder(Path(folder))
