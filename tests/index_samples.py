@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from precompute.index_file import new_index, thumbnail_name
+from precompute.index_file import PhotoTable, dump_index, new_index, thumbnail_name
 from precompute.neighbours import top_k_neighbours
 
 
@@ -30,6 +31,20 @@ def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
         model={"name": "test", "dim": dim, "weights": "none", "preprocessing": {}},
         photo_root=".", thumbnail_dir="thumbs", created="2026-01-01T00:00:00+00:00",
     )
+
+
+def index_file_bytes(index: dict) -> bytes:
+    """What `write_index` would write, in memory: for archives and hand-made files."""
+    out = io.BytesIO()
+    dump_index(index, out)
+    return out.getvalue()
+
+
+def with_path(index: dict, row: int, path: str) -> dict:
+    """The index with one photo's path changed."""
+    records = list(index["photos"])
+    records[row]["path"] = path
+    return {**index, "photos": PhotoTable.from_records(records)}
 
 
 class RunsCode:

@@ -16,8 +16,8 @@ import pytest
 
 from app import create_app
 from benchmarks.synthetic_index import as_format_1
-from precompute.index_file import FORMAT_VERSION, MAX_K, dump_index
-from tests.index_samples import RunsCode, valid_index
+from precompute.index_file import FORMAT_VERSION, MAX_K
+from tests.index_samples import RunsCode, index_file_bytes, valid_index
 from tests.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,16 +25,10 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 STARTUP_FAILED = 4
 
 
-def encoded(index: dict) -> bytes:
-    out = io.BytesIO()
-    dump_index(index, out)
-    return out.getvalue()
-
-
 def changed(edit: Callable[[dict], None]) -> bytes:
     index = valid_index()
     edit(index)
-    return encoded(index)
+    return index_file_bytes(index)
 
 
 def columns(index: dict) -> dict:
@@ -44,14 +38,14 @@ def columns(index: dict) -> dict:
 def with_code(marker: Path) -> bytes:
     index = valid_index()
     index["created"] = RunsCode(marker)  # deep inside an otherwise valid index
-    return encoded(index)
+    return index_file_bytes(index)
 
 
 # name -> (file contents, given a marker path; words the error must contain)
 HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "os.system via __reduce__": (with_code, "refusing to load"),
-    "truncated pickle": (lambda m: encoded(valid_index())[:60], "damaged or not a Lookalike index"),
-    "truncated data": (lambda m: encoded(valid_index())[:-100], "the file is truncated"),
+    "truncated pickle": (lambda m: index_file_bytes(valid_index())[:60], "damaged or not a Lookalike index"),
+    "truncated data": (lambda m: index_file_bytes(valid_index())[:-100], "the file is truncated"),
     "format version 1": (lambda m: pickle.dumps(as_format_1(valid_index())),
                          "format version 1, from an older Lookalike; run `python -m precompute PHOTOS --out"),
     "empty file": (lambda m: b"", "damaged or not a Lookalike index"),
@@ -101,7 +95,7 @@ def test_the_malicious_pickle_is_armed(tmp_path):
 def test_the_base_index_is_valid(tmp_path):
     """So each hostile case is refused for what it changes, not for something else."""
     path = tmp_path / "index.pkl"
-    path.write_bytes(encoded(valid_index()))
+    path.write_bytes(index_file_bytes(valid_index()))
     client = create_app(path).test_client()
     assert client.get("/healthz").json == {"status": "ok", "photos": 4}
 
