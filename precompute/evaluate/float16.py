@@ -29,6 +29,8 @@ from precompute.models import ModelUnavailable
 from precompute.query_expansion import expanded_descriptors
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
+HOLIDAYS, ORIGINALS = DATASETS / "holidays-dev", DATASETS / "imagenet-samples"
+COPIES = 200  # edited copies of imagenet-samples, as `python -m precompute.evaluate` makes by default
 SEARCH_RESULTS = 24  # what the search page shows
 
 
@@ -57,18 +59,14 @@ def agreement(embeddings: np.ndarray, k: int = SEARCH_RESULTS) -> tuple[float, f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m precompute.evaluate.float16", description=__doc__.splitlines()[0])
     add_descriptor_arguments(parser)
-    parser.add_argument("--holidays", type=Path, default=DATASETS / "holidays-dev", help="holidays-dev folder")
-    parser.add_argument("--originals", type=Path, default=DATASETS / "imagenet-samples", help="photos to make near-duplicates of")
-    parser.add_argument("--copies", type=int, default=200, help="edited copies to make (default: %(default)s)")
-    args = parser.parse_args(argv)
-    for folder in (args.holidays, args.originals):
-        if not folder.is_dir():
-            print(f"error: data set not found: {folder} (see ../shared/datasets/README.md)", file=sys.stderr)
-            return 1
-    options = descriptor_options(args)
+    options = descriptor_options(parser.parse_args(argv))
+    missing = [str(folder) for folder in (HOLIDAYS, ORIGINALS) if not folder.is_dir()]
+    if missing:
+        print(f"error: data set not found: {', '.join(missing)} (see ../shared/datasets/README.md)", file=sys.stderr)
+        return 1
     try:
         with tempfile.TemporaryDirectory(prefix="lookalike-float16-") as work:
-            rows = measure(args.holidays, args.originals, Path(work), options, args.copies)
+            rows = measure(Path(work), options)
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -79,16 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(holidays: Path, originals: Path, work: Path, options: BuildOptions, copies: int) -> list[tuple[str, ...]]:
-    build_index(holidays, work / "holidays.pkl", options)
+def measure(work: Path, options: BuildOptions) -> list[tuple[str, ...]]:
+    build_index(HOLIDAYS, work / "holidays.pkl", options)
     index = read_index(work / "holidays.pkl")
     ids = np.array([int(Path(p["path"]).stem) for p in index["photos"]])
     queries = np.flatnonzero(ids % 100 == 0)
     near = work / "near-duplicates"
     (near / "originals").mkdir(parents=True)
-    for original in sorted(p for p in originals.iterdir() if p.is_file()):
+    for original in sorted(p for p in ORIGINALS.iterdir() if p.is_file()):
         (near / "originals" / original.name).symlink_to(original)
-    made = make_copies(sorted((near / "originals").iterdir()), near / "copies", copies, 0)
+    made = make_copies(sorted((near / "originals").iterdir()), near / "copies", COPIES, 0)
     build_index(near, work / "near.pkl", options)
     near_index = read_index(work / "near.pkl")
     row_of = {p["path"]: r for r, p in enumerate(near_index["photos"])}
