@@ -9,7 +9,7 @@ Configured from the environment:
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
   LOOKALIKE_SEARCH         `off` turns search by photo off, even where torch is installed (default `auto`)
-  LOOKALIKE_SEARCHES_PER_WORKER, LOOKALIKE_SEARCH_THREADS  searches a worker runs at once, torch threads each (1, 1)
+  LOOKALIKE_SEARCHES_PER_WORKER, LOOKALIKE_SEARCH_THREADS  searches a worker runs at once, threads each (1, 1)
   LOOKALIKE_INDEX_SHA256, LOOKALIKE_INDEX_MAX_MB, LOOKALIKE_INDEX_MAX_UNPACKED_MB, LOOKALIKE_INDEX_TIMEOUT_S
                            checks and caps on the LOOKALIKE_INDEX_URL download (app/index_download.py)
   LOOKALIKE_PASSWORD       make the gallery private: the password of the user `lookalike`

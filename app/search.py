@@ -12,7 +12,7 @@ Each search is bounded. An upload's size is read from its header and refused
 over UPLOAD_MAX_PIXELS before anything is decoded (JPEGs are then decoded at
 reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
 once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
-torch threads (default 1), so searches cannot take every core from the pages
+threads (default 1), so searches cannot take every core from the pages
 and a worker's memory is bounded by one search's worst case per slot.
 """
 
