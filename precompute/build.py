@@ -32,6 +32,7 @@ class BuildOptions:
     pooling: str = "gem"
     scales: tuple[int, ...] = (288,)  # input sizes; () is the model's own (224 for both models)
     query_expansion: int = 2  # neighbours mixed into each descriptor; 0 is off
+    flip: bool = False  # also embed each photo's mirror image and sum the two descriptors
     k: int = 10
     batch_size: int = 32
     workers: int | None = None  # None: one per core, up to 4
@@ -84,7 +85,7 @@ def build_index(
     scan = scan_photos(photo_dir)
     if not scan.photos:
         raise BuildError(f"no photos found in {photo_dir} (looked for JPEG, PNG, WebP, GIF, BMP and TIFF files)")
-    model = load_model(options.model, options.weights, options.pooling, options.scales)
+    model = load_model(options.model, options.weights, options.pooling, options.scales, options.flip)
     thumbnail_dir = thumbnail_dir_for(index_path)
     thumbnail_dir.mkdir(exist_ok=True)
     previous = incremental.load_previous(index_path, photo_dir, model)
