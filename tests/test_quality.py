@@ -14,7 +14,7 @@ fails loudly.
 import numpy as np
 
 from precompute.build import BuildOptions
-from precompute.evaluate.__main__ import holidays_scores
+from precompute.evaluate.measures import holidays_scores
 from precompute.evaluate.protocol import split_by_scene
 from precompute.index_file import read_index
 

@@ -27,16 +27,14 @@ import numpy as np
 
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from precompute.evaluate.categories import OTHER, read_table, wnid_of
-from precompute.evaluate.metrics import average_precisions, recall_of_originals
+from precompute.evaluate.categories import read_table
+from precompute.evaluate.measures import category_scores, holidays_scores, near_duplicate_recall
 from precompute.evaluate.near_duplicates import make_copies
-from precompute.evaluate.protocol import HALVES, PairedDifference, paired_bootstrap, split_by_scene
+from precompute.evaluate.protocol import HALVES, PairedDifference, paired_bootstrap
 from precompute.index_file import read_index
 from precompute.models import ModelUnavailable, load_model
-from precompute.query_expansion import expanded_descriptors
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
-CATEGORY_K = 10
 
 
 @dataclass
@@ -56,36 +54,6 @@ class Measured:
         return {"label": self.label, "holidays": {h: a.tolist() for h, a in self.holidays.items()},
                 "category": self.category.tolist(), "top1": self.top1, "top10": self.top10,
                 "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "photos": self.photos}
-
-
-def holidays_scores(index: dict) -> dict[str, np.ndarray]:
-    """Per-query AP on each half, each half ranked as a collection of its own (αQE within it too)."""
-    ids = np.array([int(Path(p["path"]).stem) for p in index["photos"]])
-    scenes = ids // 100
-    scores = {}
-    for half, rows in split_by_scene(scenes).items():
-        ranked_by = expanded_descriptors(index["embeddings"][rows], index["model"]["query_expansion"])
-        queries = np.flatnonzero(ids[rows] % 100 == 0)
-        scores[half] = average_precisions(ranked_by, scenes[rows], queries)
-    return scores
-
-
-def near_duplicate_recall(index: dict, made: dict[str, tuple[str, str]]) -> tuple[float, float]:
-    """Top-1 and top-10 recall of each copy's original, among the originals and all copies."""
-    row = {p["path"]: r for r, p in enumerate(index["photos"])}
-    copy_rows = np.array([row[f"copies/{name}"] for name in made])
-    original_rows = np.array([row[f"originals/{original}"] for original, _ in made.values()])
-    ranked_by = expanded_descriptors(index["embeddings"], index["model"]["query_expansion"])
-    return recall_of_originals(ranked_by, copy_rows, original_rows, k=10)
-
-
-def category_scores(index: dict, table: dict[str, tuple[str, str]]) -> np.ndarray:
-    """AP@10 of each original with a category, ranking the other originals only; same category = relevant."""
-    rows = np.array([r for r, p in enumerate(index["photos"]) if p["path"].startswith("originals/")])
-    names = [Path(index["photos"][r]["path"]).name for r in rows]
-    categories = np.array([table[wnid_of(name)][1] for name in names])
-    ranked_by = expanded_descriptors(index["embeddings"][rows], index["model"]["query_expansion"])
-    return average_precisions(ranked_by, categories, np.flatnonzero(categories != OTHER), k=CATEGORY_K)
 
 
 def measure(options: BuildOptions, holidays: Path, near_duplicates: Path, made: dict, work: Path) -> Measured:
