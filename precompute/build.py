@@ -13,7 +13,7 @@ import torch
 
 from precompute import incremental, thumbnails
 from precompute.embed import embed_photos, pick_device
-from precompute.index_file import FORMAT, FORMAT_VERSION, write_index
+from precompute.index_file import FORMAT, FORMAT_VERSION, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbours import top_k_neighbours
 from precompute.query_expansion import expanded_descriptors
@@ -55,10 +55,6 @@ class BuildReport:
     reused: int = 0  # photos whose embedding came from the previous index
     rehashed: int = 0  # reused after a content-hash check, because only their mtime changed
     rebuild_reason: str | None = None  # why an existing index was not reused
-
-
-def thumbnail_dir_for(index_path: Path) -> Path:
-    return index_path.with_name(index_path.stem + "-thumbnails")
 
 
 def build_index(

@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
+from precompute.index_file import MAX_K
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 
 EXIT_OK = 0
@@ -32,8 +33,8 @@ def _interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number no smaller than `minimum`."""
+def _at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than `minimum` (and no larger than `maximum`)."""
 
     def parse(text: str) -> int:
         try:
@@ -42,6 +43,8 @@ def _at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be {maximum} or less, got {value}")
         return value
 
     return parse
@@ -99,7 +102,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
-    parser.add_argument("--k", type=_at_least(1), default=10, help="similar photos kept per photo (default: %(default)s)")
+    parser.add_argument("--k", type=_at_least(1, MAX_K), default=10, help="similar photos kept per photo (default: %(default)s)")
     add_descriptor_arguments(parser)
     return parser.parse_args(argv)
 

@@ -118,6 +118,7 @@ def test_the_model_is_loaded_once_when_first_queries_arrive_together(holidays_in
     loads = []
     real_load = app.search._load_features
     monkeypatch.setattr(app.search, "_load_features", lambda info: loads.append(info) or real_load(info))
+    monkeypatch.setenv("LOOKALIKE_SEARCHES_PER_WORKER", "4")  # all four at once, as a threaded worker would allow
     embedder = create_app(holidays_index).extensions["lookalike.search"]
     photo = (holidays_dir / "100000.jpg").read_bytes()
     results = [None] * 4
