@@ -156,7 +156,11 @@ def _load_features(model_info: dict):
     name = model_info.get("name", "")
     try:
         model = load_model(
-            name, _weights_file(model_info), model_info.get("pooling", "avg"), tuple(model_info.get("scales", ()))
+            name,
+            _weights_file(model_info),
+            model_info.get("pooling", "avg"),
+            tuple(model_info.get("scales", ())),
+            bool(model_info.get("flip", False)),
         )
     except ModelUnavailable as err:
         raise SearchUnavailable(f"Search by photo is off: the index's model {name!r} cannot be loaded ({err}).") from None
