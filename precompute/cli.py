@@ -67,9 +67,12 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = BuildOptions()
     parser.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="global pooling of the last feature map (default: %(default)s)")
     parser.add_argument("--scales", type=_scales, default=defaults.scales,
-                        help="input sizes to embed at and combine, e.g. 224,320 (default: %s)" % ",".join(map(str, defaults.scales)))
+                        help="input sizes to embed at and combine, e.g. 224,320 (default: %s)"
+                        % (",".join(map(str, defaults.scales)) or "the model's own, 224 px for resnet18 and efficientnet-lite0"))
     parser.add_argument("--query-expansion", type=_at_least(0), default=defaults.query_expansion, metavar="N",
                         help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default: %(default)s)")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=defaults.flip,
+                        help="also embed each photo mirrored left to right and sum the two descriptors; twice the model time")
     parser.add_argument("--batch-size", type=_at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
     parser.add_argument("--workers", type=_at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
@@ -82,6 +85,7 @@ def descriptor_options(args: argparse.Namespace) -> BuildOptions:
         pooling=args.pooling,
         scales=args.scales,
         query_expansion=args.query_expansion,
+        flip=args.flip,
         batch_size=args.batch_size,
         workers=args.workers,
         device=args.device,

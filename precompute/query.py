@@ -55,10 +55,16 @@ def load_describer(model_info: dict, threads: int | None = None) -> Describer:
         torch.set_num_threads(threads)
     name = model_info.get("name", "")
     try:
-        model = load_model(name, _weights_file(model_info), model_info.get("pooling", "avg"), tuple(model_info.get("scales", ())))
+        model = load_model(
+            name,
+            _weights_file(model_info),
+            model_info.get("pooling", "avg"),
+            tuple(model_info.get("scales", ())),
+            bool(model_info.get("flip", False)),
+        )
     except ModelUnavailable as err:
         raise DescriberUnavailable(f"the index's model {name!r} cannot be loaded ({err})") from None
-    built_with = {key: model_info.get(key) for key in ("dim", "preprocessing")}
+    built_with = {key: model_info.get(key) for key in ("dim", "preprocessing", "flip")}
     loaded = {key: model.describe().get(key) for key in built_with}
     if loaded != built_with:
         raise DescriberUnavailable(f"model {name!r} loads here with {loaded}, but the index was built with {built_with}")
