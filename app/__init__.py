@@ -8,7 +8,8 @@ Configured from the environment:
   LOOKALIKE_BASE_URL       the site's own URL, for the JSON API's links (default: links relative to this server)
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
-  LOOKALIKE_SEARCHES_PER_WORKER, LOOKALIKE_SEARCH_THREADS  searches a worker runs at once, torch threads each (1, 1)
+  LOOKALIKE_SEARCH         `off` turns search by photo off, even where torch is installed (default `auto`)
+  LOOKALIKE_SEARCHES_PER_WORKER, LOOKALIKE_SEARCH_THREADS  searches a worker runs at once, threads each (1, 1)
   LOOKALIKE_INDEX_SHA256, LOOKALIKE_INDEX_MAX_MB, LOOKALIKE_INDEX_MAX_UNPACKED_MB, LOOKALIKE_INDEX_TIMEOUT_S
                            checks and caps on the LOOKALIKE_INDEX_URL download (app/index_download.py)
   LOOKALIKE_PASSWORD       make the gallery private: the password of the user `lookalike`
@@ -39,7 +40,7 @@ from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
 from app.links import PhotoIdConverter, checked_base_url, location_without_host
 from app.page_cache import RenderedPages, with_page_cache
-from app.search import QueryEmbedder, SearchSettingError
+from app.search import SEARCH_SETTINGS, QueryEmbedder, SearchSettingError
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.users import UsersError, configured_users
@@ -94,6 +95,11 @@ def _megabytes(variable: str, default: float, allow_zero: bool) -> float:
     return value
 
 
+def _search_setting() -> str:
+    setting = os.environ.get("LOOKALIKE_SEARCH", "auto").strip().lower() or "auto"
+    if setting not in SEARCH_SETTINGS:
+        _cannot_start(f"LOOKALIKE_SEARCH must be one of {', '.join(SEARCH_SETTINGS)}, not {setting!r}")
+    return setting
 def _private_settings() -> tuple[dict[str, str], str]:
     """The users and the session key of a private gallery; no users for a public one."""
     try:
@@ -134,6 +140,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     index_path = Path(index_path or os.environ.get("LOOKALIKE_INDEX", "data/index.pkl"))
     photo_root = photo_root or os.environ.get("LOOKALIKE_PHOTO_ROOT") or None
     max_upload_mb = _max_upload_mb()
+    search = _search_setting()
     users, secret_key = _private_settings()
     trusted_proxies = _trusted_proxies()
     originals_mode = _originals_mode(private=bool(users))
@@ -146,13 +153,15 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
             Path(photo_root) if photo_root else None,
             os.environ.get("LOOKALIKE_ORIGINALS_URL") or None,
             confined=downloaded,
+            with_embeddings=search != "off",
         )
     except (IndexFileError, IndexDownloadError) as err:
         _cannot_start(str(err))
     if catalog.photo_root_note:
         _note(catalog.photo_root_note)
     try:
-        embedder = QueryEmbedder(catalog.model, catalog.embeddings.shape[1])
+        width = None if catalog.embeddings is None else catalog.embeddings.shape[1]
+        embedder = QueryEmbedder(catalog.model, width, search)
     except SearchSettingError as err:
         _cannot_start(str(err))
     if embedder.unavailable_reason:
@@ -189,9 +198,9 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
     app.wsgi_app = _with_security_headers(app.wsgi_app)
-    # The index's objects (four dicts a photo) live as long as the app. Frozen, the garbage
-    # collector never walks them: at 100k photos a full collection in a worker otherwise
-    # pauses it for about 0.2 s and copies some 70 MiB of the pages it shares with the others.
+    # The app's objects live as long as it does. Frozen, the garbage collector never walks
+    # them, so a full collection in a worker neither pauses it for them nor copies the pages
+    # it shares with the others (the index itself is columns, mapped from the file).
     gc.freeze()
     return app
 

@@ -3,13 +3,19 @@
 Photos are addressed by their integer id only. File paths come from the
 index, never from a request, and a file is served only if, as opened, it is
 inside its folder.
+
+The index's columns are memory-mapped (see `precompute.index_file`): a
+photo's dict is made when a page shows it, a page's photos together. The
+embeddings are kept only when search by photo is on.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,7 +24,11 @@ from urllib.parse import quote
 
 import numpy as np
 
-from precompute.index_file import IndexFileError, read_index, system_folder
+from precompute.index_file import IndexFileError, PhotoTable, read_index, system_folder
+
+# Photo dicts each worker keeps once made, the latest first: about 13 MiB, as many photos as the page
+# cache keeps photo pages. Pages show the same photos again and again; a dict costs a few µs to make.
+_PHOTO_DICTS_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -56,9 +66,11 @@ class Catalog:
         originals_url: str | None = None,
         *,
         confined: bool = False,
+        with_embeddings: bool = True,
     ):
-        self.photos: list[dict] = index["photos"]
-        self.embeddings: np.ndarray = index["embeddings"]
+        self.photos: PhotoTable = index["photos"]
+        # Without search the embeddings, the bulk of the file, are never mapped in at all.
+        self.embeddings: np.ndarray | None = index["embeddings"] if with_embeddings else None
         self.neighbours: np.ndarray = index["neighbors"]
         self.scores: np.ndarray = index["scores"]
         self.model: dict = index["model"]
@@ -73,50 +85,56 @@ class Catalog:
         self.photo_root: Path | None = None
         if self.originals_url is None:
             self.photo_root, self.photo_root_note = served_photo_root(index["photo_root"], index_folder, photo_root, confined)
-        self._row_of_id = {photo["id"]: row for row, photo in enumerate(self.photos)}
+        self.row: Callable[[int], int | None] = _row_finder(self.photos.ids)
+        self._made: dict[int, dict] = {}  # row -> photo dict, oldest first
 
     @classmethod
     def load(
-        cls, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None, *, confined: bool = False
+        cls,
+        index_path: Path,
+        photo_root: Path | None = None,
+        originals_url: str | None = None,
+        *,
+        confined: bool = False,
+        with_embeddings: bool = True,
     ) -> "Catalog":
         index_path = Path(index_path)
-        return cls(read_index(index_path), index_path, photo_root, originals_url, confined=confined)
+        return cls(read_index(index_path), index_path, photo_root, originals_url, confined=confined,
+                   with_embeddings=with_embeddings)
 
     def __len__(self) -> int:
         return len(self.photos)
 
-    def row(self, photo_id: int) -> int | None:
-        return self._row_of_id.get(photo_id)
-
     def photo(self, photo_id: int) -> dict | None:
         row = self.row(photo_id)
-        return None if row is None else self.photos[row]
+        return None if row is None else self._photos_at([row])[0]
 
     def similar(self, photo_id: int) -> list[Similar]:
-        row = self._row_of_id[photo_id]
+        row = self.row(photo_id)
         return [
-            Similar.scored(self.photos[neighbour], score)
-            for neighbour, score in zip(self.neighbours[row].tolist(), self.scores[row].tolist())
+            Similar.scored(photo, score)
+            for photo, score in zip(self._photos_at(self.neighbours[row].tolist()), self.scores[row].tolist())
         ]
 
     def nearest(self, query: np.ndarray, k: int) -> list[Similar]:
         """The k photos most similar to a unit-length query embedding, best first.
 
         A brute-force dot product over every embedding: for a single query this
-        is one matrix-vector product, fast enough for collections of 100k photos.
+        is one matrix-vector product over the mapped embeddings, which reads all
+        of them (100k × 1280-d: 0.5 GB; a million: 5 GB, shared by the workers).
         """
         k = min(k, len(self.photos))
-        if k == 0:
+        if k == 0 or self.embeddings is None:
             return []
         scores = self.embeddings @ query.astype(np.float32, copy=False)
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.lexsort((best, -scores[best]))]
-        return [Similar.scored(self.photos[row], scores[row]) for row in best.tolist()]
+        return [Similar.scored(photo, score) for photo, score in zip(self._photos_at(best.tolist()), scores[best].tolist())]
 
     def beside(self, photo_id: int, step: int) -> dict | None:
         """The photo `step` places after (or before) this one in gallery order, if any."""
-        row = self._row_of_id[photo_id] + step
-        return self.photos[row] if 0 <= row < len(self.photos) else None
+        row = self.row(photo_id) + step
+        return self._photos_at([row])[0] if 0 <= row < len(self.photos) else None
 
     def page_count(self, per_page: int) -> int:
         return max(1, math.ceil(len(self.photos) / per_page))
@@ -126,10 +144,27 @@ class Catalog:
         if not 1 <= number <= self.page_count(per_page):
             return None
         start = (number - 1) * per_page
-        return Page(number, self.page_count(per_page), per_page, self.photos[start : start + per_page])
+        rows = range(start, min(start + per_page, len(self.photos)))
+        return Page(number, self.page_count(per_page), per_page, self._photos_at(rows))
+
+    def _photos_at(self, rows: Sequence[int]) -> list[dict]:
+        """The dicts of these rows: kept ones as they are, the others made together and kept.
+
+        Safe with threaded workers: at worst two threads make the same dict.
+        """
+        made = self._made
+        photos = [made.get(row) for row in rows]
+        missing = [row for row, photo in zip(rows, photos) if photo is None]
+        if not missing:
+            return photos
+        fresh = dict(zip(missing, self.photos.records(rows if len(missing) == len(rows) else missing)))
+        made.update(fresh)
+        for oldest in list(itertools.islice(made, max(0, len(made) - _PHOTO_DICTS_KEPT))):
+            made.pop(oldest, None)
+        return [photo if photo is not None else fresh[row] for row, photo in zip(rows, photos)]
 
     def page_of(self, photo_id: int, per_page: int) -> int:
-        return self._row_of_id[photo_id] // per_page + 1
+        return self.row(photo_id) // per_page + 1
 
     def open_thumbnail(self, photo: dict, kind: str) -> BinaryIO | None:
         entry = photo.get("thumbnails", {}).get(kind)
@@ -154,6 +189,25 @@ class Catalog:
         return self.originals_url + quote(photo["path"].encode("utf-8", "surrogateescape"))
 
 
+def _row_finder(ids: np.ndarray) -> Callable[[int], int | None]:
+    """Row of a photo id: the id itself when ids are 0..N-1 in order (a fresh index), else a binary search.
+
+    Either way no dict of a million entries: the sorted order is one array,
+    made in the master before the workers fork and shared by them.
+    """
+    n = len(ids)
+    if np.array_equal(ids, np.arange(n)):
+        return lambda photo_id: photo_id if 0 <= photo_id < n else None
+    order = np.argsort(ids, kind="stable").astype(np.int64)
+    ordered = ids[order]
+
+    def row(photo_id: int) -> int | None:
+        if not 0 <= photo_id < 2**63:
+            return None
+        position = int(np.searchsorted(ordered, photo_id))
+        return int(order[position]) if position < n and ordered[position] == photo_id else None
+
+    return row
 def served_photo_root(
     recorded: str, index_folder: Path, override: Path | None, confined: bool
 ) -> tuple[Path | None, str | None]:

@@ -1,16 +1,18 @@
 """Query by upload: embed a visitor's photo exactly as the index embedded its photos.
 
-This is the one part of the web app that needs torch, so it is optional: it
-is on only when the precompute dependencies are installed and the index's
-model loads. Torch is imported on first use, never when the app starts, and
-the model is loaded once per worker process, under a lock, so concurrent
-first queries load it once.
+The pipeline is reached through one function, `precompute.query.load_describer`:
+photo bytes in, descriptor out, through the same decode, crops and runner
+(ONNX Runtime on a CPU) that indexing used. It needs torch, so search is
+optional: it is on only when the precompute dependencies are installed, the
+index's model loads and LOOKALIKE_SEARCH is not `off`. Torch is imported on
+first use, never when the app starts, and the model is loaded once per worker
+process, under a lock, so concurrent first queries load it once.
 
 Each search is bounded. An upload's size is read from its header and refused
 over UPLOAD_MAX_PIXELS before anything is decoded (JPEGs are then decoded at
 reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
 once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
-torch threads (default 1), so searches cannot take every core from the pages
+threads (default 1), so searches cannot take every core from the pages
 and a worker's memory is bounded by one search's worst case per slot.
 """
 
@@ -21,13 +23,11 @@ import io
 import os
 import threading
 import warnings
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from precompute.decode import DecodeError
-from precompute.preprocess import Preprocessing
+SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
 
 # What `precompute.scan` indexes, by what Pillow says the content is (never by
 # the file name or the client's content type).
@@ -80,15 +80,16 @@ def _positive_int(variable: str, default: int) -> int:
 class QueryEmbedder:
     """Turns uploaded image bytes into a unit-length embedding comparable with the index's."""
 
-    def __init__(self, model_info: dict, embedding_width: int | None = None):
+    def __init__(self, model_info: dict, embedding_width: int | None = None, setting: str = "auto"):
         self.model_info = model_info
         self._lock = threading.Lock()
-        self._features = None  # the torch module, once loaded
+        self._describe = None  # photo bytes -> descriptor, once loaded (precompute.query)
         self.threads = _positive_int("LOOKALIKE_SEARCH_THREADS", DEFAULT_SEARCH_THREADS)
         self._slots = threading.BoundedSemaphore(_positive_int("LOOKALIKE_SEARCHES_PER_WORKER", DEFAULT_SEARCHES_PER_WORKER))
-        self.specs: list[Preprocessing] | None = _recorded_specs(model_info)
-        self._unavailable: str | None = _missing_dependencies() or (
-            None if self.specs else "Search by photo is off: the index does not record its preprocessing."
+        self._unavailable: str | None = (
+            ("Search by photo is turned off on this server (LOOKALIKE_SEARCH=off)." if setting == "off" else None)
+            or _missing_dependencies()
+            or (None if model_info.get("preprocessing") else "Search by photo is off: the index does not record its preprocessing.")
         )
         if self._unavailable is None and embedding_width is not None and embedding_width != model_info.get("dim"):
             self._unavailable = (
@@ -108,34 +109,31 @@ class QueryEmbedder:
         if not self._slots.acquire(blocking=False):
             raise SearchBusy("The server is busy with other searches; try again in a moment.")
         try:
-            pixels = model_inputs(data, self.specs)
-            features = self._loaded_features()
-            import torch
+            check_upload(data)
+            describe = self._loaded_describer()
+            from precompute.query import UnreadablePhoto
 
-            from precompute.embed import embed_scales
-
-            return embed_scales(features, [torch.from_numpy(p[None]) for p in pixels], torch.device("cpu"))[0]
+            try:
+                return describe(data)
+            except UnreadablePhoto as err:
+                raise UploadRejected(422, f"The photo cannot be read: {err}.") from None
         finally:
             self._slots.release()
 
-    def _loaded_features(self):
-        """The model's feature extractor, loaded on first use; later calls never wait on the lock."""
-        if self._features is not None:
-            return self._features
+    def _loaded_describer(self):
+        """The index's describer, loaded on first use; later calls never wait on the lock."""
+        if self._describe is not None:
+            return self._describe
         with self._lock:
             if self._unavailable is not None:
                 raise SearchUnavailable(self._unavailable)
-            if self._features is None:
-                import torch
-
-                # A deliberate share of the cores: by default torch takes them all, in every worker at once.
-                torch.set_num_threads(self.threads)
+            if self._describe is None:
                 try:
-                    self._features = _load_features(self.model_info)
+                    self._describe = _load_describer(self.model_info, self.threads)
                 except SearchUnavailable as err:
                     self._unavailable = str(err)
                     raise
-        return self._features
+        return self._describe
 
 
 def _missing_dependencies() -> str | None:
@@ -149,47 +147,18 @@ def _missing_dependencies() -> str | None:
     return None
 
 
-def _load_features(model_info: dict):
-    """The index's own model, loaded the way precompute loaded it."""
-    from precompute.models import ModelUnavailable, load_model
+def _load_describer(model_info: dict, threads: int):
+    """The index's own model, loaded the way precompute loaded it, on a deliberate share of the cores."""
+    from precompute.query import DescriberUnavailable, load_describer
 
-    name = model_info.get("name", "")
     try:
-        model = load_model(
-            name,
-            _weights_file(model_info),
-            model_info.get("pooling", "avg"),
-            tuple(model_info.get("scales", ())),
-            bool(model_info.get("flip", False)),
-        )
-    except ModelUnavailable as err:
-        raise SearchUnavailable(f"Search by photo is off: the index's model {name!r} cannot be loaded ({err}).") from None
-    if model.dim != model_info.get("dim"):
-        raise SearchUnavailable(
-            f"Search by photo is off: model {name!r} gives {model.dim}-d embeddings, the index holds {model_info.get('dim')}-d."
-        )
-    return model.features
+        return load_describer(model_info, threads)
+    except DescriberUnavailable as err:
+        raise SearchUnavailable(f"Search by photo is off: {err}.") from None
 
 
-def _weights_file(model_info: dict) -> Path | None:
-    """The weights file the index was built with, when it came from `--weights FILE`."""
-    source = str(model_info.get("weights", ""))
-    return Path(source.removeprefix("file ")) if source.startswith("file ") else None
-
-
-def _recorded_specs(model_info: dict) -> list[Preprocessing] | None:
-    """The preprocessing per input scale the index was built with, or None if it was not recorded."""
-    try:
-        spec = dict(model_info["preprocessing"])
-        spec["mean"], spec["std"] = tuple(spec["mean"]), tuple(spec["std"])
-        base = Preprocessing(**spec)
-        return [base.at_scale(int(scale)) for scale in model_info.get("scales") or (base.crop,)]
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def model_inputs(data: bytes, specs: list[Preprocessing]) -> list[np.ndarray]:
-    """Check and decode an upload into the model's input, as `prepare_photo` does for indexed photos."""
+def check_upload(data: bytes) -> None:
+    """Refuse what is not a photo, or too large to decode, from its header alone (Pillow, no pipeline)."""
     if not data:
         raise UploadRejected(400, "The uploaded file is empty.")
     try:
@@ -207,11 +176,3 @@ def model_inputs(data: bytes, specs: list[Preprocessing]) -> list[np.ndarray]:
             f"The photo has {width} × {height} pixels, over the {UPLOAD_MAX_PIXELS // 10**6}-megapixel limit "
             "for search; it was not decoded (a possible decompression bomb).",
         )
-    from precompute.prepare import decode_for_model  # these resize with torch, which search needs anyway
-    from precompute.resize import to_model_input
-
-    try:
-        decoded = decode_for_model(data, specs)
-        return [to_model_input(decoded.image, spec) for spec in specs]
-    except DecodeError as err:
-        raise UploadRejected(422, f"The photo cannot be read: {err}.") from None

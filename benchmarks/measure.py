@@ -8,6 +8,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -109,3 +110,16 @@ def rss_mib(pid: int | str = "self") -> float:
     with open(f"/proc/{pid}/statm") as statm:
         resident_pages = int(statm.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def mapped_file_kib(pid: int | str, path: Path) -> dict[str, int]:
+    """Size, Rss, Pss and private KiB of a process's mappings of the file at `path` (Linux smaps), summed."""
+    totals = dict.fromkeys(("Size", "Rss", "Pss", "Private_Clean", "Private_Dirty"), 0)
+    inside = False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):  # a mapping's first line: its address range
+            inside = len(fields) >= 6 and fields[5] == str(path)
+        elif inside and fields[0].rstrip(":") in totals:
+            totals[fields[0].rstrip(":")] += int(fields[1])
+    return totals

@@ -1,77 +1,147 @@
 """A valid Lookalike index of any size, made of random unit embeddings: for serving benchmarks and tests.
 
-Every photo shares the same two tiny thumbnail files, so a 100k-photo index
-costs no more disk than a 10-photo one.
+    python -m benchmarks.synthetic_index OUT.pkl --photos N [--dim D] [--clustered] [--neighbours random|exact]
+
+Every photo shares the same two tiny thumbnail files, so a million-photo index
+costs no more thumbnail disk than a 10-photo one. The per-photo columns are
+made with numpy, never a dict per photo, and the embeddings are generated in
+blocks into a scratch file beside OUT, so a million 1280-d photos need about
+as much memory as one block. `--clustered` draws photos around shared centres
+(real embeddings are clustered; uniform random ones are a worst case no real
+collection has). `--neighbours exact` runs the pipeline's own neighbour step;
+`random` gives valid but meaningless neighbours, enough to serve a collection
+too large to search quickly.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from precompute.index_file import FORMAT, FORMAT_VERSION, thumbnail_dir_for, write_index
-from precompute.thumbnails import SIZES, thumbnail_name
+from precompute.index_file import THUMBNAIL_SIZES, PhotoTable, new_index, path_columns, thumbnail_dir_for, thumbnail_name, write_index
 
-DIM = 512
-
-
-def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
-    vectors = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+DIM = 1280  # the default descriptor's (efficientnet-lite0)
+_BLOCK = 65_536  # rows generated at a time
+_PHOTOS_PER_CLUSTER = 50
+_CLUSTER_SPREAD = 0.6  # noise norm against a unit centre: neighbours within a cluster score about 0.75
+NEIGHBOUR_STEPS = ("random", "exact")
 
 
-def write_synthetic_index(index_path: Path, n: int, k: int = 10, exact_neighbours: bool = True) -> Path:
+def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0, clustered: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """`n` unit vectors, uniform on the sphere or clustered around n / 50 random centres; written into `out` if given."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, dim), np.float32) if out is None else out
+    centres = _unit(rng.standard_normal((max(1, n // _PHOTOS_PER_CLUSTER), dim), dtype=np.float32)) if clustered else None
+    for start in range(0, n, _BLOCK):
+        rows = min(_BLOCK, n - start)
+        block = rng.standard_normal((rows, dim), dtype=np.float32)
+        if centres is not None:
+            block *= _CLUSTER_SPREAD / np.sqrt(dim, dtype=np.float32)
+            block += centres[rng.integers(0, len(centres), rows)]
+        out[start : start + rows] = _unit(block)
+    return out
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def synthetic_photos(n: int, thumbnail_hash: str) -> PhotoTable:
+    """`n` photos of 4000 × 3000 in albums of 1,000, all with the thumbnails named after `thumbnail_hash`."""
+    rng = np.random.default_rng(2)
+    ids = np.arange(n, dtype=np.int64)
+    sides = [(side, side * 3 // 4) for side in THUMBNAIL_SIZES.values()]
+    columns = {
+        "id": ids,
+        "size": 3_000_000 + ids,
+        "mtime_ns": 1_700_000_000_000_000_000 + ids,
+        "sha1": rng.integers(0, 256, (n, 20), dtype=np.uint8),
+        "dimensions": np.tile(np.array([4000, 3000], np.int32), (n, 1)),
+        "thumbnail_key": np.tile(np.frombuffer(bytes.fromhex(thumbnail_hash[:20]), np.uint8), (n, 1)),
+        "thumbnail_dimensions": np.tile(np.array(sides, np.uint16), (n, 1, 1)),
+    }
+    columns.update(path_columns([f"album-{i // 1000:03d}/photo-{i:06d}.jpg".encode() for i in range(n)]))
+    return PhotoTable(columns)
+
+
+def _thumbnails(thumbnail_dir: Path) -> str:
+    """The two shared thumbnail files; returns the hash they are named after."""
+    shared_hash = hashlib.sha1(b"lookalike synthetic thumbnail").hexdigest()
+    thumbnail_dir.mkdir(parents=True, exist_ok=True)
+    for kind, side in THUMBNAIL_SIZES.items():
+        Image.new("RGB", (side // 8, side // 8 * 3 // 4), (90, 120, 150)).save(thumbnail_dir / thumbnail_name(shared_hash, kind), "JPEG")
+    return shared_hash
+
+
+def _random_neighbours(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    neighbours = ((np.arange(n)[:, None] + rng.integers(1, max(2, n), size=(n, k))) % n).astype(np.int32)
+    scores = np.sort(rng.random((n, k), dtype=np.float32), axis=1)[:, ::-1].copy()
+    return neighbours, scores
+
+
+def write_synthetic_index(
+    index_path: Path, n: int, k: int = 10, neighbours: str = "exact", dim: int = DIM, clustered: bool = False
+) -> Path:
     """Write an index of `n` fake photos to `index_path`, thumbnails beside it; return the path.
 
-    With `exact_neighbours` off, neighbours are random ids (valid, but not the
-    nearest): enough to time loading an index too big to search quickly.
+    `neighbours` is one of NEIGHBOUR_STEPS: the pipeline's real neighbour step, or random ids.
     """
-    from precompute.neighbours import top_k_neighbours  # needs torch; only the exact path does
-
+    if neighbours not in NEIGHBOUR_STEPS:
+        raise ValueError(f"unknown neighbour step {neighbours!r}; choose one of {', '.join(NEIGHBOUR_STEPS)}")
     index_path = Path(index_path)
     thumbnail_dir = thumbnail_dir_for(index_path)
-    thumbnail_dir.mkdir(parents=True, exist_ok=True)
-    shared_hash = hashlib.sha1(b"lookalike synthetic thumbnail").hexdigest()
-    thumbnails = {}
-    for kind, side in SIZES.items():
-        name = thumbnail_name(shared_hash, kind)
-        Image.new("RGB", (side // 8, side // 8 * 3 // 4), (90, 120, 150)).save(thumbnail_dir / name, "JPEG")
-        thumbnails[kind] = {"file": name, "width": side, "height": side * 3 // 4}
-    embeddings = random_unit_vectors(n)
-    if exact_neighbours:
-        neighbours, scores = top_k_neighbours(embeddings, k)
-    else:
-        rng = np.random.default_rng(1)
-        neighbours = ((np.arange(n)[:, None] + rng.integers(1, max(2, n), size=(n, k))) % n).astype(np.int32)
-        scores = np.sort(rng.random((n, k), dtype=np.float32), axis=1)[:, ::-1].copy()
-    photos = [
-        {
-            "id": i,
-            "path": f"album-{i // 1000:03d}/photo-{i:06d}.jpg",
-            "size": 3_000_000 + i,
-            "mtime_ns": 1_700_000_000_000_000_000 + i,
-            "sha1": hashlib.sha1(i.to_bytes(8, "little")).hexdigest(),
-            "width": 4000,
-            "height": 3000,
-            "thumbnails": {kind: dict(entry) for kind, entry in thumbnails.items()},
-        }
-        for i in range(n)
-    ]
-    index = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "created": "2026-01-01T00:00:00+00:00",
-        "model": {"name": "synthetic", "dim": DIM, "weights": "random unit vectors", "preprocessing": {}},
-        "photo_root": str(index_path.parent / "no-originals"),
-        "thumbnail_dir": thumbnail_dir.name,
-        "photos": photos,
-        "embeddings": embeddings,
-        "neighbors": neighbours,
-        "scores": scores,
-        "skipped": [],
-    }
-    write_index(index, index_path)
+    photos = synthetic_photos(n, _thumbnails(thumbnail_dir))
+    k = max(0, min(k, n - 1))
+    with tempfile.TemporaryDirectory(dir=index_path.parent, prefix=".synthetic-") as scratch:
+        embeddings = np.lib.format.open_memmap(Path(scratch) / "embeddings.npy", "w+", np.float32, (n, dim))
+        random_unit_vectors(n, dim, clustered=clustered, out=embeddings)
+        if neighbours == "random":
+            found, scores = _random_neighbours(n, k)
+        else:
+            from precompute.neighbours import top_k_neighbours  # needs torch; only the real step does
+
+            found, scores = top_k_neighbours(embeddings, k)
+        model = {"name": "synthetic", "dim": dim, "weights": "random unit vectors", "preprocessing": {},
+                 "clustered": clustered, "neighbours": neighbours}
+        index = new_index(photos, embeddings, found, scores, model=model, photo_root=str(index_path.parent / "no-originals"),
+                          thumbnail_dir=thumbnail_dir.name, created="2026-01-01T00:00:00+00:00")
+        write_index(index, index_path)
     return index_path
+
+
+def as_format_1(index: dict) -> dict:
+    """The same index as format version 1 held it: a dict per photo, every array in memory and inside the pickle.
+
+    For comparisons with the format that came before, and tests of the upgrade from it.
+    """
+    old = {key: np.array(value) if isinstance(value, np.ndarray) else value for key, value in index.items()}
+    return {**old, "version": 1, "photos": list(index["photos"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.synthetic_index", description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="index file to write; thumbnails go beside it")
+    parser.add_argument("--photos", type=int, required=True, help="number of photos")
+    parser.add_argument("--dim", type=int, default=DIM, help="embedding dimension (default: %(default)s)")
+    parser.add_argument("--k", type=int, default=10, help="neighbours per photo (default: %(default)s)")
+    parser.add_argument("--clustered", action="store_true", help="photos in clusters of about 50, as real embeddings are")
+    parser.add_argument("--neighbours", choices=NEIGHBOUR_STEPS, default="exact",
+                        help="the pipeline's neighbour step, or random valid ids (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.photos < 1 or args.dim < 1 or args.k < 1:
+        parser.error("--photos, --dim and --k must be at least 1")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_synthetic_index(args.out, args.photos, args.k, args.neighbours, args.dim, args.clustered)
+    print(f"{args.out}: {args.photos:,} photos, {args.dim}-d, {args.out.stat().st_size / 2**20:,.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

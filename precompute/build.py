@@ -6,14 +6,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from precompute import incremental, thumbnails
 from precompute.embed import embed_photos, pick_device
-from precompute.index_file import FORMAT, FORMAT_VERSION, thumbnail_dir_for, write_index
+from precompute.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbours import top_k_neighbours
 from precompute.query_expansion import expanded_descriptors
@@ -104,20 +103,17 @@ def build_index(
         raise BuildError(f"none of the {len(scan.photos)} photos in {photo_dir} could be read; no index written")
     ranked_by = expanded_descriptors(merged.embeddings, options.query_expansion)
     neighbours, scores = top_k_neighbours(ranked_by, options.k)
-    index = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": model.describe() | {"query_expansion": options.query_expansion},
-        "photo_root": str(photo_dir),
-        "thumbnail_dir": thumbnail_dir.name,
-        "photos": merged.infos,
-        "embeddings": merged.embeddings,
-        "neighbors": neighbours,
-        "scores": scores,
-        "next_id": merged.next_id,
-        "skipped": [{"path": s.relpath, "reason": s.reason} for s in skipped],
-    }
+    index = new_index(
+        merged.infos,
+        merged.embeddings,
+        neighbours,
+        scores,
+        model=model.describe() | {"query_expansion": options.query_expansion},
+        photo_root=str(photo_dir),
+        thumbnail_dir=thumbnail_dir.name,
+        next_id=merged.next_id,
+        skipped=[{"path": s.relpath, "reason": s.reason} for s in skipped],
+    )
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}
     thumbnails.remove_unused(thumbnail_dir, in_use)

@@ -84,7 +84,6 @@ def embed_photos(
     """Decode, thumbnail and embed `photos`; failures are collected, not raised.
 
     `runner` defaults to the fastest one for `device` (see `precompute.runtime`).
-    Multi-scale descriptors are the sum of the unit-length descriptors of each scale.
     """
     device = device or pick_device()
     workers = default_workers() if workers is None else workers
@@ -108,8 +107,7 @@ def embed_photos(
         good = [item for item in batch if item.error is None]
         failures.extend((item.position, item.error) for item in batch if item.error is not None)
         if good:
-            per_scale = [runner(np.stack(crops)) for crops in zip(*(item.pixels for item in good))]
-            chunks.append(unit_rows(sum(per_scale)))
+            chunks.append(embed_crops(runner, [item.pixels for item in good]))
             infos.extend(item.info for item in good)
         if on_progress:
             on_progress(len(batch))
@@ -118,10 +116,20 @@ def embed_photos(
     return EmbeddedPhotos(embeddings, infos, failures)
 
 
+def embed_crops(runner: Runner, crops: Sequence[list[np.ndarray]]) -> np.ndarray:
+    """Photos' uint8 crops (per photo, one per scale) to their unit-length descriptors: a batch through `runner`.
+
+    A multi-scale descriptor is the sum of the unit-length descriptors of each scale, made unit length.
+    """
+    per_scale = [runner(np.stack(same_scale)) for same_scale in zip(*crops)]
+    return unit_rows(sum(per_scale))
+
+
 def embed_scales(features: torch.nn.Module, scales: list[torch.Tensor], device: torch.device) -> np.ndarray:
     """One batch of float model inputs, at one or more sizes, to unit-length float32 embeddings, in PyTorch.
 
-    The pipeline's runners do the same from uint8 crops; this serves single queries.
+    The pipeline's runners do the same from uint8 crops (`embed_crops`); this
+    is eager PyTorch end to end, the reference the tests compare them with.
     """
     with torch.inference_mode():
         total = sum(_unit(forward(features, pixels.to(device, non_blocking=True), device)) for pixels in scales)

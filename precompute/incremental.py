@@ -37,7 +37,7 @@ def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Prev
     if not index_path.exists():
         return Previous({}, 0)
     try:
-        index = read_index(index_path)
+        index = read_index(index_path, upgrade=True)  # an index of an older format is read and rewritten
     except IndexFileError as err:
         return Previous({}, 0, f"the existing index cannot be read ({err})")
     reason = _incompatibility(index, photo_dir, model)

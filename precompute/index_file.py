@@ -1,26 +1,72 @@
-"""Step 5: the index file, one pickle holding everything the web app needs.
+"""Step 5: the index file, one pickle holding everything the web app needs. Its one owner.
+
+This module decides what an index holds (its keys, the per-photo columns, the
+thumbnail folder and the thumbnail names and kinds), builds new indexes
+(`new_index`), writes them and reads them back, checked.
+
+The file (format version 2) is one pickle file in three parts:
+
+1. a small pickle, the table of contents: the format marker and version, the
+   length of part 2, and where each data buffer lies in part 3;
+2. a pickle (protocol 5) of the index dict, whose numpy arrays are
+   out-of-band buffers (`pickle.PickleBuffer`): the pickle holds only each
+   array's dtype and shape;
+3. the buffers, each starting on a page boundary, memory-mapped at load: the
+   web app reads only the pages it uses, and gunicorn's workers share them
+   through the page cache instead of each holding a copy.
+
+Per-photo data are columns (numpy arrays; paths as one UTF-8 blob with
+offsets), not a dict per photo: a million photos load in milliseconds. A
+`PhotoTable` makes a photo's familiar dict on demand.
 
 Writing is atomic (temporary file, fsync, rename), so an interrupted run
-leaves the previous index intact. Reading uses a restricted unpickler that
-allows only builtins and plain numpy arrays: a pickle can run code when
-loaded, and an index file may come from anywhere.
+leaves the previous index intact, and a running app keeps its mapping of the
+old file. Reading uses a restricted unpickler that allows only builtins and
+plain numpy arrays (a pickle can run code when loaded, and an index file may
+come from anywhere), then checks the table of contents, every column's dtype
+and shape, ids, offsets and neighbour ids. An index of format version 1 (a
+dict per photo, arrays inside the pickle) is refused by the web app with a
+one-line message and upgraded by the next `python -m precompute` run.
 
 This module needs only numpy, so the web app can use it without torch.
 """
 
 from __future__ import annotations
 
-import io
+import mmap
 import os
 import pickle
+import re
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 FORMAT = "lookalike-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_PAGE = mmap.ALLOCATIONGRANULARITY  # buffers start on this boundary so each one can be mapped alone
+_MAX_BUFFERS = 64  # an index has a dozen arrays; each buffer is a mapping, and a process may hold only so many
+
+# Long side in pixels of each thumbnail kind: `thumb` for grids and lists, `preview` for a photo's own page.
+THUMBNAIL_SIZES = {"thumb": 320, "preview": 960}
+_THUMBNAIL_KEY_BYTES = 10  # a thumbnail's name starts with 20 hex digits of the photo's content hash
+_THUMBNAIL_NAME = re.compile(r"([0-9a-f]{20})-(\w+)\.jpg")
+
+# The per-photo columns: name -> (dtype, shape after the photo axis). Paths are
+# `path_bytes[path_offsets[i]:path_offsets[i + 1]]`, UTF-8 with surrogateescape
+# (so a file name that is not valid UTF-8 survives).
+PHOTO_COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
+    "id": (np.int64, ()),
+    "size": (np.int64, ()),
+    "mtime_ns": (np.int64, ()),
+    "sha1": (np.uint8, (20,)),
+    "dimensions": (np.int32, (2,)),  # width, height of the original
+    "thumbnail_key": (np.uint8, (_THUMBNAIL_KEY_BYTES,)),
+    "thumbnail_dimensions": (np.uint16, (len(THUMBNAIL_SIZES), 2)),  # per kind: width, height
+}
 # Similar photos kept per photo. A photo page shows them all: an index with
 # millions of columns would render a page of a gigabyte.
 MAX_K = 1000
@@ -49,11 +95,6 @@ _ALLOWED_GLOBALS = frozenset(
 )
 
 
-def thumbnail_dir_for(index_path: Path) -> Path:
-    """Where an index's thumbnails live: `data/index.pkl` keeps them in `data/index-thumbnails/`."""
-    return index_path.with_name(index_path.stem + "-thumbnails")
-
-
 def system_folder(folder: Path) -> bool:
     """Whether `folder` (resolved: no symlinks, no `..`) is one photos must never be served from."""
     return folder in TOO_BROAD_FOLDERS or any(folder.is_relative_to(system) for system in SYSTEM_FOLDERS)
@@ -70,13 +111,206 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise IndexFileError(f"refusing to load {module}.{name}: an index holds only builtins and numpy arrays")
 
 
+def thumbnail_dir_for(index_path: Path) -> Path:
+    """The thumbnails of `data/index.pkl` live in `data/index-thumbnails/`."""
+    index_path = Path(index_path)
+    return index_path.with_name(index_path.stem + "-thumbnails")
+
+
+def thumbnail_name(content_hash: str, kind: str) -> str:
+    """Named after the photo's content: unchanged photos keep their files, and a run never overwrites one in use."""
+    return f"{content_hash[:2 * _THUMBNAIL_KEY_BYTES]}-{kind}.jpg"
+
+
+_THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_SIZES)  # kind, name after the hash
+
+
+class PhotoTable:
+    """Every photo's record as columns; `table[row]` makes one photo's dict when a page needs it.
+
+    The dict is what the pipeline produced and the web pages read: `id`,
+    `path`, `size`, `mtime_ns`, `sha1` (hex), `width`, `height` and
+    `thumbnails` ({kind: {file, width, height}}).
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.columns = columns
+        self.ids: np.ndarray = columns["id"]
+        self._offsets = columns["path_offsets"]
+        self._paths = memoryview(np.ascontiguousarray(columns["path_bytes"])).cast("B")  # slices faster than numpy's
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, row: int | slice) -> dict | list[dict]:
+        if isinstance(row, slice):
+            return self.records(range(*row.indices(len(self))))
+        if not -len(self) <= row < len(self):
+            raise IndexError(f"row {row} of {len(self)}")
+        return self.record(row % len(self))
+
+    def __iter__(self) -> Iterator[dict]:
+        for start in range(0, len(self), 4096):
+            yield from self.records(range(start, min(len(self), start + 4096)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PhotoTable):
+            return NotImplemented
+        return self.columns.keys() == other.columns.keys() and all(
+            np.array_equal(self.columns[name], other.columns[name]) for name in self.columns
+        )
+
+    def path(self, row: int) -> str:
+        start, stop = self._offsets[row : row + 2].tolist()
+        return str(self._paths[start:stop], "utf-8", "surrogateescape")
+
+    def record(self, row: int) -> dict:
+        return self.records([row])[0]
+
+    def records(self, rows: Sequence[int]) -> list[dict]:
+        """The dicts of several rows at once: each column is read once for all of them (a page's photos)."""
+        if isinstance(rows, range) and rows.step == 1:  # a slice reads columns without numpy's fancy indexing
+            rows, after = slice(rows.start, rows.stop), slice(rows.start + 1, rows.stop + 1)
+        else:
+            rows = np.asarray(rows, dtype=np.intp)
+            after = rows + 1
+        columns, paths = self.columns, self._paths
+        sha1s = columns["sha1"][rows].tobytes().hex()
+        keys = columns["thumbnail_key"][rows].tobytes().hex()
+        step = 2 * _THUMBNAIL_KEY_BYTES
+        (thumb, thumb_name), (preview, preview_name) = _THUMBNAIL_KINDS  # two kinds: spelt out, for speed
+        return [
+            {
+                "id": photo_id,
+                "path": str(paths[start:stop], "utf-8", "surrogateescape"),
+                "size": size,
+                "mtime_ns": mtime_ns,
+                "sha1": sha1s[40 * i : 40 * i + 40],
+                "width": width,
+                "height": height,
+                "thumbnails": {
+                    thumb: {"file": keys[step * i : step * i + step] + thumb_name, "width": tw, "height": th},
+                    preview: {"file": keys[step * i : step * i + step] + preview_name, "width": pw, "height": ph},
+                },
+            }
+            for i, (photo_id, start, stop, size, mtime_ns, (width, height), ((tw, th), (pw, ph))) in enumerate(
+                zip(
+                    self.ids[rows].tolist(),
+                    self._offsets[rows].tolist(),
+                    self._offsets[after].tolist(),
+                    columns["size"][rows].tolist(),
+                    columns["mtime_ns"][rows].tolist(),
+                    columns["dimensions"][rows].tolist(),
+                    columns["thumbnail_dimensions"][rows].tolist(),
+                )
+            )
+        ]
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict]) -> "PhotoTable":
+        """Columns from the pipeline's per-photo dicts; a record that does not fit raises IndexFileError."""
+        records = list(records)
+        n = len(records)
+        columns = {name: np.zeros((n, *shape), dtype) for name, (dtype, shape) in PHOTO_COLUMNS.items()}
+        paths = []
+        for row, record in enumerate(records):
+            problem = _record_problem(record)
+            if problem:
+                raise IndexFileError(f"photo {row}: {problem}")
+            try:
+                _fill_row(columns, row, record)
+                paths.append(record["path"].encode("utf-8", "surrogateescape"))
+            except (OverflowError, TypeError, ValueError) as err:  # numbers too large for their column, odd text
+                raise IndexFileError(f"photo {row}: {err}") from None
+        columns.update(path_columns(paths))
+        return cls(columns)
+
+
+def _fill_row(columns: dict[str, np.ndarray], row: int, record: dict) -> None:
+    columns["id"][row] = record["id"]
+    columns["size"][row] = record["size"]
+    columns["mtime_ns"][row] = record.get("mtime_ns", 0)
+    columns["sha1"][row] = np.frombuffer(bytes.fromhex(record["sha1"]), np.uint8)
+    columns["dimensions"][row] = (record["width"], record["height"])
+    thumbnails = record["thumbnails"]
+    key = _THUMBNAIL_NAME.fullmatch(thumbnails[next(iter(THUMBNAIL_SIZES))]["file"]).group(1)
+    columns["thumbnail_key"][row] = np.frombuffer(bytes.fromhex(key), np.uint8)
+    columns["thumbnail_dimensions"][row] = [(thumbnails[k]["width"], thumbnails[k]["height"]) for k in THUMBNAIL_SIZES]
+
+
+def path_columns(encoded_paths: list[bytes]) -> dict[str, np.ndarray]:
+    """`path_offsets` and `path_bytes` for paths already encoded (UTF-8, surrogateescape)."""
+    offsets = np.zeros(len(encoded_paths) + 1, np.int64)
+    np.cumsum([len(path) for path in encoded_paths], out=offsets[1:])
+    return {"path_offsets": offsets, "path_bytes": np.frombuffer(b"".join(encoded_paths), np.uint8)}
+
+
+# What each pipeline record must hold, and of which type.
+_RECORD_FIELDS = {"id": int, "path": str, "sha1": str, "size": int, "width": int, "height": int, "thumbnails": dict}
+
+
+def _record_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "not a dict"
+    for key, kind in _RECORD_FIELDS.items():
+        if not isinstance(record.get(key), kind):
+            return f"'{key}' must be a {kind.__name__}"
+    if record["id"] < 0:
+        return "'id' must not be negative"
+    if not re.fullmatch(r"[0-9a-f]{40}", record["sha1"]):
+        return "'sha1' must be 40 hex digits"
+    keys = set()
+    for kind in THUMBNAIL_SIZES:
+        entry = record["thumbnails"].get(kind)
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), int) for k in ("width", "height")):
+            return f"thumbnail '{kind}' must have a file name, width and height"
+        match = _THUMBNAIL_NAME.fullmatch(str(entry.get("file")))
+        if match is None or match.group(2) != kind:
+            return f"thumbnail '{kind}' must be named like {thumbnail_name('0' * 40, kind)!r}, not {entry.get('file')!r}"
+        keys.add(match.group(1))
+    if len(keys) != 1:
+        return "every thumbnail of a photo must be named after the same content hash"
+    return None
+
+
+def new_index(
+    photos: PhotoTable | list[dict],
+    embeddings: np.ndarray,
+    neighbours: np.ndarray,
+    scores: np.ndarray,
+    *,
+    model: dict,
+    photo_root: str,
+    thumbnail_dir: str,
+    next_id: int | None = None,
+    skipped: list[dict] | None = None,
+    created: str | None = None,
+) -> dict:
+    """An index dict with every key the format has, ready for `write_index`."""
+    table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": model,
+        "photo_root": photo_root,
+        "thumbnail_dir": thumbnail_dir,
+        "photos": table,
+        "embeddings": embeddings,
+        "neighbors": neighbours,
+        "scores": scores,
+        "next_id": next_id if next_id is not None else int(table.ids.max(initial=-1)) + 1,
+        "skipped": skipped or [],
+    }
+
+
 def write_index(index: dict, path: Path) -> None:
     """Write `index` to `path` atomically: readers see the old file or the new, never a mix."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
-            pickle.dump(index, out, protocol=5)
+            dump_index(index, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -85,50 +319,176 @@ def write_index(index: dict, path: Path) -> None:
         raise
 
 
-def read_index(path: Path) -> dict:
-    """Load and validate an index file; raise IndexFileError with a clear reason."""
+def dump_index(index: dict, out: IO[bytes]) -> None:
+    """The three parts of an index file (see the module docstring), written to a binary file."""
+    payload = {key: _plain(value) for key, value in index.items()}
+    if isinstance(index.get("photos"), PhotoTable):
+        payload["photos"] = {name: _plain(column) for name, column in index["photos"].columns.items()}
+    buffers: list[pickle.PickleBuffer] = []
+    stream = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
+    raw = [buffer.raw() for buffer in buffers]
+    layout, offset = [], 0
+    for data in raw:
+        layout.append([offset, data.nbytes])
+        offset = _page_aligned(offset + data.nbytes)
+    contents = {"format": FORMAT, "version": FORMAT_VERSION, "stream_bytes": len(stream), "buffers": layout}
+    head = pickle.dumps(contents, protocol=5) + stream
+    out.write(head)
+    data_start = _page_aligned(len(head))
+    written = len(head)
+    for (offset, _), data in zip(layout, raw):
+        out.write(bytes(data_start + offset - written))
+        out.write(data)
+        written = data_start + offset + data.nbytes
+
+
+def _plain(value: Any) -> Any:
+    """numpy subclasses (np.memmap) as plain contiguous arrays: the unpickler accepts nothing else."""
+    return np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value
+
+
+def _page_aligned(offset: int) -> int:
+    return -(-offset // _PAGE) * _PAGE
+
+
+def read_index(path: Path, *, upgrade: bool = False) -> dict:
+    """Load and validate an index file, its arrays memory-mapped; raise IndexFileError with a clear reason.
+
+    With `upgrade`, an index of format version 1 is read and converted (the
+    pipeline does this, so its next run writes the current format); without,
+    it is refused with a message saying how to upgrade it.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        file = open(path, "rb")
     except FileNotFoundError:
         raise IndexFileError(f"index file not found: {path}") from None
     except OSError as err:
         raise IndexFileError(f"cannot read index file {path}: {err.strerror or err}") from None
-    try:
-        index = _RestrictedUnpickler(io.BytesIO(data)).load()
-    except IndexFileError as err:
-        raise IndexFileError(f"{path} is not a Lookalike index: {err}") from None
-    except Exception as err:  # truncated or garbage pickles raise many types
-        raise IndexFileError(f"{path} is damaged or not a Lookalike index ({type(err).__name__}: {err})") from None
+    with file:
+        try:
+            contents = _unpickle(file)
+            if isinstance(contents, dict) and contents.get("version") == 1 and "photos" in contents:
+                index = _from_version_1(contents, path, upgrade)
+            else:
+                _check_version(contents)
+                stream_start = file.tell()
+                index = _unpickle(file, _mapped_buffers(file, contents, stream_start))
+                if file.tell() != stream_start + contents["stream_bytes"]:
+                    raise IndexFileError("its pickle does not end where its table of contents says")
+        except IndexFileError as err:
+            raise IndexFileError(f"{path}: {err}") from None
+        except OSError as err:
+            raise IndexFileError(f"cannot read index file {path}: {err.strerror or err}") from None
     try:
         validate_index(index)
     except IndexFileError as err:
         raise IndexFileError(f"{path}: {err}") from None
+    index["photos"] = PhotoTable(index["photos"])
     return index
 
 
-def validate_index(index: Any) -> None:
-    """Check the format, version, shapes and dtypes the web app relies on."""
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
+def _unpickle(file: IO[bytes], buffers: list | None = None) -> Any:
+    """One pickle from `file`, through the restricted unpickler; every failure as IndexFileError."""
+    used = _Counted(buffers or [])
+    try:
+        value = _RestrictedUnpickler(file, buffers=used).load()
+    except IndexFileError as err:
+        raise IndexFileError(f"not a Lookalike index: {err}") from None
+    except (ValueError, TypeError) as err:
+        if buffers and used.count:  # numpy's _frombuffer: the bytes do not fill the declared shape
+            raise IndexFileError(f"a data buffer does not match its array's declared dtype and shape ({err})") from None
+        raise IndexFileError(f"damaged or not a Lookalike index ({type(err).__name__}: {err})") from None
+    except Exception as err:  # truncated or garbage pickles raise many types
+        raise IndexFileError(f"damaged or not a Lookalike index ({type(err).__name__}: {err})") from None
+    if used.count != len(used.items):
+        raise IndexFileError(f"its table of contents lists {len(used.items)} data buffers, its pickle uses {used.count}")
+    return value
+
+
+class _Counted:
+    """The out-of-band buffers, counting how many the pickle took."""
+
+    def __init__(self, items: list):
+        self.items, self.count = items, 0
+
+    def __iter__(self) -> "_Counted":
+        return self
+
+    def __next__(self) -> Any:
+        if self.count == len(self.items):
+            raise StopIteration
+        self.count += 1
+        return self.items[self.count - 1]
+
+
+def _check_version(contents: Any) -> None:
+    if not isinstance(contents, dict) or contents.get("format") != FORMAT:
         raise IndexFileError("not a Lookalike index (no format marker)")
-    version = index.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+    version = contents.get("version")
+    if version != FORMAT_VERSION:
         raise IndexFileError(
             f"index format version {version!r} is not supported (this Lookalike reads version {FORMAT_VERSION}); "
             "rebuild the index with this version of precompute"
         )
+
+
+def _mapped_buffers(file: IO[bytes], contents: dict, stream_start: int) -> list:
+    """Each buffer of the table of contents, memory-mapped read-only, after checking it lies inside the file."""
+    stream_bytes, layout = contents.get("stream_bytes"), contents.get("buffers")
+    if not _whole(stream_bytes) or not isinstance(layout, list):
+        raise IndexFileError("its table of contents is damaged")
+    if len(layout) > _MAX_BUFFERS:
+        raise IndexFileError(f"its table of contents lists {len(layout)} data buffers; an index has at most {_MAX_BUFFERS}")
+    data_start = _page_aligned(stream_start + stream_bytes)
+    size = os.fstat(file.fileno()).st_size
+    buffers, end = [], 0
+    for entry in layout:
+        if not (isinstance(entry, list) and len(entry) == 2 and all(map(_whole, entry))):
+            raise IndexFileError("its table of contents is damaged")
+        offset, length = entry
+        if offset % _PAGE or offset < end:
+            raise IndexFileError("its data buffers overlap or are not page-aligned")
+        end = offset + length
+        if data_start + end > size:
+            raise IndexFileError(
+                f"the file is truncated: its data runs to byte {data_start + end:,}, the file has {size:,} bytes"
+            )
+        buffers.append(_map(file, data_start + offset, length))
+    return buffers
+
+
+def _whole(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _map(file: IO[bytes], offset: int, length: int) -> memoryview:
+    if length == 0:
+        return memoryview(b"")
+    return memoryview(mmap.mmap(file.fileno(), length, access=mmap.ACCESS_READ, offset=offset))
+
+
+def _from_version_1(index: dict, path: Path, upgrade: bool) -> dict:
+    if not upgrade:
+        raise IndexFileError(
+            f"this index is in format version 1, from an older Lookalike; run `python -m precompute PHOTOS --out {path}` "
+            "once to upgrade it (it reuses the stored embeddings)"
+        )
+    if index.get("format") != FORMAT or not isinstance(index.get("photos"), list):
+        raise IndexFileError("not a Lookalike index (no format marker)")
+    return {**index, "version": FORMAT_VERSION, "photos": PhotoTable.from_records(index["photos"]).columns}
+
+
+def validate_index(index: Any) -> None:
+    """Check the format, version, every column's dtype and shape, ids and offsets, neighbour ids in range."""
+    _check_version(index)
     photos = index.get("photos")
-    if not isinstance(photos, list):
-        raise IndexFileError("'photos' must be a list")
-    for row, photo in enumerate(photos):
-        problem = _photo_problem(photo)
-        if problem:
-            raise IndexFileError(f"photo {row}: {problem}")
-    ids = [p["id"] for p in photos]
-    if len(set(ids)) != len(ids):
-        raise IndexFileError("every photo needs a unique 'id'")
-    n = len(photos)
-    embeddings = _array(index, "embeddings", np.float32, 2)
+    if isinstance(photos, PhotoTable):
+        photos = photos.columns
+    if not isinstance(photos, dict):
+        raise IndexFileError("'photos' must be a dict of columns")
+    n = _check_photo_columns(photos)
+    embeddings = _array(index, "embeddings", np.float32, 2)  # float16 was measured and not adopted: docs/quality.md
     neighbours = _array(index, "neighbors", np.int32, 2)
     scores = _array(index, "scores", np.float32, 2)
     if embeddings.shape[0] != n:
@@ -148,26 +508,29 @@ def validate_index(index: Any) -> None:
         raise IndexFileError("'photo_root' must name the folder of the original photos")
 
 
-# What each photo record must hold, and of which type: the pages use all of it.
-_PHOTO_FIELDS = {"id": int, "path": str, "sha1": str, "size": int, "width": int, "height": int, "thumbnails": dict}
-_THUMBNAIL_FIELDS = {"file": str, "width": int, "height": int}
-
-
-def _photo_problem(photo: Any) -> str | None:
-    if not isinstance(photo, dict):
-        return "not a dict"
-    for key, kind in _PHOTO_FIELDS.items():
-        if not isinstance(photo.get(key), kind):
-            return f"'{key}' must be a {kind.__name__}"
-    if photo["id"] < 0:
-        return "'id' must not be negative"
-    for kind in ("thumb", "preview"):
-        entry = photo["thumbnails"].get(kind)
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), t) for k, t in _THUMBNAIL_FIELDS.items()):
-            return f"thumbnail '{kind}' must have a file name, width and height"
-        if not _plain_name(entry["file"]):
-            return f"thumbnail '{kind}' must be a plain file name, not {entry['file']!r}"
-    return None
+def _check_photo_columns(columns: dict) -> int:
+    """The number of photos, once every column has the right dtype and shape and the paths are sound."""
+    ids = _array(columns, "id", np.int64, 1, "photos")
+    n = len(ids)
+    for name, (dtype, shape) in PHOTO_COLUMNS.items():
+        column = _array(columns, name, dtype, 1 + len(shape), "photos")
+        if column.shape != (n, *shape):
+            raise IndexFileError(f"photos '{name}' has shape {column.shape}, not {(n, *shape)}")
+    if n and ids.min() < 0:
+        raise IndexFileError("photo ids must not be negative")
+    if n and not np.array_equal(ids, np.arange(n)):
+        ordered = np.sort(ids)
+        if np.any(ordered[1:] == ordered[:-1]):
+            raise IndexFileError("every photo needs a unique 'id'")
+    if n and columns["dimensions"].min() < 0:
+        raise IndexFileError("photo dimensions must not be negative")
+    offsets = _array(columns, "path_offsets", np.int64, 1, "photos")
+    paths = _array(columns, "path_bytes", np.uint8, 1, "photos")
+    if offsets.shape != (n + 1,) or offsets[0] != 0 or offsets[-1] != len(paths) or np.any(offsets[1:] <= offsets[:-1]):
+        raise IndexFileError("photos 'path_offsets' must rise from 0 to the end of 'path_bytes', one non-empty path a photo")
+    if not paths.all():
+        raise IndexFileError("a photo path holds a NUL byte")
+    return n
 
 
 def _plain_name(name: str) -> bool:
@@ -175,8 +538,9 @@ def _plain_name(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and "\0" not in name and not name.startswith(".")
 
 
-def _array(index: dict, key: str, dtype: type, ndim: int) -> np.ndarray:
+def _array(index: dict, key: str, dtype: type, ndim: int, where: str = "") -> np.ndarray:
     value = index.get(key)
     if not isinstance(value, np.ndarray) or value.dtype != dtype or value.ndim != ndim:
-        raise IndexFileError(f"'{key}' must be a {ndim}-d {np.dtype(dtype).name} array")
+        prefix = f"{where} " if where else ""
+        raise IndexFileError(f"{prefix}'{key}' must be a {ndim}-d {np.dtype(dtype).name} array")
     return value

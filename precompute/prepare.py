@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from precompute.decode import DecodedPhoto, DecodeError, decode_photo
+from precompute.index_file import THUMBNAIL_SIZES
 from precompute.preprocess import Preprocessing
 from precompute.resize import model_crop
 from precompute.scan import PhotoFile
-from precompute.thumbnails import SIZES, write_thumbnails
+from precompute.thumbnails import write_thumbnails
 
 
 @dataclass
@@ -34,7 +35,18 @@ def decode_for_model(data: bytes, specs: list[Preprocessing]) -> DecodedPhoto:
     A JPEG decoded at another draft scale gives slightly different pixels, so
     a query photo must be decoded with exactly these bounds too.
     """
-    return decode_photo(data, min_shorter=max(spec.resize for spec in specs), min_longer=max(SIZES.values()))
+    return decode_photo(data, min_shorter=max(spec.resize for spec in specs), min_longer=max(THUMBNAIL_SIZES.values()))
+
+
+def decode_and_crop(data: bytes, specs: list[Preprocessing]) -> tuple[DecodedPhoto, np.ndarray, list[np.ndarray]]:
+    """A photo's bytes to (decoded photo, its RGB pixels, the model's uint8 crop per scale).
+
+    Indexing and search by photo both go through here, so an upload is seen
+    by the model exactly as an indexed photo is. Raises DecodeError.
+    """
+    decoded = decode_for_model(data, specs)
+    rgb = np.asarray(decoded.image)
+    return decoded, rgb, [model_crop(rgb, spec) for spec in specs]
 
 
 def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], thumbnail_dir: Path) -> PreparedPhoto:
@@ -46,9 +58,7 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
         return PreparedPhoto(position, error="empty file")
     content_hash = hashlib.sha1(data).hexdigest()
     try:
-        decoded = decode_for_model(data, specs)
-        rgb = np.asarray(decoded.image)
-        pixels = [model_crop(rgb, spec) for spec in specs]
+        decoded, rgb, pixels = decode_and_crop(data, specs)
         thumbnails = write_thumbnails(rgb, thumbnail_dir, content_hash)
     except DecodeError as err:
         return PreparedPhoto(position, error=str(err))

@@ -1,8 +1,9 @@
 """Small JPEG copies of each photo, so the web app never sends an original where less will do.
 
-File names are derived from the photo's content hash: an unchanged photo
-keeps its files across runs, and an interrupted run never overwrites a file
-that the previous index still points to.
+File names are derived from the photo's content hash (`index_file.thumbnail_name`,
+which also owns the kinds and sizes): an unchanged photo keeps its files across
+runs, and an interrupted run never overwrites a file that the previous index
+still points to.
 """
 
 from __future__ import annotations
@@ -14,27 +15,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from precompute.index_file import THUMBNAIL_SIZES, thumbnail_name
 from precompute.resize import fit_within, resize
 
-# Long side in pixels: `thumb` for grids and lists, `preview` for a photo's own page.
-SIZES = {"thumb": 320, "preview": 960}
 _JPEG_QUALITY = 85
 # Huffman optimisation would save about 3.5% of the bytes (of files cached for a
 # year) and cost about 15% of the whole per-photo preparation (see benchmarks/).
 
 
-def thumbnail_name(content_hash: str, kind: str) -> str:
-    return f"{content_hash[:20]}-{kind}.jpg"
-
-
 def write_thumbnails(pixels: np.ndarray, folder: Path, content_hash: str) -> dict[str, dict]:
-    """Write every size in SIZES for one photo, from its uint8 RGB pixels (H, W, 3); return {kind: {file, width, height}}.
+    """Write every size in THUMBNAIL_SIZES for one photo, from its uint8 RGB pixels (H, W, 3); return {kind: {file, width, height}}.
 
     Sizes are made largest first, each from the one before: shrinking a 960 px
     preview to 320 px costs a fraction of shrinking the decoded photo again.
     """
     written = {}
-    for kind, long_side in sorted(SIZES.items(), key=lambda item: -item[1]):
+    for kind, long_side in sorted(THUMBNAIL_SIZES.items(), key=lambda item: -item[1]):
         width, height = fit_within(pixels.shape[1], pixels.shape[0], long_side)
         pixels = resize(pixels, width, height, "bicubic")
         name = thumbnail_name(content_hash, kind)
@@ -42,7 +38,7 @@ def write_thumbnails(pixels: np.ndarray, folder: Path, content_hash: str) -> dic
         if not target.exists():
             _save_atomically(Image.fromarray(pixels, "RGB"), target)
         written[kind] = {"file": name, "width": width, "height": height}
-    return {kind: written[kind] for kind in SIZES}
+    return {kind: written[kind] for kind in THUMBNAIL_SIZES}
 
 
 def _save_atomically(image: Image.Image, target: Path) -> None:

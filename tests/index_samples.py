@@ -1,14 +1,23 @@
-"""Small, well-formed index dicts for tests of the index file and the app's startup checks."""
+"""Small, well-formed indexes for tests of the index file and the app's startup checks."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from precompute.index_file import FORMAT, FORMAT_VERSION
+from precompute.index_file import PhotoTable, dump_index, new_index, thumbnail_name
 from precompute.neighbours import top_k_neighbours
+
+
+def photo_record(i: int) -> dict:
+    """The pipeline's record of photo i, thumbnails named as the pipeline names them."""
+    sha1 = f"{i:040x}"
+    return {"id": i, "path": f"p{i}.jpg", "sha1": sha1, "size": 1000, "width": 640, "height": 480, "mtime_ns": 0,
+            "thumbnails": {kind: {"file": thumbnail_name(sha1, kind), "width": 320, "height": 240}
+                           for kind in ("thumb", "preview")}}
 
 
 def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
@@ -17,18 +26,25 @@ def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
     embeddings = rng.normal(size=(n, dim)).astype(np.float32)
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     neighbours, scores = top_k_neighbours(embeddings, k)
-    thumb = {"file": "abc-thumb.jpg", "width": 320, "height": 240}
-    photos = [
-        {"id": i, "path": f"p{i}.jpg", "sha1": f"{i:040x}", "size": 1000, "width": 640, "height": 480, "mtime_ns": 0,
-         "thumbnails": {"thumb": thumb, "preview": {**thumb, "file": "abc-preview.jpg"}}}
-        for i in range(n)
-    ]
-    return {
-        "format": FORMAT, "version": FORMAT_VERSION, "created": "2026-01-01T00:00:00+00:00",
-        "model": {"name": "test", "dim": dim, "weights": "none", "preprocessing": {}},
-        "photo_root": ".", "thumbnail_dir": "thumbs", "photos": photos,
-        "embeddings": embeddings, "neighbors": neighbours, "scores": scores, "skipped": [],
-    }
+    return new_index(
+        [photo_record(i) for i in range(n)], embeddings, neighbours, scores,
+        model={"name": "test", "dim": dim, "weights": "none", "preprocessing": {}},
+        photo_root=".", thumbnail_dir="thumbs", created="2026-01-01T00:00:00+00:00",
+    )
+
+
+def index_file_bytes(index: dict) -> bytes:
+    """What `write_index` would write, in memory: for archives and hand-made files."""
+    out = io.BytesIO()
+    dump_index(index, out)
+    return out.getvalue()
+
+
+def with_path(index: dict, row: int, path: str) -> dict:
+    """The index with one photo's path changed."""
+    records = list(index["photos"])
+    records[row]["path"] = path
+    return {**index, "photos": PhotoTable.from_records(records)}
 
 
 class RunsCode:

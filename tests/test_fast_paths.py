@@ -19,7 +19,8 @@ from precompute.neighbours import top_k_neighbours
 from precompute.resize import model_crop, to_model_input
 from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
 from precompute.scan import scan_photos
-from precompute.thumbnails import SIZES, write_thumbnails
+from precompute.index_file import THUMBNAIL_SIZES as SIZES
+from precompute.thumbnails import write_thumbnails
 
 CPU = torch.device("cpu")
 SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference

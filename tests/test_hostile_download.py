@@ -6,12 +6,10 @@ before any connection is made, so no test sends traffic off this machine.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import http.server
 import io
 import os
-import pickle
 import subprocess
 import sys
 import tarfile
@@ -24,7 +22,7 @@ from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from precompute.index_file import read_index, thumbnail_dir_for, write_index
 from tests.index_archives import QuietHandler, deploy_archive, serving
-from tests.index_samples import valid_index
+from tests.index_samples import index_file_bytes, valid_index, with_path
 from tests.live_server import ROOT, free_port
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -47,7 +45,7 @@ def _hostile_archive(tiny_index: Path, target: Path, thumbnail_dir: str) -> Path
     """The tiny index, saying its thumbnails are in `thumbnail_dir`, with a folder of that name in the archive."""
     index = read_index(tiny_index)
     index["thumbnail_dir"] = thumbnail_dir
-    members = {"index.pkl": pickle.dumps(index, protocol=5), f"{thumbnail_dir}/base.html": b"{{ cycler.__init__ }}"}
+    members = {"index.pkl": index_file_bytes(index), f"{thumbnail_dir}/base.html": b"{{ cycler.__init__ }}"}
     return _tar(target, members)
 
 
@@ -214,13 +212,12 @@ def test_caps_must_be_positive_numbers(name, value, monkeypatch):
 
 
 def _archive_of(index: dict, thumbnails: Path, target: Path) -> Path:
-    return _tar(target, {"index.pkl": pickle.dumps(index, protocol=5)}, {"index-thumbnails": thumbnails})
+    return _tar(target, {"index.pkl": index_file_bytes(index)}, {"index-thumbnails": thumbnails})
 
 
 def _passwd_index(photo_root: str) -> dict:
-    index = copy.deepcopy(valid_index())
+    index = with_path(valid_index(), 0, "etc/passwd")
     index["photo_root"], index["thumbnail_dir"] = photo_root, "index-thumbnails"
-    index["photos"][0]["path"] = "etc/passwd"
     return index
 
 

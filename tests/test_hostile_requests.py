@@ -13,6 +13,7 @@ import pytest
 
 from app import create_app
 from precompute.index_file import read_index, thumbnail_dir_for, write_index
+from tests.index_samples import with_path
 from tests.live_server import running_gunicorn
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -120,8 +121,7 @@ def test_other_methods_are_refused(client):
 @pytest.fixture(scope="module")
 def evil_index(holidays_index: Path) -> tuple[Path, int]:
     """The holidays index with one photo renamed to carry markup; next to the original, to share its thumbnails."""
-    index = read_index(holidays_index)
-    index["photos"][0]["path"] = 'evil"><script>alert(1)</script><img src=x onerror=alert(2)>.jpg'
+    index = with_path(read_index(holidays_index), 0, 'evil"><script>alert(1)</script><img src=x onerror=alert(2)>.jpg')
     path = holidays_index.with_name("evil-index.pkl")
     index["thumbnail_dir"] = holidays_index.stem + "-thumbnails"
     write_index(index, path)
@@ -237,8 +237,7 @@ def test_a_file_name_with_a_newline_is_served(own_copy: Path):
     photo = index["photos"][0]
     root = Path(index["photo_root"])
     (root / photo["path"]).rename(root / "new\nline\r.jpg")
-    photo["path"] = "new\nline\r.jpg"
-    write_index(index, own_copy)
+    write_index(with_path(index, 0, "new\nline\r.jpg"), own_copy)
     response = create_app(own_copy).test_client().get(f"/photos/{photo['id']}/original")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"] == "inline; filename=new_line_.jpg"

@@ -116,8 +116,8 @@ def test_uploads_are_kept_in_memory_not_spooled_to_disk(client, holidays_dir: Pa
 
 def test_the_model_is_loaded_once_when_first_queries_arrive_together(holidays_index: Path, holidays_dir: Path, monkeypatch):
     loads = []
-    real_load = app.search._load_features
-    monkeypatch.setattr(app.search, "_load_features", lambda info: loads.append(info) or real_load(info))
+    real_load = app.search._load_describer
+    monkeypatch.setattr(app.search, "_load_describer", lambda info, threads: loads.append(info) or real_load(info, threads))
     monkeypatch.setenv("LOOKALIKE_SEARCHES_PER_WORKER", "4")  # all four at once, as a threaded worker would allow
     embedder = create_app(holidays_index).extensions["lookalike.search"]
     photo = (holidays_dir / "100000.jpg").read_bytes()

@@ -64,17 +64,17 @@ def client_and_photo(tiny_index: Path):
 
 
 def test_a_second_search_at_once_gets_a_clear_503(client_and_photo, monkeypatch):
-    """One search runs in the worker (held inside decoding); another arriving meanwhile is told to come back."""
+    """One search runs in the worker (held inside its upload check); another arriving meanwhile is told to come back."""
     client, photo = client_and_photo
     started, finish = threading.Event(), threading.Event()
-    real_inputs = app.search.model_inputs
+    real_check = app.search.check_upload
 
-    def held_inputs(data, specs):
+    def held_check(data):
         started.set()
         finish.wait(60)
-        return real_inputs(data, specs)
+        return real_check(data)
 
-    monkeypatch.setattr(app.search, "model_inputs", held_inputs)
+    monkeypatch.setattr(app.search, "check_upload", held_check)
     first: list = []
     worker = threading.Thread(target=lambda: first.append(_post(client, photo).status_code))
     worker.start()

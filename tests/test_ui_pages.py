@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index, write_index
+from precompute.index_file import PhotoTable, read_index, write_index
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_empty_index_gets_a_friendly_gallery(tiny_index: Path, tmp_path: Path):
     index = read_index(tiny_index)
     for key in ("embeddings", "neighbors", "scores"):
         index[key] = index[key][:0]
-    index["photos"] = []
+    index["photos"] = PhotoTable.from_records([])
     empty = tmp_path / "empty.pkl"
     write_index(index, empty)
     client = create_app(empty).test_client()

@@ -1,4 +1,4 @@
-"""Workers forked after the app loads keep sharing its memory, even when the garbage collector runs in them."""
+"""Workers forked after the app loads keep sharing its memory: the garbage collector's and the mapped index's."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import gc
 import os
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from app import create_app
+from benchmarks.measure import mapped_file_kib
+from benchmarks.synthetic_index import write_synthetic_index
 
 
 def _private_dirty_mib() -> float:
@@ -40,3 +45,55 @@ def test_a_full_collection_in_a_forked_worker_copies_none_of_the_loaded_app(synt
     # holds torch and numpy, so tens of MiB of shared pages become the worker's own.
     assert frozen < unfrozen / 10, f"a collection copied {frozen:.1f} MiB into the worker, unfrozen {unfrozen:.1f}"
     assert unfrozen > 10, f"the control collection copied only {unfrozen:.1f} MiB"
+
+
+def _anonymous_kib() -> int:
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        if line.startswith("Anonymous:"):
+            return int(line.split()[1])
+    raise AssertionError("no Anonymous line in smaps_rollup")
+
+
+@pytest.fixture(scope="module")
+def mapped_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4,000 photos of 1280-d embeddings: 20 MiB of them, enough to tell sharing from copying."""
+    return write_synthetic_index(tmp_path_factory.mktemp("mapped") / "index.pkl", 4000, neighbours="random").resolve()
+
+
+def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapped_index):
+    app = create_app(mapped_index)  # the master, as with --preload
+    catalog = app.extensions["lookalike"]
+    embeddings_kib = catalog.embeddings.nbytes / 1024
+    query = catalog.embeddings[7].astype(np.float32)
+    assert catalog.nearest(query, 3)[0].photo["id"] == 7  # the master's pages: the first sharer
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker answering a search reads every embedding
+        anonymous = _anonymous_kib()
+        found = catalog.nearest(query, 3)[0].photo["id"]
+        memory = mapped_file_kib("self", mapped_index)
+        report = [found, _anonymous_kib() - anonymous, memory["Rss"], memory["Pss"], memory["Private_Dirty"]]
+        os.write(write, " ".join(map(str, report)).encode())
+        os._exit(0)
+    os.close(write)
+    found, anonymous_growth, rss, pss, dirty = map(float, os.read(read, 256).split())
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert found == 7
+    assert rss >= embeddings_kib, f"only {rss:.0f} KiB of the index file mapped, the embeddings are {embeddings_kib:.0f}"
+    assert pss <= 0.55 * rss, f"the worker's share of the mapped file is {pss:.0f} of {rss:.0f} KiB: not shared"
+    assert dirty == 0 and anonymous_growth < embeddings_kib / 10, "the search copied the embeddings"
+
+
+def test_with_search_off_the_embeddings_are_not_mapped(mapped_index, monkeypatch):
+    monkeypatch.setenv("LOOKALIKE_SEARCH", "off")
+    before = mapped_file_kib("self", mapped_index)["Size"]  # an earlier test's app may still map it
+    app = create_app(mapped_index)
+    catalog = app.extensions["lookalike"]
+    mapped = mapped_file_kib("self", mapped_index)["Size"] - before
+    assert catalog.embeddings is None
+    assert mapped < 4000 * 1280 * 4 / 1024 / 2, f"{mapped:.0f} KiB of the index file still mapped"
+    client = app.test_client()
+    assert client.get("/photos/3").status_code == 200
+    assert client.post("/api/search", data={}).status_code == 503
+    assert "LOOKALIKE_SEARCH=off" in client.get("/search").get_data(as_text=True)
