@@ -35,7 +35,8 @@ class BuildOptions:
     k: int = 10
     batch_size: int = 32
     workers: int | None = None  # None: one per core, up to 4
-    device: str = "auto"
+    device: str = "auto"  # with `ray`: where the cluster's embedding actors run
+    ray: str | None = None  # a Ray cluster's address (or "auto") to decode and embed on; None: this machine
 
 
 @dataclass
@@ -80,7 +81,10 @@ def build_index(
     if not photo_dir.is_dir():
         raise BuildError(f"{photo_dir} is a file, not a folder of photos")
     _check_writable(index_path)
-    device = _check_device(options.device)
+    if options.ray:
+        _join_cluster(options.ray)
+    else:
+        device = _check_device(options.device)
     scan = scan_photos(photo_dir)
     if not scan.photos:
         raise BuildError(f"no photos found in {photo_dir} (looked for JPEG, PNG, WebP, GIF, BMP and TIFF files)")
@@ -91,15 +95,18 @@ def build_index(
     plan = incremental.plan_update(scan.photos, previous, thumbnail_dir)
     if on_start:
         on_start(len(plan.to_embed), model)
-    embedded = embed_photos(
-        plan.to_embed,
-        model,
-        thumbnail_dir,
-        batch_size=options.batch_size,
-        workers=options.workers,
-        device=device,
-        on_progress=on_progress,
-    )
+    if options.ray:
+        embedded = _embed_on_cluster(plan.to_embed, model, photo_dir, thumbnail_dir, options, on_progress)
+    else:
+        embedded = embed_photos(
+            plan.to_embed,
+            model,
+            thumbnail_dir,
+            batch_size=options.batch_size,
+            workers=options.workers,
+            device=device,
+            on_progress=on_progress,
+        )
     skipped = scan.skipped + [Skipped(plan.to_embed[pos].relpath, why) for pos, why in embedded.failures]
     skipped.sort(key=lambda s: s.relpath)
     merged = incremental.merge(plan, previous, embedded.infos, embedded.embeddings)
@@ -156,6 +163,26 @@ def _check_writable(index_path: Path) -> None:
             pass
     except OSError as err:
         raise BuildError(f"cannot write the index into {folder}: {err.strerror or err}") from None
+
+
+def _join_cluster(address: str) -> None:
+    from precompute import cluster  # Ray is optional: imported only for a cluster run
+
+    try:
+        cluster.connect(address)
+    except cluster.ClusterError as err:
+        raise BuildError(str(err)) from None
+
+
+def _embed_on_cluster(photos, model, photo_dir, thumbnail_dir, options: BuildOptions, on_progress):
+    from precompute import cluster
+
+    try:
+        return cluster.embed_on_cluster(
+            photos, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device, on_progress=on_progress
+        )
+    except cluster.ClusterError as err:
+        raise BuildError(f"{err}; no index written") from None
 
 
 def _check_device(name: str) -> torch.device:

@@ -1,0 +1,78 @@
+"""A real multi-node Ray cluster on loopback, for the cluster tests and the cluster benchmark.
+
+Every node binds 127.0.0.1 and nothing is sent anywhere else:
+RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 makes Ray advertise the loopback address
+(by default it finds the machine's network address by opening a socket
+towards a public one), and must be set before Ray is imported. Ports are
+chosen outside Ray's worker-port range (10002–19999), and Ray's files go into
+a temporary folder of the cluster's own, short enough for its socket paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+
+LOOPBACK = "127.0.0.1"
+_WORKER_PORTS = range(10002, 20000)  # Ray's default range for worker processes
+
+
+def ray_port() -> int:
+    """A free port on loopback that Ray will not also hand to a worker."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((LOOPBACK, 0))
+            port = probe.getsockname()[1]
+        if port not in _WORKER_PORTS:
+            return port
+
+
+@contextlib.contextmanager
+def loopback_environment() -> Iterator[str]:
+    """Set the environment Ray must start in here; yield Ray's temporary folder; restore and remove it."""
+    temp_dir = tempfile.mkdtemp(prefix="ray-")
+    saved = {name: os.environ.get(name) for name in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_TMPDIR", "RAY_ADDRESS")}
+    os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_TMPDIR=temp_dir)
+    os.environ.pop("RAY_ADDRESS", None)
+    try:
+        from ray._private import ray_constants
+
+        if ray_constants.ENABLE_RAY_CLUSTER:
+            raise RuntimeError("Ray was imported before RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 was set; it would advertise a non-loopback address")
+        yield temp_dir
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1):
+    """Start a head and `nodes - 1` worker nodes (separate raylets) on 127.0.0.1; yield the `ray.cluster_utils.Cluster`.
+
+    Nothing here calls ray.init: the code under test joins the cluster through its address.
+    """
+    with loopback_environment():
+        import ray
+        from ray.cluster_utils import Cluster
+
+        head = {"num_cpus": cpus_per_node, "node_ip_address": LOOPBACK, "include_dashboard": False, "gcs_server_port": ray_port()}
+        cluster = Cluster(initialize_head=True, head_node_args=head)
+        try:
+            for _ in range(nodes - 1):
+                add_worker_node(cluster, cpus_per_node)
+            yield cluster
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+
+
+def add_worker_node(cluster, cpus: int = 1):
+    return cluster.add_node(num_cpus=cpus, node_ip_address=LOOPBACK)
