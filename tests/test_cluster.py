@@ -9,7 +9,11 @@ processes and nodes, not how much of it there is.
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import shutil
+import signal
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +24,7 @@ from precompute.build import BuildOptions, build_index, thumbnail_dir_for
 from precompute.cli import EXIT_ERROR, EXIT_SOME_SKIPPED, main
 from precompute.index_file import read_index
 from tests.hostile_photos import BAD, write_corpus
-from tests.ray_cluster import add_worker_node, loopback_cluster, ray_port
+from tests.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port
 from tests.same_index import assert_same_build, assert_same_index
 
 NO_RAY = "Ray is not installed (pip install -r requirements-cluster.txt)"
@@ -29,6 +33,8 @@ needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason=N
 # The default descriptor (GeM at 288 px with query expansion), in small batches so that a run has several chunks.
 OPTIONS = BuildOptions(model="efficientnet-lite0", k=5, batch_size=4)
 PHOTOS = 24
+ROOT = Path(__file__).resolve().parent.parent
+PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +145,58 @@ def test_an_address_with_no_cluster_fails_in_one_line(holidays_subset, tmp_path,
     assert main([str(holidays_subset), "--out", str(tmp_path / "index.pkl"), "--ray", address, "--model", "efficientnet-lite0"]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot reach the Ray cluster at {address}: ") and err.count("\n") == 1
+
+
+def run_cli(*args: str, **popen) -> subprocess.Popen:
+    command = [sys.executable, "-m", "precompute", *args, "--model", "efficientnet-lite0", "--batch-size", "4", "--k", "5"]
+    return subprocess.Popen(command, cwd=ROOT, **popen)
+
+
+def test_a_killed_driver_leaves_the_previous_index_untouched(cluster, holidays_subset, tmp_path):
+    """SIGKILL: the driver gets no chance to tidy up; the cluster drops its work, and the old index stays as it was."""
+    index_path = tmp_path / "index.pkl"
+    first = tmp_path / "first-photos"
+    first.mkdir()
+    for photo in sorted(holidays_subset.iterdir())[:3]:
+        (first / photo.name).symlink_to(photo.resolve())
+    build_index(first, index_path, OPTIONS)  # from another folder: the run below embeds all its photos again
+    before = index_path.read_bytes()
+    run = run_cli(str(holidays_subset), "--out", str(index_path), "--ray", cluster.address, stderr=subprocess.PIPE)
+    seen = b""
+    try:
+        while not any(0 < int(done) < int(total) for done, total in PROGRESS.findall(seen)):
+            chunk = run.stderr.read1(4096)
+            assert chunk, f"the run ended before it could be killed: {seen.decode(errors='replace')}"
+            seen += chunk
+    finally:
+        run.kill()
+        run.wait()
+    assert index_path.read_bytes() == before
+    assert [p.name for p in index_path.parent.iterdir() if ".tmp" in p.name] == []
+    assert len(read_index(index_path)["photos"]) == 3
+
+
+@needs_ray
+def test_the_command_line_on_a_cluster_started_with_ray_start(holidays_subset, local_build, tmp_path):
+    """`ray start --head` on loopback, then `python -m precompute --ray 127.0.0.1:PORT`, both as a user types them."""
+    port = ray_port()
+    ray_cli = Path(sys.executable).with_name("ray")
+    head = [str(ray_cli), "start", "--head", "--block", "--node-ip-address", LOOPBACK, "--port", str(port),
+            "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"]
+    with loopback_environment():
+        started = subprocess.Popen(head, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            index_path = tmp_path / "index.pkl"
+            run = run_cli(str(holidays_subset), "--out", str(index_path), "--ray", f"{LOOPBACK}:{port}",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_without_ray_address())
+            out, err = run.communicate(timeout=600)
+        finally:
+            os.killpg(started.pid, signal.SIGTERM)  # --block: the head stops its own processes on SIGTERM
+            started.wait(timeout=60)
+    assert run.returncode == 0, err.decode(errors="replace")[-2000:]
+    assert f"Indexed {PHOTOS} photos" in out.decode()
+    assert_same_as_local(index_path, local_build)
+
+
+def _without_ray_address() -> dict:
+    return {name: value for name, value in os.environ.items() if name != "RAY_ADDRESS"}
