@@ -82,7 +82,7 @@ def build_index(
         raise BuildError(f"{photo_dir} is a file, not a folder of photos")
     _check_writable(index_path)
     if options.ray:
-        _join_cluster(options.ray)
+        _cluster_step(lambda cluster: cluster.connect(options.ray))
     else:
         device = _check_device(options.device)
     scan = scan_photos(photo_dir)
@@ -93,10 +93,16 @@ def build_index(
     thumbnail_dir.mkdir(exist_ok=True)
     previous = incremental.load_previous(index_path, photo_dir, model)
     plan = incremental.plan_update(scan.photos, previous, thumbnail_dir)
+    if options.ray and plan.to_embed:
+        _cluster_step(lambda cluster: cluster.check_shared_storage(photo_dir, thumbnail_dir, plan.to_embed[0]))
     if on_start:
         on_start(len(plan.to_embed), model)
     if options.ray:
-        embedded = _embed_on_cluster(plan.to_embed, model, photo_dir, thumbnail_dir, options, on_progress)
+        embedded = _cluster_step(
+            lambda cluster: cluster.embed_on_cluster(
+                plan.to_embed, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device, on_progress=on_progress
+            )
+        )
     else:
         embedded = embed_photos(
             plan.to_embed,
@@ -165,22 +171,12 @@ def _check_writable(index_path: Path) -> None:
         raise BuildError(f"cannot write the index into {folder}: {err.strerror or err}") from None
 
 
-def _join_cluster(address: str) -> None:
-    from precompute import cluster  # Ray is optional: imported only for a cluster run
-
-    try:
-        cluster.connect(address)
-    except cluster.ClusterError as err:
-        raise BuildError(str(err)) from None
-
-
-def _embed_on_cluster(photos, model, photo_dir, thumbnail_dir, options: BuildOptions, on_progress):
+def _cluster_step(step: Callable):
+    """Run `step(precompute.cluster)`, its ClusterError as a BuildError; the module (and Ray) is imported only for --ray."""
     from precompute import cluster
 
     try:
-        return cluster.embed_on_cluster(
-            photos, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device, on_progress=on_progress
-        )
+        return step(cluster)
     except cluster.ClusterError as err:
         raise BuildError(f"{err}; no index written") from None
 

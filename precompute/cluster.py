@@ -112,6 +112,9 @@ def embed_on_cluster(
 ) -> EmbeddedPhotos:
     """What `embed.embed_photos` returns, computed by the cluster joined with `connect`.
 
+    Call `check_shared_storage` first: a node without the shared folders would
+    otherwise fail every task it is given.
+
     Failures of single photos are collected as in a local run; a cluster that
     cannot finish (storage not shared, every retry spent) raises ClusterError.
     """
@@ -119,7 +122,6 @@ def embed_on_cluster(
 
     if not photos:
         return concatenate([], model.dim)
-    _check_shared_storage(photo_dir, thumbnail_dir, photos[0])
     model_ref = ray.put(model)  # held here until the run ends: a restarted actor loads the model from it again
     actors = _start_embedders(model_ref, device)
     try:
@@ -228,7 +230,7 @@ def _alive_nodes() -> list[dict]:
     return [node for node in ray.nodes() if node["Alive"]]
 
 
-def _check_shared_storage(photo_dir: Path, thumbnail_dir: Path, sample: PhotoFile) -> None:
+def check_shared_storage(photo_dir: Path, thumbnail_dir: Path, sample: PhotoFile) -> None:
     """On every node: the photo folder holds `sample` as the driver sees it, and the thumbnail folder is this one.
 
     A marker file written here must be visible there: the same path on a

@@ -76,3 +76,38 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1):
 
 def add_worker_node(cluster, cpus: int = 1):
     return cluster.add_node(num_cpus=cpus, node_ip_address=LOOPBACK)
+
+
+def worker_node_params(gcs_address: str, cpus: int = 1):
+    """What `Cluster.add_node` gives a worker node, for one started in a process of its own."""
+    from ray._private.parameter import RayParams
+
+    return RayParams(
+        gcs_address=gcs_address, node_ip_address=LOOPBACK, num_cpus=cpus, num_gpus=0, object_store_memory=150 * 2**20,
+        min_worker_port=0, max_worker_port=0, node_manager_port=0, include_log_monitor=False,
+    )
+
+
+def main(gcs_address: str) -> None:
+    """`python -m tests.ray_cluster GCS_ADDRESS`: run one worker node in this process until SIGTERM.
+
+    A node started this way can be given its own view of the file system
+    (`unshare --mount`), as a machine without the shared folder has.
+    """
+    import signal
+    import sys
+
+    from ray._private.node import Node
+
+    node = Node(worker_node_params(gcs_address), head=False, shutdown_at_exit=True, spawn_reaper=True)
+    print("ready", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})  # after the start: children keep the default
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    node.kill_all_processes(check_alive=False, allow_graceful=True, wait=True)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1])

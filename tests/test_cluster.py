@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -131,11 +132,42 @@ def test_a_node_that_dies_mid_run_costs_nothing(cluster, holidays_subset, local_
     assert_same_as_local(index_path, local_build)
 
 
+def test_a_node_that_cannot_see_the_photos_stops_the_run_in_one_line(cluster, holidays_subset, tmp_path, capsys):
+    """A third node in a mount namespace of its own, where the photo folder is an empty tmpfs: a machine without the share."""
+    if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs `unshare --mount` (root, or user namespaces) to give one node its own view of the files")
+    alive_before = _alive_nodes(cluster)
+    mount_and_start = 'mount -t tmpfs tmpfs "$1" && exec "$2" -m tests.ray_cluster "$3"'
+    node = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount_and_start, "sh", str(holidays_subset), sys.executable, cluster.address],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    index_path = tmp_path / "index.pkl"
+    try:
+        assert node.stdout.readline() == b"ready\n"
+        while _alive_nodes(cluster) <= alive_before:
+            assert node.poll() is None
+            time.sleep(0.2)
+        code = main([str(holidays_subset), "--out", str(index_path), "--ray", cluster.address, "--model", "efficientnet-lite0"])
+    finally:
+        node.terminate()
+        node.wait(timeout=60)
+    err = capsys.readouterr().err
+    assert code == EXIT_ERROR and err.count("\n") == 1, err
+    assert err.startswith("error: node 127.0.0.1 (") and f"cannot read {holidays_subset}/" in err
+    assert err.endswith("every node must see the photos and the index folder at the same paths; no index written\n")
+    assert not index_path.exists()
+
+
+def _alive_nodes(cluster) -> int:
+    return sum(1 for node in cluster.global_state.node_table() if node["Alive"])
+
+
 def test_without_ray_installed_one_line_says_what_to_install(holidays_subset, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as it does where Ray is not installed
     assert main([str(holidays_subset), "--out", str(tmp_path / "index.pkl"), "--ray", "auto", "--model", "efficientnet-lite0"]) == EXIT_ERROR
     err = capsys.readouterr().err
-    assert err == "error: --ray needs Ray, which is not installed: pip install -r requirements-cluster.txt\n"
+    assert err == "error: --ray needs Ray, which is not installed: pip install -r requirements-cluster.txt; no index written\n"
     assert not (tmp_path / "index.pkl").exists()
 
 
