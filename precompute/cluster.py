@@ -216,7 +216,9 @@ def _start_embedders(model_ref, device: str) -> list:
         num_gpus=1 if on_gpu else 0,
         num_cpus=0,
         max_restarts=_RETRIES,
-        max_task_retries=_RETRIES,
+        # Calls wait for the restart, however long the cluster takes to declare the node dead; an actor
+        # past its restarts is dead for good and fails them, so this cannot hang.
+        max_task_retries=-1,
         scheduling_strategy="SPREAD",
     )(_Embedder)
     # The reference goes inside a list, so Ray hands it over as it is: the driver keeps the model

@@ -11,11 +11,13 @@ a temporary folder of the cluster's own, short enough for its socket paths.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 _WORKER_PORTS = range(10002, 20000)  # Ray's default range for worker processes
@@ -86,6 +88,67 @@ def worker_node_params(gcs_address: str, cpus: int = 1):
         gcs_address=gcs_address, node_ip_address=LOOPBACK, num_cpus=cpus, num_gpus=0, object_store_memory=150 * 2**20,
         min_worker_port=0, max_worker_port=0, node_manager_port=0, include_log_monitor=False,
     )
+
+
+def sockets_off_loopback(root_pid: int) -> list[str]:
+    """Sockets of `root_pid` and its descendants (the nodes' processes, their workers) bound or connected off loopback.
+
+    A snapshot of /proc: listening sockets must be bound to loopback, and
+    connected ones must have a loopback peer.
+    """
+    pids = _descendants(root_pid) | {root_pid}
+    inodes = {}
+    for pid in pids:
+        try:
+            for fd in os.scandir(f"/proc/{pid}/fd"):
+                target = os.readlink(fd.path)
+                if target.startswith("socket:["):
+                    inodes[target[8:-1]] = pid
+        except OSError:
+            continue  # ended meanwhile
+    found = []
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            lines = Path(f"/proc/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = _address(fields[1]), _address(fields[2]), fields[9]
+            if inode not in inodes:
+                continue
+            if not all(address.is_loopback or address.is_unspecified for address in (local, remote)):
+                found.append(f"{table} {fields[1]} -> {fields[2]} (process {inodes[inode]})")
+            elif local.is_unspecified and remote.is_unspecified and table.startswith("tcp"):
+                found.append(f"{table} listening on every interface: {fields[1]} (process {inodes[inode]})")
+    return found
+
+
+def _address(field: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """/proc/net's hex address (32-bit words in host byte order), without the port; IPv4-mapped IPv6 as IPv4."""
+    raw = bytes.fromhex(field.split(":")[0])
+    host_order = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    address = ipaddress.ip_address(host_order)
+    return address.ipv4_mapped or address if isinstance(address, ipaddress.IPv6Address) else address
+
+
+def _descendants(root_pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = set(), [root_pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
 
 
 def main(gcs_address: str) -> None:

@@ -25,7 +25,7 @@ from precompute.build import BuildOptions, build_index, thumbnail_dir_for
 from precompute.cli import EXIT_ERROR, EXIT_SOME_SKIPPED, main
 from precompute.index_file import read_index
 from tests.hostile_photos import BAD, write_corpus
-from tests.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port
+from tests.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port, sockets_off_loopback
 from tests.same_index import assert_same_build, assert_same_index
 
 NO_RAY = "Ray is not installed (pip install -r requirements-cluster.txt)"
@@ -66,11 +66,19 @@ def assert_same_as_local(index_path: Path, local_index: Path) -> None:
 
 
 def test_a_cluster_build_equals_the_local_build(cluster, holidays_subset, local_build, tmp_path):
+    """Also: mid-run, no process of the cluster (nodes, workers, actors, this driver) has a socket off loopback."""
     index_path = tmp_path / "index.pkl"
-    progress = []
-    report = build_index(holidays_subset, index_path, replace(OPTIONS, ray=cluster.address), on_progress=progress.append)
+    progress, off_loopback = [], []
+
+    def on_progress(count: int) -> None:
+        if not progress:
+            off_loopback.extend(sockets_off_loopback(os.getpid()))
+        progress.append(count)
+
+    report = build_index(holidays_subset, index_path, replace(OPTIONS, ray=cluster.address), on_progress=on_progress)
     assert (report.indexed, report.embedded, report.skipped) == (PHOTOS, PHOTOS, [])
     assert sum(progress) == PHOTOS and len(progress) == PHOTOS // OPTIONS.batch_size
+    assert off_loopback == []
     assert_same_as_local(index_path, local_build)
 
 
