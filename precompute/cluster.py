@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,20 +34,22 @@ from precompute.prepare import PreparedPhoto, prepare_photo
 from precompute.preprocess import Preprocessing
 from precompute.runtime import make_runner
 from precompute.scan import PhotoFile
+from precompute.shared_storage import (
+    SHARED_PATHS,
+    ClusterError,
+    StorageNotShared,
+    alive_nodes,
+    check_shared_storage,
+    first_line,
+    require_folders,
+)
+
+__all__ = ["INSTALL_HINT", "ClusterError", "connect", "check_shared_storage", "embed_on_cluster"]
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install -r requirements-cluster.txt"
 _CONNECT_TIMEOUT_S = 10  # for the address to accept a connection; Ray itself would retry for minutes
-_STORAGE_CHECK_TIMEOUT_S = 120  # for every node to answer the shared-storage check (a worker may have to start)
 _RETRIES = 3  # per task, and per actor restart, when a node dies
 _CHUNKS_IN_FLIGHT_PER_SLOT = 2  # chunks queued per decoding CPU and actor: enough to keep both busy, bounded memory
-
-
-class ClusterError(Exception):
-    """The cluster cannot do the run; the message says why, in one line."""
-
-
-class StorageNotShared(Exception):
-    """Raised on a node that cannot see the photo or thumbnail folder."""
 
 
 def connect(address: str) -> None:
@@ -72,7 +73,7 @@ def connect(address: str) -> None:
         # log_to_driver=False: the nodes' own logs stay in their log folders, not in the progress output.
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, runtime_env=_runtime_env())
     except (ConnectionError, RuntimeError, ValueError) as err:
-        raise ClusterError(f"cannot join the Ray cluster at {address}: {_first_line(err)}") from None
+        raise ClusterError(f"cannot join the Ray cluster at {address}: {first_line(err)}") from None
 
 
 def _check_reachable(address: str) -> None:
@@ -93,11 +94,6 @@ def _check_reachable(address: str) -> None:
 def _runtime_env() -> dict:
     """Ship this very `precompute` package to the nodes, so they run the driver's code, not whatever they have."""
     return {"py_modules": [str(Path(__file__).resolve().parent)]}
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
 
 
 def embed_on_cluster(
@@ -167,21 +163,8 @@ def _prepare_chunk(
     start: int, photos: Sequence[PhotoFile], specs: list[Preprocessing], photo_dir: Path, thumbnail_dir: Path
 ) -> list[PreparedPhoto]:
     """A Ray task: `prepare_photo` for a run of photos, numbered from `start`; uint8 crops, never float tensors."""
-    _require_folders(photo_dir, thumbnail_dir)
+    require_folders(photo_dir, thumbnail_dir)
     return [prepare_photo(start + offset, photo, specs, thumbnail_dir) for offset, photo in enumerate(photos)]
-
-
-def _require_folders(photo_dir: Path, thumbnail_dir: Path) -> None:
-    """Without this, a node missing the shared folders would report every photo it got as unreadable."""
-    for folder, what in ((photo_dir, "photo folder"), (thumbnail_dir, "thumbnail folder")):
-        if not folder.is_dir():
-            raise StorageNotShared(f"node {_node_name()} cannot see the {what} {folder}")
-
-
-def _node_name() -> str:
-    import ray
-
-    return ray.util.get_node_ip_address() + " (" + ray.get_runtime_context().get_node_id()[:8] + ")"
 
 
 class _Embedder:
@@ -211,7 +194,7 @@ def _start_embedders(model_ref, device: str) -> list:
     if device == "cuda" and not gpus:
         raise ClusterError("--device cuda was asked for, but the Ray cluster has no GPU")
     on_gpu = gpus > 0 and device != "cpu"
-    count = gpus if on_gpu else len(_alive_nodes())
+    count = gpus if on_gpu else len(alive_nodes())
     actor_class = ray.remote(
         num_gpus=1 if on_gpu else 0,
         num_cpus=0,
@@ -226,75 +209,12 @@ def _start_embedders(model_ref, device: str) -> list:
     return [actor_class.remote([model_ref], "cuda" if on_gpu else "cpu") for _ in range(count)]
 
 
-def _alive_nodes() -> list[dict]:
-    import ray
-
-    return [node for node in ray.nodes() if node["Alive"]]
-
-
-def check_shared_storage(photo_dir: Path, thumbnail_dir: Path, sample: PhotoFile) -> None:
-    """On every node: the photo folder holds `sample` as the driver sees it, and the thumbnail folder is this one.
-
-    A marker file written here must be visible there: the same path on a
-    node's own disk would pass a plain existence check and then scatter the
-    thumbnails over the nodes.
-    """
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    marker = thumbnail_dir / f".lookalike-shared-check-{secrets.token_hex(8)}"
-    marker.write_bytes(b"")
-    try:
-        check = ray.remote(num_cpus=0, max_retries=0)(_storage_problem)
-        refs = {
-            check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
-                photo_dir, thumbnail_dir, marker, sample
-            ): node
-            for node in _alive_nodes()
-        }
-        ready, late = ray.wait(list(refs), num_returns=len(refs), timeout=_STORAGE_CHECK_TIMEOUT_S)
-        if late:
-            node = refs[late[0]]
-            raise ClusterError(
-                f"node {node['NodeManagerAddress']} did not answer the shared-storage check within {_STORAGE_CHECK_TIMEOUT_S} s"
-            )
-        for ref in ready:
-            try:
-                problem = ray.get(ref)
-            except ray.exceptions.RayError as err:
-                problem = f"node {refs[ref]['NodeManagerAddress']} failed the shared-storage check: {_cluster_failure(err)}"
-            if problem:
-                raise ClusterError(problem + "; every node must see the photos and the index folder at the same paths")
-    finally:
-        marker.unlink(missing_ok=True)
-
-
-def _storage_problem(photo_dir: Path, thumbnail_dir: Path, marker: Path, sample: PhotoFile) -> str | None:
-    """A Ray task pinned to one node: what that node cannot see of the driver's folders, or None."""
-    node = _node_name()
-    try:
-        _require_folders(photo_dir, thumbnail_dir)
-    except StorageNotShared as err:
-        return str(err)
-    try:
-        seen = sample.path.stat().st_size
-    except OSError as err:
-        return f"node {node} cannot read {sample.path}: {err.strerror or err}"
-    if seen != sample.size:
-        return f"node {node} sees another {sample.path} ({seen} bytes, not {sample.size})"
-    if not marker.exists():
-        return f"node {node} has its own {thumbnail_dir}, not the driver's"
-    if not os.access(thumbnail_dir, os.W_OK):
-        return f"node {node} cannot write into {thumbnail_dir}"
-    return None
-
-
 def _cluster_failure(err: BaseException) -> str:
     """One line for the user out of Ray's error chains (a task's own exception, or a lost node or actor)."""
     import ray
 
     if isinstance(err, ray.exceptions.RayTaskError) and isinstance(err.cause, StorageNotShared):
-        return f"{err.cause}; every node must see the photos and the index folder at the same paths"
+        return f"{err.cause}; {SHARED_PATHS}"
     if isinstance(err, ray.exceptions.RayTaskError) and err.cause is not None:
-        return f"a cluster task failed: {type(err.cause).__name__}: {_first_line(err.cause)}"
-    return f"the cluster could not finish the run ({type(err).__name__}): {_first_line(err)}"
+        return f"a cluster task failed: {type(err.cause).__name__}: {first_line(err.cause)}"
+    return f"the cluster could not finish the run ({type(err).__name__}): {first_line(err)}"

@@ -37,8 +37,9 @@ def ray_port() -> int:
 def loopback_environment() -> Iterator[str]:
     """Set the environment Ray must start in here; yield Ray's temporary folder; restore and remove it."""
     temp_dir = tempfile.mkdtemp(prefix="ray-")
-    saved = {name: os.environ.get(name) for name in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_TMPDIR", "RAY_ADDRESS")}
-    os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_TMPDIR=temp_dir)
+    names = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_USAGE_STATS_ENABLED", "RAY_TMPDIR", "RAY_ADDRESS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_TMPDIR=temp_dir)
     os.environ.pop("RAY_ADDRESS", None)
     try:
         from ray._private import ray_constants

@@ -240,3 +240,15 @@ def test_the_command_line_on_a_cluster_started_with_ray_start(holidays_subset, l
 
 def _without_ray_address() -> dict:
     return {name: value for name, value in os.environ.items() if name != "RAY_ADDRESS"}
+
+
+@needs_ray
+def test_the_example_cluster_config_passes_ray_ups_own_checks():
+    """docs/ray-cluster.yaml is what README tells people to `ray up`: Ray's schema must accept it, offline."""
+    import yaml
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((ROOT / "docs" / "ray-cluster.yaml").read_text())
+    validate_config(prepare_config(config))
+    assert config["available_node_types"]["gpu"]["min_workers"] == 1
+    assert all("requirements-cluster.txt" in command for command in config["setup_commands"][-1:])
