@@ -32,12 +32,13 @@ from precompute.runtime import make_runner
 from precompute.scan import scan_photos
 
 HOLIDAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "holidays-dev"
-BATCH = 16  # several chunks even for a small run, so the steady state can be told from the start-up
+BATCH = 16  # several chunks even in the smaller run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cluster")
-    group.add_argument("--cluster-photos", type=int, default=128, help="holidays-dev photos built both ways (default: %(default)s)")
+    group.add_argument("--cluster-photos", type=int, default=128,
+                       help="holidays-dev photos built both ways, and half as many, to fit fixed and per-photo costs (default: %(default)s)")
     group.add_argument("--cluster-nodes", type=int, default=2, help="raylets on loopback, one CPU each (default: %(default)s)")
     group.add_argument("--holidays", type=Path, default=HOLIDAYS, help="folder of photos (default: %(default)s)")
 
@@ -51,61 +52,52 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
     from tests.ray_cluster import loopback_cluster
 
     options = BuildOptions(model="efficientnet-lite0", batch_size=BATCH)
-    label = f"{args.cluster_photos} holidays-dev photos, default descriptor, batch {BATCH}"
+    large, small = args.cluster_photos, args.cluster_photos // 2
+    label = f"holidays-dev photos, default descriptor, batch {BATCH}, {args.cluster_nodes} raylets on these 2 cores"
     with tempfile.TemporaryDirectory(prefix="lookalike-cluster-") as work:
-        folder = Path(work, "photos")
-        folder.mkdir()
-        for photo in sorted(args.holidays.glob("*.jpg"))[: args.cluster_photos]:
-            (folder / photo.name).symlink_to(photo)
-        count = args.cluster_photos
+        folders = {size: _photo_folder(args.holidays, size, Path(work, f"photos-{size}")) for size in (small, large)}
         with loopback_cluster(nodes=args.cluster_nodes) as cluster:
             on_cluster = replace(options, ray=cluster.address)
-            local, remote = [], []
+            cold = _build_seconds(folders[small], Path(work, "cold"), on_cluster)
+            best: dict[tuple[str, int], float] = {}
             for round_number in range(args.rounds):
-                local.append(_timed_build(folder, Path(work, f"local-{round_number}", "index.pkl"), options))
-                remote.append(_timed_build(folder, Path(work, f"cluster-{round_number}", "index.pkl"), on_cluster))
-            serialisation = _serialisation_ms(folder, options)
-        best_local = min(local, key=lambda t: t.total)
-        best_remote = min(remote, key=lambda t: t.total)
-        nodes = f"{args.cluster_nodes} raylets on these 2 cores"
-        yield Row(f"whole build: cluster ({nodes}) vs local ({label})", count / best_remote.total, count / best_local.total, "photos/s",
-                  note="the cluster cannot win on one machine: same cores, plus its overhead")
-        yield Row(f"whole build, seconds: cluster vs local ({label})", best_remote.total, best_local.total, "s", higher_is_better=False)
-        yield Row(f"before the first batch is back: cluster vs local, first round ({label})", remote[0].to_first, local[0].to_first, "s",
-                  higher_is_better=False, note="cluster: join, storage check, worker and actor processes start (cold)")
-        yield Row(f"before the first batch is back: cluster vs local, best later round ({label})",
-                  min(t.to_first for t in remote[1:] or remote), min(t.to_first for t in local[1:] or local), "s", higher_is_better=False,
-                  note="task workers reused; actors start again each run")
-        yield Row(f"after the first batch: cluster vs local ({label})", best_remote.steady_rate(count), best_local.steady_rate(count), "photos/s")
-        yield from _per_photo_rows(folder, options, serialisation)
+                for size in (small, large):
+                    for name, build_options in (("local", options), ("cluster", on_cluster)):
+                        seconds = _build_seconds(folders[size], Path(work, f"{name}-{size}-{round_number}"), build_options)
+                        best[name, size] = min(seconds, best.get((name, size), seconds))
+            one_core = list(_per_photo_rows(folders[small], options, _serialisation_ms(folders[small], options)))
+    fixed, per_photo = _fit(best, small, large)
+    yield Row(f"whole build of {large} photos: cluster vs local ({label})", large / best["cluster", large], large / best["local", large],
+              "photos/s", note="best round; the cluster's task workers warm, its actors started afresh as in every run")
+    yield Row(f"first build on a fresh cluster, {small} photos: cluster vs local", cold, best["local", small], "s", higher_is_better=False,
+              note="every worker and actor process starts and imports torch")
+    yield Row(f"fixed cost per build, fitted from {small} and {large} photos: cluster vs local", fixed["cluster"], fixed["local"], "s",
+              higher_is_better=False, note="model load, scan, neighbours and the index file in both; join, storage check, actors on the cluster")
+    yield Row(f"time per added photo, fitted from {small} and {large} photos: cluster vs local", per_photo["cluster"] * 1000,
+              per_photo["local"] * 1000, "ms", higher_is_better=False)
+    yield from one_core
 
 
-class _Timing:
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.first = self.last = None
-        self.first_count = 0
-        self.total = 0.0
-
-    def progress(self, count: int) -> None:
-        now = time.perf_counter()
-        if self.first is None:
-            self.first, self.first_count = now, count
-        self.last = now
-
-    @property
-    def to_first(self) -> float:
-        return self.first - self.started
-
-    def steady_rate(self, count: int) -> float:
-        return (count - self.first_count) / (self.last - self.first)
+def _fit(seconds: dict[tuple[str, int], float], small: int, large: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Fixed cost and cost per photo of each path, from its builds of `small` and `large` photos (a straight line)."""
+    fixed, per_photo = {}, {}
+    for name in ("local", "cluster"):
+        per_photo[name] = (seconds[name, large] - seconds[name, small]) / (large - small)
+        fixed[name] = seconds[name, small] - small * per_photo[name]
+    return fixed, per_photo
 
 
-def _timed_build(folder: Path, index_path: Path, options: BuildOptions) -> _Timing:
-    timing = _Timing()
-    build_index(folder, index_path, options, on_progress=timing.progress)
-    timing.total = time.perf_counter() - timing.started
-    return timing
+def _photo_folder(source: Path, count: int, folder: Path) -> Path:
+    folder.mkdir()
+    for photo in sorted(source.glob("*.jpg"))[:count]:
+        (folder / photo.name).symlink_to(photo)
+    return folder
+
+
+def _build_seconds(folder: Path, out: Path, options: BuildOptions) -> float:
+    started = time.perf_counter()
+    build_index(folder, out / "index.pkl", options)
+    return time.perf_counter() - started
 
 
 def _per_photo_rows(folder: Path, options: BuildOptions, serialisation_ms: float) -> Iterator[Row]:
