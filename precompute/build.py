@@ -82,7 +82,7 @@ def build_index(
         raise BuildError(f"{photo_dir} is a file, not a folder of photos")
     _check_writable(index_path)
     if options.ray:
-        _cluster_step(lambda cluster: cluster.connect(options.ray))
+        _cluster_step(lambda cluster: cluster.connect(options.ray, options.device))
     else:
         device = _check_device(options.device)
     scan = scan_photos(photo_dir)

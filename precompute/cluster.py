@@ -52,10 +52,11 @@ _RETRIES = 3  # per task, and per actor restart, when a node dies
 _CHUNKS_IN_FLIGHT_PER_SLOT = 2  # chunks queued per decoding CPU and actor: enough to keep both busy, bounded memory
 
 
-def connect(address: str) -> None:
+def connect(address: str, device: str = "auto") -> None:
     """Join the Ray cluster at `address` as its driver ("auto": $RAY_ADDRESS, else the cluster running on this machine).
 
-    Never starts a Ray of its own: a missing cluster is an error.
+    Never starts a Ray of its own: a missing cluster is an error, and so is
+    `device` "cuda" on a cluster without a GPU.
     """
     try:
         import ray
@@ -65,6 +66,12 @@ def connect(address: str) -> None:
         address = os.environ.get("RAY_ADDRESS") or "auto"
     if address != "auto":
         _check_reachable(address)
+    _join(ray, address)
+    if device == "cuda" and not ray.cluster_resources().get("GPU"):
+        raise ClusterError("--device cuda was asked for, but the Ray cluster has no GPU")
+
+
+def _join(ray, address: str) -> None:
     if ray.is_initialized():
         if address in ("auto", ray.get_runtime_context().gcs_address):
             return  # a second build in the same process, on the same cluster
@@ -191,8 +198,6 @@ def _start_embedders(model_ref, device: str) -> list:
     import ray
 
     gpus = int(ray.cluster_resources().get("GPU", 0))
-    if device == "cuda" and not gpus:
-        raise ClusterError("--device cuda was asked for, but the Ray cluster has no GPU")
     on_gpu = gpus > 0 and device != "cpu"
     count = gpus if on_gpu else len(alive_nodes())
     actor_class = ray.remote(

@@ -171,6 +171,12 @@ def _alive_nodes(cluster) -> int:
     return sum(1 for node in cluster.global_state.node_table() if node["Alive"])
 
 
+def test_cuda_on_a_cluster_without_gpus_fails_in_one_line(cluster, holidays_subset, tmp_path, capsys):
+    args = [str(holidays_subset), "--out", str(tmp_path / "index.pkl"), "--ray", cluster.address, "--device", "cuda"]
+    assert main([*args, "--model", "efficientnet-lite0"]) == EXIT_ERROR
+    assert capsys.readouterr().err == "error: --device cuda was asked for, but the Ray cluster has no GPU; no index written\n"
+
+
 def test_without_ray_installed_one_line_says_what_to_install(holidays_subset, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as it does where Ray is not installed
     assert main([str(holidays_subset), "--out", str(tmp_path / "index.pkl"), "--ray", "auto", "--model", "efficientnet-lite0"]) == EXIT_ERROR
