@@ -33,5 +33,5 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 ## benchmark: speed against same-run baselines, one table (see benchmarks/README.md)
-benchmark: $(VENV)/.installed
+benchmark: $(VENV)/.cluster-installed
 	$(PY) -m benchmarks
