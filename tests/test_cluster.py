@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from precompute.build import BuildOptions, build_index, thumbnail_dir_for
+from precompute.build import BuildOptions, build_index
+from precompute.index_file import thumbnail_dir_for
 from precompute.cli import EXIT_ERROR, EXIT_SOME_SKIPPED, main
 from precompute.index_file import read_index
 from tests.hostile_photos import BAD, write_corpus

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from precompute.build import BuildOptions, build_index, thumbnail_dir_for
+from precompute.build import BuildOptions, build_index
 from precompute.cli import main
-from precompute.index_file import read_index
+from precompute.index_file import read_index, thumbnail_dir_for
 from tests.same_index import assert_same_index, by_path
 
 # The cheapest descriptor: these tests are about what is reused, not about quality.
