@@ -18,14 +18,20 @@ demo: $(VENV)/.installed
 	$(PY) -m precompute $(DEMO_PHOTOS) --out $(DEMO_INDEX)
 	LOOKALIKE_INDEX=$(DEMO_INDEX) $(VENV)/bin/gunicorn --preload --threads 4 --bind 127.0.0.1:$(PORT) "app:create_app()"
 
-## test: the whole test suite, browser tests included
-test: $(VENV)/.installed browser
-	$(PY) -m pytest
+# Ray for the cluster tests (requirements-cluster.txt is optional for users).
+$(VENV)/.cluster-installed: $(VENV)/.installed requirements-cluster.txt
+	$(PY) -m pip install --quiet -r requirements-cluster.txt
+	touch $@
+
+## test: the whole test suite, browser and Ray-cluster tests included
+# Ray nodes started by the tests use 127.0.0.1 only, and send no usage statistics.
+test: $(VENV)/.cluster-installed browser
+	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest
 
 ## browser: Debian's Chromium for the browser tests (Playwright never downloads its own)
 browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 ## benchmark: speed against same-run baselines, one table (see benchmarks/README.md)
-benchmark: $(VENV)/.installed
+benchmark: $(VENV)/.cluster-installed
 	$(PY) -m benchmarks

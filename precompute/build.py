@@ -35,7 +35,8 @@ class BuildOptions:
     k: int = 10
     batch_size: int = 32
     workers: int | None = None  # None: one per core, up to 4
-    device: str = "auto"
+    device: str = "auto"  # with `ray`: where the cluster's embedding actors run
+    ray: str | None = None  # a Ray cluster's address (or "auto") to decode and embed on; None: this machine
 
 
 @dataclass
@@ -76,7 +77,10 @@ def build_index(
     if not photo_dir.is_dir():
         raise BuildError(f"{photo_dir} is a file, not a folder of photos")
     _check_writable(index_path)
-    device = _check_device(options.device)
+    if options.ray:
+        _cluster_step(lambda cluster: cluster.connect(options.ray, options.device))
+    else:
+        device = _check_device(options.device)
     scan = scan_photos(photo_dir)
     if not scan.photos:
         raise BuildError(f"no photos found in {photo_dir} (looked for JPEG, PNG, WebP, GIF, BMP and TIFF files)")
@@ -85,17 +89,26 @@ def build_index(
     thumbnail_dir.mkdir(exist_ok=True)
     previous = incremental.load_previous(index_path, photo_dir, model)
     plan = incremental.plan_update(scan.photos, previous, thumbnail_dir)
+    if options.ray and plan.to_embed:
+        _cluster_step(lambda cluster: cluster.check_shared_storage(photo_dir, thumbnail_dir, plan.to_embed[0]))
     if on_start:
         on_start(len(plan.to_embed), model)
-    embedded = embed_photos(
-        plan.to_embed,
-        model,
-        thumbnail_dir,
-        batch_size=options.batch_size,
-        workers=options.workers,
-        device=device,
-        on_progress=on_progress,
-    )
+    if options.ray:
+        embedded = _cluster_step(
+            lambda cluster: cluster.embed_on_cluster(
+                plan.to_embed, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device, on_progress=on_progress
+            )
+        )
+    else:
+        embedded = embed_photos(
+            plan.to_embed,
+            model,
+            thumbnail_dir,
+            batch_size=options.batch_size,
+            workers=options.workers,
+            device=device,
+            on_progress=on_progress,
+        )
     skipped = scan.skipped + [Skipped(plan.to_embed[pos].relpath, why) for pos, why in embedded.failures]
     skipped.sort(key=lambda s: s.relpath)
     merged = incremental.merge(plan, previous, embedded.infos, embedded.embeddings)
@@ -149,6 +162,16 @@ def _check_writable(index_path: Path) -> None:
             pass
     except OSError as err:
         raise BuildError(f"cannot write the index into {folder}: {err.strerror or err}") from None
+
+
+def _cluster_step(step: Callable):
+    """Run `step(precompute.cluster)`, its ClusterError as a BuildError; the module (and Ray) is imported only for --ray."""
+    from precompute import cluster
+
+    try:
+        return step(cluster)
+    except cluster.ClusterError as err:
+        raise BuildError(f"{err}; no index written") from None
 
 
 def _check_device(name: str) -> torch.device:

@@ -103,6 +103,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
     parser.add_argument("--k", type=_at_least(1, MAX_K), default=10, help="similar photos kept per photo (default: %(default)s)")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="decode and embed on the Ray cluster at HOST:PORT, or `auto` ($RAY_ADDRESS, else the cluster "
+                        "on this machine); every node must see the photos and the --out folder at the same paths "
+                        "(needs requirements-cluster.txt)")
     add_descriptor_arguments(parser)
     return parser.parse_args(argv)
 
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     args = parse_args(argv)
-    options = replace(descriptor_options(args), k=args.k)
+    options = replace(descriptor_options(args), k=args.k, ray=args.ray)
     bar: tqdm | None = None
 
     def on_start(total: int, model: LoadedModel) -> None:

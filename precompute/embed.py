@@ -100,20 +100,31 @@ def embed_photos(
         pin_memory=device.type == "cuda",
         worker_init_fn=_leave_interrupts_to_the_main_process,
     )
-    chunks: list[np.ndarray] = []
-    infos: list[dict] = []
-    failures: list[tuple[int, str]] = []
+    parts = []
     for batch in _batches(loader, batch_size):
-        good = [item for item in batch if item.error is None]
-        failures.extend((item.position, item.error) for item in batch if item.error is not None)
-        if good:
-            chunks.append(embed_crops(runner, [item.pixels for item in good]))
-            infos.extend(item.info for item in good)
+        parts.append(embed_batch(runner, batch, model.dim))
         if on_progress:
             on_progress(len(batch))
-    dim = model.dim
-    embeddings = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
-    return EmbeddedPhotos(embeddings, infos, failures)
+    return concatenate(parts, model.dim)
+
+
+def embed_batch(runner: Runner, batch: Sequence[PreparedPhoto], dim: int) -> EmbeddedPhotos:
+    """One batch of prepared photos through the model; photos that failed to prepare become failures.
+
+    A local run calls this in its main process, a cluster run in its embedding actors.
+    """
+    good = [item for item in batch if item.error is None]
+    failures = [(item.position, item.error) for item in batch if item.error is not None]
+    if not good:
+        return EmbeddedPhotos(np.zeros((0, dim), np.float32), [], failures)
+    return EmbeddedPhotos(embed_crops(runner, [item.pixels for item in good]), [item.info for item in good], failures)
+
+
+def concatenate(parts: Sequence[EmbeddedPhotos], dim: int) -> EmbeddedPhotos:
+    """Batches' results joined, in the order given."""
+    embeddings = np.concatenate([part.embeddings for part in parts]) if parts else np.zeros((0, dim), np.float32)
+    infos = [info for part in parts for info in part.infos]
+    return EmbeddedPhotos(embeddings, infos, [failure for part in parts for failure in part.failures])
 
 
 def embed_crops(runner: Runner, crops: Sequence[list[np.ndarray]]) -> np.ndarray:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Ray reads these when it is imported: every Ray node and driver of the tests then uses 127.0.0.1
+# only (by default Ray finds its address by opening a socket towards a public one) and sends no usage report.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 HOLIDAYS = DATASETS / "holidays-dev"

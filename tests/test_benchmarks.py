@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +22,7 @@ def _benchmark(*args: str) -> str:
 def test_every_benchmark_is_found():
     from benchmarks.__main__ import discover
 
-    assert {"embedding", "neighbours", "serving"} <= set(discover())
+    assert {"embedding", "neighbours", "serving", "cluster"} <= set(discover())
 
 
 def test_the_neighbours_benchmark_prints_its_table_and_agrees_with_faiss():
@@ -33,4 +36,13 @@ def test_the_embedding_benchmark_runs_at_toy_sizes(imagenet_dir):
     table = _benchmark("embedding", "--photos", "4", "--large", "1", "--imagenet", str(imagenet_dir))
     for figure in ("pipeline vs model-only (efficientnet-lite0, 224 px: the default",
                    "CPU ms per photo", "12 MP: pipeline vs one-at-a-time", "prepare ms/photo"):
+        assert figure in table
+
+
+def test_the_cluster_benchmark_runs_at_toy_sizes(holidays_dir):
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install -r requirements-cluster.txt)")
+    table = _benchmark("cluster", "--cluster-photos", "8", "--holidays", str(holidays_dir))
+    for figure in ("whole build of 8 photos: cluster vs local", "fixed cost per build", "time per added photo",
+                   "one core: inference per photo", "through Ray's object store"):
         assert figure in table

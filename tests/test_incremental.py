@@ -14,6 +14,7 @@ import torch
 from precompute.build import BuildOptions, build_index
 from precompute.cli import main
 from precompute.index_file import read_index, thumbnail_dir_for
+from tests.same_index import assert_same_index, by_path
 
 # The cheapest descriptor: these tests are about what is reused, not about quality.
 OPTIONS = BuildOptions(model="efficientnet-lite0", pooling="avg", scales=(), query_expansion=0, k=5, batch_size=8, workers=0)
@@ -33,25 +34,6 @@ def collection(holiday_photos: list[Path], tmp_path: Path) -> Path:
     for source in holiday_photos[:N]:
         shutil.copy2(source, folder / source.name)
     return folder
-
-
-def by_path(index: dict) -> dict[str, int]:
-    return {photo["path"]: row for row, photo in enumerate(index["photos"])}
-
-
-def assert_same_index(incremental: dict, full: dict) -> None:
-    """Same photos, embeddings, neighbours and scores, compared per path (ids may differ)."""
-    rows, full_rows = by_path(incremental), by_path(full)
-    assert list(rows) == list(full_rows)
-    for path, row in rows.items():
-        full_row = full_rows[path]
-        np.testing.assert_allclose(incremental["embeddings"][row], full["embeddings"][full_row], atol=1e-5)
-        names = [incremental["photos"][n]["path"] for n in incremental["neighbors"][row]]
-        full_names = [full["photos"][n]["path"] for n in full["neighbors"][full_row]]
-        assert names == full_names, path
-        np.testing.assert_allclose(incremental["scores"][row], full["scores"][full_row], atol=1e-5)
-        for key in ("sha1", "size", "mtime_ns", "width", "height", "thumbnails"):
-            assert incremental["photos"][row][key] == full["photos"][full_row][key], (path, key)
 
 
 def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, holiday_photos, tmp_path):
