@@ -15,8 +15,8 @@ from precompute import incremental, thumbnails
 from precompute.embed import embed_photos, pick_device
 from precompute.index_file import FORMAT, FORMAT_VERSION, write_index
 from precompute.models import LoadedModel, load_model
-from precompute.neighbours import top_k_neighbours
-from precompute.query_expansion import expanded_descriptors
+from precompute.neighbour_lists import neighbour_lists
+from precompute.neighbour_search import ApproxUnavailable, check_approx_available
 from precompute.scan import Skipped, scan_photos
 
 
@@ -33,6 +33,7 @@ class BuildOptions:
     scales: tuple[int, ...] = (288,)  # input sizes; () is the model's own (224 for both models)
     query_expansion: int = 2  # neighbours mixed into each descriptor; 0 is off
     k: int = 10
+    neighbours: str = "auto"  # exact, approx (IVF, faiss) or auto: see precompute.neighbour_search
     batch_size: int = 32
     workers: int | None = None  # None: one per core, up to 4
     device: str = "auto"
@@ -54,6 +55,9 @@ class BuildReport:
     reused: int = 0  # photos whose embedding came from the previous index
     rehashed: int = 0  # reused after a content-hash check, because only their mtime changed
     rebuild_reason: str | None = None  # why an existing index was not reused
+    neighbour_method: str = "exact"  # exact or approx
+    neighbours_updated: bool = False  # the previous lists were updated, not computed again
+    similarities: int = 0  # pairs of photos compared to find the neighbours
 
 
 def thumbnail_dir_for(index_path: Path) -> Path:
@@ -81,6 +85,8 @@ def build_index(
         raise BuildError(f"{photo_dir} is a file, not a folder of photos")
     _check_writable(index_path)
     device = _check_device(options.device)
+    if options.neighbours == "approx":
+        _check_approx()
     scan = scan_photos(photo_dir)
     if not scan.photos:
         raise BuildError(f"no photos found in {photo_dir} (looked for JPEG, PNG, WebP, GIF, BMP and TIFF files)")
@@ -105,22 +111,29 @@ def build_index(
     merged = incremental.merge(plan, previous, embedded.infos, embedded.embeddings)
     if not merged.infos:
         raise BuildError(f"none of the {len(scan.photos)} photos in {photo_dir} could be read; no index written")
-    ranked_by = expanded_descriptors(merged.embeddings, options.query_expansion)
-    neighbours, scores = top_k_neighbours(ranked_by, options.k)
+    try:
+        lists = neighbour_lists(
+            merged.embeddings, options.k, options.query_expansion, options.neighbours,
+            incremental.previous_lists(previous, plan, merged),
+        )
+    except ApproxUnavailable as err:
+        raise BuildError(str(err)) from None
     index = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": model.describe() | {"query_expansion": options.query_expansion},
+        "model": model.describe() | {"query_expansion": options.query_expansion, "neighbours": lists.method},
         "photo_root": str(photo_dir),
         "thumbnail_dir": thumbnail_dir.name,
         "photos": merged.infos,
         "embeddings": merged.embeddings,
-        "neighbors": neighbours,
-        "scores": scores,
+        "neighbors": lists.neighbours,
+        "scores": lists.scores,
         "next_id": merged.next_id,
         "skipped": [{"path": s.relpath, "reason": s.reason} for s in skipped],
     }
+    if lists.expansion is not None:  # αQE's first pass, for the next update
+        index["expansion_neighbors"], index["expansion_scores"] = lists.expansion
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}
     thumbnails.remove_unused(thumbnail_dir, in_use)
@@ -139,6 +152,9 @@ def build_index(
         reused=len(plan.reused),
         rehashed=plan.rehashed,
         rebuild_reason=previous.rebuild_reason,
+        neighbour_method=lists.method,
+        neighbours_updated=lists.updated,
+        similarities=lists.similarities,
     )
 
 
@@ -156,6 +172,13 @@ def _check_writable(index_path: Path) -> None:
             pass
     except OSError as err:
         raise BuildError(f"cannot write the index into {folder}: {err.strerror or err}") from None
+
+
+def _check_approx() -> None:
+    try:
+        check_approx_available()
+    except ApproxUnavailable as err:
+        raise BuildError(str(err)) from None
 
 
 def _check_device(name: str) -> torch.device:

@@ -115,6 +115,12 @@ def validate_index(index: Any) -> None:
         raise IndexFileError("'neighbors' refers to photos that are not in the index")
     if not isinstance(index.get("model"), dict):
         raise IndexFileError("'model' must describe the embedding model")
+    if "expansion_neighbors" in index or "expansion_scores" in index:  # αQE's first pass, for updates
+        first = _array(index, "expansion_neighbors", np.int32, 2)
+        if first.shape[0] != n or _array(index, "expansion_scores", np.float32, 2).shape != first.shape:
+            raise IndexFileError(f"'expansion_neighbors' and 'expansion_scores' must both be {n}×n")
+        if first.size and (first.min() < 0 or first.max() >= n):
+            raise IndexFileError("'expansion_neighbors' refers to photos that are not in the index")
 
 
 # What each photo record must hold, and of which type: the pages use all of it.

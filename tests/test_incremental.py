@@ -72,6 +72,7 @@ def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, h
         shutil.copy2(source, collection / source.name)
 
     update = build_index(collection, index_path, OPTIONS)
+    assert update.neighbours_updated and update.neighbour_method == "exact"
     assert (update.added, update.changed, update.removed) == (2, 1, 1)
     assert (update.embedded, update.reused, update.rehashed) == (3, N - 2, 1)
     assert update.rebuild_reason is None and update.indexed == N + 1
@@ -91,8 +92,40 @@ def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, h
 
     full_path = tmp_path / "full" / "index.pkl"
     full = build_index(collection, full_path, OPTIONS)
-    assert full.embedded == N + 1
+    assert full.embedded == N + 1 and not full.neighbours_updated
     assert_same_index(after, read_index(full_path))
+
+
+def edit_collection(collection: Path, holiday_photos: list[Path], edit: str) -> None:
+    names = sorted(p.name for p in collection.iterdir())
+    if edit == "adds":
+        for source in holiday_photos[N : N + 2]:
+            shutil.copy2(source, collection / source.name)
+    elif edit == "changes":
+        shutil.copyfile(holiday_photos[N], collection / names[3])
+        shutil.copyfile(holiday_photos[N + 1], collection / names[7])
+    else:
+        (collection / names[0]).unlink()
+        (collection / names[6]).unlink()
+
+
+@pytest.mark.parametrize("query_expansion", [0, 2], ids=["plain", "αQE"])
+@pytest.mark.parametrize("edit", ["adds", "changes", "removes"])
+def test_each_kind_of_edit_updates_the_lists_to_what_a_full_rebuild_gives(collection, holiday_photos, tmp_path, edit, query_expansion):
+    options = replace(OPTIONS, query_expansion=query_expansion)
+    index_path = tmp_path / "out" / "index.pkl"
+    build_index(collection, index_path, options)
+    edit_collection(collection, holiday_photos, edit)
+    update = build_index(collection, index_path, options)
+    assert update.neighbours_updated, "the update recomputed every list"
+    full_path = tmp_path / "full" / "index.pkl"
+    full = build_index(collection, full_path, options)
+    assert_same_index(read_index(index_path), read_index(full_path))
+    if query_expansion:
+        np.testing.assert_array_equal(read_index(index_path)["expansion_neighbors"], read_index(full_path)["expansion_neighbors"])
+    if edit == "adds" and not query_expansion:
+        # The two new rows against every row, nothing else: no list lost a member.
+        assert update.similarities == 2 * (N + 2) < full.similarities
 
 
 def test_rerun_without_changes_embeds_nothing(collection, tmp_path, capsys):
