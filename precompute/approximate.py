@@ -5,17 +5,20 @@ lists). Each photo is stored in the list of its nearest centroid and is
 compared only with the photos of its `probes` nearest lists, as faiss's
 `IndexIVFFlat` with `nprobe` does. Instead of faiss's one-query-at-a-time
 scan, the search runs list by list: every photo that probes list `a` is
-multiplied against list `a`'s members in one BLAS product, which is several
-times faster on the same candidates (benchmarks/README.md).
+multiplied against list `a`'s members in one BLAS product. Each list is first
+multiplied by itself, which gives every photo a k-th best to beat; the
+products with its other probes are then cut with one comparison, as the
+exact search's tiles are.
 
 The scores are the exact float32 cosines of the candidates found, and the
 format is exact's: int32 ids and float32 scores, best first, equal scores in
 row order, a photo never its own neighbour. A row that its probes give fewer
 than k candidates (tiny or lopsided lists) is searched exactly instead.
 
-Memory beyond the embeddings: the partial lists, N × probes × k × 8 bytes
-(640 MB at 1M photos), the probe table (N × probes × 4 bytes), the centroids,
-and one product tile of at most 64 MiB with its gathered rows.
+Memory beyond the embeddings: each row's k best so far (N × k × 8 bytes,
+80 MB at 1M photos), the probe table (N × probes × 4 bytes, 64 MB), the
+centroids, and product tiles of about 64 MiB with the rows gathered for them
+(a lopsided list makes its tiles larger in proportion).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from precompute.neighbours import count_similarities, top_k_of_rows
+from precompute.neighbours import RunningBest, count_similarities, top_k_of_rows
 
 # The rule for the parameters; docs/quality.md has the recall it gives.
 _LISTS_PER_SQRT_N = 2  # lists = 2·√N: list size √N / 2 (500 at 1M photos)
@@ -35,6 +38,7 @@ _TRAINING_PER_LIST = 32  # k-means sample size per centroid (faiss warns below 3
 _KMEANS_ITERATIONS = 10
 _TILE_ELEMENTS = 16 * 2**20  # 64 MiB of float32
 _SEED = 1234
+_SPARSE_PER_ROW = 4  # past this many survivors per row, cut a tile with argpartition instead
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ def ivf_parameters(n: int, d: int) -> IvfParameters:
         lists=lists,
         probes=min(_PROBES, lists),
         training_points=min(n, _TRAINING_PER_LIST * lists),
-        rows_per_tile=max(1, min(_TILE_ELEMENTS // (4 * list_size), _TILE_ELEMENTS // d)),
+        rows_per_tile=max(1, min(_TILE_ELEMENTS // list_size, _TILE_ELEMENTS // d)),
     )
 
 
@@ -75,9 +79,9 @@ def approximate_top_k(
     parameters = parameters or ivf_parameters(n, d)
     centroids = _train(embeddings, parameters)
     probes = _probes(embeddings, centroids, parameters.probes)
-    partial_scores, partial_ids = _search_lists(embeddings, probes, k, parameters.rows_per_tile)
-    neighbours, scores = _best_of(partial_scores, partial_ids, k)
-    short = np.flatnonzero(neighbours[:, -1] == n)  # rows whose probes held fewer than k other photos
+    best = _search_lists(embeddings, probes, k, parameters.rows_per_tile)
+    neighbours, scores = best.ids, best.scores
+    short = np.flatnonzero(np.isneginf(scores[:, -1]))  # rows whose probes held fewer than k other photos
     if len(short):
         neighbours[short], scores[short] = top_k_of_rows(embeddings, short, k)
     return neighbours, scores
@@ -110,59 +114,59 @@ def _probes(embeddings: np.ndarray, centroids: np.ndarray, probes: int) -> np.nd
     return out
 
 
-def _search_lists(
-    embeddings: np.ndarray, probes: np.ndarray, k: int, rows_per_tile: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each photo's k best in each list it probes: (scores N×probes×k, ids N×probes×k), placeholders n."""
+def _search_lists(embeddings: np.ndarray, probes: np.ndarray, k: int, rows_per_tile: int) -> RunningBest:
+    """Each photo's k best among the members of the lists it probes (placeholders n where fewer)."""
     n, width = probes.shape
     lists = int(probes.max()) + 1
     members_order = np.argsort(probes[:, 0], kind="stable")
     members_bounds = np.searchsorted(probes[members_order, 0], np.arange(lists + 1))
-    flat = probes.ravel()
-    probing_order = np.argsort(flat, kind="stable")
-    probing_bounds = np.searchsorted(flat[probing_order], np.arange(lists + 1))
-    scores = np.full((n, width, k), -np.inf, np.float32)
-    ids = np.full((n, width, k), n, np.int32)
-    position = np.empty(n, np.int64)  # each photo's place within its own list
+    best = RunningBest(n, k)
+    survivors = np.empty(rows_per_tile * int(np.diff(members_bounds).max()), dtype=bool)
     with torch.inference_mode():
+        # First each list against itself: every photo gets a k-th best to beat, and the
+        # products with its other probes' lists can then be cut with one comparison.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # these products are small: a second thread costs more than it gives
+        try:
+            for number in range(lists):
+                _search_own_list(embeddings, members_order[members_bounds[number] : members_bounds[number + 1]], best, rows_per_tile, survivors)
+        finally:
+            torch.set_num_threads(threads)
+        flat = probes[:, 1:].ravel()
+        probing_order = np.argsort(flat, kind="stable")
+        probing_bounds = np.searchsorted(flat[probing_order], np.arange(lists + 1))
         for number in range(lists):
             members = members_order[members_bounds[number] : members_bounds[number + 1]]
             if len(members) == 0:
                 continue
-            position[members] = np.arange(len(members))
             stored = embeddings[members]
-            take = min(k, len(members))
             entries = probing_order[probing_bounds[number] : probing_bounds[number + 1]]
             for start in range(0, len(entries), rows_per_tile):
-                rows, slots = np.divmod(entries[start : start + rows_per_tile], width)
+                rows = entries[start : start + rows_per_tile] // (width - 1)
                 tile = embeddings[rows] @ stored.T
                 count_similarities(tile.size)
-                own = slots == 0  # the photo itself is in the list it is stored in
-                tile[np.flatnonzero(own), position[rows[own]]] = -np.inf
-                columns = np.argpartition(tile, -take, axis=1)[:, -take:] if take < len(members) else slice(None)
-                scores[rows, slots, :take] = np.take_along_axis(tile, columns, axis=1) if take < len(members) else tile
-                ids[rows, slots, :take] = members[columns] if take < len(members) else members
-    ids[~np.isfinite(scores)] = n  # a list with no k others: its -inf padding is no neighbour
-    return scores, ids
+                _offer(best, tile, rows, members, survivors)
+    return best
 
 
-def _best_of(partial_scores: np.ndarray, partial_ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's k best of its probes' partial lists: best score first, equal scores in row order."""
-    n = len(partial_scores)
-    neighbours = np.empty((n, k), np.int32)
-    scores = np.empty((n, k), np.float32)
-    step = 65536
-    for start in range(0, n, step):
-        s = partial_scores[start : start + step].reshape(-1, partial_scores.shape[1] * k)
-        i = partial_ids[start : start + step].reshape(s.shape)
-        order = _row_lexsort(s, i)[:, :k]
-        neighbours[start : start + step] = np.take_along_axis(i, order, axis=1)
-        scores[start : start + step] = np.take_along_axis(s, order, axis=1)
-    return neighbours, scores
+def _search_own_list(embeddings: np.ndarray, members: np.ndarray, best: RunningBest, rows_per_tile: int, survivors: np.ndarray) -> None:
+    stored = torch.from_numpy(embeddings[members])
+    for start in range(0, len(members), rows_per_tile):
+        rows = members[start : start + rows_per_tile]
+        tile = (stored[start : start + rows_per_tile] @ stored.T).numpy()
+        count_similarities(tile.size)
+        tile[np.arange(len(rows)), np.arange(start, start + len(rows))] = -np.inf  # not its own neighbour
+        _offer(best, tile, rows, members, survivors, first=True)
 
 
-def _row_lexsort(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Per row, the column order by score descending, then id ascending."""
-    by_id = np.argsort(ids, axis=1, kind="stable")
-    by_score = np.argsort(-np.take_along_axis(scores, by_id, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(by_id, by_score, axis=1)
+def _offer(best: RunningBest, tile: np.ndarray, rows: np.ndarray, columns: np.ndarray, survivors: np.ndarray, first: bool = False) -> None:
+    """Merge the entries of `tile` (photos `rows` against photos `columns`) that can beat their row's k-th best."""
+    take = min(best.k, tile.shape[1])
+    mask = None if first else np.greater_equal(tile, best.scores[rows, -1][:, None], out=survivors[: tile.size].reshape(tile.shape))
+    if mask is None or np.count_nonzero(mask) > _SPARSE_PER_ROW * best.k * len(rows):
+        picked = np.argpartition(tile, -take, axis=1)[:, -take:] if take < tile.shape[1] else np.broadcast_to(np.arange(take), (len(rows), take))
+        best.merge(0, np.repeat(rows, take), columns[picked].ravel(), np.take_along_axis(tile, picked, axis=1).ravel())
+        return
+    flat = np.flatnonzero(mask)
+    row, column = np.divmod(flat, tile.shape[1])
+    best.merge(0, rows[row], columns[column], tile.ravel()[flat])

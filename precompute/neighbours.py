@@ -153,16 +153,17 @@ class RunningBest:
         flat = np.flatnonzero(mask)
         rows, columns = np.divmod(flat, width)
         photo, other = (columns, rows) if to_columns else (rows, columns)
-        self._merge(photos_first, photo, _ids(other, others_first, row_ids), tile.ravel()[flat])
+        self.merge(photos_first, photo, _ids(other, others_first, row_ids), tile.ravel()[flat])
 
     def offer_top(self, tile: np.ndarray, first_row: int, first_column: int, column_ids: np.ndarray | None = None) -> None:
         """Merge in each row's k best entries of `tile` (its columns are first_column.., or `column_ids`)."""
         k = min(self.k, tile.shape[1])
         scores, columns = torch.topk(torch.from_numpy(np.ascontiguousarray(tile)), k, dim=1)
         rows = np.repeat(np.arange(len(tile)), k)
-        self._merge(first_row, rows, _ids(columns.numpy().ravel(), first_column, column_ids), scores.numpy().ravel())
+        self.merge(first_row, rows, _ids(columns.numpy().ravel(), first_column, column_ids), scores.numpy().ravel())
 
-    def _merge(self, first_row: int, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray) -> None:
+    def merge(self, first_row: int, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray) -> None:
+        """Merge candidates (row first_row + rows[i], column columns[i], scores[i]) into the rows' k best."""
         if len(rows) == 0:
             return
         affected = np.unique(rows)
