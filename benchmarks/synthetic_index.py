@@ -23,6 +23,30 @@ def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+def clustered_unit_vectors(n: int, dim: int = DIM, seed: int = 0, per_cluster: int = 50) -> np.ndarray:
+    """Unit vectors in n / per_cluster clusters, as real embeddings are: photos of one thing lie close.
+
+    Cluster sizes vary (log-normal weights: some hold hundreds, some one or
+    two) and so does their spread (cosine to the centre about 0.64 to 0.86),
+    so some photos have close neighbours and some only distant ones. Built in
+    chunks: memory is the result (n × dim × 4 bytes) and little more.
+    """
+    rng = np.random.default_rng(seed)
+    clusters = max(1, n // per_cluster)
+    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    weights = rng.lognormal(0.0, 1.0, clusters)
+    members = rng.choice(clusters, size=n, p=weights / weights.sum())
+    spread = rng.uniform(0.6, 1.2, clusters).astype(np.float32)
+    vectors = np.empty((n, dim), np.float32)
+    for start in range(0, n, 65536):
+        chosen = members[start : start + 65536]
+        noise = rng.standard_normal((len(chosen), dim), dtype=np.float32) / np.float32(np.sqrt(dim))
+        chunk = centres[chosen] + spread[chosen, None] * noise
+        vectors[start : start + 65536] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
+    return vectors
+
+
 def write_synthetic_index(index_path: Path, n: int, k: int = 10, exact_neighbours: bool = True) -> Path:
     """Write an index of `n` fake photos to `index_path`, thumbnails beside it; return the path.
 
