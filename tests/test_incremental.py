@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -216,3 +217,31 @@ def test_another_pooling_rebuilds_in_full(collection, tmp_path):
     report = build_index(collection, index_path, replace(OPTIONS, pooling="gem"))
     assert report.reused == 0 and report.embedded == N
     assert "pooling: 'avg', now 'gem'" in report.rebuild_reason
+
+
+def test_approx_from_the_command_line_and_its_update(collection, holiday_photos, tmp_path, capsys):
+    index_path = tmp_path / "index.pkl"
+    args = [str(collection), "--out", str(index_path), "--model", "efficientnet-lite0", "--workers", "0", "--k", "5",
+            "--neighbours", "approx"]
+    assert main(args) == 0
+    assert "Neighbours: computed, approx," in capsys.readouterr().out
+    index = read_index(index_path)
+    assert index["model"]["neighbours"] == "approx"
+    assert index["neighbors"].shape == (N, 5) and index["expansion_neighbors"].shape == (N, 2)
+    for source in holiday_photos[N : N + 2]:
+        shutil.copy2(source, collection / source.name)
+    assert main(args) == 0
+    assert "Neighbours: updated from the previous index, approx," in capsys.readouterr().out
+    updated = read_index(index_path)
+    assert updated["model"]["neighbours"] == "approx" and updated["neighbors"].shape == (N + 2, 5)
+    # Exact after approx computes in full: an exact index must equal a full exact rebuild.
+    assert main([*args[:-1], "exact"]) == 0
+    assert "Neighbours: computed, exact," in capsys.readouterr().out
+
+
+def test_approx_without_faiss_is_one_clear_line(collection, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if faiss-cpu were not installed
+    code = main([str(collection), "--out", str(tmp_path / "index.pkl"), "--model", "efficientnet-lite0", "--neighbours", "approx"])
+    err = capsys.readouterr().err
+    assert code == 1 and "error: the approximate neighbour search needs faiss" in err and "Traceback" not in err
+    assert not (tmp_path / "index.pkl").exists()
