@@ -33,12 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def full_and_update(n: int, added: int, query_expansion: int) -> dict:
     """In a child process: time a full exact computation over n rows and an update adding `added` rows."""
-    from benchmarks.synthetic_index import clustered_unit_vectors
+    from benchmarks.synthetic_index import random_unit_vectors
     from precompute.neighbour_lists import PreviousLists, neighbour_lists
     from precompute.neighbours import top_k_of_rows
     from precompute.query_expansion import expand
 
-    grown = clustered_unit_vectors(n + added, DESCRIPTOR_DIM, seed=3)
+    grown = random_unit_vectors(n + added, DESCRIPTOR_DIM, seed=3, clustered=True)
     is_new = np.zeros(n + added, bool)
     is_new[np.random.default_rng(4).choice(n + added, added, replace=False)] = True
     old = grown[~is_new]

@@ -33,7 +33,7 @@ RECALL_SAMPLE = 1000
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("neighbours")
     group.add_argument(
-        "--sizes", type=int, nargs="+", default=[10_000, 50_000], metavar="N",
+        "--sizes", type=int, nargs="*", default=[10_000, 50_000], metavar="N",
         help="collection sizes, random unit vectors of d=512 (default: %(default)s; try 100000)",
     )
     group.add_argument(
@@ -83,11 +83,11 @@ def _without_self(found: np.ndarray) -> np.ndarray:
 
 def search_clustered(method: str, n: int, sample: int = 0) -> tuple[float, float, np.ndarray, float | None]:
     """In a child process: (seconds, RSS before, neighbours, recall@10 on `sample` rows checked exactly or None)."""
-    from benchmarks.synthetic_index import clustered_unit_vectors
+    from benchmarks.synthetic_index import random_unit_vectors
     from precompute.neighbour_search import top_k
     from precompute.neighbours import top_k_of_rows
 
-    vectors = clustered_unit_vectors(n, DESCRIPTOR_DIM)
+    vectors = random_unit_vectors(n, DESCRIPTOR_DIM, clustered=True)
     before = rss_mib()
     started = time.perf_counter()
     neighbours, _ = top_k(vectors, K, method)

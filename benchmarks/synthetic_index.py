@@ -18,33 +18,28 @@ from precompute.thumbnails import SIZES, thumbnail_name
 DIM = 512
 
 
-def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
-    vectors = np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+_PHOTOS_PER_CLUSTER = 50
+_CLUSTER_SPREAD = 0.6  # noise norm against a unit centre: neighbours within a cluster score about 0.75
+_BLOCK = 65536
 
 
-def clustered_unit_vectors(n: int, dim: int = DIM, seed: int = 0, per_cluster: int = 50) -> np.ndarray:
-    """Unit vectors in n / per_cluster clusters, as real embeddings are: photos of one thing lie close.
-
-    Cluster sizes vary (log-normal weights: some hold hundreds, some one or
-    two) and so does their spread (cosine to the centre about 0.64 to 0.86),
-    so some photos have close neighbours and some only distant ones. Built in
-    chunks: memory is the result (n × dim × 4 bytes) and little more.
-    """
+def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0, clustered: bool = False) -> np.ndarray:
+    """`n` unit vectors, uniform on the sphere or clustered around n / 50 random centres (built in blocks)."""
     rng = np.random.default_rng(seed)
-    clusters = max(1, n // per_cluster)
-    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    weights = rng.lognormal(0.0, 1.0, clusters)
-    members = rng.choice(clusters, size=n, p=weights / weights.sum())
-    spread = rng.uniform(0.6, 1.2, clusters).astype(np.float32)
-    vectors = np.empty((n, dim), np.float32)
-    for start in range(0, n, 65536):
-        chosen = members[start : start + 65536]
-        noise = rng.standard_normal((len(chosen), dim), dtype=np.float32) / np.float32(np.sqrt(dim))
-        chunk = centres[chosen] + spread[chosen, None] * noise
-        vectors[start : start + 65536] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
-    return vectors
+    out = np.empty((n, dim), np.float32)
+    centres = _unit(rng.standard_normal((max(1, n // _PHOTOS_PER_CLUSTER), dim), dtype=np.float32)) if clustered else None
+    for start in range(0, n, _BLOCK):
+        rows = min(_BLOCK, n - start)
+        block = rng.standard_normal((rows, dim), dtype=np.float32)
+        if centres is not None:
+            block *= _CLUSTER_SPREAD / np.sqrt(dim, dtype=np.float32)
+            block += centres[rng.integers(0, len(centres), rows)]
+        out[start : start + rows] = _unit(block)
+    return out
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
 def write_synthetic_index(index_path: Path, n: int, k: int = 10, exact_neighbours: bool = True) -> Path:

@@ -34,3 +34,11 @@ def test_the_embedding_benchmark_runs_at_toy_sizes(imagenet_dir):
     for figure in ("pipeline vs model-only (efficientnet-lite0, GeM, 288 px: the default",
                    "CPU ms per photo", "12 MP: pipeline vs one-at-a-time", "prepare ms/photo"):
         assert figure in table
+
+
+def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
+    table = _benchmark("neighbours", "--sizes", "--approx-sizes", "1500", "neighbour-update", "--update-photos", "1500")
+    assert "approx (IVF) vs exact (N=1,500, clustered, d=1280, k=10; auto picks exact)" in table
+    assert "neighbour step: update vs full exact (+15 to N=1,500" in table
+    equal = next(line for line in table.splitlines() if "sampled rows whose updated list equals exact" in line)
+    assert "| 100 %" in equal
