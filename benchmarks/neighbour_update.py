@@ -49,7 +49,7 @@ def full_and_update(n: int, added: int, query_expansion: int) -> dict:
     started = time.perf_counter()
     update = neighbour_lists(grown, K, query_expansion, "exact", previous)
     update_seconds = time.perf_counter() - started
-    rows = np.random.default_rng(5).choice(n + added, RECALL_SAMPLE, replace=False)
+    rows = np.random.default_rng(5).choice(n + added, min(n + added, RECALL_SAMPLE), replace=False)
     ranked_by = grown
     same = np.ones(len(rows), bool)
     if query_expansion:
