@@ -126,18 +126,27 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
                   f"the search added {(peak - before) / 1024:.2f} GiB")
 
 
+def _best_in_fresh_processes(work, kinds: tuple[str, ...], n: int, rounds: int) -> tuple[dict, dict]:
+    """Run `work(kind, n)` for each kind, interleaved, `rounds` times in fresh processes.
+
+    Returns each kind's fastest (seconds, memory added in MiB), and its last neighbours.
+    """
+    best: dict[str, tuple[float, float]] = {}
+    results = {}
+    for _ in range(rounds):
+        for kind in kinds:
+            (seconds, before, neighbours, *_), peak = in_fresh_process(work, kind, n)
+            results[kind] = neighbours
+            if kind not in best or seconds < best[kind][0]:
+                best[kind] = (seconds, peak - before)
+    return best, results
+
+
 def _approx_rows(args: argparse.Namespace) -> Iterator[Row]:
     from precompute.neighbour_search import resolve_method
 
     for n in args.approx_sizes:
-        best: dict[str, tuple[float, float]] = {}
-        results = {}
-        for _ in range(args.rounds):
-            for method in ("approx", "exact"):
-                (seconds, before, neighbours, _, _), peak = in_fresh_process(search_clustered, method, n)
-                results[method] = neighbours
-                if method not in best or seconds < best[method][0]:
-                    best[method] = (seconds, peak - before)
+        best, results = _best_in_fresh_processes(search_clustered, ("approx", "exact"), n, args.rounds)
         label = f"N={n:,}, clustered, d={DESCRIPTOR_DIM}, k={K}; auto picks {resolve_method('auto', n)}"
         yield Row("approx (IVF) vs exact", best["approx"][0], best["exact"][0], "s",
                   "ratio ≥ 1 where auto picks approx", higher_is_better=False, note=label)
@@ -148,14 +157,7 @@ def _approx_rows(args: argparse.Namespace) -> Iterator[Row]:
 
 def _exact_rows(args: argparse.Namespace) -> Iterator[Row]:
     for n in args.sizes:
-        best: dict[str, tuple[float, float]] = {}
-        results = {}
-        for _ in range(args.rounds):
-            for kind in ("ours", "faiss"):
-                (seconds, before, neighbours), peak = in_fresh_process(search, kind, n)
-                results[kind] = neighbours
-                if kind not in best or seconds < best[kind][0]:
-                    best[kind] = (seconds, peak - before)
+        best, results = _best_in_fresh_processes(search, ("ours", "faiss"), n, args.rounds)
         label = f"N={n:,}, d={DIM}, k={K}"
         yield Row("all-pairs top-k: ours vs faiss IndexFlatIP", best["ours"][0], best["faiss"][0], "s",
                   "ratio ≥ 0.83 (within 1.2×)", higher_is_better=False, note=label)

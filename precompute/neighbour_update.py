@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from precompute.neighbours import RunningBest, count_similarities, top_k_of_rows
+from precompute.neighbours import RunningBest, row_tiles, top_k_of_rows
 
 _BLOCK = 4096
 
@@ -59,19 +58,10 @@ def update_top_k(embeddings: np.ndarray, k: int, previous: PreviousPass, block: 
     best.scores[dirty] = np.inf  # dirty rows get their lists from their own pass below, not as columns
     changed = np.flatnonzero(dirty)
     changed_best = RunningBest(len(changed), k)
-    buffer = np.empty(block * block, dtype=np.float32)
     survivors = np.empty(block * block, dtype=bool)
-    with torch.inference_mode():
-        for first in range(0, len(changed), block):
-            chunk = changed[first : first + block]
-            for start in range(0, n, block):
-                stop = min(n, start + block)
-                tile = np.matmul(embeddings[chunk], embeddings[start:stop].T, out=buffer[: len(chunk) * (stop - start)].reshape(len(chunk), -1))
-                count_similarities(tile.size)
-                own = np.flatnonzero((chunk >= start) & (chunk < stop))
-                tile[own, chunk[own] - start] = -np.inf  # a photo is not its own neighbour
-                changed_best.offer(tile, first, start, survivors)
-                best.offer(tile, 0, start, survivors, to_columns=True, row_ids=chunk)
+    for first, start, tile in row_tiles(embeddings, changed, block):
+        changed_best.offer(tile, first, start, survivors)
+        best.offer(tile, 0, start, survivors, to_columns=True, row_ids=changed[first : first + block])
     best.ids[changed], best.scores[changed] = changed_best.ids, changed_best.scores
     ahead = (best.scores[clean] > bound_score[:, None]) | (
         (bound_id[:, None] >= 0) & (best.scores[clean] == bound_score[:, None]) & (best.ids[clean] <= bound_id[:, None])

@@ -16,6 +16,8 @@ comparison with faiss's exact `IndexFlatIP`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -80,12 +82,22 @@ def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -
 def top_k_of_rows(embeddings: np.ndarray, rows: np.ndarray, k: int, block: int = _BLOCK) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k of the given rows only, against every row: len(rows) × N similarities, not N²."""
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-    n = len(embeddings)
-    best = RunningBest(len(rows), max(0, min(k, n - 1)))
+    best = RunningBest(len(rows), max(0, min(k, len(embeddings) - 1)))
     if best.k == 0:
         return best.ids, best.scores
-    buffer = np.empty(block * block, dtype=np.float32)
     survivors = np.empty(block * block, dtype=bool)
+    for first, start, tile in row_tiles(embeddings, rows, block):
+        best.offer(tile, first, start, survivors)
+    return best.ids, best.scores
+
+
+def row_tiles(embeddings: np.ndarray, rows: np.ndarray, block: int = _BLOCK) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(first, start, tile): rows[first:first + block] against rows start.. of all, itself at -inf.
+
+    Each tile is written into one reused buffer: use it before asking for the next.
+    """
+    n = len(embeddings)
+    buffer = np.empty(block * block, dtype=np.float32)
     with torch.inference_mode():
         for first in range(0, len(rows), block):
             chunk = rows[first : first + block]
@@ -95,8 +107,7 @@ def top_k_of_rows(embeddings: np.ndarray, rows: np.ndarray, k: int, block: int =
                 count_similarities(tile.size)
                 own = np.flatnonzero((chunk >= start) & (chunk < stop))
                 tile[own, chunk[own] - start] = -np.inf  # a photo is not its own neighbour
-                best.offer(tile, first, start, survivors)
-    return best.ids, best.scores
+                yield first, start, tile
 
 
 def _default_block(n: int) -> int:
