@@ -109,3 +109,16 @@ def rss_mib(pid: int | str = "self") -> float:
     with open(f"/proc/{pid}/statm") as statm:
         resident_pages = int(statm.read().split()[1])
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak-RSS reading (VmHWM) afresh from its current RSS (Linux)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def peak_rss_since_reset_mib() -> float:
+    """This process's peak RSS since `reset_peak_rss`, in MiB (Linux reports VmHWM in kB)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024

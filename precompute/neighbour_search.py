@@ -13,7 +13,7 @@ import numpy as np
 from precompute.neighbours import top_k_neighbours
 
 METHODS = ("exact", "approx", "auto")
-AUTO_APPROX_FROM = 50_000
+AUTO_APPROX_FROM = 20_000
 
 
 class ApproxUnavailable(Exception):
