@@ -23,7 +23,7 @@ def test_every_benchmark_is_found():
 
 
 def test_the_neighbours_benchmark_prints_its_table_and_agrees_with_faiss():
-    table = _benchmark("neighbours", "--sizes", "600")
+    table = _benchmark("neighbours", "--sizes", "600", "--approx-sizes")
     assert "| figure" in table and "ours vs faiss IndexFlatIP (N=600" in table
     agreement = next(line for line in table.splitlines() if "rows whose neighbours equal faiss's" in line)
     assert "| 100 %" in agreement
