@@ -4,6 +4,19 @@ The app loads the index once, in the master, before the workers fork: they
 share its memory, and an index that cannot be loaded stops gunicorn with one
 clear line. Without it every worker fails on its own, and gunicorn can print
 its own traceback while it shuts down.
+
+Once it listens, gunicorn logs one line if the gallery has no password and
+its bind reaches beyond this machine (the Procfile's 0.0.0.0:$PORT does).
 """
 
+import os
+
 preload_app = True
+
+
+def when_ready(server) -> None:
+    from app.access import public_bind_warning
+
+    warning = public_bind_warning(list(server.cfg.bind), dict(os.environ))
+    if warning:
+        server.log.warning(warning)

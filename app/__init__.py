@@ -7,6 +7,11 @@ Configured from the environment:
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
+  LOOKALIKE_PASSWORD       make the gallery private: the password of the user `lookalike`
+  LOOKALIKE_USERS_FILE     make the gallery private: `name:hash` lines (python -m app.users hash NAME)
+  SECRET_KEY               signs the session cookies of a private gallery; required with a password
+  LOOKALIKE_TRUSTED_PROXIES  proxies in front that set X-Forwarded-For/-Proto (default 1 on Heroku, else 0)
+  LOOKALIKE_ORIGINALS      as-is, stripped (default: without location data) or off
 
 It imports no torch, so the web runtime stays small; search by photo imports
 it on first use, where it is installed.
@@ -23,14 +28,16 @@ from typing import NoReturn
 
 from flask import Flask
 from flask.wrappers import Request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import cards, page_cache
+from app import access, cards, originals, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
 from app.page_cache import RenderedPages, with_page_cache
 from app.search import QueryEmbedder
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
+from app.users import UsersError, configured_users
 from app.views import pages
 from precompute.index_file import IndexFileError
 
@@ -77,11 +84,49 @@ def _megabytes(variable: str, default: float, allow_zero: bool) -> float:
     return value
 
 
+def _private_settings() -> tuple[dict[str, str], str]:
+    """The users and the session key of a private gallery; no users for a public one."""
+    try:
+        users = configured_users()
+    except UsersError as err:
+        _cannot_start(str(err))
+    secret_key = os.environ.get("SECRET_KEY", "")
+    if users and len(secret_key) < access.MIN_SECRET_KEY_CHARS:
+        _cannot_start(
+            f"a password is set, so SECRET_KEY must be set too, to at least {access.MIN_SECRET_KEY_CHARS} random "
+            "characters (python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return users, secret_key
+
+
+def _trusted_proxies() -> int:
+    default = "1" if os.environ.get("DYNO") else "0"  # on Heroku every request comes through its router
+    text = os.environ.get("LOOKALIKE_TRUSTED_PROXIES", default)
+    if not (text.isascii() and text.isdigit()) or int(text) > 10:
+        _cannot_start(f"LOOKALIKE_TRUSTED_PROXIES must be a number of proxies from 0 to 10, not {text!r}")
+    return int(text)
+
+
+def _originals_mode(private: bool) -> str:
+    mode = os.environ.get("LOOKALIKE_ORIGINALS", originals.DEFAULT_MODE)
+    if mode not in originals.MODES:
+        _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(originals.MODES)}, not {mode!r}")
+    if mode != "off" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
+        caveats = ["their location data is not removed"] if mode == "stripped" else []
+        caveats += ["the password does not guard them there"] if private else []
+        if caveats:
+            print(f"lookalike: originals are served from LOOKALIKE_ORIGINALS_URL: {'; '.join(caveats)}", file=sys.stderr)
+    return mode
+
+
 def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os.PathLike | None = None) -> Flask:
     """Build the app around one index; exit with a clear message if the index can't be loaded."""
     index_path = Path(index_path or os.environ.get("LOOKALIKE_INDEX", "data/index.pkl"))
     photo_root = photo_root or os.environ.get("LOOKALIKE_PHOTO_ROOT") or None
     max_upload_mb = _max_upload_mb()
+    users, secret_key = _private_settings()
+    trusted_proxies = _trusted_proxies()
+    originals_mode = _originals_mode(private=bool(users))
     try:
         if os.environ.get("LOOKALIKE_INDEX_URL"):
             fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
@@ -95,6 +140,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.request_class = InMemoryRequest
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
+    app.config["LOOKALIKE_ORIGINALS"] = originals_mode
     app.extensions["lookalike"] = catalog
     app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
     app.extensions["lookalike_pages"] = RenderedPages(_page_cache_mb() * 2**20)
@@ -103,8 +149,16 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.register_blueprint(pages)
     app.register_blueprint(search_pages)
     enable_cache_busting(app)
+    if users:
+        access.make_private(app, users, secret_key)
+    app.context_processor(access.page_context)
 
-    app.wsgi_app = _with_security_headers(with_page_cache(app.wsgi_app, lambda: app.extensions["lookalike_pages"]))
+    # Private: a kept page goes only to a signed-in browser; anyone else reaches Flask, which asks them to sign in.
+    gate = access.signed_in_gate(app) if users else None
+    app.wsgi_app = with_page_cache(app.wsgi_app, lambda: app.extensions["lookalike_pages"], gate)
+    if trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
+    app.wsgi_app = _with_security_headers(app.wsgi_app)
     # The index's objects (four dicts a photo) live as long as the app. Frozen, the garbage
     # collector never walks them: at 100k photos a full collection in a worker otherwise
     # pauses it for about 0.2 s and copies some 70 MiB of the pages it shares with the others.

@@ -81,8 +81,15 @@ def keep_response(still_valid: Callable[[], bool] = lambda: True) -> None:
     request.environ[_KEEP] = still_valid
 
 
-def with_page_cache(wsgi_app: Callable, pages: Callable[[], RenderedPages]) -> Callable:
-    """WSGI middleware: answer a GET for a kept page from `pages()`, and keep the pages views mark."""
+def with_page_cache(
+    wsgi_app: Callable, pages: Callable[[], RenderedPages], may_reuse: Callable[[dict], bool] | None = None
+) -> Callable:
+    """WSGI middleware: answer a GET for a kept page from `pages()`, and keep the pages views mark.
+
+    With `may_reuse`, a kept page is answered only to requests it approves
+    (a private gallery's signed-in browsers); the others go to the app.
+    A response that sets a cookie is never kept: it belongs to one visitor.
+    """
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "GET":
@@ -90,7 +97,7 @@ def with_page_cache(wsgi_app: Callable, pages: Callable[[], RenderedPages]) -> C
         store = pages()
         key = (environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
         kept: _KeptResponse | None = store.get(key)
-        if kept is not None and kept.still_valid():
+        if kept is not None and kept.still_valid() and (may_reuse is None or may_reuse(environ)):
             start_response("200 OK", list(kept.headers))
             return [kept.body]
         sent = {}
@@ -101,7 +108,11 @@ def with_page_cache(wsgi_app: Callable, pages: Callable[[], RenderedPages]) -> C
 
         chunks = wsgi_app(environ, remember_headers)
         still_valid = environ.get(_KEEP)
-        if still_valid is None or not sent.get("status", "").startswith("200 "):
+        if (
+            still_valid is None
+            or not sent.get("status", "").startswith("200 ")
+            or any(name.lower() == "set-cookie" for name, _ in sent["headers"])
+        ):
             return chunks
         try:
             body = b"".join(chunks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -10,6 +11,8 @@ from urllib.parse import urlencode
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
+from app import originals
+from app.access import is_private
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
 from app.links import fixed_url, gallery_url, original_url, photo_url, thumbnail_url
@@ -108,9 +111,10 @@ def photo(photo_id: int):
     per_page = _per_page()
     keep = listing_args(per_page)
     collection = catalog()
-    has_original = collection.has_original(photo)
+    served = _originals_mode() != "off"
+    has_original = served and collection.has_original(photo)
     # Asked again before each reuse: an original may leave the disk while the app runs.
-    _keep_if_linked(keep, still_valid=lambda: collection.has_original(photo) == has_original)
+    _keep_if_linked(keep, still_valid=lambda: (served and collection.has_original(photo)) == has_original)
     return render_template(
         "photo.html",
         photo=photo,
@@ -118,6 +122,7 @@ def photo(photo_id: int):
         previous=collection.beside(photo_id, -1),
         next=collection.beside(photo_id, +1),
         has_original=has_original,
+        originals_served=served,
         gallery_page=collection.page_of(photo_id, per_page),
         keep=keep,
     )
@@ -133,9 +138,16 @@ def thumbnail(photo_id: int, kind: str):
     return response
 
 
+def _originals_mode() -> str:
+    return current_app.config["LOOKALIKE_ORIGINALS"]
+
+
 @pages.route("/photos/<int:photo_id>/original")
 def original(photo_id: int):
     photo = _photo_or_404(photo_id)
+    mode = _originals_mode()
+    if mode == "off":
+        abort(404, description="This gallery does not serve original photos; the preview is the largest copy.")
     remote = catalog().original_url(photo)
     if remote is not None:
         return redirect(remote, code=302)
@@ -145,7 +157,18 @@ def original(photo_id: int):
     # Headers need a name that encodes (one that is not UTF-8 on disk would not), so the
     # name is made displayable and the ETag is the content hash rather than one of the path.
     name = display_name(photo["path"].rpartition("/")[2])
-    return send_file(path, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=photo["sha1"])
+    if mode == "as-is":
+        return send_file(path, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=photo["sha1"])
+    try:
+        served = originals.without_location(path.read_bytes())
+    except OSError:
+        abort(404, description="The original photo is no longer on disk.")
+    if served is None:
+        abort(404, description="This original carries location data that cannot be removed without re-encoding it, "
+              "so it is not served; the preview shows the photo.")
+    # The type is guessed from the name, as send_file does for a path.
+    return send_file(io.BytesIO(served), download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True,
+                     etag=f"{photo['sha1']}-stripped")
 
 
 @pages.route("/api/photos/<int:photo_id>/similar")
@@ -168,6 +191,9 @@ def similar_as_json(similar: list[Similar]) -> list[dict]:
 
 @pages.route("/healthz")
 def healthz():
+    """Answered to anyone, for the platform's health checks; a private gallery says nothing about its collection."""
+    if is_private():
+        return jsonify({"status": "ok"})
     return jsonify({"status": "ok", "photos": len(catalog())})
 
 

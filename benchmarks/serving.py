@@ -5,13 +5,16 @@ same way in the same run and sent the same random URLs, wrk runs interleaved.
 Our pages are measured twice: on a server that has cached them, as it has
 after a while in service (each worker caches what it renders, 64 MiB of
 pages by default), and on one whose page cache is off, where every request
-renders its page. Also: how long a 100k-photo index takes to load, and how
+renders its page. A private gallery (LOOKALIKE_PASSWORD) is measured against
+the public one on photo pages, signed in: its page cache first checks the
+session cookie. Also: how long a 100k-photo index takes to load, and how
 much memory each worker holds with --preload.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -24,6 +27,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 from benchmarks.measure import Row, in_fresh_process
 from benchmarks.synthetic_index import write_synthetic_index
@@ -95,9 +99,11 @@ def memory_mib(pid: int) -> dict[str, float]:
     return {"rss": fields["Rss"], "pss": fields["Pss"], "private": fields["Private_Clean"] + fields["Private_Dirty"]}
 
 
-def wrk(url: str, script: Path | None, seconds: int, connections: int) -> dict[str, float]:
+def wrk(url: str, script: Path | None, seconds: int, connections: int, cookie: str | None = None) -> dict[str, float]:
     """Requests/s and latency percentiles (ms) from one wrk run."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if cookie:
+        command += ["-H", f"Cookie: {cookie}"]
     if script:
         command += ["-s", str(script)]
     output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
@@ -108,6 +114,25 @@ def wrk(url: str, script: Path | None, seconds: int, connections: int) -> dict[s
         value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)$", output, re.M).groups()
         result[f"p{percentile}"] = float(value) * _UNITS[unit]
     return result
+
+
+def _signed_in_cookie(base: str, password: str) -> str:
+    """Sign in on a private gallery's form, as a browser does; return the session cookie ("name=value")."""
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request("GET", "/login")
+    response = connection.getresponse()
+    form_cookie = response.getheader("Set-Cookie").split(";")[0]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', response.read().decode())[1]
+    body = urlencode({"csrf_token": token, "password": password})
+    connection.request("POST", "/login", body=body, headers={
+        "Cookie": form_cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    if response.status != 302:
+        raise RuntimeError(f"signing in to {base} answered {response.status}")
+    return response.getheader("Set-Cookie").split(";")[0]
 
 
 def _lua_random_path(folder: Path, template: str, low: int, high: int, seed: int) -> Path:
@@ -177,12 +202,15 @@ def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Ite
     }
     cached_env = {"LOOKALIKE_INDEX": str(index)}
     uncached_env = {**cached_env, "LOOKALIKE_PAGE_CACHE_MB": "0"}
+    private_env = {**cached_env, "LOOKALIKE_PASSWORD": "benchmark", "SECRET_KEY": "benchmark-secret-key-0123456789"}
     best: dict[str, dict[str, float]] = {}
     with (
         gunicorn("benchmarks.trivial_app:app", {}) as (trivial, _),
         gunicorn("app:create_app()", cached_env) as (cached, _),
         gunicorn("app:create_app()", uncached_env) as (uncached, _),
+        gunicorn("app:create_app()", private_env) as (private, _),
     ):
+        cookie = _signed_in_cookie(private, private_env["LOOKALIKE_PASSWORD"])
         with urllib.request.urlopen(cached + "/") as response:
             gallery_bytes = len(response.read())
         # Every page several times over, so that each worker has probably rendered and cached each one;
@@ -192,6 +220,7 @@ def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Ite
             wrk(cached + "/", script, args.warm_up, args.connections)
             for base in (trivial, uncached):
                 wrk(base + "/", script, 2, args.connections)
+        wrk(private + "/", _lua_every_path(folder, *targets["photo"]), args.warm_up, args.connections, cookie)
         for seed in range(1, args.rounds + 1):
             runs = {"trivial_sized": wrk(f"{trivial}/bytes/{gallery_bytes}", None, args.seconds, args.connections)}
             for name, (template, low, high) in targets.items():
@@ -200,6 +229,8 @@ def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Ite
                 runs[name] = wrk(cached + "/", script, args.seconds, args.connections)
                 runs[f"{name}_uncached"] = wrk(uncached + "/", script, args.seconds, args.connections)
                 runs[f"trivial_{name}"] = wrk(trivial + "/", script, args.seconds, args.connections)
+                if name == "photo":
+                    runs["photo_private"] = wrk(private + "/", script, args.seconds, args.connections, cookie)
             for name, result in runs.items():
                 if name not in best or result["rps"] > best[name]["rps"]:
                     best[name] = result
@@ -213,6 +244,10 @@ def _throughput_rows(folder: Path, index: Path, args: argparse.Namespace) -> Ite
                       trivial_run[percentile], "ms", higher_is_better=False, note=note)
         yield Row(f"{name} page, page cache off (every request renders) vs trivial",
                   best[f"{name}_uncached"]["rps"], trivial_run["rps"], "req/s", note=note)
+    for percentile in ("rps", "p99"):
+        yield Row(f"photo page (cached) {percentile}: private gallery, signed in, vs public",
+                  best["photo_private"][percentile], best["photo"][percentile], "req/s" if percentile == "rps" else "ms",
+                  higher_is_better=percentile == "rps", note=f"session cookie checked before the page cache; {note}")
     yield Row("gallery page (cached) vs trivial page of the same size", best["gallery"]["rps"],
               best["trivial_sized"]["rps"], "req/s", note=f"{gallery_bytes:,} bytes of HTML; {note}")
 

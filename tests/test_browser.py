@@ -222,3 +222,63 @@ def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holida
         assert tab.errors == []
     finally:
         tab.context.close()
+
+
+# A private gallery (LOOKALIKE_PASSWORD): signing in, browsing, searching and logging out in the browser.
+
+PRIVATE_PASSWORD = "a browser's password"
+
+
+@pytest.fixture(scope="module")
+def private_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from tests.tiny_index import build_tiny_index
+
+    index = build_tiny_index(tmp_path_factory.mktemp("private"))
+    log = index.with_name("gunicorn.log")
+    env = {"LOOKALIKE_PASSWORD": PRIVATE_PASSWORD, "SECRET_KEY": "browser-test-secret-0123456789"}
+    with running_gunicorn([sys.executable, "-m", "gunicorn"], index, log, env) as base:
+        yield base
+
+
+def test_signing_in_browsing_searching_and_logging_out(browser, private_server):
+    tab = Tab(browser, private_server)
+    try:
+        tab.open("/photos/2")
+        assert tab.path() == "/login?next=/photos/2"
+        assert tab.page.locator("footer").count() == 0 and tab.page.locator(".card").count() == 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        tab.page.screenshot(path=str(SCREENSHOTS / "login-1440.png"))
+        tab.page.fill("#password", "a guess")
+        tab.page.get_by_role("button", name="Sign in").click()
+        assert tab.page.get_by_role("alert").inner_text() == "Wrong password."
+
+        tab.page.fill("#password", PRIVATE_PASSWORD)
+        tab.page.get_by_role("button", name="Sign in").click()
+        tab.page.wait_for_url(tab.base + "/photos/2")
+        _load_every_image(tab)
+        widths = tab.page.eval_on_selector_all("main img", "images => images.map(image => image.naturalWidth)")
+        assert widths and all(width > 0 for width in widths)  # thumbnails and preview came with the cookie
+        cookie = next(c for c in tab.context.cookies() if c["name"] == "lookalike_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]  # plain http here
+
+        tab.open("/search")
+        tab.page.set_input_files("#photo", str(tab_photo(tab)))
+        tab.page.get_by_role("button", name="Find similar photos").click()
+        tab.page.wait_for_selector(".similar .card")
+
+        tab.page.get_by_role("link", name="Log out").click()
+        tab.page.get_by_role("button", name="Log out of this gallery").click()
+        tab.page.wait_for_url(re.compile(re.escape(tab.base) + r"/login"))
+        tab.open("/photos/2")
+        assert tab.path().startswith("/login?next=")
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
+def tab_photo(tab: Tab) -> Path:
+    """A photo to upload: written next to the screenshots, from the preview the gallery itself serves."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / "upload-for-private-search.jpg"
+    path.write_bytes(tab.page.request.get(tab.base + "/photos/2/preview.jpg").body())
+    return path

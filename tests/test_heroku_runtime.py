@@ -138,6 +138,8 @@ def test_requirements_txt_alone_serves_the_app_through_the_procfile(
         workers = _children(server.pid)
         assert len(workers) == 2, "WEB_CONCURRENCY=2 should give two workers"
         assert all(str(runtime_venv) in Path(f"/proc/{pid}/cmdline").read_text() for pid in [server.pid, *workers])
+    # The Procfile binds every interface and no password is set: the log says so, once.
+    assert (tmp_path / "gunicorn.log").read_text().count("this gallery is public") == 1
 
 
 def test_fetch_index_puts_the_archive_in_place_of_the_old_index(tiny_index: Path, file_server, tmp_path: Path):

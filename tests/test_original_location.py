@@ -1,0 +1,259 @@
+"""Originals lose where they were taken (LOOKALIKE_ORIGINALS=stripped, the default); thumbnails never had it.
+
+The photos are made here with GPS EXIF, XMP and IPTC blocks, indexed by the
+real pipeline, and fetched through the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flask import template_rendered
+from PIL import ExifTags, Image, PngImagePlugin
+
+from app import create_app
+from app.originals import without_location
+from precompute.index_file import read_index
+
+GPS = {1: "N", 2: (52.0, 22.0, 31.5), 3: "E", 4: (4.0, 53.0, 12.25), 5: b"\x00", 6: 12.0}
+XMP = (b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF><rdf:Description "
+       b"photoshop:City='Amsterdam' exif:GPSLatitude='52,22.5N'/></rdf:RDF></x:xmpmeta>")
+IPTC = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00\x00\x00\x00\x0e\x1c\x02\x5a\x00\x09Amsterdam\x00"
+PLACE_MARKS = (b"Amsterdam", b"http://ns.adobe.com/xap", b"Photoshop 3.0")
+
+
+def _pixels(width: int = 320, height: int = 240, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
+
+
+def _exif(with_gps: bool) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "TestCam"
+    exif[ExifTags.Base.Model] = "Model 7"
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.DateTime] = "2024:05:01 12:00:00"
+    if with_gps:
+        exif[ExifTags.IFD.GPSInfo] = GPS
+    return exif
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def jpeg_with_places(seed: int = 0) -> bytes:
+    """A camera-like JPEG: EXIF with a GPS block, then XMP and IPTC segments that name the city."""
+    out = io.BytesIO()
+    _pixels(seed=seed).save(out, "JPEG", quality=90, exif=_exif(with_gps=True).tobytes())
+    data = out.getvalue()
+    return data[:2] + _segment(0xE1, XMP) + _segment(0xED, IPTC) + data[2:]
+
+
+def _gps_of(data: bytes) -> dict:
+    with Image.open(io.BytesIO(data)) as image:
+        return dict(image.getexif().get_ifd(ExifTags.IFD.GPSInfo))
+
+
+def _image_data(data: bytes) -> bytes:
+    return data[data.index(b"\xff\xda"):]
+
+
+def test_a_jpeg_loses_its_places_and_keeps_the_rest():
+    original = jpeg_with_places()
+    assert _gps_of(original) and all(mark in original for mark in PLACE_MARKS)
+    served = without_location(original)
+    assert _gps_of(served) == {}
+    assert not any(mark in served for mark in PLACE_MARKS)
+    with Image.open(io.BytesIO(served)) as image:
+        exif = image.getexif()
+        assert (exif[ExifTags.Base.Make], exif[ExifTags.Base.Orientation]) == ("TestCam", 6)
+        pixels = np.asarray(image)
+    assert _image_data(served) == _image_data(original)  # the compressed pixels, copied byte for byte
+    with Image.open(io.BytesIO(original)) as image:
+        assert np.array_equal(pixels, np.asarray(image))
+
+
+def test_a_second_picture_with_places_is_withheld():
+    """Multi-picture JPEGs (MPF) append more pictures after the first, each with its own segments."""
+    first, with_gps, without_gps = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    _pixels().save(first, "JPEG")
+    _pixels(seed=5).save(with_gps, "JPEG", exif=_exif(with_gps=True).tobytes())
+    _pixels(seed=6).save(without_gps, "JPEG", exif=_exif(with_gps=False).tobytes())
+    assert without_location(first.getvalue() + with_gps.getvalue()) is None
+    both = first.getvalue() + without_gps.getvalue()
+    assert without_location(both) == both
+
+
+def test_a_jpeg_without_places_is_served_as_it_is():
+    out = io.BytesIO()
+    _pixels().save(out, "JPEG", exif=_exif(with_gps=False).tobytes())
+    assert without_location(out.getvalue()) == out.getvalue()
+    out = io.BytesIO()
+    _pixels().save(out, "JPEG")
+    assert without_location(out.getvalue()) == out.getvalue()
+
+
+@pytest.mark.parametrize("damage", ["truncated segment", "not a JPEG after the start", "bad EXIF length"])
+def test_a_damaged_jpeg_is_withheld_rather_than_guessed(damage):
+    data = jpeg_with_places()
+    if damage == "truncated segment":
+        data = data[:30]
+    elif damage == "not a JPEG after the start":
+        data = data[:2] + b"garbage" + data[2:]
+    else:
+        data = data[:2] + b"\xff\xe1\x00\x01" + data[2:]
+    assert without_location(data) is None
+
+
+def _png_with_places() -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", XMP.split(b"\x00", 1)[1].decode())
+    info.add_text("Comment", "kept")
+    out = io.BytesIO()
+    _pixels().save(out, "PNG", pnginfo=info, exif=_exif(with_gps=True).tobytes())
+    return out.getvalue()
+
+
+def _webp_with_places() -> bytes:
+    out = io.BytesIO()
+    _pixels().save(out, "WEBP", exif=_exif(with_gps=True).tobytes(), xmp=XMP.split(b"\x00", 1)[1])
+    return out.getvalue()
+
+
+def _chunks(data: bytes, kind: bytes) -> bytes:
+    """The bytes from the first chunk of `kind` on: for PNG IDAT and WebP VP8, the compressed pixels."""
+    return data[data.index(kind):data.index(kind) + 64]
+
+
+@pytest.mark.parametrize("make, pixel_chunk", [(_png_with_places, b"IDAT"), (_webp_with_places, b"VP8 ")],
+                         ids=["PNG", "WebP"])
+def test_png_and_webp_lose_their_places_and_keep_the_rest(make, pixel_chunk):
+    original = make()
+    assert _gps_of(original) and b"Amsterdam" in original
+    served = without_location(original)
+    assert served is not None and _gps_of(served) == {} and b"Amsterdam" not in served
+    assert _chunks(served, pixel_chunk) == _chunks(original, pixel_chunk)
+    with Image.open(io.BytesIO(served)) as image, Image.open(io.BytesIO(original)) as before:
+        assert image.getexif()[ExifTags.Base.Make] == "TestCam"
+        assert not {key for key in image.info if "xmp" in key.lower()}
+        assert np.array_equal(np.asarray(image), np.asarray(before))
+        if image.format == "PNG":
+            assert image.info["Comment"] == "kept"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
+def test_other_formats_without_places_are_served_as_they_are(fmt):
+    plain = io.BytesIO()
+    _pixels().save(plain, fmt, exif=_exif(with_gps=False).tobytes())
+    assert without_location(plain.getvalue()) == plain.getvalue()
+
+
+def test_a_tiff_with_places_is_withheld():
+    tiff = io.BytesIO()
+    _pixels().save(tiff, "TIFF", exif=_exif(with_gps=True).tobytes())
+    assert without_location(tiff.getvalue()) is None
+
+
+@pytest.mark.parametrize("make", [_png_with_places, _webp_with_places], ids=["PNG", "WebP"])
+def test_a_damaged_png_or_webp_is_withheld(make):
+    data = make()
+    assert without_location(data[: len(data) // 2]) is None
+
+
+# Through the app, on an index built by the real pipeline.
+
+@pytest.fixture(scope="module")
+def located_index(tmp_path_factory) -> Path:
+    from precompute.build import BuildOptions, build_index
+
+    root = tmp_path_factory.mktemp("located")
+    photos = root / "photos"
+    photos.mkdir()
+    (photos / "trip.jpg").write_bytes(jpeg_with_places())
+    _pixels(seed=1).save(photos / "map.png", exif=_exif(with_gps=True).tobytes())
+    _pixels(seed=3).save(photos / "scan.tif", exif=_exif(with_gps=True).tobytes())
+    _pixels(seed=2).save(photos / "plain.jpg")
+    index = root / "index.pkl"
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", k=2, workers=0))
+    return index
+
+
+def _ids(index: Path) -> dict[str, int]:
+    return {photo["path"]: photo["id"] for photo in read_index(index)["photos"]}
+
+
+def _client(index: Path, monkeypatch, mode: str | None):
+    for name in ("LOOKALIKE_PASSWORD", "LOOKALIKE_USERS_FILE", "LOOKALIKE_ORIGINALS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    if mode is None:
+        monkeypatch.delenv("LOOKALIKE_ORIGINALS", raising=False)
+    else:
+        monkeypatch.setenv("LOOKALIKE_ORIGINALS", mode)
+    return create_app(index).test_client()
+
+
+def test_originals_are_stripped_by_default_and_the_file_is_untouched(located_index, monkeypatch):
+    client = _client(located_index, monkeypatch, None)
+    ids = _ids(located_index)
+    on_disk = located_index.parent / "photos" / "trip.jpg"
+    before = hashlib.sha1(on_disk.read_bytes()).hexdigest()
+    response = client.get(f"/photos/{ids['trip.jpg']}/original")
+    assert response.status_code == 200 and response.mimetype == "image/jpeg"
+    assert _gps_of(response.data) == {} and not any(mark in response.data for mark in PLACE_MARKS)
+    assert _image_data(response.data) == _image_data(on_disk.read_bytes())
+    assert hashlib.sha1(on_disk.read_bytes()).hexdigest() == before
+    again = client.get(f"/photos/{ids['trip.jpg']}/original", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    plain = client.get(f"/photos/{ids['plain.jpg']}/original")
+    assert plain.data == (located_index.parent / "photos" / "plain.jpg").read_bytes()
+
+
+def test_an_original_that_cannot_be_stripped_is_withheld(located_index, monkeypatch):
+    client = _client(located_index, monkeypatch, "stripped")
+    response = client.get(f"/photos/{_ids(located_index)['scan.tif']}/original")
+    assert response.status_code == 404 and b"location data" in response.data
+    png = client.get(f"/photos/{_ids(located_index)['map.png']}/original")
+    assert png.status_code == 200 and png.mimetype == "image/png" and _gps_of(png.data) == {}
+
+
+def test_as_is_serves_the_file_byte_for_byte(located_index, monkeypatch):
+    client = _client(located_index, monkeypatch, "as-is")
+    response = client.get(f"/photos/{_ids(located_index)['trip.jpg']}/original")
+    assert response.data == (located_index.parent / "photos" / "trip.jpg").read_bytes()
+
+
+def test_off_serves_no_original_and_links_none(located_index, monkeypatch):
+    client = _client(located_index, monkeypatch, "off")
+    photo_id = _ids(located_index)["trip.jpg"]
+    assert client.get(f"/photos/{photo_id}/original").status_code == 404
+    rendered: list[str] = []
+    with template_rendered.connected_to(lambda sender, template, **extra: rendered.append(template.name)):
+        page, again = client.get(f"/photos/{photo_id}").text, client.get(f"/photos/{photo_id}").text
+    assert f"/photos/{photo_id}/original" not in page and "does not serve originals" in page
+    assert again == page and rendered == ["photo.html"]  # kept by the page cache, though the file is on disk
+
+
+@pytest.mark.parametrize("kind", ["thumb", "preview"])
+def test_thumbnails_and_previews_carry_no_metadata(located_index, monkeypatch, kind):
+    client = _client(located_index, monkeypatch, "as-is")
+    for name, photo_id in _ids(located_index).items():
+        data = client.get(f"/photos/{photo_id}/{kind}.jpg").data
+        with Image.open(io.BytesIO(data)) as image:
+            assert len(image.getexif()) == 0, name
+            assert not {"exif", "xmp", "photoshop"} & set(image.info), name
+        assert b"Exif\x00\x00" not in data and not any(mark in data for mark in PLACE_MARKS), name
+
+
+def test_originals_elsewhere_are_said_to_keep_their_places(located_index, monkeypatch, capsys):
+    monkeypatch.setenv("LOOKALIKE_ORIGINALS_URL", "https://bucket.example/photos/")
+    monkeypatch.delenv("LOOKALIKE_ORIGINALS", raising=False)
+    create_app(located_index)
+    assert "location data is not removed" in capsys.readouterr().err
+    monkeypatch.setenv("LOOKALIKE_ORIGINALS", "as-is")
+    create_app(located_index)
+    assert capsys.readouterr().err == ""
