@@ -37,7 +37,7 @@ def test_the_embedding_benchmark_runs_at_toy_sizes(imagenet_dir):
 
 
 def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
-    table = _benchmark("neighbours", "--sizes", "--approx-sizes", "1500", "neighbour-update", "--update-photos", "1500")
+    table = _benchmark("neighbours", "neighbour-update", "--sizes", "--approx-sizes", "1500", "--update-photos", "1500")
     assert "approx (IVF) vs exact (N=1,500, clustered, d=1280, k=10; auto picks exact)" in table
     assert "neighbour step: update vs full exact (+15 to N=1,500" in table
     equal = next(line for line in table.splitlines() if "sampled rows whose updated list equals exact" in line)
