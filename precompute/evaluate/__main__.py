@@ -116,9 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     row = f"| {describe(model)} | {holidays_map:.3f} | {top1:.3f} | {top10:.3f} | {speed:.1f} |"
-    print("| " + " | ".join(COLUMNS) + " |")
-    print("|" + "---|" * len(COLUMNS))
-    print(row)
     listed_top1, listed_top10 = lists["listed top-1 / top-10"]
     print(
         f"Neighbour lists ({model.get('neighbours', 'exact')}): recall@10 against exact lists: holidays-dev "
@@ -126,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{lists['edits recall@10']:.3f}; the original listed first for {listed_top1:.3f} of the edits, "
         f"among the listed for {listed_top10:.3f}."
     )
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    print(row)
     if args.record:
         with args.record.open("a", encoding="utf-8") as table:
             table.write(row + "\n")
