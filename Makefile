@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt requirements-precompute.txt requirements-de
 demo: $(VENV)/.installed
 	$(PY) -m precompute.demo $(DEMO_PHOTOS)
 	$(PY) -m precompute $(DEMO_PHOTOS) --out $(DEMO_INDEX)
-	LOOKALIKE_INDEX=$(DEMO_INDEX) $(VENV)/bin/gunicorn --preload --bind 127.0.0.1:$(PORT) "app:create_app()"
+	LOOKALIKE_INDEX=$(DEMO_INDEX) $(VENV)/bin/gunicorn --preload --threads 4 --bind 127.0.0.1:$(PORT) "app:create_app()"
 
 ## test: the whole test suite, browser tests included
 test: $(VENV)/.installed browser

@@ -5,8 +5,12 @@ Configured from the environment:
   LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
+  LOOKALIKE_BASE_URL       the site's own URL, for the JSON API's links (default: links relative to this server)
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
+  LOOKALIKE_SEARCHES_PER_WORKER, LOOKALIKE_SEARCH_THREADS  searches a worker runs at once, torch threads each (1, 1)
+  LOOKALIKE_INDEX_SHA256, LOOKALIKE_INDEX_MAX_MB, LOOKALIKE_INDEX_MAX_UNPACKED_MB, LOOKALIKE_INDEX_TIMEOUT_S
+                           checks and caps on the LOOKALIKE_INDEX_URL download (app/index_download.py)
   LOOKALIKE_PASSWORD       make the gallery private: the password of the user `lookalike`
   LOOKALIKE_USERS_FILE     make the gallery private: `name:hash` lines (python -m app.users hash NAME)
   SECRET_KEY               signs the session cookies of a private gallery; required with a password
@@ -33,8 +37,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import access, cards, originals, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
+from app.links import PhotoIdConverter, checked_base_url, location_without_host
 from app.page_cache import RenderedPages, with_page_cache
-from app.search import QueryEmbedder
+from app.search import QueryEmbedder, SearchSettingError
 from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.users import UsersError, configured_users
@@ -62,6 +67,11 @@ class InMemoryRequest(Request):
 def _cannot_start(reason: str) -> NoReturn:
     print(f"lookalike: cannot start: {reason}", file=sys.stderr)
     raise SystemExit(4) from None
+
+
+def _note(text: str) -> None:
+    """One line at start for the operator, when something is off but the app can still serve."""
+    print(f"lookalike: {text}", file=sys.stderr)
 
 
 def _max_upload_mb() -> float:
@@ -127,22 +137,42 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     users, secret_key = _private_settings()
     trusted_proxies = _trusted_proxies()
     originals_mode = _originals_mode(private=bool(users))
+    downloaded = bool(os.environ.get("LOOKALIKE_INDEX_URL"))
     try:
-        if os.environ.get("LOOKALIKE_INDEX_URL"):
+        if downloaded:
             fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
         catalog = Catalog.load(
-            index_path, Path(photo_root) if photo_root else None, os.environ.get("LOOKALIKE_ORIGINALS_URL") or None
+            index_path,
+            Path(photo_root) if photo_root else None,
+            os.environ.get("LOOKALIKE_ORIGINALS_URL") or None,
+            confined=downloaded,
         )
     except (IndexFileError, IndexDownloadError) as err:
+        _cannot_start(str(err))
+    if catalog.photo_root_note:
+        _note(catalog.photo_root_note)
+    try:
+        embedder = QueryEmbedder(catalog.model, catalog.embeddings.shape[1])
+    except SearchSettingError as err:
+        _cannot_start(str(err))
+    if embedder.unavailable_reason:
+        _note(embedder.unavailable_reason)
+
+    try:
+        base_url = checked_base_url(os.environ["LOOKALIKE_BASE_URL"]) if os.environ.get("LOOKALIKE_BASE_URL") else ""
+    except ValueError as err:
         _cannot_start(str(err))
 
     app = Flask(__name__, template_folder=str(_PROJECT_ROOT / "templates"), static_folder=str(_PROJECT_ROOT / "static"))
     app.request_class = InMemoryRequest
+    app.url_map.converters["id"] = PhotoIdConverter
+    app.config["LOOKALIKE_BASE_URL"] = base_url
+    app.after_request(location_without_host)
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb * 2**20)
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.config["LOOKALIKE_ORIGINALS"] = originals_mode
     app.extensions["lookalike"] = catalog
-    app.extensions["lookalike.search"] = QueryEmbedder(catalog.model)
+    app.extensions["lookalike.search"] = embedder
     app.extensions["lookalike_pages"] = RenderedPages(_page_cache_mb() * 2**20)
     app.extensions["lookalike_cards"] = RenderedPages(cards.CACHE_BYTES)
     app.jinja_env.filters["display_name"] = display_name

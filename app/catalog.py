@@ -1,20 +1,24 @@
 """The loaded index, seen the way the web pages need it: photos by id, pages, similar photos.
 
 Photos are addressed by their integer id only. File paths come from the
-index, never from a request, and are checked to stay inside their folder.
+index, never from a request, and a file is served only if, as opened, it is
+inside its folder.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 import numpy as np
 
-from precompute.index_file import read_index
+from precompute.index_file import IndexFileError, read_index, system_folder
 
 
 @dataclass(frozen=True)
@@ -41,22 +45,42 @@ def display_name(path: str) -> str:
 
 
 class Catalog:
-    def __init__(self, index: dict, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None):
+    """`confined`: the index came from elsewhere (LOOKALIKE_INDEX_URL), so the photo folder it records
+    is used only if it lies inside the index's own folder; see `served_photo_root`."""
+
+    def __init__(
+        self,
+        index: dict,
+        index_path: Path,
+        photo_root: Path | None = None,
+        originals_url: str | None = None,
+        *,
+        confined: bool = False,
+    ):
         self.photos: list[dict] = index["photos"]
         self.embeddings: np.ndarray = index["embeddings"]
         self.neighbours: np.ndarray = index["neighbors"]
         self.scores: np.ndarray = index["scores"]
         self.model: dict = index["model"]
         self.created: str = index.get("created", "")
-        self.photo_root = Path(photo_root or index.get("photo_root", ".")).resolve()
-        self.thumbnail_dir = (index_path.parent / index.get("thumbnail_dir", "")).resolve()
+        index_folder = index_path.parent.resolve()
+        self.thumbnail_dir = (index_folder / index["thumbnail_dir"]).resolve()
+        if system_folder(self.thumbnail_dir):
+            raise IndexFileError(f"{index_path}: the thumbnail folder {self.thumbnail_dir} is a system folder")
         self.originals_url = originals_url.rstrip("/") + "/" if originals_url else None
+        # Why originals are not served from disk, when the recorded folder was not accepted; said once at start.
+        self.photo_root_note: str | None = None
+        self.photo_root: Path | None = None
+        if self.originals_url is None:
+            self.photo_root, self.photo_root_note = served_photo_root(index["photo_root"], index_folder, photo_root, confined)
         self._row_of_id = {photo["id"]: row for row, photo in enumerate(self.photos)}
 
     @classmethod
-    def load(cls, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None) -> "Catalog":
+    def load(
+        cls, index_path: Path, photo_root: Path | None = None, originals_url: str | None = None, *, confined: bool = False
+    ) -> "Catalog":
         index_path = Path(index_path)
-        return cls(read_index(index_path), index_path, photo_root, originals_url)
+        return cls(read_index(index_path), index_path, photo_root, originals_url, confined=confined)
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -107,22 +131,81 @@ class Catalog:
     def page_of(self, photo_id: int, per_page: int) -> int:
         return self._row_of_id[photo_id] // per_page + 1
 
-    def thumbnail_path(self, photo: dict, kind: str) -> Path | None:
+    def open_thumbnail(self, photo: dict, kind: str) -> BinaryIO | None:
         entry = photo.get("thumbnails", {}).get(kind)
-        return None if entry is None else _inside(self.thumbnail_dir, entry["file"])
+        return None if entry is None else open_inside(self.thumbnail_dir, entry["file"])
 
-    def original_path(self, photo: dict) -> Path | None:
-        return _inside(self.photo_root, photo["path"])
+    def open_original(self, photo: dict) -> BinaryIO | None:
+        return None if self.photo_root is None else open_inside(self.photo_root, photo["path"])
 
     def has_original(self, photo: dict) -> bool:
-        """Whether the photo's page can link its original: checked on disk each time, as files come and go."""
-        return self.original_url(photo) is not None or self.original_path(photo) is not None
+        """Whether the photo's page can link its original: checked on disk each time, as files come and go.
+
+        Only what the page shows; whether the file is served is decided when it is opened.
+        """
+        if self.original_url(photo) is not None:
+            return True
+        return self.photo_root is not None and _inside(self.photo_root, photo["path"]) is not None
 
     def original_url(self, photo: dict) -> str | None:
         """Where the original is served from when originals live elsewhere (S3, a CDN)."""
         if self.originals_url is None:
             return None
         return self.originals_url + quote(photo["path"].encode("utf-8", "surrogateescape"))
+
+
+def served_photo_root(
+    recorded: str, index_folder: Path, override: Path | None, confined: bool
+) -> tuple[Path | None, str | None]:
+    """The folder originals are served from, or None and why not.
+
+    The operator's LOOKALIKE_PHOTO_ROOT wins. A system folder is refused
+    whoever names it. An index that arrived by download (`confined`) may only
+    name a folder inside its own: the archive is data, not configuration.
+    """
+    if override is not None:
+        root = Path(override).resolve()
+        if system_folder(root):
+            raise IndexFileError(f"LOOKALIKE_PHOTO_ROOT {str(override)!r} is a system folder; photos are never served from it")
+        return root, None
+    root = (index_folder / recorded).resolve() if confined else Path(recorded).resolve()
+    if system_folder(root):
+        raise IndexFileError(
+            f"the index's photo_root {recorded!r} is a system folder; set LOOKALIKE_PHOTO_ROOT to where the photos are"
+        )
+    if confined and not root.is_relative_to(index_folder):
+        return None, (
+            f"originals are not served from disk: the downloaded index names photo_root {recorded!r}, outside "
+            f"{index_folder}; set LOOKALIKE_PHOTO_ROOT to serve them"
+        )
+    return root, None
+
+
+def open_inside(folder: Path, relative: str) -> BinaryIO | None:
+    """`folder / relative` opened for reading if the file opened is a regular file inside `folder`, else None.
+
+    Decided on the opened file, on every call: a path checked once and opened
+    later could have been swapped for a symlink in between. The file's real path
+    must lie inside `folder` and name the very file that was opened (same device
+    and inode), so a swap during the check is caught too.
+    """
+    path = folder / relative
+    try:
+        # O_NONBLOCK: a FIFO put in a photo's place must not hang the worker; regular files ignore it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return None
+    try:
+        opened = os.fstat(fd)
+        real = Path(os.path.realpath(path))
+        if stat.S_ISREG(opened.st_mode) and real.is_relative_to(folder):
+            named = os.stat(real, follow_symlinks=False)
+            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
+                return os.fdopen(fd, "rb")
+    except OSError:
+        pass
+    os.close(fd)
+    return None
 
 
 def _inside(folder: Path, relative: str) -> Path | None:

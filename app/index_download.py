@@ -2,69 +2,218 @@
 
 `LOOKALIKE_INDEX_URL` names a .tar.gz made next to a built index, e.g.
 `tar -C data -czf lookalike-data.tar.gz index.pkl index-thumbnails`. At boot it
-is downloaded and unpacked beside `LOOKALIKE_INDEX`; the index is checked with
-the restricted unpickler before anything is moved into place, and each piece
-is moved with a rename, so a failed download leaves the previous files alone.
+is downloaded beside `LOOKALIKE_INDEX` and unpacked there.
+
+The archive is data from the network, so it decides nothing about where files
+go. Of its members only two things are taken: the file named like the index
+(`index.pkl`) and the flat thumbnail folder named after it, the way precompute
+names it (`index-thumbnails/`, see `thumbnail_dir_for`). Those two, and nothing
+else, are replaced, each with a rename, after the index has passed the
+restricted unpickler; a failed download leaves the previous files alone.
+Download size, unpacked size and time are capped, an optional SHA-256 is
+checked before anything is unpacked, and plain http:// is refused except from
+this machine.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import os
-import shutil
+import re
 import tarfile
 import tempfile
+import time
 import urllib.request
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
-from precompute.index_file import IndexFileError, read_index
+from precompute.index_file import IndexFileError, read_index, thumbnail_dir_for
 
-DOWNLOAD_TIMEOUT_S = 60
+_CHUNK = 1 << 20
+_TAR_HEADER = 512  # bytes each member costs on disk at least: counted, so millions of empty files hit the cap
 
 
 class IndexDownloadError(Exception):
     """The archive could not be fetched or is not a Lookalike index archive; the message says why."""
 
 
-def fetch_index(url: str, index_path: Path) -> None:
-    """Download the archive at `url` and put its index at `index_path`, its thumbnails beside it."""
+@dataclass(frozen=True)
+class DownloadLimits:
+    """Caps on one boot-time download, from the environment (see `from_environment`)."""
+
+    download_mb: float = 1024
+    unpacked_mb: float = 4096
+    seconds: float = 120
+    sha256: str | None = None  # expected digest of the archive, lower-case hex
+
+    @classmethod
+    def from_environment(cls) -> "DownloadLimits":
+        """LOOKALIKE_INDEX_MAX_MB, LOOKALIKE_INDEX_MAX_UNPACKED_MB, LOOKALIKE_INDEX_TIMEOUT_S, LOOKALIKE_INDEX_SHA256."""
+        defaults = cls()
+        digest = os.environ.get("LOOKALIKE_INDEX_SHA256", "").strip().lower() or None
+        if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise IndexDownloadError("LOOKALIKE_INDEX_SHA256 must be 64 hexadecimal digits (sha256sum's output)")
+        return cls(
+            _positive("LOOKALIKE_INDEX_MAX_MB", defaults.download_mb),
+            _positive("LOOKALIKE_INDEX_MAX_UNPACKED_MB", defaults.unpacked_mb),
+            _positive("LOOKALIKE_INDEX_TIMEOUT_S", defaults.seconds),
+            digest,
+        )
+
+
+def _positive(variable: str, default: float) -> float:
+    text = os.environ.get(variable, "")
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise IndexDownloadError(f"{variable} must be a positive number, not {text!r}")
+    return value
+
+
+def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None) -> None:
+    """Download the archive at `url`; put its index at `index_path` and its thumbnails in `thumbnail_dir_for` it."""
+    limits = limits or DownloadLimits.from_environment()
+    _check_scheme(url)
+    deadline = time.monotonic() + limits.seconds
     index_path = Path(index_path).resolve()
     index_path.parent.mkdir(parents=True, exist_ok=True)
+    thumbnails = thumbnail_dir_for(index_path)
     with tempfile.TemporaryDirectory(dir=index_path.parent, prefix=".download-") as work:
         archive = Path(work, "archive.tar.gz")
-        _download(url, archive)
+        _download(url, archive, limits, deadline)
         unpacked = Path(work, "unpacked")
-        _unpack(archive, unpacked)
+        _unpack(archive, unpacked, index_path.name, thumbnails.name, limits, deadline)
         new_index = unpacked / index_path.name
         try:
             index = read_index(new_index)
         except IndexFileError as err:
             raise IndexDownloadError(f"{url} does not hold a usable {index_path.name}: {err}") from None
-        new_thumbnails = (unpacked / str(index.get("thumbnail_dir", ""))).resolve()
-        if new_thumbnails.parent != unpacked.resolve() or not new_thumbnails.is_dir():
-            raise IndexDownloadError(f"{url} holds no thumbnail folder {index.get('thumbnail_dir')!r} beside the index")
-        _replace_folder(new_thumbnails, index_path.parent / new_thumbnails.name, Path(work))
+        if index["thumbnail_dir"] != thumbnails.name:
+            raise IndexDownloadError(
+                f"the index in {url} keeps its thumbnails in {index['thumbnail_dir']!r}, but an index named "
+                f"{index_path.name} keeps them in {thumbnails.name!r}: build it with --out .../{index_path.name}"
+            )
+        new_thumbnails = unpacked / thumbnails.name
+        if not new_thumbnails.is_dir():
+            raise IndexDownloadError(f"{url} holds no thumbnail folder {thumbnails.name!r} beside the index")
+        _replace_folder(new_thumbnails, thumbnails, Path(work))
         os.replace(new_index, index_path)
 
 
-def _download(url: str, target: Path) -> None:
+def _check_scheme(url: str) -> None:
+    """https, or http from this machine only: an index is code-adjacent data, and plain http can be rewritten in transit."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
+        return
+    raise IndexDownloadError(
+        f"refusing to download the index from {url}: LOOKALIKE_INDEX_URL must be an https:// URL "
+        "(plain http:// only from this machine: 127.0.0.1, ::1 or localhost)"
+    )
+
+
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
     try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(target, "wb") as out:
-            shutil.copyfileobj(response, out)
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect must meet the same rule as the URL itself: no hop down to plain http."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        _check_scheme(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _download(url: str, target: Path, limits: DownloadLimits, deadline: float) -> None:
+    cap = int(limits.download_mb * 2**20)
+    digest = hashlib.sha256()
+    opener = urllib.request.build_opener(_CheckedRedirects)
+    try:
+        with opener.open(url, timeout=max(1.0, deadline - time.monotonic())) as response, open(target, "wb") as out:
+            announced = response.headers.get("Content-Length")
+            if announced and announced.isdigit() and int(announced) > cap:
+                raise IndexDownloadError(_over_download_cap(url, limits))
+            received = 0
+            while chunk := response.read1(_CHUNK):  # whatever has arrived: a slow drip still meets the deadline
+                received += len(chunk)
+                if received > cap:
+                    raise IndexDownloadError(_over_download_cap(url, limits))
+                _check_time(deadline, limits)
+                digest.update(chunk)
+                out.write(chunk)
+    except IndexDownloadError:
+        raise
+    except TimeoutError:
+        raise IndexDownloadError(_over_time(limits)) from None
     except (OSError, ValueError) as err:  # URLError and HTTPError are OSErrors; ValueError: a malformed URL
         raise IndexDownloadError(f"cannot download the index from {url}: {err}") from None
+    if limits.sha256 is not None and digest.hexdigest() != limits.sha256:
+        raise IndexDownloadError(
+            f"the archive from {url} has SHA-256 {digest.hexdigest()}, not the {limits.sha256} "
+            "LOOKALIKE_INDEX_SHA256 expects; nothing was unpacked"
+        )
 
 
-def _unpack(archive: Path, folder: Path) -> None:
-    """Unpack with tarfile's 'data' filter: no paths outside `folder`, no links out, no device files."""
+def _over_download_cap(url: str, limits: DownloadLimits) -> str:
+    return f"the archive at {url} is over LOOKALIKE_INDEX_MAX_MB={limits.download_mb:g} MB; nothing was unpacked"
+
+
+def _over_time(limits: DownloadLimits) -> str:
+    return f"fetching the index took over LOOKALIKE_INDEX_TIMEOUT_S={limits.seconds:g} s; gave up"
+
+
+def _check_time(deadline: float, limits: DownloadLimits) -> None:
+    if time.monotonic() > deadline:
+        raise IndexDownloadError(_over_time(limits))
+
+
+def _unpack(archive: Path, folder: Path, index_name: str, thumbnails_name: str, limits: DownloadLimits, deadline: float) -> None:
+    """Unpack only the index file and the thumbnail files, within the size and time caps.
+
+    Every member must pass tarfile's 'data' filter (no absolute paths, no way
+    out, no device files), or the archive is refused; of those, other members
+    (a README, `./`, links, nested folders) are skipped.
+    """
+    cap = int(limits.unpacked_mb * 2**20)
+    total = 0
+    folder.mkdir()
+    (folder / thumbnails_name).mkdir()
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(folder, filter="data")
+        with tarfile.open(archive, "r|*") as tar:  # a stream: members are read once, in order, never all held
+            for member in tar:
+                _check_time(deadline, limits)
+                total += _TAR_HEADER + max(0, member.size)
+                if total > cap:
+                    raise IndexDownloadError(
+                        f"the index archive unpacks to over LOOKALIKE_INDEX_MAX_UNPACKED_MB={limits.unpacked_mb:g} MB; "
+                        "stopped before writing more"
+                    )
+                tarfile.data_filter(member, str(folder))
+                if member.isfile() and _wanted(member.name, index_name, thumbnails_name):
+                    member.name = PurePosixPath(member.name.removeprefix("./")).as_posix()
+                    tar.extract(member, folder, filter="data")
     except (tarfile.TarError, OSError) as err:
         raise IndexDownloadError(f"the index archive cannot be unpacked: {err}") from None
 
 
+def _wanted(name: str, index_name: str, thumbnails_name: str) -> bool:
+    """The index file, or a file directly inside the thumbnail folder, at the top of the archive (or under `./`)."""
+    parts = PurePosixPath(name.removeprefix("./")).parts
+    return parts == (index_name,) or (len(parts) == 2 and parts[0] == thumbnails_name and not parts[1].startswith("."))
+
+
 def _replace_folder(new: Path, target: Path, scratch: Path) -> None:
     """Swap `new` in for `target` with renames; the old folder goes to `scratch` and is deleted with it."""
-    if target.exists():
+    if target.exists() or target.is_symlink():
         os.replace(target, scratch / "previous-thumbnails")
     os.replace(new, target)

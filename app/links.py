@@ -9,9 +9,47 @@ one string format each (tests/test_fast_paths.py checks them against
 from __future__ import annotations
 
 from functools import lru_cache
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, Response, current_app, request, url_for
+from werkzeug.routing import IntegerConverter
+
+
+class PhotoIdConverter(IntegerConverter):
+    """`<id:photo_id>`: a photo id spelled only as the site spells it (ASCII digits, no leading zeros).
+
+    Werkzeug's `int` takes `00001`, full-width and Arabic-Indic digits as 1 too,
+    so one photo had many URLs, each a page of its own; those now match no route (404).
+    """
+
+    regex = r"(?:0|[1-9][0-9]{0,17})"
+
+
+def base_url() -> str:
+    """LOOKALIKE_BASE_URL (`https://photos.example.com`), or "" for URLs relative to this server: never the Host header."""
+    return current_app.config["LOOKALIKE_BASE_URL"]
+
+
+def checked_base_url(text: str) -> str:
+    """A LOOKALIKE_BASE_URL without its trailing slash; ValueError if it is not an http(s) URL of a host."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"LOOKALIKE_BASE_URL must be an http:// or https:// URL such as https://photos.example.com, not {text!r}")
+    return text.rstrip("/")
+
+
+def location_without_host(response: Response) -> Response:
+    """Redirects Werkzeug makes itself (`//` to `/`, a missing slash) name the request's Host: say the path instead.
+
+    The Host header is the client's to choose, so a redirect built from it can send visitors anywhere.
+    """
+    location = response.headers.get("Location")
+    if location:
+        parts = urlsplit(location)
+        if parts.netloc and parts.netloc == request.host:
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            response.headers["Location"] = base_url() + path
+    return response
 
 
 def _query(args: dict) -> str:

@@ -5,12 +5,20 @@ is on only when the precompute dependencies are installed and the index's
 model loads. Torch is imported on first use, never when the app starts, and
 the model is loaded once per worker process, under a lock, so concurrent
 first queries load it once.
+
+Each search is bounded. An upload's size is read from its header and refused
+over UPLOAD_MAX_PIXELS before anything is decoded (JPEGs are then decoded at
+reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
+once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
+torch threads (default 1), so searches cannot take every core from the pages
+and a worker's memory is bounded by one search's worst case per slot.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -25,6 +33,11 @@ from precompute.preprocess import Preprocessing
 # the file name or the client's content type).
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+# Far below indexing's 200 MP (precompute.decode.MAX_PIXELS): a visitor's upload
+# is decoded in a web worker, and 40 MP covers every camera's full frame.
+UPLOAD_MAX_PIXELS = 40_000_000
+DEFAULT_SEARCHES_PER_WORKER = 1
+DEFAULT_SEARCH_THREADS = 1
 
 
 class SearchError(Exception):
@@ -47,17 +60,41 @@ class SearchUnavailable(SearchError):
     status = 503
 
 
+class SearchBusy(SearchError):
+    """This worker already runs as many searches as it may."""
+
+    status = 503
+
+
+class SearchSettingError(Exception):
+    """A LOOKALIKE_SEARCH* variable is not a positive whole number; the message says which."""
+
+
+def _positive_int(variable: str, default: int) -> int:
+    text = os.environ.get(variable, "") or str(default)
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise SearchSettingError(f"{variable} must be a whole number of 1 or more, not {text!r}")
+    return int(text)
+
+
 class QueryEmbedder:
     """Turns uploaded image bytes into a unit-length embedding comparable with the index's."""
 
-    def __init__(self, model_info: dict):
+    def __init__(self, model_info: dict, embedding_width: int | None = None):
         self.model_info = model_info
         self._lock = threading.Lock()
         self._features = None  # the torch module, once loaded
+        self.threads = _positive_int("LOOKALIKE_SEARCH_THREADS", DEFAULT_SEARCH_THREADS)
+        self._slots = threading.BoundedSemaphore(_positive_int("LOOKALIKE_SEARCHES_PER_WORKER", DEFAULT_SEARCHES_PER_WORKER))
         self.specs: list[Preprocessing] | None = _recorded_specs(model_info)
         self._unavailable: str | None = _missing_dependencies() or (
             None if self.specs else "Search by photo is off: the index does not record its preprocessing."
         )
+        if self._unavailable is None and embedding_width is not None and embedding_width != model_info.get("dim"):
+            self._unavailable = (
+                f"Search by photo is off: the index holds {embedding_width}-d embeddings, "
+                f"but its model {model_info.get('name')!r} gives {model_info.get('dim')}-d ones."
+            )
 
     @property
     def unavailable_reason(self) -> str | None:
@@ -68,13 +105,18 @@ class QueryEmbedder:
         """Embed one uploaded photo. Raises UploadRejected or SearchUnavailable."""
         if self._unavailable is not None:
             raise SearchUnavailable(self._unavailable)
-        pixels = model_inputs(data, self.specs)
-        features = self._loaded_features()
-        import torch
+        if not self._slots.acquire(blocking=False):
+            raise SearchBusy("The server is busy with other searches; try again in a moment.")
+        try:
+            pixels = model_inputs(data, self.specs)
+            features = self._loaded_features()
+            import torch
 
-        from precompute.embed import embed_scales
+            from precompute.embed import embed_scales
 
-        return embed_scales(features, [torch.from_numpy(p[None]) for p in pixels], torch.device("cpu"))[0]
+            return embed_scales(features, [torch.from_numpy(p[None]) for p in pixels], torch.device("cpu"))[0]
+        finally:
+            self._slots.release()
 
     def _loaded_features(self):
         """The model's feature extractor, loaded on first use; later calls never wait on the lock."""
@@ -84,6 +126,10 @@ class QueryEmbedder:
             if self._unavailable is not None:
                 raise SearchUnavailable(self._unavailable)
             if self._features is None:
+                import torch
+
+                # A deliberate share of the cores: by default torch takes them all, in every worker at once.
+                torch.set_num_threads(self.threads)
                 try:
                     self._features = _load_features(self.model_info)
                 except SearchUnavailable as err:
@@ -110,7 +156,11 @@ def _load_features(model_info: dict):
     name = model_info.get("name", "")
     try:
         model = load_model(
-            name, _weights_file(model_info), model_info.get("pooling", "avg"), tuple(model_info.get("scales", ()))
+            name,
+            _weights_file(model_info),
+            model_info.get("pooling", "avg"),
+            tuple(model_info.get("scales", ())),
+            bool(model_info.get("flip", False)),
         )
     except ModelUnavailable as err:
         raise SearchUnavailable(f"Search by photo is off: the index's model {name!r} cannot be loaded ({err}).") from None
@@ -144,13 +194,19 @@ def model_inputs(data: bytes, specs: list[Preprocessing]) -> list[np.ndarray]:
         raise UploadRejected(400, "The uploaded file is empty.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # decode_photo refuses those
-            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS):
-                pass
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, on a lower budget
+            with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as header:  # reads the header, decodes nothing
+                width, height = header.size
     except Image.UnidentifiedImageError:
         raise UploadRejected(415, f"That is not a photo. Upload a {ACCEPTED_FORMATS_TEXT} image.") from None
     except (Image.DecompressionBombError, OSError, ValueError) as err:
         raise UploadRejected(422, f"The photo cannot be read: {err}") from None
+    if width * height > UPLOAD_MAX_PIXELS:
+        raise UploadRejected(
+            422,
+            f"The photo has {width} × {height} pixels, over the {UPLOAD_MAX_PIXELS // 10**6}-megapixel limit "
+            "for search; it was not decoded (a possible decompression bomb).",
+        )
     from precompute.prepare import decode_for_model  # these resize with torch, which search needs anyway
     from precompute.resize import to_model_input
 

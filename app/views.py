@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import BinaryIO
 from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, send_file
 
 from app import originals
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
-from app.links import fixed_url, gallery_url, original_url, photo_url, thumbnail_url
+from app.links import base_url, fixed_url, gallery_url, original_url, photo_url, thumbnail_url
 from app.page_cache import keep_response
 
 pages = Blueprint("pages", __name__)
@@ -105,7 +107,7 @@ def gallery():
     )
 
 
-@pages.route("/photos/<int:photo_id>")
+@pages.route("/photos/<id:photo_id>")
 def photo(photo_id: int):
     photo = _photo_or_404(photo_id)
     per_page = _per_page()
@@ -128,12 +130,15 @@ def photo(photo_id: int):
     )
 
 
-@pages.route("/photos/<int:photo_id>/<any(thumb, preview):kind>.jpg")
+@pages.route("/photos/<id:photo_id>/<any(thumb, preview):kind>.jpg")
 def thumbnail(photo_id: int, kind: str):
-    path = catalog().thumbnail_path(_photo_or_404(photo_id), kind)
-    if path is None:
+    photo = _photo_or_404(photo_id)
+    file = catalog().open_thumbnail(photo, kind)
+    if file is None:
         abort(404, description="The thumbnail file is missing; rebuild the index to restore it.")
-    response = send_file(path, mimetype="image/jpeg", max_age=THUMBNAIL_MAX_AGE, conditional=True, etag=True)
+    # The file is named after the photo's content, so its name is its ETag.
+    etag = photo["thumbnails"][kind]["file"]
+    response = _send_opened(file, etag, mimetype="image/jpeg", max_age=THUMBNAIL_MAX_AGE)
     response.cache_control.immutable = True
     return response
 
@@ -142,7 +147,7 @@ def _originals_mode() -> str:
     return current_app.config["LOOKALIKE_ORIGINALS"]
 
 
-@pages.route("/photos/<int:photo_id>/original")
+@pages.route("/photos/<id:photo_id>/original")
 def original(photo_id: int):
     photo = _photo_or_404(photo_id)
     mode = _originals_mode()
@@ -151,16 +156,15 @@ def original(photo_id: int):
     remote = catalog().original_url(photo)
     if remote is not None:
         return redirect(remote, code=302)
-    path = catalog().original_path(photo)
-    if path is None:
+    file = catalog().open_original(photo)
+    if file is None:
         abort(404, description="The original photo is no longer on disk.")
-    # Headers need a name that encodes (one that is not UTF-8 on disk would not), so the
-    # name is made displayable and the ETag is the content hash rather than one of the path.
-    name = display_name(photo["path"].rpartition("/")[2])
+    name = download_name(photo["path"])
     if mode == "as-is":
-        return send_file(path, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True, etag=photo["sha1"])
+        return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE)
     try:
-        served = originals.without_location(path.read_bytes())
+        with file:  # read from the file opened and checked, never from the path again
+            served = originals.without_location(file.read())
     except OSError:
         abort(404, description="The original photo is no longer on disk.")
     if served is None:
@@ -171,19 +175,43 @@ def original(photo_id: int):
                      etag=f"{photo['sha1']}-stripped")
 
 
-@pages.route("/api/photos/<int:photo_id>/similar")
+def download_name(path: str) -> str:
+    """The file name for the Content-Disposition header.
+
+    Headers need a name that encodes (one that is not UTF-8 on disk would not)
+    and holds no line breaks or other control characters (a header cannot), so
+    it is made displayable and those characters become underscores.
+    """
+    return "".join(c if c.isprintable() else "_" for c in display_name(path.rpartition("/")[2]))
+
+
+def _send_opened(file: BinaryIO, etag: str, **options) -> Response:
+    """`send_file` for a file already opened and checked, with its length, so ranges and revalidation work.
+
+    The ETag is the content hash rather than one made from the path.
+    """
+    info = os.fstat(file.fileno())
+    response = send_file(file, etag=etag, last_modified=info.st_mtime, conditional=False, **options)
+    response.content_length = info.st_size
+    return response.make_conditional(request.environ, accept_ranges=True, complete_length=info.st_size)
+
+
+@pages.route("/api/photos/<id:photo_id>/similar")
 def similar_json(photo_id: int):
     _photo_or_404(photo_id)
     return jsonify({"id": photo_id, "similar": similar_as_json(catalog().similar(photo_id))})
 
 
 def similar_as_json(similar: list[Similar]) -> list[dict]:
+    """URLs relative to this server (or on LOOKALIKE_BASE_URL), never built from the Host header;
+    thumbnails carry the content hash, as the pages' do, since they are cached for a year."""
+    base = base_url()
     return [
         {
             "id": item.photo["id"],
             "score": round(item.score, 4),
-            "url": url_for("pages.photo", photo_id=item.photo["id"], _external=True),
-            "thumbnail": url_for("pages.thumbnail", photo_id=item.photo["id"], kind="thumb", _external=True),
+            "url": base + photo_url(item.photo),
+            "thumbnail": base + thumbnail_url(item.photo),
         }
         for item in similar
     ]

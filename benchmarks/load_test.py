@@ -1,6 +1,7 @@
 """A bounded load test: real gunicorn (2 workers) on 127.0.0.1, a few thousand mixed requests.
 
     .venv/bin/python benchmarks/load_test.py [--index INDEX] [--requests 3000] [--concurrency 8]
+                                             [--searchers 2] [--threads 1]
 
 Sends gallery pages, photo pages, thumbnails, previews, API calls and
 requests that must 404 (unknown ids, pages past the end, traversal attempts),
@@ -8,16 +9,24 @@ from a pool of client threads. Passes when no request gets a 5xx and no
 worker's memory grows between the first and the second half of the run
 (beyond a small allowance). Without --index it first indexes holidays-dev
 with efficientnet-lite0 into a temporary folder (a few minutes on a CPU).
+
+Then the same page traffic runs again while `--searchers` clients upload
+photos to POST /api/search back to back, and the page latencies (median, p95,
+p99) with and without searches are compared: pages must not stall behind
+searches. A search may be told 503 (the worker's search slot is taken); any
+other 5xx fails the run. `--threads N` runs gthread workers with N threads.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +48,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000, help="requests in the measured run (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker; over 1 is gthread (default: %(default)s)")
+    parser.add_argument("--searchers", type=int, default=2, help="clients uploading searches in the second phase (default: %(default)s)")
+    parser.add_argument("--photos", type=Path, default=HOLIDAYS, help="folder of JPEGs to upload (default: holidays-dev)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lookalike-load-") as tmp:
         index_path = args.index or build_holidays_index(Path(tmp))
@@ -46,7 +58,7 @@ def main() -> int:
         urls = mixed_urls(index, args.requests, random.Random(0))
         port = free_port()
         command = [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"127.0.0.1:{port}",
-                   "--workers", str(args.workers), "app:create_app()"]
+                   "--workers", str(args.workers), "--threads", str(args.threads), "app:create_app()"]
         log = Path(tmp, "gunicorn.log")
         with running_server(command, port, log, {"LOOKALIKE_INDEX": str(index_path)}) as (_, server):
             workers = worker_pids(server.pid, args.workers)
@@ -57,7 +69,12 @@ def main() -> int:
             rss.append(worker_rss(workers))
             results += send(port, urls[half:], args.concurrency)
             rss.append(worker_rss(workers))
-    return report(results, rss, len(index["photos"]))
+            uploads = [path.read_bytes() for path in sorted(args.photos.glob("*.jpg"))[:50]]
+            send(port, [], 1, uploads, args.searchers, warm_up=True)  # each worker loads the model once
+            with_searches, searches = send(port, urls, args.concurrency, uploads, args.searchers)
+    ok = report(results, rss, len(index["photos"]))
+    ok &= report_searches(results, with_searches, searches, args.searchers)
+    return 0 if ok else 1
 
 
 def build_holidays_index(folder: Path) -> Path:
@@ -110,29 +127,57 @@ def worker_rss(pids: list[int]) -> dict[int, int]:
     return rss
 
 
-def fetch(port: int, url: str) -> tuple[int, float]:
+def fetch(port: int, url: str, upload: bytes | None = None) -> tuple[int, float]:
+    """GET `url`, or POST `upload` to it as the multipart field `photo`; (status, seconds)."""
     started = time.perf_counter()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        connection.request("GET", url)
+        if upload is None:
+            connection.request("GET", url)
+        else:
+            body = (b"--x\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"q.jpg\"\r\n"
+                    b"Content-Type: image/jpeg\r\n\r\n" + upload + b"\r\n--x--\r\n")
+            connection.request("POST", url, body, {"Content-Type": "multipart/form-data; boundary=x"})
         response = connection.getresponse()
         response.read()
         return response.status, time.perf_counter() - started
+    except OSError:
+        return 599, time.perf_counter() - started  # no answer at all counts as a server failure
     finally:
         connection.close()
 
 
-def send(port: int, urls: list[tuple[str, str]], concurrency: int) -> list[tuple[str, int, float]]:
+def send(port: int, urls: list[tuple[str, str]], concurrency: int, uploads: list[bytes] | None = None,
+         searchers: int = 0, warm_up: bool = False):
+    """Send `urls` from `concurrency` threads; with `uploads`, `searchers` more threads search meanwhile.
+
+    Returns the page results, or (page results, search results) when searching.
+    """
     def one(item: tuple[str, str]) -> tuple[str, int, float]:
         kind, url = item
-        try:
-            status, seconds = fetch(port, url)
-        except OSError:
-            status, seconds = 599, 0.0  # no answer at all counts as a server failure
-        return kind, status, seconds
+        return (kind, *fetch(port, url))
 
+    if not uploads:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(one, urls))
+    done = threading.Event()
+    searches: list[tuple[str, int, float]] = []
+
+    def search(offset: int) -> None:
+        for n in itertools.count(offset):
+            if (n - offset >= 4) if warm_up else done.is_set():
+                return
+            searches.append(("search", *fetch(port, "/api/search", uploads[n % len(uploads)])))
+
+    searcher_threads = [threading.Thread(target=search, args=(i * 7,)) for i in range(searchers)]
+    for thread in searcher_threads:
+        thread.start()
     with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(one, urls))
+        pages = list(pool.map(one, urls))
+    done.set()
+    for thread in searcher_threads:
+        thread.join()
+    return pages, searches
 
 
 def report(results: list[tuple[str, int, float]], rss: list[dict[int, int]], photos: int) -> int:
@@ -158,7 +203,29 @@ def report(results: list[tuple[str, int, float]], rss: list[dict[int, int]], pho
     print(f"\n5xx: {failures}; must-404 requests that did not: {wrong_404s}; "
           f"memory flat (second half grew ≤ {RSS_ALLOWANCE_KIB // 1024} MB per worker): "
           f"{all(g <= RSS_ALLOWANCE_KIB for g in growth.values())}. {'PASS' if ok else 'FAIL'}")
-    return 0 if ok else 1
+    return ok
+
+
+def percentile(times: list[float], fraction: float) -> float:
+    ordered = sorted(times)
+    return ordered[int(fraction * (len(ordered) - 1))]
+
+
+def report_searches(alone: list, with_searches: list, searches: list, searchers: int) -> bool:
+    """Page latency without and with searches running, and how the searches fared; True when nothing failed."""
+    print(f"\nPages while {searchers} clients search back to back (the same {len(with_searches)} page requests):")
+    print(f"{'phase':<26}{'requests':>9}{'5xx':>6}{'median ms':>11}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for name, results in (("pages alone", alone), ("pages while searching", with_searches), ("searches", searches)):
+        times = [seconds * 1000 for _, _, seconds in results] or [0.0]
+        fives = sum(status >= 500 and not (kind == "search" and status == 503) for kind, status, _ in results)
+        print(f"{name:<26}{len(results):>9}{fives:>6}{statistics.median(times):>11.1f}{percentile(times, 0.95):>9.1f}"
+              f"{percentile(times, 0.99):>9.1f}{max(times):>9.1f}")
+    answered = sum(status == 200 for _, status, _ in searches)
+    busy = sum(status == 503 for _, status, _ in searches)
+    failures = sum(status >= 500 for _, status, _ in with_searches) + len(searches) - answered - busy
+    print(f"searches answered: {answered}, told busy (503): {busy}; other failures: {failures}. "
+          f"{'PASS' if failures == 0 and answered else 'FAIL'}")
+    return failures == 0 and answered > 0
 
 
 if __name__ == "__main__":

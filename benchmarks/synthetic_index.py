@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.index_file import FORMAT, FORMAT_VERSION, write_index
+from precompute.index_file import FORMAT, FORMAT_VERSION, thumbnail_dir_for, write_index
 from precompute.thumbnails import SIZES, thumbnail_name
 
 DIM = 512
@@ -51,7 +51,7 @@ def write_synthetic_index(index_path: Path, n: int, k: int = 10, exact_neighbour
     from precompute.neighbours import top_k_neighbours  # needs torch; only the exact path does
 
     index_path = Path(index_path)
-    thumbnail_dir = index_path.with_name(index_path.stem + "-thumbnails")
+    thumbnail_dir = thumbnail_dir_for(index_path)
     thumbnail_dir.mkdir(parents=True, exist_ok=True)
     shared_hash = hashlib.sha1(b"lookalike synthetic thumbnail").hexdigest()
     thumbnails = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
+from precompute.index_file import MAX_K
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 from precompute.neighbour_search import AUTO_APPROX_FROM, METHODS
 
@@ -33,8 +34,8 @@ def _interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number no smaller than `minimum`."""
+def _at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number no smaller than `minimum` (and no larger than `maximum`)."""
 
     def parse(text: str) -> int:
         try:
@@ -43,6 +44,8 @@ def _at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be {maximum} or less, got {value}")
         return value
 
     return parse
@@ -65,12 +68,15 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = BuildOptions()
     parser.add_argument("--pooling", choices=POOLINGS, default=defaults.pooling, help="global pooling of the last feature map (default: %(default)s)")
     parser.add_argument("--scales", type=_scales, default=defaults.scales,
-                        help="input sizes to embed at and combine, e.g. 224,320 (default: %s)" % ",".join(map(str, defaults.scales)))
+                        help="input sizes to embed at and combine, e.g. 224,320 (default: %s)"
+                        % (",".join(map(str, defaults.scales)) or "the model's own, 224 px for resnet18 and efficientnet-lite0"))
     parser.add_argument("--query-expansion", type=_at_least(0), default=defaults.query_expansion, metavar="N",
                         help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default: %(default)s)")
     parser.add_argument("--neighbours", choices=METHODS, default=defaults.neighbours,
                         help="exact all-pairs search, approx (IVF with faiss, recall@10 ≥ 0.98), or auto: exact below "
                         f"{AUTO_APPROX_FROM:,} photos, approx from there on (default: %(default)s)")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=defaults.flip,
+                        help="also embed each photo mirrored left to right and sum the two descriptors; twice the model time")
     parser.add_argument("--batch-size", type=_at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
     parser.add_argument("--workers", type=_at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
@@ -84,6 +90,7 @@ def descriptor_options(args: argparse.Namespace) -> BuildOptions:
         scales=args.scales,
         query_expansion=args.query_expansion,
         neighbours=args.neighbours,
+        flip=args.flip,
         batch_size=args.batch_size,
         workers=args.workers,
         device=args.device,
@@ -100,7 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
-    parser.add_argument("--k", type=_at_least(1), default=10, help="similar photos kept per photo (default: %(default)s)")
+    parser.add_argument("--k", type=_at_least(1, MAX_K), default=10, help="similar photos kept per photo (default: %(default)s)")
     add_descriptor_arguments(parser)
     return parser.parse_args(argv)
 

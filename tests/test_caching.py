@@ -37,3 +37,11 @@ def test_revalidation_by_date_gets_304(client):
     first = client.get("/photos/2/preview.jpg")
     again = client.get("/photos/2/preview.jpg", headers={"If-Modified-Since": first.headers["Last-Modified"]})
     assert again.status_code == 304 and again.data == b""
+
+
+def test_ranges_and_length_are_served(client):
+    """Files are sent from the handle opened and checked for containment, with their length and range support."""
+    whole = client.get("/photos/4/preview.jpg")
+    assert whole.content_length == len(whole.data) > 10 and whole.headers["Accept-Ranges"] == "bytes"
+    part = client.get("/photos/4/preview.jpg", headers={"Range": "bytes=2-9"})
+    assert part.status_code == 206 and part.data == whole.data[2:10]

@@ -99,6 +99,7 @@ def test_output_in_a_read_only_folder(photos, tmp_path, capsys):
     "options, words",
     [
         (["--k", "0"], ["--k", "1 or more"]),
+        (["--k", "1001"], ["--k", "1000 or less"]),
         (["--batch-size", "many"], ["--batch-size", "whole number"]),
         (["--workers", "-1"], ["--workers", "0 or more"]),
         (["--model", "vgg"], ["--model", "invalid choice"]),

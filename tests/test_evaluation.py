@@ -1,6 +1,7 @@
 """The evaluation command's metrics and near-duplicate set, and one small end-to-end run."""
 
 import hashlib
+import json
 import subprocess
 import sys
 
@@ -49,25 +50,36 @@ def test_near_duplicate_set_is_seeded_and_covers_every_edit(tmp_path):
     assert Image.open(tmp_path / "a" / rotated).getexif()[0x0112] == 6
 
 
-def test_evaluate_command_prints_a_table_row(holidays_dir, imagenet_dir, tmp_path):
+def test_evaluate_command_compares_each_configuration_with_the_baseline_on_both_halves(holidays_dir, imagenet_dir, tmp_path):
     holidays = tmp_path / "holidays"
     holidays.mkdir()
-    for source in sorted(holidays_dir.glob("100[0-4]*.jpg")):
+    for source in sorted(holidays_dir.glob("100[0-4]*.jpg")):  # scenes 1000, 1002, 1004 tune; 1001, 1003 confirm
         (holidays / source.name).symlink_to(source)
     originals = tmp_path / "originals"
     originals.mkdir()
     for source in sorted(imagenet_dir.iterdir())[:24]:
         (originals / source.name).symlink_to(source)
-    record = tmp_path / "quality.md"
+    record, scores = tmp_path / "quality.md", tmp_path / "scores.json"
     result = subprocess.run(
-        [sys.executable, "-m", "precompute.evaluate", "--model", "efficientnet-lite0", "--holidays", str(holidays),
-         "--originals", str(originals), "--copies", "8", "--workers", "1", "--record", str(record)],
+        [sys.executable, "-m", "precompute.evaluate", "--model", "efficientnet-lite0", "--pooling", "avg", "--scales", "224",
+         "--query-expansion", "0", "--also=--pooling gem", "--also=--scales 224 --pooling gem", "--holidays", str(holidays),
+         "--originals", str(originals), "--copies", "8", "--workers", "1", "--record", str(record), "--scores", str(scores)],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
-    row = result.stdout.strip().splitlines()[-1]
-    cells = [cell.strip() for cell in row.strip("|").split("|")]
-    assert cells[0].startswith("efficientnet-lite0, gem pooling, scales 288, αQE n=2")  # the defaults
-    holidays_map, top1, top10 = map(float, cells[1:4])
-    assert 0.0 < holidays_map <= 1.0 and 0.0 < top1 <= top10 <= 1.0
-    assert record.read_text().strip() == row
+    lines = result.stdout.strip().splitlines()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines if line.startswith("| efficientnet")]
+    assert [row[0] for row in rows] == ["efficientnet-lite0, avg pooling, scales 224 (the baseline)",
+                                        "efficientnet-lite0, gem pooling, scales 224"]  # the repeat measured once
+    baseline, gem = rows
+    assert baseline[1].startswith("1.00 (") and "ms a photo" in baseline[1] and baseline[3] == baseline[5] == ""
+    for half_map, half_difference in ((2, 3), (4, 5)):
+        mean, low, high = map(float, gem[half_difference].replace("[", "").replace("]", "").replace(",", "").split())
+        assert low <= mean <= high and abs(float(gem[half_map]) - float(baseline[half_map]) - mean) < 0.0015
+    top1, top10 = map(float, gem[6].split(" / "))
+    assert 0.0 < top1 <= top10 <= 1.0 and 0.0 < float(gem[7]) <= 1.0
+    assert lines[-1].startswith("Verdict: ")
+    assert record.read_text().strip().endswith(lines[-1])
+    measured = json.loads(scores.read_text())
+    assert [len(m["holidays"]["tune"]) for m in measured] == [3, 3] and [len(m["holidays"]["confirm"]) for m in measured] == [2, 2]
+    assert len(measured[0]["category"]) == 24  # one AP@10 per original with a category

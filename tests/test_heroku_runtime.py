@@ -8,14 +8,10 @@ the way it reaches a dyno: LOOKALIKE_INDEX_URL, here a local HTTP server.
 
 from __future__ import annotations
 
-import functools
-import http.server
-import io
 import os
 import subprocess
 import sys
 import tarfile
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,45 +21,10 @@ import pytest
 from app import create_app
 from app.index_download import IndexDownloadError, fetch_index
 from precompute.index_file import read_index
+from tests.index_archives import deploy_archive
 from tests.live_server import ROOT, free_port, running_server
-from tests.tiny_index import build_tiny_index
 
 SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv is a generous upper bound
-
-
-@pytest.fixture(scope="module")
-def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_index(tmp_path_factory.mktemp("tiny"))
-
-
-def _archive(index_path: Path, target: Path, extra: dict[str, bytes] | None = None) -> Path:
-    """The deploy archive: `tar -C data -czf lookalike-data.tar.gz index.pkl index-thumbnails`."""
-    thumbnails = index_path.parent / read_index(index_path)["thumbnail_dir"]
-    with tarfile.open(target, "w:gz") as tar:
-        tar.add(index_path, arcname=index_path.name)
-        tar.add(thumbnails, arcname=thumbnails.name)
-        for name, data in (extra or {}).items():
-            member = tarfile.TarInfo(name)
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
-    return target
-
-
-@pytest.fixture(scope="module")
-def file_server(tmp_path_factory: pytest.TempPathFactory):
-    """A local HTTP server standing in for S3: yields (folder it serves, base URL)."""
-    folder = tmp_path_factory.mktemp("served")
-
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(folder)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +74,7 @@ def test_requirements_txt_alone_serves_the_app_through_the_procfile(
     assert size_mb < SLUG_LIMIT_MB / 2
 
     folder, base_url = file_server
-    _archive(tiny_index, folder / "lookalike-data.tar.gz")
+    deploy_archive(tiny_index, folder / "lookalike-data.tar.gz")
     port = free_port()
     env = {
         "PATH": f"{runtime_venv / 'bin'}:{os.environ['PATH']}",
@@ -144,7 +105,7 @@ def test_requirements_txt_alone_serves_the_app_through_the_procfile(
 
 def test_fetch_index_puts_the_archive_in_place_of_the_old_index(tiny_index: Path, file_server, tmp_path: Path):
     folder, base_url = file_server
-    _archive(tiny_index, folder / "fresh.tar.gz")
+    deploy_archive(tiny_index, folder / "fresh.tar.gz")
     target = tmp_path / "data" / "index.pkl"
     stale_thumbnails = target.parent / "index-thumbnails"
     stale_thumbnails.mkdir(parents=True)
@@ -172,7 +133,7 @@ def test_a_bad_archive_stops_the_boot_and_keeps_the_old_index(
 ):
     folder, base_url = file_server
     (folder / "not-a-tar.tar.gz").write_bytes(b"this is not an archive")
-    _archive(tiny_index, folder / "escape.tar.gz", extra={"../../escaped.txt": b"out of bounds"})
+    deploy_archive(tiny_index, folder / "escape.tar.gz", extra={"../../escaped.txt": b"out of bounds"})
     with tarfile.open(folder / "no-index.tar.gz", "w:gz") as tar:
         tar.add(tiny_index.parent / "index-thumbnails", arcname="index-thumbnails")
     target = tmp_path / "data" / "index.pkl"

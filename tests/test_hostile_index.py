@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from app import create_app
-from precompute.index_file import FORMAT_VERSION
+from precompute.index_file import FORMAT_VERSION, MAX_K
 from tests.index_samples import RunsCode, valid_index
 from tests.live_server import free_port
 
@@ -51,6 +51,14 @@ HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "scores shape": (lambda m: changed(lambda i: i.update(scores=i["scores"][:, :1])), "'scores'"),
     "duplicate ids": (lambda m: changed(lambda i: i["photos"][1].update(id=0)), "unique"),
     "photo without thumbnails": (lambda m: changed(lambda i: i["photos"][2].pop("thumbnails")), "photo 2: 'thumbnails'"),
+    "too many neighbours": (
+        lambda m: changed(lambda i: i.update(neighbors=np.zeros((4, MAX_K + 1), np.int32), scores=np.zeros((4, MAX_K + 1), np.float32))),
+        f"at most {MAX_K} are served",
+    ),
+    "thumbnail folder outside": (lambda m: changed(lambda i: i.update(thumbnail_dir="../../etc")), "'thumbnail_dir' must be"),
+    "thumbnail folder absolute": (lambda m: changed(lambda i: i.update(thumbnail_dir="/etc")), "'thumbnail_dir' must be"),
+    "thumbnail folder itself": (lambda m: changed(lambda i: i.update(thumbnail_dir=".")), "'thumbnail_dir' must be"),
+    "photo root missing": (lambda m: changed(lambda i: i.pop("photo_root")), "'photo_root' must"),
     "thumbnail path": (
         lambda m: changed(lambda i: i["photos"][0]["thumbnails"]["thumb"].update(file="../../etc/passwd")),
         "plain file name",

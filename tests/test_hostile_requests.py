@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import json
+import shutil
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -10,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index, write_index
+from precompute.index_file import read_index, thumbnail_dir_for, write_index
 from tests.live_server import running_gunicorn
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -57,6 +59,9 @@ BAD_IDS = [
     "/photos/0x1", "/photos/%20", "/photos/1%00", "/photos/-1/thumb.jpg", "/photos/999999/preview.jpg",
     "/photos/0/huge.jpg", "/photos/999999/original", "/photos/-5/original", "/api/photos/-1/similar",
     "/api/photos/abc/similar", "/api/photos/999999/similar",
+    # Other spellings of existing ids: each used to be a page of its own, cached as such.
+    "/photos/00001", "/photos/01/thumb.jpg", "/photos/00/original", "/api/photos/001/similar",
+    "/photos/%EF%BC%91", "/photos/%D9%A1", "/photos/%DB%B1/preview.jpg", "/photos/+1", "/photos/1_0",
 ]
 
 BAD_PAGES = [
@@ -189,3 +194,90 @@ def test_refused_by_gunicorn(server):
         status, body = raw_get(server, url)
         assert_refused(status, body, url)
     assert raw_get(server, "/healthz")[0] == 200
+
+
+@pytest.fixture
+def own_copy(tiny_index: Path, tmp_path: Path) -> Path:
+    """The tiny index with its own photos and thumbnails, for tests that change files under a running server."""
+    index = read_index(tiny_index)
+    shutil.copytree(index["photo_root"], tmp_path / "photos")
+    shutil.copytree(thumbnail_dir_for(tiny_index), thumbnail_dir_for(tmp_path / "index.pkl"))
+    write_index({**index, "photo_root": str(tmp_path / "photos")}, tmp_path / "index.pkl")
+    return tmp_path / "index.pkl"
+
+
+def test_a_file_swapped_for_a_symlink_after_it_was_served_is_not_served(own_copy: Path, tmp_path: Path):
+    """Containment is decided when a file is opened, on every request, not remembered from the first."""
+    index = read_index(own_copy)
+    photo = index["photos"][0]
+    original = Path(index["photo_root"]) / photo["path"]
+    thumbnail = thumbnail_dir_for(own_copy) / photo["thumbnails"]["thumb"]["file"]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    urls = {original: f"/photos/{photo['id']}/original", thumbnail: f"/photos/{photo['id']}/thumb.jpg"}
+    with running_gunicorn([str(GUNICORN)], own_copy, tmp_path / "gunicorn.log") as base:
+        port = urlsplit(base).port
+        for path, url in urls.items():
+            status, body = raw_get(port, url)
+            assert status == 200 and body == path.read_bytes(), url
+        sibling = Path(index["photo_root"]) / index["photos"][1]["path"]
+        original.unlink()
+        original.symlink_to(sibling)  # a link that stays inside the folder is still served
+        assert raw_get(port, urls[original]) == (200, sibling.read_bytes())
+        for path, url in urls.items():
+            path.unlink()
+            path.symlink_to(secret)
+            assert_refused(*raw_get(port, url), url)
+            assert raw_get(port, url)[0] == 404
+
+
+def test_a_file_name_with_a_newline_is_served(own_copy: Path):
+    """A header cannot hold a line break: the download name gets an underscore instead of a 500."""
+    index = read_index(own_copy)
+    photo = index["photos"][0]
+    root = Path(index["photo_root"])
+    (root / photo["path"]).rename(root / "new\nline\r.jpg")
+    photo["path"] = "new\nline\r.jpg"
+    write_index(index, own_copy)
+    response = create_app(own_copy).test_client().get(f"/photos/{photo['id']}/original")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == "inline; filename=new_line_.jpg"
+
+
+def get_with_host(port: int, url: str, host: str) -> tuple[int, dict, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("GET", url, skip_host=True, skip_accept_encoding=True)
+        connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("base_url", ["", "https://photos.example.com"])
+def test_the_host_header_is_never_reflected(tiny_index: Path, tmp_path: Path, base_url: str):
+    """JSON links and Werkzeug's own redirects use paths (or LOOKALIKE_BASE_URL), not the Host a client sent."""
+    index = read_index(tiny_index)
+    env = {"LOOKALIKE_BASE_URL": base_url} if base_url else {}
+    with running_gunicorn([str(GUNICORN)], tiny_index, tmp_path / "gunicorn.log", env) as base:
+        port = urlsplit(base).port
+        status, _, body = get_with_host(port, "/api/photos/0/similar", "evil.example")
+        assert status == 200 and b"evil.example" not in body
+        similar = json.loads(body)["similar"]
+        by_id = {photo["id"]: photo for photo in index["photos"]}
+        for item in similar:
+            assert item["url"] == f"{base_url}/photos/{item['id']}"
+            # The thumbnail is cached for a year, so its URL names the content, as the pages' do.
+            assert item["thumbnail"] == f"{base_url}/photos/{item['id']}/thumb.jpg?v={by_id[item['id']]['sha1'][:12]}"
+        status, headers, _ = get_with_host(port, "/photos//0", "evil.example")
+        assert status in (301, 308) and headers["Location"] == f"{base_url}/photos/0"
+
+
+@pytest.mark.parametrize("value", ["photos.example.com", "ftp://photos.example.com", "https://photos.example.com/?a=1"])
+def test_a_base_url_must_be_a_site_url(tiny_index: Path, value: str, monkeypatch, capsys):
+    monkeypatch.setenv("LOOKALIKE_BASE_URL", value)
+    with pytest.raises(SystemExit):
+        create_app(tiny_index)
+    assert "LOOKALIKE_BASE_URL must be an http:// or https:// URL" in capsys.readouterr().err

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from precompute.build import BuildOptions, build_index, thumbnail_dir_for
+from precompute.build import BuildOptions, build_index
 from precompute.cli import main
-from precompute.index_file import read_index
+from precompute.index_file import read_index, thumbnail_dir_for
 
 # The cheapest descriptor: these tests are about what is reused, not about quality.
 OPTIONS = BuildOptions(model="efficientnet-lite0", pooling="avg", scales=(), query_expansion=0, k=5, batch_size=8, workers=0)

@@ -1,10 +1,11 @@
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from precompute.index_file import FORMAT_VERSION, IndexFileError, read_index, write_index
+from precompute.index_file import FORMAT_VERSION, IndexFileError, read_index, system_folder, write_index
 from tests.index_samples import RunsCode, valid_index
 
 
@@ -77,3 +78,15 @@ def test_truncated_and_missing_files_are_refused(tmp_path):
         read_index(tmp_path / "cut.pkl")
     with pytest.raises(IndexFileError, match="not found"):
         read_index(tmp_path / "missing.pkl")
+
+
+@pytest.mark.parametrize("folder", ["/", "/etc", "/etc/ssl", "/home", "/usr/share/photos", "/proc/1", "/root/photos",
+                                    "/var", "/var/lib", "/var/log/nginx", "/dev/shm", "/boot"])
+def test_system_folders(folder):
+    assert system_folder(Path(folder))
+
+
+@pytest.mark.parametrize("folder", ["/home/me/Pictures", "/srv/photos", "/var/lib/lookalike", "/tmp/photos",
+                                    "/app/photos", "/mnt/nas/photos", "/work/data/demo-photos"])
+def test_photo_folders_that_are_not_system_folders(folder):
+    assert not system_folder(Path(folder))

@@ -118,6 +118,7 @@ def test_the_model_is_loaded_once_when_first_queries_arrive_together(holidays_in
     loads = []
     real_load = app.search._load_features
     monkeypatch.setattr(app.search, "_load_features", lambda info: loads.append(info) or real_load(info))
+    monkeypatch.setenv("LOOKALIKE_SEARCHES_PER_WORKER", "4")  # all four at once, as a threaded worker would allow
     embedder = create_app(holidays_index).extensions["lookalike.search"]
     photo = (holidays_dir / "100000.jpg").read_bytes()
     results = [None] * 4
@@ -161,3 +162,22 @@ def test_the_app_does_not_import_torch(holidays_index: Path):
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_an_index_built_with_flip_averaging_finds_a_photo_from_its_mirror_image(holidays_dir: Path, tmp_path: Path):
+    """The upload is embedded with the index's flip setting, so a mirrored photo matches its original exactly."""
+    from precompute.build import BuildOptions, build_index
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for source in sorted(holidays_dir.glob("1000*.jpg")) + sorted(holidays_dir.glob("1001*.jpg")):
+        (photos / source.name).symlink_to(source)
+    index_path = tmp_path / "index.pkl"
+    build_index(photos, index_path, BuildOptions(model="efficientnet-lite0", flip=True, k=3, workers=0))
+    assert read_index(index_path)["model"]["flip"] is True
+    mirrored = io.BytesIO()
+    Image.open(holidays_dir / "100000.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored, "PNG")
+    response = _upload(create_app(index_path).test_client(), mirrored.getvalue(), "mirrored.png")
+    assert response.status_code == 200
+    best = response.get_json()["similar"][0]
+    assert best["id"] == _id_of(index_path, "100000.jpg") and best["score"] >= 0.999

@@ -10,12 +10,6 @@ import pytest
 
 from app import create_app
 from precompute.index_file import read_index, write_index
-from tests.tiny_index import build_tiny_index
-
-
-@pytest.fixture(scope="module")
-def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_index(tmp_path_factory.mktemp("tiny"))
 
 
 @pytest.fixture(scope="module")

@@ -14,16 +14,28 @@ def average_precision(ranked_relevant: np.ndarray, total_relevant: int) -> float
     return float(precision_at_hits.sum() / total_relevant)
 
 
-def mean_average_precision(embeddings: np.ndarray, groups: np.ndarray, queries: np.ndarray) -> float:
-    """mAP over `queries` (row indices), ranking every other row by cosine; same group = relevant."""
+def average_precisions(embeddings: np.ndarray, groups: np.ndarray, queries: np.ndarray, k: int | None = None) -> np.ndarray:
+    """Each query's AP (row indices in `queries`), ranking every other row by cosine; same group = relevant.
+
+    With `k`, AP@k: only the first k ranks count, and a query is divided by
+    min(k, its number of relevant rows), so a perfect top k scores 1.
+    """
     scores = embeddings[queries] @ embeddings.T
-    aps = []
+    aps = np.empty(len(queries))
     for row, query in enumerate(queries):
         order = np.argsort(-scores[row], kind="stable")
         order = order[order != query]
         relevant = groups[order] == groups[query]
-        aps.append(average_precision(relevant, int(relevant.sum())))
-    return float(np.mean(aps))
+        total = int(relevant.sum())
+        if k is not None:
+            relevant, total = relevant[:k], min(total, k)
+        aps[row] = average_precision(relevant, total)
+    return aps
+
+
+def mean_average_precision(embeddings: np.ndarray, groups: np.ndarray, queries: np.ndarray) -> float:
+    """mAP over `queries` (row indices), ranking every other row by cosine; same group = relevant."""
+    return float(np.mean(average_precisions(embeddings, groups, queries)))
 
 
 def recall_of_originals(embeddings: np.ndarray, copies: np.ndarray, originals: np.ndarray, k: int) -> tuple[float, float]:
