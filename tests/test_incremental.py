@@ -222,7 +222,7 @@ def test_another_pooling_rebuilds_in_full(collection, tmp_path):
 def test_approx_from_the_command_line_and_its_update(collection, holiday_photos, tmp_path, capsys):
     index_path = tmp_path / "index.pkl"
     args = [str(collection), "--out", str(index_path), "--model", "efficientnet-lite0", "--workers", "0", "--k", "5",
-            "--neighbours", "approx"]
+            "--query-expansion", "2", "--neighbours", "approx"]
     assert main(args) == 0
     assert "Neighbours: computed, approx," in capsys.readouterr().out
     index = read_index(index_path)
