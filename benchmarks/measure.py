@@ -123,3 +123,16 @@ def mapped_file_kib(pid: int | str, path: Path) -> dict[str, int]:
         elif inside and fields[0].rstrip(":") in totals:
             totals[fields[0].rstrip(":")] += int(fields[1])
     return totals
+
+
+def reset_peak_rss() -> None:
+    """Start this process's peak-RSS reading (VmHWM) afresh from its current RSS (Linux)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def peak_rss_since_reset_mib() -> float:
+    """This process's peak RSS since `reset_peak_rss`, in MiB (Linux reports VmHWM in kB)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024

@@ -1,6 +1,6 @@
 """A valid Lookalike index of any size, made of random unit embeddings: for serving benchmarks and tests.
 
-    python -m benchmarks.synthetic_index OUT.pkl --photos N [--dim D] [--clustered] [--neighbours random|exact]
+    python -m benchmarks.synthetic_index OUT.pkl --photos N [--dim D] [--clustered] [--neighbours random|exact|approx|auto]
 
 Every photo shares the same two tiny thumbnail files, so a million-photo index
 costs no more thumbnail disk than a 10-photo one. The per-photo columns are
@@ -8,7 +8,7 @@ made with numpy, never a dict per photo, and the embeddings are generated in
 blocks into a scratch file beside OUT, so a million 1280-d photos need about
 as much memory as one block. `--clustered` draws photos around shared centres
 (real embeddings are clustered; uniform random ones are a worst case no real
-collection has). `--neighbours exact` runs the pipeline's own neighbour step;
+collection has). `--neighbours exact`, `approx` or `auto` runs the pipeline's own neighbour step;
 `random` gives valid but meaningless neighbours, enough to serve a collection
 too large to search quickly.
 """
@@ -30,7 +30,7 @@ DIM = 1280  # the default descriptor's (efficientnet-lite0)
 _BLOCK = 65_536  # rows generated at a time
 _PHOTOS_PER_CLUSTER = 50
 _CLUSTER_SPREAD = 0.6  # noise norm against a unit centre: neighbours within a cluster score about 0.75
-NEIGHBOUR_STEPS = ("random", "exact")
+NEIGHBOUR_STEPS = ("random", "exact", "approx", "auto")  # random, or precompute.neighbour_search.METHODS
 
 
 def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0, clustered: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -105,9 +105,9 @@ def write_synthetic_index(
         if neighbours == "random":
             found, scores = _random_neighbours(n, k)
         else:
-            from precompute.neighbours import top_k_neighbours  # needs torch; only the real step does
+            from precompute.neighbour_search import top_k  # needs torch; only the real step does
 
-            found, scores = top_k_neighbours(embeddings, k)
+            found, scores = top_k(embeddings, k, neighbours)
         model = {"name": "synthetic", "dim": dim, "weights": "random unit vectors", "preprocessing": {},
                  "clustered": clustered, "neighbours": neighbours}
         index = new_index(photos, embeddings, found, scores, model=model, photo_root=str(index_path.parent / "no-originals"),

@@ -14,8 +14,8 @@ from precompute import incremental, thumbnails
 from precompute.embed import embed_photos, pick_device
 from precompute.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
-from precompute.neighbours import top_k_neighbours
-from precompute.query_expansion import expanded_descriptors
+from precompute.neighbour_lists import neighbour_lists
+from precompute.neighbour_search import ApproxUnavailable, check_approx_available
 from precompute.scan import Skipped, scan_photos
 
 
@@ -33,6 +33,7 @@ class BuildOptions:
     query_expansion: int = 0  # neighbours mixed into each descriptor; 0 is off
     flip: bool = False  # also embed each photo's mirror image and sum the two descriptors
     k: int = 10
+    neighbours: str = "auto"  # exact, approx (IVF, faiss) or auto: see precompute.neighbour_search
     batch_size: int = 32
     workers: int | None = None  # None: one per core, up to 4
     device: str = "auto"  # with `ray`: where the cluster's embedding actors run
@@ -55,6 +56,9 @@ class BuildReport:
     reused: int = 0  # photos whose embedding came from the previous index
     rehashed: int = 0  # reused after a content-hash check, because only their mtime changed
     rebuild_reason: str | None = None  # why an existing index was not reused
+    neighbour_method: str = "exact"  # exact or approx
+    neighbours_updated: bool = False  # the previous lists were updated, not computed again
+    similarities: int = 0  # pairs of photos compared to find the neighbours
 
 
 def build_index(
@@ -81,6 +85,8 @@ def build_index(
         _cluster_step(lambda cluster: cluster.connect(options.ray, options.device))
     else:
         device = _check_device(options.device)
+    if options.neighbours == "approx":
+        _check_approx()
     scan = scan_photos(photo_dir)
     if not scan.photos:
         raise BuildError(f"no photos found in {photo_dir} (looked for JPEG, PNG, WebP, GIF, BMP and TIFF files)")
@@ -114,18 +120,24 @@ def build_index(
     merged = incremental.merge(plan, previous, embedded.infos, embedded.embeddings)
     if not merged.infos:
         raise BuildError(f"none of the {len(scan.photos)} photos in {photo_dir} could be read; no index written")
-    ranked_by = expanded_descriptors(merged.embeddings, options.query_expansion)
-    neighbours, scores = top_k_neighbours(ranked_by, options.k)
+    try:
+        lists = neighbour_lists(
+            merged.embeddings, options.k, options.query_expansion, options.neighbours,
+            incremental.previous_lists(previous, plan, merged),
+        )
+    except ApproxUnavailable as err:
+        raise BuildError(str(err)) from None
     index = new_index(
         merged.infos,
         merged.embeddings,
-        neighbours,
-        scores,
-        model=model.describe() | {"query_expansion": options.query_expansion},
+        lists.neighbours,
+        lists.scores,
+        model=model.describe() | {"query_expansion": options.query_expansion, "neighbours": lists.method},
         photo_root=str(photo_dir),
         thumbnail_dir=thumbnail_dir.name,
         next_id=merged.next_id,
         skipped=[{"path": s.relpath, "reason": s.reason} for s in skipped],
+        expansion=lists.expansion,
     )
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}
@@ -145,6 +157,9 @@ def build_index(
         reused=len(plan.reused),
         rehashed=plan.rehashed,
         rebuild_reason=previous.rebuild_reason,
+        neighbour_method=lists.method,
+        neighbours_updated=lists.updated,
+        similarities=lists.similarities,
     )
 
 
@@ -172,6 +187,13 @@ def _cluster_step(step: Callable):
         return step(cluster)
     except cluster.ClusterError as err:
         raise BuildError(f"{err}; no index written") from None
+
+
+def _check_approx() -> None:
+    try:
+        check_approx_available()
+    except ApproxUnavailable as err:
+        raise BuildError(str(err)) from None
 
 
 def _check_device(name: str) -> torch.device:

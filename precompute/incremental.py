@@ -17,10 +17,11 @@ import numpy as np
 
 from precompute.index_file import IndexFileError, read_index
 from precompute.models import LoadedModel
+from precompute.neighbour_lists import PreviousLists
 from precompute.scan import PhotoFile
 
-# Recorded with the model but applied after embedding (see `query_expansion`): it may differ.
-_AFTER_EMBEDDING = ("query_expansion",)
+# Recorded with the model but applied after embedding (see `neighbour_lists`): they may differ.
+_AFTER_EMBEDDING = ("query_expansion", "neighbours")
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Previous:
     photos: dict[str, tuple[dict, np.ndarray]]  # relpath -> (photo info, embedding)
     next_id: int
     rebuild_reason: str | None = None  # set when an index existed but cannot be reused
+    index: dict | None = None  # the previous index itself, for its neighbour lists
 
 
 def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Previous:
@@ -46,7 +48,7 @@ def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Prev
     photos = {info["path"]: (info, row) for info, row in zip(index["photos"], index["embeddings"])}
     used = max((info["id"] for info in index["photos"]), default=-1) + 1
     next_id = index.get("next_id", used)
-    return Previous(photos, max(used, next_id if isinstance(next_id, int) else used))
+    return Previous(photos, max(used, next_id if isinstance(next_id, int) else used), index=index)
 
 
 def _incompatibility(index: dict, photo_dir: Path, model: LoadedModel) -> str | None:
@@ -139,4 +141,22 @@ def merge(plan: Plan, previous: Previous, new_infos: list[dict], new_embeddings:
         added=len(new_infos) - changed,
         changed=changed,
         removed=len(previous.photos) - len(plan.reused) - changed,
+    )
+
+
+def previous_lists(previous: Previous, plan: Plan, merged: Merged) -> PreviousLists | None:
+    """The previous index's neighbour lists, with its rows mapped to this run's (-1: removed or changed)."""
+    index = previous.index
+    if index is None:
+        return None
+    new_rows = {info["path"]: row for row, info in enumerate(merged.infos) if info["path"] in plan.reused}
+    new_row = np.array([new_rows.get(info["path"], -1) for info in index["photos"]], dtype=np.int64)
+    expansion = index.get("expansion_neighbors"), index.get("expansion_scores")
+    return PreviousLists(
+        new_row,
+        index["neighbors"],
+        index["scores"],
+        expansion if expansion[0] is not None and expansion[1] is not None else None,
+        query_expansion=index["model"].get("query_expansion", 0),
+        method=index["model"].get("neighbours", "exact"),
     )

@@ -285,10 +285,14 @@ def new_index(
     next_id: int | None = None,
     skipped: list[dict] | None = None,
     created: str | None = None,
+    expansion: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict:
-    """An index dict with every key the format has, ready for `write_index`."""
+    """An index dict with every key the format has, ready for `write_index`.
+
+    `expansion`: αQE's first-pass neighbour ids and scores, kept so that an update can tell which rows changed.
+    """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
-    return {
+    index = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -302,6 +306,9 @@ def new_index(
         "next_id": next_id if next_id is not None else int(table.ids.max(initial=-1)) + 1,
         "skipped": skipped or [],
     }
+    if expansion is not None:
+        index["expansion_neighbors"], index["expansion_scores"] = expansion
+    return index
 
 
 def write_index(index: dict, path: Path) -> None:
@@ -501,6 +508,12 @@ def validate_index(index: Any) -> None:
         raise IndexFileError(f"'neighbors' keeps {neighbours.shape[1]} similar photos per photo; at most {MAX_K} are served")
     if not isinstance(index.get("model"), dict):
         raise IndexFileError("'model' must describe the embedding model")
+    if "expansion_neighbors" in index or "expansion_scores" in index:  # αQE's first pass, for updates
+        first = _array(index, "expansion_neighbors", np.int32, 2)
+        if first.shape[0] != n or _array(index, "expansion_scores", np.float32, 2).shape != first.shape:
+            raise IndexFileError(f"'expansion_neighbors' and 'expansion_scores' must both be {n}×k")
+        if first.size and (first.min() < 0 or first.max() >= n):
+            raise IndexFileError("'expansion_neighbors' refers to photos that are not in the index")
     thumbnail_dir = index.get("thumbnail_dir")
     if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
         raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")

@@ -16,6 +16,8 @@ comparison with faiss's exact `IndexFlatIP`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -33,6 +35,19 @@ _MIN_BLOCKS = 4
 # own block was too small to give them k candidates to beat.
 _SPARSE_PER_ROW = 4
 
+_similarities = 0  # pairs multiplied since the process started: see `similarities_computed`
+
+
+def count_similarities(pairs: int) -> None:
+    """Record `pairs` similarities computed (every product tile reports its size here)."""
+    global _similarities
+    _similarities += pairs
+
+
+def similarities_computed() -> int:
+    """Similarities computed by this process so far; a difference of two readings is one step's work."""
+    return _similarities
+
 
 def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For unit-length rows, return (neighbours int32 N×k, scores float32 N×k).
@@ -44,7 +59,7 @@ def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     n = len(embeddings)
     k = max(0, min(k, n - 1))
-    best = _RunningBest(n, k)
+    best = RunningBest(n, k)
     if k == 0:
         return best.ids, best.scores
     size = min(n, block or _default_block(n))
@@ -64,6 +79,37 @@ def top_k_neighbours(embeddings: np.ndarray, k: int, block: int | None = None) -
     return best.ids, best.scores
 
 
+def top_k_of_rows(embeddings: np.ndarray, rows: np.ndarray, k: int, block: int = _BLOCK) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of the given rows only, against every row: len(rows) × N similarities, not N²."""
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    best = RunningBest(len(rows), max(0, min(k, len(embeddings) - 1)))
+    if best.k == 0:
+        return best.ids, best.scores
+    survivors = np.empty(block * block, dtype=bool)
+    for first, start, tile in row_tiles(embeddings, rows, block):
+        best.offer(tile, first, start, survivors)
+    return best.ids, best.scores
+
+
+def row_tiles(embeddings: np.ndarray, rows: np.ndarray, block: int = _BLOCK) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(first, start, tile): rows[first:first + block] against rows start.. of all, itself at -inf.
+
+    Each tile is written into one reused buffer: use it before asking for the next.
+    """
+    n = len(embeddings)
+    buffer = np.empty(block * block, dtype=np.float32)
+    with torch.inference_mode():
+        for first in range(0, len(rows), block):
+            chunk = rows[first : first + block]
+            for start in range(0, n, block):
+                stop = min(n, start + block)
+                tile = np.matmul(embeddings[chunk], embeddings[start:stop].T, out=buffer[: len(chunk) * (stop - start)].reshape(len(chunk), -1))
+                count_similarities(tile.size)
+                own = np.flatnonzero((chunk >= start) & (chunk < stop))
+                tile[own, chunk[own] - start] = -np.inf  # a photo is not its own neighbour
+                yield first, start, tile
+
+
 def _default_block(n: int) -> int:
     quarter = -(-n // _MIN_BLOCKS)
     return min(_BLOCK, max(_MIN_BLOCK, -(-quarter // 512) * 512))
@@ -73,10 +119,11 @@ def _product(embeddings: np.ndarray, rows: tuple[int, int], columns: tuple[int, 
     """Similarities of rows[0]:rows[1] against columns[0]:columns[1], written into `buffer`."""
     height, width = rows[1] - rows[0], columns[1] - columns[0]
     out = buffer[: height * width].reshape(height, width)
+    count_similarities(out.size)
     return np.matmul(embeddings[rows[0] : rows[1]], embeddings[columns[0] : columns[1]].T, out=out)
 
 
-class _RunningBest:
+class RunningBest:
     """Each row's k best (score, column) so far, sorted by score descending, then column ascending."""
 
     def __init__(self, n: int, k: int):
@@ -85,7 +132,13 @@ class _RunningBest:
         self.ids = np.full((n, k), n, dtype=np.int32)  # placeholders sort after every real column
 
     def offer(
-        self, tile: np.ndarray, first_row: int, first_column: int, survivors: np.ndarray, to_columns: bool = False
+        self,
+        tile: np.ndarray,
+        first_row: int,
+        first_column: int,
+        survivors: np.ndarray,
+        to_columns: bool = False,
+        row_ids: np.ndarray | None = None,
     ) -> None:
         """Merge in the entries of `tile` that can beat their photo's k-th best.
 
@@ -93,6 +146,8 @@ class _RunningBest:
         offered to its row's photo, or with `to_columns` to its column's photo. The
         comparison runs in the tile's own memory order either way, and
         `flatnonzero` (a tenth of the time of a 2-D `nonzero`) finds the few survivors.
+        With `to_columns`, `row_ids` names the photos of the tile's rows when they
+        are not the consecutive first_row.. (the changed rows of an update).
         """
         height, width = tile.shape
         if to_columns:
@@ -104,21 +159,22 @@ class _RunningBest:
         mask = np.greater_equal(tile, thresholds, out=survivors[: tile.size].reshape(tile.shape))
         photos = width if to_columns else height
         if np.count_nonzero(mask) > _SPARSE_PER_ROW * self.k * photos:
-            self.offer_top(tile.T if to_columns else tile, photos_first, others_first)
+            self.offer_top(tile.T if to_columns else tile, photos_first, others_first, row_ids)
             return
         flat = np.flatnonzero(mask)
         rows, columns = np.divmod(flat, width)
         photo, other = (columns, rows) if to_columns else (rows, columns)
-        self._merge(photos_first, photo, other + others_first, tile.ravel()[flat])
+        self.merge(photos_first, photo, _ids(other, others_first, row_ids), tile.ravel()[flat])
 
-    def offer_top(self, tile: np.ndarray, first_row: int, first_column: int) -> None:
-        """Merge in each row's k best entries of `tile`."""
+    def offer_top(self, tile: np.ndarray, first_row: int, first_column: int, column_ids: np.ndarray | None = None) -> None:
+        """Merge in each row's k best entries of `tile` (its columns are first_column.., or `column_ids`)."""
         k = min(self.k, tile.shape[1])
         scores, columns = torch.topk(torch.from_numpy(np.ascontiguousarray(tile)), k, dim=1)
         rows = np.repeat(np.arange(len(tile)), k)
-        self._merge(first_row, rows, columns.numpy().ravel() + first_column, scores.numpy().ravel())
+        self.merge(first_row, rows, _ids(columns.numpy().ravel(), first_column, column_ids), scores.numpy().ravel())
 
-    def _merge(self, first_row: int, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray) -> None:
+    def merge(self, first_row: int, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray) -> None:
+        """Merge candidates (row first_row + rows[i], column columns[i], scores[i]) into the rows' k best."""
         if len(rows) == 0:
             return
         affected = np.unique(rows)
@@ -132,3 +188,8 @@ class _RunningBest:
         keep = order[(starts[:, None] + np.arange(k)).ravel()]
         self.scores[targets] = all_scores[keep].reshape(-1, k)
         self.ids[targets] = all_ids[keep].reshape(-1, k)
+
+
+def _ids(positions: np.ndarray, first: int, ids: np.ndarray | None) -> np.ndarray:
+    """The photo ids of tile positions: `first` onwards, or looked up in `ids`."""
+    return positions + first if ids is None else ids[positions]

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from precompute.neighbours import top_k_neighbours
+from precompute.neighbour_search import top_k
+
 
 ALPHA = 3.0
 _BLOCK_ROWS = 4096
 
 
-def expanded_descriptors(embeddings: np.ndarray, n: int) -> np.ndarray:
-    """The descriptors neighbours are ranked by: the model's own, or with αQE over n neighbours."""
+def expanded_descriptors(embeddings: np.ndarray, n: int, method: str = "exact") -> np.ndarray:
+    """The descriptors neighbours are ranked by: the model's own, or with αQE over n neighbours found by `method`."""
     if n == 0:
         return embeddings
-    neighbours, scores = top_k_neighbours(embeddings, n)
+    neighbours, scores = top_k(embeddings, n, method)
     return expand(embeddings, neighbours, scores, n)
 
 

@@ -26,7 +26,7 @@ def test_every_benchmark_is_found():
 
 
 def test_the_neighbours_benchmark_prints_its_table_and_agrees_with_faiss():
-    table = _benchmark("neighbours", "--sizes", "600")
+    table = _benchmark("neighbours", "--sizes", "600", "--approx-sizes")
     assert "| figure" in table and "ours vs faiss IndexFlatIP (N=600" in table
     agreement = next(line for line in table.splitlines() if "rows whose neighbours equal faiss's" in line)
     assert "| 100 %" in agreement
@@ -46,3 +46,11 @@ def test_the_cluster_benchmark_runs_at_toy_sizes(holidays_dir):
     for figure in ("whole build of 8 photos: cluster vs local", "fixed cost per build", "time per added photo",
                    "one core: inference per photo", "through Ray's object store"):
         assert figure in table
+
+
+def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
+    table = _benchmark("neighbours", "neighbour-update", "--sizes", "--approx-sizes", "1500", "--update-photos", "1500")
+    assert "approx (IVF) vs exact (N=1,500, clustered, d=1280, k=10; auto picks exact)" in table
+    assert "neighbour step: update vs full exact (+15 to N=1,500" in table
+    equal = next(line for line in table.splitlines() if "sampled rows whose updated list equals exact" in line)
+    assert "| 100 %" in equal

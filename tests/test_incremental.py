@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, h
         shutil.copy2(source, collection / source.name)
 
     update = build_index(collection, index_path, OPTIONS)
+    assert update.neighbours_updated and update.neighbour_method == "exact"
     assert (update.added, update.changed, update.removed) == (2, 1, 1)
     assert (update.embedded, update.reused, update.rehashed) == (3, N - 2, 1)
     assert update.rebuild_reason is None and update.indexed == N + 1
@@ -73,8 +75,40 @@ def test_update_reuses_unchanged_photos_and_matches_a_full_rebuild(collection, h
 
     full_path = tmp_path / "full" / "index.pkl"
     full = build_index(collection, full_path, OPTIONS)
-    assert full.embedded == N + 1
+    assert full.embedded == N + 1 and not full.neighbours_updated
     assert_same_index(after, read_index(full_path))
+
+
+def edit_collection(collection: Path, holiday_photos: list[Path], edit: str) -> None:
+    names = sorted(p.name for p in collection.iterdir())
+    if edit == "adds":
+        for source in holiday_photos[N : N + 2]:
+            shutil.copy2(source, collection / source.name)
+    elif edit == "changes":
+        shutil.copyfile(holiday_photos[N], collection / names[3])
+        shutil.copyfile(holiday_photos[N + 1], collection / names[7])
+    else:
+        (collection / names[0]).unlink()
+        (collection / names[6]).unlink()
+
+
+@pytest.mark.parametrize("query_expansion", [0, 2], ids=["plain", "αQE"])
+@pytest.mark.parametrize("edit", ["adds", "changes", "removes"])
+def test_each_kind_of_edit_updates_the_lists_to_what_a_full_rebuild_gives(collection, holiday_photos, tmp_path, edit, query_expansion):
+    options = replace(OPTIONS, query_expansion=query_expansion)
+    index_path = tmp_path / "out" / "index.pkl"
+    build_index(collection, index_path, options)
+    edit_collection(collection, holiday_photos, edit)
+    update = build_index(collection, index_path, options)
+    assert update.neighbours_updated, "the update recomputed every list"
+    full_path = tmp_path / "full" / "index.pkl"
+    full = build_index(collection, full_path, options)
+    assert_same_index(read_index(index_path), read_index(full_path))
+    if query_expansion:
+        np.testing.assert_array_equal(read_index(index_path)["expansion_neighbors"], read_index(full_path)["expansion_neighbors"])
+    if edit == "adds" and not query_expansion:
+        # The two new rows against every row, nothing else: no list lost a member.
+        assert update.similarities == 2 * (N + 2) < full.similarities
 
 
 def test_rerun_without_changes_embeds_nothing(collection, tmp_path, capsys):
@@ -165,3 +199,31 @@ def test_another_pooling_rebuilds_in_full(collection, tmp_path):
     report = build_index(collection, index_path, replace(OPTIONS, pooling="gem"))
     assert report.reused == 0 and report.embedded == N
     assert "pooling: 'avg', now 'gem'" in report.rebuild_reason
+
+
+def test_approx_from_the_command_line_and_its_update(collection, holiday_photos, tmp_path, capsys):
+    index_path = tmp_path / "index.pkl"
+    args = [str(collection), "--out", str(index_path), "--model", "efficientnet-lite0", "--workers", "0", "--k", "5",
+            "--query-expansion", "2", "--neighbours", "approx"]
+    assert main(args) == 0
+    assert "Neighbours: computed, approx," in capsys.readouterr().out
+    index = read_index(index_path)
+    assert index["model"]["neighbours"] == "approx"
+    assert index["neighbors"].shape == (N, 5) and index["expansion_neighbors"].shape == (N, 2)
+    for source in holiday_photos[N : N + 2]:
+        shutil.copy2(source, collection / source.name)
+    assert main(args) == 0
+    assert "Neighbours: updated from the previous index, approx," in capsys.readouterr().out
+    updated = read_index(index_path)
+    assert updated["model"]["neighbours"] == "approx" and updated["neighbors"].shape == (N + 2, 5)
+    # Exact after approx computes in full: an exact index must equal a full exact rebuild.
+    assert main([*args[:-1], "exact"]) == 0
+    assert "Neighbours: computed, exact," in capsys.readouterr().out
+
+
+def test_approx_without_faiss_is_one_clear_line(collection, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if faiss-cpu were not installed
+    code = main([str(collection), "--out", str(tmp_path / "index.pkl"), "--model", "efficientnet-lite0", "--neighbours", "approx"])
+    err = capsys.readouterr().err
+    assert code == 1 and "error: the approximate neighbour search needs faiss" in err and "Traceback" not in err
+    assert not (tmp_path / "index.pkl").exists()
