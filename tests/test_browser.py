@@ -271,7 +271,7 @@ def _check_justified_rows(layout: dict) -> None:
     for box in layout["boxes"]:  # object-fit: cover crops at most a few percent
         assert box["width"] / box["height"] == pytest.approx(box["ratio"], rel=0.03)
     full_height = max(rows[-2][0]["height"], rows[0][0]["height"])
-    assert rows[-1][0]["height"] <= 1.8 * full_height, "the last, incomplete row grew into giant photos"
+    assert rows[-1][0]["height"] <= 1.5 * full_height, "the last, incomplete row grew into giant photos"
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1440px"])
