@@ -1,5 +1,7 @@
 """Photo cards: a thumbnail and its name, linking to the photo's page; in a ranked list, with its score.
 
+Each card comes in its list item, classed by its aspect ratio for the justified rows.
+
 Every gallery and photo page repeats it, up to 200 times, and a photo page
 is mostly cards. As a Jinja macro a card took about 70 µs. Built here, and
 with everything but the score kept per worker for the photos last shown,
@@ -21,14 +23,27 @@ from app.page_cache import RenderedPages
 CACHE_BYTES = 8 * 2**20  # per worker: about 14k cards
 
 
+# Aspect-ratio buckets, in hundredths: a card's list item gets class `ar-133` for a 4:3 thumbnail,
+# and static/style.css sets `--ar` for each, from which the justified rows size it (the CSP blocks
+# inline styles). Hundredths crop at most 2% at the narrowest bucket; beyond the range, more.
+ASPECT_RATIOS = range(25, 401)
+
+
+def aspect_ratio_class(width: int, height: int) -> str:
+    """The `ar-NNN` class of the bucket nearest a thumbnail's width / height."""
+    hundredths = round(100 * width / height) if width > 0 and height > 0 else 100
+    return f"ar-{min(max(hundredths, ASPECT_RATIOS.start), ASPECT_RATIOS.stop - 1)}"
+
+
 def photo_card(photo: dict, keep: dict | None = None, score: float | None = None) -> Markup:
+    """One gallery item: the card in its list item, which `#photo-ID` links land on."""
     return _card_maker(keep)(photo, score)
 
 
 def ranked_cards(similar: list[Similar], keep: dict | None = None) -> Markup:
     """Similar photos, best first, as an ordered list of scored cards."""
     card = _card_maker(keep)
-    items = "".join(f"<li>{card(item.photo, item.score)}</li>" for item in similar)
+    items = "".join(card(item.photo, item.score) for item in similar)
     return Markup(f'<ol class="grid ranked">{items}</ol>')
 
 
@@ -41,11 +56,11 @@ def _card_maker(keep: dict | None) -> Callable[[dict, float | None], Markup]:
     def card(photo: dict, score: float | None) -> Markup:
         opening = cards.get_or_render((script_root, photo["id"], keep_key), lambda: _card_without_score(photo, keep))
         if score is None:
-            return Markup(opening + "</a>")
+            return Markup(opening + "</a></li>")
         score = float(score)
         return Markup(
             f'{opening}<span class="score"><meter min="0" max="1" value="{score:.4f}" aria-hidden="true"></meter>'
-            f'<span class="score-value"><span class="visually-hidden">similarity </span>{score:.2f}</span></span></a>'
+            f'<span class="score-value"><span class="visually-hidden">similarity </span>{score:.2f}</span></span></a></li>'
         )
 
     return card
@@ -55,6 +70,7 @@ def _card_without_score(photo: dict, keep: dict | None) -> str:
     thumb = photo["thumbnails"]["thumb"]
     name = escape(display_name(photo["path"]))
     return (
+        f'<li id="photo-{int(photo["id"])}" class="{aspect_ratio_class(int(thumb["width"]), int(thumb["height"]))}">'
         f'<a class="card" href="{escape(photo_url(photo, keep))}">'
         f'<img src="{escape(thumbnail_url(photo))}" alt="{name}" loading="lazy"'
         f' width="{int(thumb["width"])}" height="{int(thumb["height"])}">'

@@ -224,6 +224,87 @@ def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holida
         tab.context.close()
 
 
+# Justified rows: the gallery's photos fill its width, keep their aspect ratios, and do not move as they load.
+
+MIXED_SHAPES = 60  # imagenet-samples photos, in name order: landscape, portrait and square ones
+
+
+@pytest.fixture(scope="module")
+def mixed_server(imagenet_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A gallery of photos of many shapes: links (which the scan follows) to the first imagenet-samples."""
+    from precompute.build import BuildOptions, build_index
+
+    photos = tmp_path_factory.mktemp("mixed-photos")
+    for source in sorted(imagenet_dir.iterdir())[:MIXED_SHAPES]:
+        (photos / source.name).symlink_to(source)
+    index = tmp_path_factory.mktemp("mixed") / "index.pkl"
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", k=10))
+    with running_gunicorn([sys.executable, "-m", "gunicorn"], index, index.with_name("gunicorn.log")) as base:
+        yield base
+
+
+LAYOUT = """selector => {
+    const grid = document.querySelector(selector).getBoundingClientRect();
+    const boxes = Array.from(document.querySelectorAll(selector + " img")).map(image => {
+        const box = image.getBoundingClientRect();
+        return {left: box.left - grid.left, right: box.right - grid.left, top: box.top - grid.top,
+                height: box.height, width: box.width, ratio: image.naturalWidth / image.naturalHeight};
+    });
+    return {width: grid.width, height: grid.height, boxes: boxes};
+}"""
+
+
+def _rows(layout: dict) -> list[list[dict]]:
+    rows: dict[int, list[dict]] = {}
+    for box in layout["boxes"]:
+        rows.setdefault(round(box["top"]), []).append(box)
+    return [rows[top] for top in sorted(rows)]
+
+
+def _check_justified_rows(layout: dict) -> None:
+    """Every row but the last spans the width at one height; photos keep their shape; the last row stays moderate."""
+    rows = _rows(layout)
+    assert len(rows) >= 2
+    for row in rows[:-1]:
+        assert row[0]["left"] == pytest.approx(0, abs=1) and row[-1]["right"] == pytest.approx(layout["width"], abs=1.5)
+        assert max(box["height"] for box in row) - min(box["height"] for box in row) <= 1.5
+    for box in layout["boxes"]:  # object-fit: cover crops at most a few percent
+        assert box["width"] / box["height"] == pytest.approx(box["ratio"], rel=0.03)
+    full_height = max(rows[-2][0]["height"], rows[0][0]["height"])
+    assert rows[-1][0]["height"] <= 1.5 * full_height, "the last, incomplete row grew into giant photos"
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1440px"])
+def test_gallery_rows_are_justified_and_covered_by_photos(browser, mixed_server, viewport):
+    tab = Tab(browser, mixed_server, viewport=viewport)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        tab.page.add_init_script("""window.layoutShift = 0;
+            new PerformanceObserver(list => { for (const entry of list.getEntries()) window.layoutShift += entry.value; })
+                .observe({type: "layout-shift", buffered: true});""")
+        tab.open("/")
+        assert tab.page.locator(".grid img[loading=lazy][width][height]").count() == 48  # the first page
+        before = tab.page.evaluate(LAYOUT, ".grid")
+        _load_every_image(tab)
+        after = tab.page.evaluate(LAYOUT, ".grid")
+        assert [(b["left"], b["top"], b["width"]) for b in after["boxes"]] == [(b["left"], b["top"], b["width"]) for b in before["boxes"]]
+        assert tab.page.evaluate("window.layoutShift") == 0
+        _check_justified_rows(after)
+        covered = sum(box["width"] * box["height"] for box in after["boxes"]) / (after["width"] * after["height"])
+        print(f"gallery coverage at {viewport['width']}px: {covered:.3f} over {len(_rows(after))} rows")
+        assert covered >= 0.9
+        tab.page.screenshot(path=str(SCREENSHOTS / f"gallery-rows-{viewport['width']}.png"), full_page=True)
+
+        tab.open("/photos/3")  # the similar list: justified rows too, each card with its name and score
+        _load_every_image(tab)
+        _check_justified_rows(tab.page.evaluate(LAYOUT, ".similar .grid"))
+        assert len(_scores(tab)) == 10 and tab.page.locator(".similar .card-name").first.is_visible()
+        tab.page.screenshot(path=str(SCREENSHOTS / f"photo-rows-{viewport['width']}.png"), full_page=True)
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
 # A private gallery (LOOKALIKE_PASSWORD): signing in, browsing, searching and logging out in the browser.
 
 PRIVATE_PASSWORD = "a browser's password"
