@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -76,11 +77,17 @@ def _join(ray, address: str) -> None:
         if address in ("auto", ray.get_runtime_context().gcs_address):
             return  # a second build in the same process, on the same cluster
         ray.shutdown()
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         # log_to_driver=False: the nodes' own logs stay in their log folders, not in the progress output.
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, runtime_env=_runtime_env())
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise ClusterError(f"cannot join the Ray cluster at {address}: {first_line(err)}") from None
+    finally:
+        # Ray's core puts its own SIGTERM handler in place, which ends the driver with a native stack dump;
+        # the command line's handler stops the run as cleanly as Ctrl-C (exit 130, the previous index untouched).
+        if callable(on_sigterm):
+            signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _check_reachable(address: str) -> None:
