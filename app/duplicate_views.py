@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from datetime import datetime, timezone
 from functools import lru_cache
 from urllib.parse import urlencode
 
@@ -24,7 +25,7 @@ from app.cards import described_cards
 from app.catalog import Catalog, display_name
 from app.views import catalog, int_arg, keep_if_linked, photo_as_json
 from precompute.duplicate_groups import (
-    DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups,
+    DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
 )
 
 duplicate_pages = Blueprint("duplicates", __name__)
@@ -116,9 +117,16 @@ def _facts(photo: dict, keep: bool) -> Markup:
         f'<div class="facts">{badge}<dl>'
         f'<dt>Dimensions</dt><dd>{int(photo["width"])} × {int(photo["height"])}</dd>'
         f'<dt>File size</dt><dd>{escape(_file_size(photo["size"]))}</dd>'
+        f'<dt>Taken</dt><dd>{escape(date_taken(photo))}</dd>'
         f'<dt>Folder</dt><dd>{escape(folder) if folder else "(top folder)"}</dd>'
         "</dl></div>"
     )
+
+
+def date_taken(photo: dict) -> str:
+    """'3 Aug 2024, 14:05', the camera's clock as it read (EXIF), or the file's time, marked as such."""
+    moment = datetime.fromtimestamp(photo["taken"], timezone.utc).strftime("%-d %b %Y, %H:%M")
+    return moment if photo["taken_source"] == "exif" else f"{moment} (file time)"
 
 
 def _file_size(size: int) -> str:
@@ -166,4 +174,4 @@ def duplicates_json():
 
 def _photo_json(photo: dict, keep: bool) -> dict:
     return {**photo_as_json(photo), "name": display_name(photo["path"].rpartition("/")[2]), "folder": folder_of(photo),
-            "width": photo["width"], "height": photo["height"], "size": photo["size"], "suggested_keep": keep}
+            **photo_facts(photo), "suggested_keep": keep}

@@ -19,6 +19,7 @@ id. Within a group the photos follow the keep rule, the suggested keep first.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -91,7 +92,8 @@ def keep_order(photos: PhotoTable, rows: np.ndarray) -> np.ndarray:
 
 
 def _exif_tag_counts(photos: PhotoTable, rows: np.ndarray) -> np.ndarray:
-    return np.zeros(len(rows), np.int64)
+    """EXIF tags per photo; an index from before the metadata columns counts none, so the rule goes on to the id."""
+    return photos.columns["exif_tags"][rows].astype(np.int64) if photos.has_metadata else np.zeros(len(rows), np.int64)
 
 
 def find_groups(neighbours: np.ndarray, scores: np.ndarray, photos: PhotoTable, threshold: float) -> DuplicateGroups:
@@ -118,3 +120,13 @@ def find_groups(neighbours: np.ndarray, scores: np.ndarray, photos: PhotoTable, 
     starts = np.concatenate(([0], boundaries, [len(rows)])) if len(rows) else np.zeros(1, np.int64)
     crowded = int(np.count_nonzero(above[:, -1]))
     return DuplicateGroups(threshold, rows.astype(np.int64), starts.astype(np.int64), crowded)
+
+
+def photo_facts(photo: dict) -> dict:
+    """What the keep rule weighs and when the photo was taken, for the JSON API and the command's listings.
+
+    The date is ISO 8601 without a zone: EXIF records the camera's clock, not where in the world it was.
+    """
+    taken = datetime.fromtimestamp(photo["taken"], timezone.utc).replace(tzinfo=None).isoformat()
+    return {"width": photo["width"], "height": photo["height"], "size": photo["size"], "exif_tags": photo["exif_tags"],
+            "taken": taken, "taken_source": photo["taken_source"]}

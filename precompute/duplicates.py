@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from precompute.duplicate_groups import DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups
+from precompute.duplicate_groups import (
+    DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
+)
 from precompute.duplicate_moves import Move, MoveRefused, Outcome, move_photo
 from precompute.index_file import IndexFileError, PhotoTable, read_index
 
@@ -31,7 +33,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_SOME_NOT_MOVED = 3
 EXIT_INTERRUPTED = 130
-CSV_FIELDS = ("group", "suggested_keep", "id", "path", "width", "height", "size")
+CSV_FIELDS = ("group", "suggested_keep", "id", "path", "width", "height", "size", "exif_tags", "taken", "taken_source")
 _GROUPS_AT_ONCE = 1024  # photo dicts are made this many groups at a time, so a million photos stream
 
 
@@ -87,18 +89,20 @@ def write_csv(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
     writer.writerow(CSV_FIELDS)
     for number, records in group_records(groups, photos):
         for position, photo in enumerate(records):
-            writer.writerow((number, "yes" if position == 0 else "no", photo["id"], photo["path"], photo["width"],
-                             photo["height"], photo["size"]))
+            writer.writerow((number, "yes" if position == 0 else "no", *(_listed(photo)[field] for field in CSV_FIELDS[2:])))
 
 
 def write_json(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
     head = {"threshold": groups.threshold, "keep_rule": KEEP_RULE, "groups_total": len(groups), "photos_total": groups.photos}
     out.write(json.dumps(head)[:-1] + ', "groups": [')
     for number, records in group_records(groups, photos):
-        group = [{"id": p["id"], "path": p["path"], "width": p["width"], "height": p["height"], "size": p["size"],
-                  "suggested_keep": position == 0} for position, p in enumerate(records)]
+        group = [{**_listed(photo), "suggested_keep": position == 0} for position, photo in enumerate(records)]
         out.write(("\n" if number == 1 else ",\n") + json.dumps(group))
     out.write("]}\n")
+
+
+def _listed(photo: dict) -> dict:
+    return {"id": photo["id"], "path": photo["path"], **photo_facts(photo)}
 
 
 def planned_moves(groups: DuplicateGroups, photos: PhotoTable) -> Iterator[Move]:
