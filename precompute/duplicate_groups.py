@@ -27,7 +27,7 @@ from precompute.index_file import PhotoTable
 
 # Chosen on the tune half of the near-duplicate evaluation and confirmed on the other (docs/quality.md,
 # `python -m precompute.evaluate.duplicate_threshold`).
-DEFAULT_THRESHOLD = 0.61
+DEFAULT_THRESHOLD = 0.92
 # Below this a group is "alike", not "the same photo": chains of look-alikes would join most of a collection.
 MIN_THRESHOLD = 0.50
 MAX_THRESHOLD = 1.0
