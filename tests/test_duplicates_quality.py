@@ -1,53 +1,68 @@
-"""On real photos: the default threshold groups each edited copy with its original, and keeps the original.
+"""On real photos: which edited copies the default threshold groups with their originals, and the keep rule.
 
 The collection is the first 240 imagenet-samples photos and 48 seeded edited
 copies of them (six of each edit), as `python -m precompute.evaluate` makes
-them. The bars sit a little below what the default threshold measured on the
-whole evaluation set (docs/quality.md): a broken grouping, threshold or
-keep rule fails loudly.
+them. The bars follow what the evaluation measured at the default threshold
+(docs/quality.md: every flipped, EXIF-rotated and brightness-changed copy,
+most captioned ones, few cropped, grayscale or downscaled ones), a little
+below it, so a broken grouping or threshold fails loudly.
 """
 
-import numpy as np
+from collections import Counter
+
+import pytest
 
 from precompute.duplicate_groups import DEFAULT_THRESHOLD, find_groups
 from precompute.index_file import read_index
 
-
-def _groups_by_path(index: dict) -> dict[str, int]:
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], DEFAULT_THRESHOLD)
-    paths = [index["photos"].path(row) for row in range(len(index["photos"]))]
-    return {paths[int(row)]: number for number in range(len(groups)) for row in groups.group(number)}, groups, paths
+ALWAYS_FOUND = ("flip", "exif-rotation", "brightness-contrast")  # 25 of 25, 25 and 24 in the evaluation
 
 
-def test_the_groups_contain_the_copies_with_their_originals(near_duplicate_index):
+def _grouping(index: dict, threshold: float) -> tuple[dict[str, int], list[list[dict]]]:
+    """({path: group number}, each group's photo dicts in the groups' own order)."""
+    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
+    members = [index["photos"].records(groups.group(number).tolist()) for number in range(len(groups))]
+    return {photo["path"]: number for number, group in enumerate(members) for photo in group}, members
+
+
+def _found(group_of: dict[str, int], made: dict) -> Counter:
+    """Copies sharing a group with their original, per edit."""
+    return Counter(kind for copy, (original, kind) in made.items()
+                   if group_of.get(f"copies/{copy}", -1) == group_of.get(f"originals/{original}", -2))
+
+
+def test_the_default_groups_contain_the_copies_its_threshold_was_chosen_to_find(near_duplicate_index):
     index_path, made = near_duplicate_index
-    index = read_index(index_path)
-    group_of, groups, paths = _groups_by_path(index)
-    found = [group_of.get(f"copies/{copy}") is not None and group_of.get(f"copies/{copy}") == group_of.get(f"originals/{original}")
-             for copy, (original, _) in made.items()]
-    print(f"copies grouped with their original: {sum(found)} of {len(found)}")
-    assert np.mean(found) >= 0.9
-    # Precision: a grouped pair that is not a copy and its original is a wrong pair.
-    originals_of = {f"copies/{copy}": f"originals/{original}" for copy, (original, _) in made.items()}
-    grouped = right = 0
-    for number in range(len(groups)):
-        members = [paths[int(row)] for row in groups.group(number)]
-        grouped += len(members) * (len(members) - 1) // 2
-        right += sum(originals_of.get(member) in members for member in members)
-    print(f"right pairs: {right} of {grouped}")
-    assert right / grouped >= 0.9
+    group_of, groups = _grouping(read_index(index_path), DEFAULT_THRESHOLD)
+    found, per_kind = _found(group_of, made), Counter(kind for _, kind in made.values())
+    print(f"copies grouped with their original at {DEFAULT_THRESHOLD}: {dict(found)} of {dict(per_kind)}")
+    for kind in ALWAYS_FOUND:
+        assert found[kind] >= per_kind[kind] - 1, kind
+    assert sum(found.values()) >= 0.4 * len(made)
+    originals = {f"copies/{copy}": f"originals/{original}" for copy, (original, _) in made.items()}
+    for group in groups:  # no group without a copy and its original: these originals are one per class
+        paths = {photo["path"] for photo in group}
+        assert any(originals.get(path) in paths for path in paths), paths
 
 
-def test_the_suggested_keep_is_the_original_where_the_copy_is_smaller(near_duplicate_index):
-    """Downscaled copies have fewer pixels, and low-quality JPEGs of the same size smaller files: the original is kept."""
+@pytest.mark.parametrize("threshold", [DEFAULT_THRESHOLD, 0.6])
+def test_every_suggested_keep_follows_the_rule(near_duplicate_index, threshold):
+    """Most pixels, then the largest file, then the most EXIF tags, then the lowest id: checked on each group."""
+    index_path, _ = near_duplicate_index
+    _, groups = _grouping(read_index(index_path), threshold)
+    assert groups
+    for group in groups:
+        ranked = sorted(group, key=lambda p: (-p["width"] * p["height"], -p["size"], -(p["exif_tags"] or 0), p["id"]))
+        assert [p["id"] for p in group] == [p["id"] for p in ranked]
+
+
+def test_the_original_is_kept_over_its_downscaled_and_recompressed_copies(near_duplicate_index):
+    """At 0.6, where downscaled copies join their originals too: fewer pixels, or as many in a smaller file, lose."""
     index_path, made = near_duplicate_index
-    index = read_index(index_path)
-    group_of, groups, paths = _groups_by_path(index)
+    group_of, groups = _grouping(read_index(index_path), 0.6)
     checked = 0
     for copy, (original, kind) in made.items():
-        if kind not in ("downscale", "jpeg") or f"copies/{copy}" not in group_of:
-            continue
-        keep = paths[int(groups.group(group_of[f"copies/{copy}"])[0])]
-        assert keep == f"originals/{original}", (copy, kind, keep)
-        checked += 1
-    assert checked >= 10
+        if kind in ("downscale", "jpeg") and group_of.get(f"copies/{copy}", -1) == group_of.get(f"originals/{original}"):
+            assert groups[group_of[f"copies/{copy}"]][0]["path"] == f"originals/{original}", (copy, kind)
+            checked += 1
+    assert checked >= 9  # of 12
