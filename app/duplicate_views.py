@@ -165,6 +165,7 @@ def duplicates_json():
         "keep_rule": KEEP_RULE,
         "groups_total": len(groups),
         "photos_total": groups.photos,
+        "photos_with_full_lists": groups.crowded,
         "page": number,
         "pages": pages,
         "per_page": per_page,

@@ -93,7 +93,8 @@ def write_csv(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
 
 
 def write_json(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
-    head = {"threshold": groups.threshold, "keep_rule": KEEP_RULE, "groups_total": len(groups), "photos_total": groups.photos}
+    head = {"threshold": groups.threshold, "keep_rule": KEEP_RULE, "groups_total": len(groups), "photos_total": groups.photos,
+            "photos_with_full_lists": groups.crowded}
     out.write(json.dumps(head)[:-1] + ', "groups": [')
     for number, records in group_records(groups, photos):
         group = [{**_listed(photo), "suggested_keep": position == 0} for position, photo in enumerate(records)]
@@ -162,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     groups = find_groups(index["neighbors"], index["scores"], index["photos"], args.threshold)
     out = sys.stdout
     out.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8 is written back as it was
+    if groups.crowded:
+        print(f"note: {groups.crowded} photos have all {index['neighbors'].shape[1]} stored similar photos at or above "
+              f"{args.threshold}, so they may have more copies than the index lists; index with a larger --k to find them",
+              file=sys.stderr)
     if args.move_to is None:
         (write_json if args.format == "json" else write_csv)(groups, index["photos"], out)
         return EXIT_OK

@@ -195,32 +195,25 @@ def one_photo(tmp_path):
     return root, aside, Move("a/b.jpg", info.st_size, info.st_mtime_ns)
 
 
-def test_a_copy_that_fails_to_reach_the_disk_leaves_the_original_and_no_partial_copy(one_photo, monkeypatch):
+def _disk_full(fd):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _ctrl_c_part_way(source, target, length):
+    target.write(source.read(length))  # part of the file is written, then Ctrl-C
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("module, name, failure, raised", [
+    (duplicate_moves.os, "fsync", _disk_full, MoveRefused),
+    (duplicate_moves.shutil, "copyfileobj", _ctrl_c_part_way, KeyboardInterrupt),
+], ids=["disk full before the copy reaches the disk", "ctrl-c part-way through the copy"])
+def test_a_copy_stopped_part_way_leaves_the_original_and_no_partial_copy(one_photo, monkeypatch, module, name, failure, raised):
     root, aside, move = one_photo
     original = (root / move.path).read_bytes()
     _cross_filesystem(monkeypatch)
-
-    def full(fd):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(duplicate_moves.os, "fsync", full)
-    with pytest.raises(MoveRefused, match="No space left on device"):
-        move_photo(move, root, aside)
-    assert (root / move.path).read_bytes() == original
-    assert list((aside / "a").iterdir()) == []
-
-
-def test_ctrl_c_during_a_copy_leaves_the_original_and_no_partial_copy(one_photo, monkeypatch):
-    root, aside, move = one_photo
-    original = (root / move.path).read_bytes()
-    _cross_filesystem(monkeypatch)
-
-    def interrupted(source, target, length):
-        target.write(source.read(length))  # part of the file is written, then Ctrl-C
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(duplicate_moves.shutil, "copyfileobj", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(module, name, failure)
+    with pytest.raises(raised):
         move_photo(move, root, aside)
     assert (root / move.path).read_bytes() == original
     assert list((aside / "a").iterdir()) == []
