@@ -65,7 +65,9 @@ def connected_components(n: int, first: np.ndarray, second: np.ndarray) -> np.nd
     Vectorised union-find: every round hooks each tree's root under the
     smallest root it has an edge to, then compresses the paths fully, so
     every root is the smallest node of its tree. A round costs O(edges) in
-    numpy, and the number of trees still to merge at least halves each round.
+    numpy and merges at least one tree of every component still in pieces;
+    in practice few rounds are needed (benchmarks/README.md: a million photos
+    in under a second, chains included).
     """
     parent = np.arange(n, dtype=np.int64)
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
