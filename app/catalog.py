@@ -147,6 +147,10 @@ class Catalog:
         rows = range(start, min(start + per_page, len(self.photos)))
         return Page(number, self.page_count(per_page), per_page, self._photos_at(rows))
 
+    def photos_at_rows(self, rows: Sequence[int]) -> list[dict]:
+        """The photo dicts of these index rows, in order: only theirs are made (a page of duplicate groups)."""
+        return self._photos_at(rows) if rows else []
+
     def _photos_at(self, rows: Sequence[int]) -> list[dict]:
         """The dicts of these rows: kept ones as they are, the others made together and kept.
 

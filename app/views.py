@@ -33,7 +33,7 @@ def catalog() -> Catalog:
     return current_app.extensions["lookalike"]
 
 
-def _int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int) -> int:
     """A positive integer query argument; anything else is a page that does not exist."""
     if name not in request.args:  # MultiDict.get would raise and catch a KeyError: slow, on every page
         return default
@@ -44,7 +44,7 @@ def _int_arg(name: str, default: int) -> int:
 
 
 def _per_page() -> int:
-    return min(MAX_PER_PAGE, _int_arg("per_page", DEFAULT_PER_PAGE))
+    return min(MAX_PER_PAGE, int_arg("per_page", DEFAULT_PER_PAGE))
 
 
 def listing_args(per_page: int) -> dict:
@@ -80,7 +80,7 @@ def when(iso_time: str) -> str:
     return moment.strftime("%-d %b %Y, %H:%M UTC")
 
 
-def _keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: True) -> None:
+def keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: True) -> None:
     """Let the page cache keep this page if it was asked for by a URL our own links use (see app/page_cache.py).
 
     Made-up query strings (`?page=0002`, `?x=1`) still get their page, rendered
@@ -93,12 +93,12 @@ def _keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: Tr
 @pages.route("/")
 def gallery():
     per_page = _per_page()
-    number = _int_arg("page", 1)
+    number = int_arg("page", 1)
     if number > catalog().page_count(per_page):
         abort(404, description="That gallery page does not exist.")
     keep = listing_args(per_page)
     # Page 1 is also linked as the gallery itself, without a page number.
-    _keep_if_linked({"page": number, **keep}, *([keep] if number == 1 else []))
+    keep_if_linked({"page": number, **keep}, *([keep] if number == 1 else []))
     return render_template(
         "gallery.html",
         page=catalog().page(number, per_page),
@@ -116,7 +116,7 @@ def photo(photo_id: int):
     served = _originals_mode() != "off"
     has_original = served and collection.has_original(photo)
     # Asked again before each reuse: an original may leave the disk while the app runs.
-    _keep_if_linked(keep, still_valid=lambda: (served and collection.has_original(photo)) == has_original)
+    keep_if_linked(keep, still_valid=lambda: (served and collection.has_original(photo)) == has_original)
     return render_template(
         "photo.html",
         photo=photo,
@@ -206,15 +206,13 @@ def similar_as_json(similar: list[Similar]) -> list[dict]:
     """URLs relative to this server (or on LOOKALIKE_BASE_URL), never built from the Host header;
     thumbnails carry the content hash, as the pages' do, since they are cached for a year."""
     base = base_url()
-    return [
-        {
-            "id": item.photo["id"],
-            "score": round(item.score, 4),
-            "url": base + photo_url(item.photo),
-            "thumbnail": base + thumbnail_url(item.photo),
-        }
-        for item in similar
-    ]
+    return [{**photo_as_json(item.photo, base), "score": round(item.score, 4)} for item in similar]
+
+
+def photo_as_json(photo: dict, base: str | None = None) -> dict:
+    """A photo in the JSON API: its id, and its page and thumbnail URLs (see `similar_as_json`)."""
+    base = base_url() if base is None else base
+    return {"id": photo["id"], "url": base + photo_url(photo), "thumbnail": base + thumbnail_url(photo)}
 
 
 @pages.route("/healthz")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from precompute.photo_metadata import ExifSummary, summarise_exif
+
 # Photos larger than this are refused as decompression bombs (Pillow's default
 # is about 89 megapixels; real cameras stay well under 200).
 MAX_PIXELS = 200_000_000
@@ -35,6 +37,7 @@ class DecodedPhoto:
     image: Image.Image  # upright RGB, reduced for speed where the format allows
     width: int  # upright size of the original
     height: int
+    exif: ExifSummary = ExifSummary()  # date taken, camera, tag count: read here, from the EXIF the decoder parsed anyway
 
 
 def decode_photo(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto:
@@ -48,7 +51,9 @@ def decode_photo(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            orientation = image.getexif().get(0x0112, 1)
+            exif = image.getexif()
+            orientation = exif.get(0x0112, 1)
+            summary = summarise_exif(exif)
             width, height = image.size[::-1] if orientation in (5, 6, 7, 8) else image.size
             if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
                 raise DecodeError(f"{width} × {height} pixels: aspect ratio over {MAX_ASPECT_RATIO}:1 is not a photo")
@@ -57,7 +62,7 @@ def decode_photo(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto
                 image.draft("RGB", (min_longer, min_shorter) if landscape else (min_shorter, min_longer))
             image.load()
             image = ImageOps.exif_transpose(image)
-            return DecodedPhoto(to_rgb(image), width, height)
+            return DecodedPhoto(to_rgb(image), width, height, summary)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise DecodeError(f"too many pixels (possible decompression bomb): {err}") from None
     except Image.UnidentifiedImageError:

@@ -18,6 +18,7 @@ import numpy as np
 from precompute.index_file import IndexFileError, read_index
 from precompute.models import LoadedModel
 from precompute.neighbour_lists import PreviousLists
+from precompute.photo_metadata import photo_fields, recorded_summary, summary_from_file
 from precompute.scan import PhotoFile
 
 # Recorded with the model but applied after embedding (see `neighbour_lists`): they may differ.
@@ -83,7 +84,9 @@ def plan_update(photos: list[PhotoFile], previous: Previous, thumbnail_dir: Path
             continue
         info, embedding = entry
         if _unchanged(photo, info) and _thumbnails_exist(info, thumbnail_dir):
-            plan.reused[photo.relpath] = ({**info, "mtime_ns": photo.mtime_ns}, embedding)
+            # The recorded EXIF summary, or, from an index older than it, the file header's; the file time as it is now.
+            summary = recorded_summary(info) or summary_from_file(photo.path)
+            plan.reused[photo.relpath] = ({**info, "mtime_ns": photo.mtime_ns, **photo_fields(summary, photo.mtime_ns)}, embedding)
             plan.rehashed += photo.mtime_ns != info.get("mtime_ns")
         else:
             plan.to_embed.append(photo)

@@ -67,6 +67,21 @@ PHOTO_COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
     "thumbnail_key": (np.uint8, (_THUMBNAIL_KEY_BYTES,)),
     "thumbnail_dimensions": (np.uint16, (len(THUMBNAIL_SIZES), 2)),  # per kind: width, height
 }
+# What the pipeline records of each photo's EXIF (precompute/photo_metadata.py reads it): optional columns,
+# all present or all absent, since indexes written before them still load. `taken`: seconds since 1970 of
+# the camera's clock read as UTC (EXIF DateTimeOriginal), else of the file's modification time, as
+# `taken_source` says (an index into TAKEN_SOURCES); `exif_tags`: how many tags the photo carries. The camera
+# model is text, `camera_bytes[camera_offsets[i]:camera_offsets[i + 1]]` (UTF-8, empty when unknown).
+# Location is never recorded: the index travels to web servers and buckets.
+METADATA_COLUMNS: dict[str, tuple[type, tuple[int, ...]]] = {
+    "taken": (np.int64, ()),
+    "taken_source": (np.uint8, ()),
+    "exif_tags": (np.int32, ()),
+}
+METADATA_KEYS = (*METADATA_COLUMNS, "camera_offsets", "camera_bytes")
+TAKEN_SOURCES = ("file", "exif")
+MAX_CAMERA_CHARS = 64
+_MAX_CAMERA_BYTES = 4 * MAX_CAMERA_CHARS  # UTF-8
 # Similar photos kept per photo. A photo page shows them all: an index with
 # millions of columns would render a page of a gigabyte.
 MAX_K = 1000
@@ -129,8 +144,11 @@ class PhotoTable:
     """Every photo's record as columns; `table[row]` makes one photo's dict when a page needs it.
 
     The dict is what the pipeline produced and the web pages read: `id`,
-    `path`, `size`, `mtime_ns`, `sha1` (hex), `width`, `height` and
-    `thumbnails` ({kind: {file, width, height}}).
+    `path`, `size`, `mtime_ns`, `sha1` (hex), `width`, `height`,
+    `thumbnails` ({kind: {file, width, height}}), and `taken` (seconds),
+    `taken_source` ('exif' or 'file'), `camera` and `exif_tags`. An index
+    written before the metadata columns gives the file time, 'file', ""
+    and None for these (`has_metadata` says which).
     """
 
     def __init__(self, columns: dict[str, np.ndarray]):
@@ -138,6 +156,13 @@ class PhotoTable:
         self.ids: np.ndarray = columns["id"]
         self._offsets = columns["path_offsets"]
         self._paths = memoryview(np.ascontiguousarray(columns["path_bytes"])).cast("B")  # slices faster than numpy's
+        self.has_metadata = "taken" in columns
+        if self.has_metadata:
+            self._cameras = memoryview(np.ascontiguousarray(columns["camera_bytes"])).cast("B")
+
+    def taken(self) -> np.ndarray:
+        """Every photo's date taken in seconds, as one int64 column: the file time where the index has no metadata."""
+        return self.columns["taken"] if self.has_metadata else self.columns["mtime_ns"] // 1_000_000_000
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -179,7 +204,7 @@ class PhotoTable:
         keys = columns["thumbnail_key"][rows].tobytes().hex()
         step = 2 * _THUMBNAIL_KEY_BYTES
         (thumb, thumb_name), (preview, preview_name) = _THUMBNAIL_KINDS  # two kinds: spelt out, for speed
-        return [
+        records = [
             {
                 "id": photo_id,
                 "path": str(paths[start:stop], "utf-8", "surrogateescape"),
@@ -205,6 +230,25 @@ class PhotoTable:
                 )
             )
         ]
+        self._add_metadata(records, rows, after)
+        return records
+
+    def _add_metadata(self, records: list[dict], rows: slice | np.ndarray, after: slice | np.ndarray) -> None:
+        if not self.has_metadata:
+            for record in records:
+                record.update(taken=record["mtime_ns"] // 1_000_000_000, taken_source="file", camera="", exif_tags=None)
+            return
+        columns, cameras = self.columns, self._cameras
+        for record, taken, source, tags, start, stop in zip(
+            records,
+            columns["taken"][rows].tolist(),
+            columns["taken_source"][rows].tolist(),
+            columns["exif_tags"][rows].tolist(),
+            columns["camera_offsets"][rows].tolist(),
+            columns["camera_offsets"][after].tolist(),
+        ):
+            record.update(taken=taken, taken_source=TAKEN_SOURCES[source], camera=str(cameras[start:stop], "utf-8", "replace"),
+                          exif_tags=tags)
 
     @classmethod
     def from_records(cls, records: Iterable[dict]) -> "PhotoTable":
@@ -223,7 +267,28 @@ class PhotoTable:
             except (OverflowError, TypeError, ValueError) as err:  # numbers too large for their column, odd text
                 raise IndexFileError(f"photo {row}: {err}") from None
         columns.update(path_columns(paths))
+        columns.update(_metadata_columns(records))
         return cls(columns)
+
+
+def _metadata_columns(records: list[dict]) -> dict[str, np.ndarray]:
+    """The metadata columns when every record has the metadata; none when no record has (an older index's)."""
+    having = [record.get("exif_tags") is not None for record in records]
+    if not any(having):
+        return {}
+    if not all(having):
+        raise IndexFileError(f"photo {having.index(False)}: no metadata ('taken', 'camera', 'exif_tags'), where others have it")
+    try:
+        sources = [TAKEN_SOURCES.index(record["taken_source"]) for record in records]
+        cameras = [record["camera"].encode("utf-8", "replace")[:_MAX_CAMERA_BYTES] for record in records]
+        columns = {
+            "taken": np.array([record["taken"] for record in records], np.int64),
+            "taken_source": np.array(sources, np.uint8),
+            "exif_tags": np.array([record["exif_tags"] for record in records], np.int32),
+        }
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as err:
+        raise IndexFileError(f"photo metadata does not fit its columns: {err!r}") from None
+    return columns | text_columns("camera", cameras)
 
 
 def _fill_row(columns: dict[str, np.ndarray], row: int, record: dict) -> None:
@@ -240,9 +305,14 @@ def _fill_row(columns: dict[str, np.ndarray], row: int, record: dict) -> None:
 
 def path_columns(encoded_paths: list[bytes]) -> dict[str, np.ndarray]:
     """`path_offsets` and `path_bytes` for paths already encoded (UTF-8, surrogateescape)."""
-    offsets = np.zeros(len(encoded_paths) + 1, np.int64)
-    np.cumsum([len(path) for path in encoded_paths], out=offsets[1:])
-    return {"path_offsets": offsets, "path_bytes": np.frombuffer(b"".join(encoded_paths), np.uint8)}
+    return text_columns("path", encoded_paths)
+
+
+def text_columns(name: str, encoded: list[bytes]) -> dict[str, np.ndarray]:
+    """`NAME_offsets` and `NAME_bytes`: one blob of every photo's text, and where each one starts and ends."""
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(text) for text in encoded], out=offsets[1:])
+    return {f"{name}_offsets": offsets, f"{name}_bytes": np.frombuffer(b"".join(encoded), np.uint8)}
 
 
 # What each pipeline record must hold, and of which type.
@@ -543,7 +613,32 @@ def _check_photo_columns(columns: dict) -> int:
         raise IndexFileError("photos 'path_offsets' must rise from 0 to the end of 'path_bytes', one non-empty path a photo")
     if not paths.all():
         raise IndexFileError("a photo path holds a NUL byte")
+    _check_metadata_columns(columns, n)
     return n
+
+
+def _check_metadata_columns(columns: dict, n: int) -> None:
+    present = [key for key in METADATA_KEYS if key in columns]
+    if not present:
+        return  # an index from before the metadata columns
+    if len(present) != len(METADATA_KEYS):
+        missing = ", ".join(repr(key) for key in METADATA_KEYS if key not in columns)
+        raise IndexFileError(f"photos has some metadata columns but not {missing}")
+    for name, (dtype, shape) in METADATA_COLUMNS.items():
+        column = _array(columns, name, dtype, 1 + len(shape), "photos")
+        if column.shape != (n, *shape):
+            raise IndexFileError(f"photos '{name}' has shape {column.shape}, not {(n, *shape)}")
+    if n and columns["taken_source"].max() >= len(TAKEN_SOURCES):
+        raise IndexFileError(f"photos 'taken_source' must be below {len(TAKEN_SOURCES)} ({', '.join(TAKEN_SOURCES)})")
+    if n and columns["exif_tags"].min() < 0:
+        raise IndexFileError("photos 'exif_tags' must not be negative")
+    offsets = _array(columns, "camera_offsets", np.int64, 1, "photos")
+    cameras = _array(columns, "camera_bytes", np.uint8, 1, "photos")
+    lengths = np.diff(offsets)
+    if offsets.shape != (n + 1,) or offsets[0] != 0 or offsets[-1] != len(cameras) or np.any(lengths < 0):
+        raise IndexFileError("photos 'camera_offsets' must rise from 0 to the end of 'camera_bytes'")
+    if n and lengths.max() > _MAX_CAMERA_BYTES:
+        raise IndexFileError(f"a photo's camera name is over {_MAX_CAMERA_BYTES} bytes")
 
 
 def _plain_name(name: str) -> bool:

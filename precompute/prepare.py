@@ -15,6 +15,7 @@ import numpy as np
 
 from precompute.decode import DecodedPhoto, DecodeError, decode_photo
 from precompute.index_file import THUMBNAIL_SIZES
+from precompute.photo_metadata import photo_fields
 from precompute.preprocess import Preprocessing
 from precompute.resize import model_crop
 from precompute.scan import PhotoFile
@@ -72,5 +73,6 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
         "width": decoded.width,
         "height": decoded.height,
         "thumbnails": thumbnails,
+        **photo_fields(decoded.exif, photo.mtime_ns),
     }
     return PreparedPhoto(position, pixels, info)

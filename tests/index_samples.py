@@ -17,7 +17,14 @@ def photo_record(i: int) -> dict:
     sha1 = f"{i:040x}"
     return {"id": i, "path": f"p{i}.jpg", "sha1": sha1, "size": 1000, "width": 640, "height": 480, "mtime_ns": 0,
             "thumbnails": {kind: {"file": thumbnail_name(sha1, kind), "width": 320, "height": 240}
-                           for kind in ("thumb", "preview")}}
+                           for kind in ("thumb", "preview")},
+            "taken": 1_700_000_000 + 3600 * i if i % 2 else 0, "taken_source": "exif" if i % 2 else "file",
+            "camera": "Canon EOS 5D" if i % 2 else "", "exif_tags": 12 * (i % 2)}
+
+
+def without_metadata(record: dict) -> dict:
+    """The record as an index written before the date taken, camera and EXIF tag count were recorded holds it."""
+    return {key: value for key, value in record.items() if key not in ("taken", "taken_source", "camera", "exif_tags")}
 
 
 def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:

@@ -54,3 +54,10 @@ def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
     assert "neighbour step: update vs full exact (+15 to N=1,500" in table
     equal = next(line for line in table.splitlines() if "sampled rows whose updated list equals exact" in line)
     assert "| 100 %" in equal
+
+
+def test_the_duplicates_benchmark_runs_at_toy_sizes():
+    table = _benchmark("duplicates", "--duplicates-photos", "3000", "--duplicates-groups", "100")
+    for figure in ("groups of 3,000 photos, random pairs", "groups of 3,000 photos, groups of three (1,000 groups)",
+                   "/duplicates page 5 of 100 groups vs page 1 of 20 groups"):
+        assert figure in table

@@ -1,6 +1,7 @@
 import io
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -186,8 +187,10 @@ def test_a_hostile_buffer_table_is_refused_in_one_line(tmp_path, edit, message):
 def test_buffers_the_pickle_does_not_use_are_refused(tmp_path):
     extra = lambda c: c["buffers"].append([c["buffers"][-1][0] + 4096, 8])  # noqa: E731
     (tmp_path / "index.pkl").write_bytes(_with_contents(small_index(), extra, tail=bytes(8192)))
-    with pytest.raises(IndexFileError, match="lists 13 data buffers, its pickle uses 12"):
+    with pytest.raises(IndexFileError, match=r"lists \d+ data buffers, its pickle uses \d+") as refused:
         read_index(tmp_path / "index.pkl")
+    listed, used = map(int, re.search(r"lists (\d+) .* uses (\d+)", str(refused.value)).groups())
+    assert listed == used + 1
 
 
 def test_a_pickle_that_ends_elsewhere_than_its_table_says_is_refused(tmp_path):
