@@ -35,7 +35,7 @@ from flask import Flask
 from flask.wrappers import Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import access, cards, originals, page_cache
+from app import access, cards, page_cache
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
 from app.links import PhotoIdConverter, checked_base_url, location_without_host
@@ -45,6 +45,7 @@ from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.users import UsersError, configured_users
 from app.views import pages
+from precompute import location_data
 from precompute.index_file import IndexFileError
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -124,9 +125,9 @@ def _trusted_proxies() -> int:
 
 
 def _originals_mode(private: bool) -> str:
-    mode = os.environ.get("LOOKALIKE_ORIGINALS", originals.DEFAULT_MODE)
-    if mode not in originals.MODES:
-        _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(originals.MODES)}, not {mode!r}")
+    mode = os.environ.get("LOOKALIKE_ORIGINALS", location_data.DEFAULT_MODE)
+    if mode not in location_data.MODES:
+        _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(location_data.MODES)}, not {mode!r}")
     if mode != "off" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
         caveats = ["their location data is not removed"] if mode == "stripped" else []
         caveats += ["the password does not guard them there"] if private else []
