@@ -5,20 +5,32 @@
 equal to the bytes' MD5, which is what S3 and the S3-API stores answer for an
 object put in one request, as every object here is. Each upload sends its
 Content-MD5, so the store refuses bytes damaged on the way. One object's
-failure is recorded with its reason and never stops the others.
+failure is recorded with its reason and never stops the others; but once
+`UNREACHABLE_IN_A_ROW` uploads in a row could not reach the endpoint at all,
+the rest are not tried (each would spend its retries on a store that is
+down) and count as failed, for a rerun to pick up.
+
+A store whose ETag is not the MD5 (AWS with SSE-KMS) makes every object look
+changed, so each run uploads everything again.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ConnectionClosedError
+from botocore.exceptions import ConnectionError as CannotConnect
+
 from precompute.bucket import BucketPlace, Listed, describe
 from precompute.media_objects import MediaObject, Withheld
+
+UNREACHABLE_IN_A_ROW = 16
 
 
 @dataclass
@@ -29,13 +41,14 @@ class SyncReport:
     uploaded_bytes: int = 0
     skipped: int = 0  # the same bytes were already there
     failed: list[tuple[str, str]] = field(default_factory=list)  # might work on a rerun
+    not_tried: int = 0  # after the endpoint stopped answering; failed too, for a rerun
     withheld: list[tuple[str, str]] = field(default_factory=list)  # never published, by design
 
 
 @dataclass(frozen=True)
 class _Outcome:
     name: str
-    status: str  # uploaded, skipped, failed or withheld
+    status: str  # uploaded, skipped, failed, not_tried or withheld
     reason: str = ""
     size: int = 0
 
@@ -51,8 +64,9 @@ def sync_objects(
 ) -> SyncReport:
     """Publish each object unless it is there already; `on_done` is called after each one (a progress bar)."""
     report = SyncReport()
+    endpoint = _Reachability()
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="publish") as pool:
-        futures = [pool.submit(_sync_one, client, place, item, listed) for item in objects]
+        futures = [pool.submit(_sync_one, client, place, item, listed, endpoint) for item in objects]
         try:
             for future in as_completed(futures):
                 outcome = future.result()
@@ -61,6 +75,8 @@ def sync_objects(
                     report.uploaded_bytes += outcome.size
                 elif outcome.status == "skipped":
                     report.skipped += 1
+                elif outcome.status == "not_tried":
+                    report.not_tried += 1
                 else:
                     getattr(report, outcome.status).append((outcome.name, outcome.reason))
                 on_done()
@@ -71,7 +87,26 @@ def sync_objects(
     return report
 
 
-def _sync_one(client: Any, place: BucketPlace, item: MediaObject, listed: dict[str, Listed]) -> _Outcome:
+class _Reachability:
+    """Counts uploads in a row that could not reach the endpoint; past UNREACHABLE_IN_A_ROW it is taken as down."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+
+    @property
+    def down(self) -> bool:
+        return self._in_a_row >= UNREACHABLE_IN_A_ROW
+
+    def record(self, unreachable: bool) -> None:
+        with self._lock:
+            self._in_a_row = self._in_a_row + 1 if unreachable else 0
+
+
+def _sync_one(client: Any, place: BucketPlace, item: MediaObject, listed: dict[str, Listed],
+              endpoint: _Reachability) -> _Outcome:
+    if endpoint.down:
+        return _Outcome(item.name, "not_tried")
     try:
         data = item.read()
     except Withheld as why:
@@ -88,5 +123,7 @@ def _sync_one(client: Any, place: BucketPlace, item: MediaObject, listed: dict[s
             CacheControl=item.cache_control, ContentMD5=base64.b64encode(md5.digest()).decode(),
         )
     except Exception as err:  # noqa: BLE001 - boto's and the network's errors: this object failed, the rest go on
+        endpoint.record(unreachable=isinstance(err, (CannotConnect, ConnectionClosedError)))
         return _Outcome(item.name, "failed", describe(err, place.bucket))
+    endpoint.record(unreachable=False)
     return _Outcome(item.name, "uploaded", size=len(data))

@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from precompute.bucket import BucketError, BucketPlace, Listed, describe, listed_objects, s3_client
-from precompute.bucket_sync import SyncReport, sync_objects
+from precompute.bucket_sync import UNREACHABLE_IN_A_ROW, SyncReport, sync_objects
 from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
 from precompute.index_archive import INDEX_FOLDER, write_index_archive
 from precompute.index_file import IndexFileError, read_index
@@ -103,7 +103,7 @@ def _publish(args: argparse.Namespace) -> int:
     report.withheld += withheld
     archive_lines = _publish_archive(client, place, args.index, listed, report) if args.index_archive else []
     _print_summary(report, place, objects, listed, archive_lines, args.endpoint_url)
-    return EXIT_SOME_FAILED if report.failed else EXIT_OK
+    return EXIT_SOME_FAILED if report.failed or report.not_tried else EXIT_OK
 
 
 def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[str, Listed], report: SyncReport) -> list[str]:
@@ -128,14 +128,18 @@ def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[
 
 def _print_summary(report: SyncReport, place: BucketPlace, objects: list[MediaObject], listed: dict[str, Listed],
                    archive_lines: list[str], endpoint_url: str | None) -> None:
+    failed = len(report.failed) + report.not_tried
     print(f"Published to {place.url()}: uploaded {len(report.uploaded)} ({report.uploaded_bytes / 2**20:.1f} MiB), "
-          f"skipped {report.skipped} already there, failed {len(report.failed)}.")
-    if report.failed:
-        print(f"Failed {len(report.failed)} (rerun to retry them):")
+          f"skipped {report.skipped} already there, failed {failed}.")
+    if failed:
+        print(f"Failed {failed} (rerun to retry them):")
         for name, reason in report.failed[:_LISTED_FAILURES]:
             print(f"  {name}: {reason}")
         if len(report.failed) > _LISTED_FAILURES:
             print(f"  … and {len(report.failed) - _LISTED_FAILURES} more")
+        if report.not_tried:
+            print(f"  {report.not_tried} not tried: the endpoint stopped answering "
+                  f"({UNREACHABLE_IN_A_ROW} uploads in a row could not reach it)")
     if report.withheld:
         print(f"Withheld {len(report.withheld)}, never uploaded:")
         for name, reason in report.withheld:

@@ -24,6 +24,7 @@ from PIL import ExifTags, Image
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from precompute import publish
 from precompute.build import BuildOptions, build_index
+from precompute.bucket_sync import UNREACHABLE_IN_A_ROW
 from precompute.index_file import read_index, thumbnail_dir_for
 from precompute.media_objects import IMMUTABLE, ORIGINAL_CACHE
 from tests.s3_outage import outage_proxy
@@ -128,6 +129,25 @@ def test_an_endpoint_that_goes_down_midway_fails_what_is_left_and_a_rerun_finish
         assert status == 0
         assert counts(out) == (total - 4, 4, 0)
         assert len(objects(s3)) == total
+
+
+def test_once_the_endpoint_is_down_the_rest_is_not_tried_and_a_rerun_finishes(holidays_index, s3, capsys):
+    """Hundreds of objects left when the store goes away: a few fail trying, the others are not tried."""
+    expected = len(thumbnail_names(holidays_index))
+    with outage_proxy(s3.url, uploads_allowed=20) as endpoint:
+        command = [holidays_index, "--to", f"s3://{BUCKET}/big", "--endpoint-url", endpoint.url, "--jobs", "4"]
+        status, out, _ = run_publish(capsys, *command)
+        assert status == publish.EXIT_SOME_FAILED and counts(out) == (20, 0, expected - 20)
+        not_tried = int(re.search(r"^  (\d+) not tried: the endpoint stopped answering", out, re.M).group(1))
+        # Those that tried: the run of failures that took the endpoint for down, each run restarted at most
+        # once by one of the 4 uploads in flight at the outage succeeding, and those in flight when it was.
+        assert expected - 20 - not_tried <= (UNREACHABLE_IN_A_ROW + 1) * 4
+        assert len(objects(s3)) == 20
+
+        endpoint.restart()
+        status, out, _ = run_publish(capsys, *command)
+        assert status == 0 and counts(out) == (expected - 20, 20, 0)
+        assert len(objects(s3)) == expected
 
 
 def _with_place(path: Path) -> bytes:
