@@ -25,7 +25,8 @@ from precompute.command_line import OneLineErrorParser, at_least, raise_interrup
 from precompute.index_archive import INDEX_FOLDER, write_index_archive
 from precompute.index_file import IndexFileError, read_index
 from precompute.location_data import DEFAULT_MODE
-from precompute.media_objects import MediaObject, default_photo_root, original_objects, thumbnail_objects
+from precompute.media_objects import (ORIGINALS_FOLDER, MediaObject, default_photo_root, original_objects,
+                                      thumbnail_objects)
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # nothing was published: the index, the bucket or the credentials are not usable
@@ -102,7 +103,7 @@ def _publish(args: argparse.Namespace) -> int:
         report = sync_objects(client, place, objects, listed, jobs=args.jobs, on_done=lambda: bar.update(1))
     report.withheld += withheld
     archive_lines = _publish_archive(client, place, args.index, listed, report) if args.index_archive else []
-    _print_summary(report, place, objects, listed, archive_lines, args.endpoint_url)
+    _print_summary(report, place, objects, listed, archive_lines, args.endpoint_url, bool(args.originals))
     return EXIT_SOME_FAILED if report.failed or report.not_tried else EXIT_OK
 
 
@@ -127,7 +128,7 @@ def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[
 
 
 def _print_summary(report: SyncReport, place: BucketPlace, objects: list[MediaObject], listed: dict[str, Listed],
-                   archive_lines: list[str], endpoint_url: str | None) -> None:
+                   archive_lines: list[str], endpoint_url: str | None, originals: bool) -> None:
     failed = len(report.failed) + report.not_tried
     print(f"Published to {place.url()}: uploaded {len(report.uploaded)} ({report.uploaded_bytes / 2**20:.1f} MiB), "
           f"skipped {report.skipped} already there, failed {failed}.")
@@ -145,7 +146,8 @@ def _print_summary(report: SyncReport, place: BucketPlace, objects: list[MediaOb
         for name, reason in report.withheld:
             print(f"  {name}: {reason}")
     published = {place.key(item.name) for item in objects}
-    others = [key for key in listed if key not in published and not key.startswith(place.key(INDEX_FOLDER))]
+    not_this_run = [place.key(INDEX_FOLDER)] + ([] if originals else [place.key(ORIGINALS_FOLDER)])
+    others = [key for key in listed if key not in published and not key.startswith(tuple(not_this_run))]
     if others:
         print(f"Left in place: {len(others)} objects under {place.url()} that this index does not name "
               "(earlier photos; an app running an older index may still show them).")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image
 
+from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from precompute import publish
 from precompute.build import BuildOptions, build_index
@@ -99,12 +100,14 @@ def test_after_adding_photos_only_theirs_are_uploaded(tmp_path, s3, capsys):
 
     for name, colour in (("zeta.jpg", (90, 10, 160)), ("eta.jpg", (10, 160, 90))):
         write_photo(tmp_path / "photos" / name, 500, 400, colour)
+    (tmp_path / "photos" / "alpha.jpg").unlink()
     report = build_index(tmp_path / "photos", index, BuildOptions(model="efficientnet-lite0", k=3, workers=0))
-    assert (report.added, report.embedded) == (2, 2)
+    assert (report.added, report.removed, report.embedded) == (2, 1, 2)
 
     status, out, _ = run_publish(capsys, index, *target)
     assert status == 0
-    assert counts(out) == (6, 3 * len(PHOTOS), 0)
+    assert counts(out) == (6, 3 * (len(PHOTOS) - 1), 0)
+    assert "Left in place: 3 objects" in out  # alpha's: an app still running the old index shows them
     added = set(objects(s3)) - before
     new_photos = [photo for photo in read_index(index)["photos"] if photo["path"] in ("zeta.jpg", "eta.jpg")]
     assert added == {f"site/{entry['file']}" for photo in new_photos for entry in photo["thumbnails"].values()} | {
@@ -191,17 +194,29 @@ def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3
     assert counts(run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url,
                               "--index-archive")[1]) == (0, 2 * len(PHOTOS) + 1, 0)  # the same archive, not again
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.url)  # how the app finds a store other than AWS
     fetched = tmp_path / "data" / "index.pkl"
-    fetch_index(url, fetched, DownloadLimits(sha256=sha256))
+    for variable, value in {"AWS_ENDPOINT_URL_S3": s3.url, "LOOKALIKE_INDEX_URL": url, "LOOKALIKE_INDEX_SHA256": sha256,
+                            "LOOKALIKE_INDEX": str(fetched)}.items():
+        monkeypatch.setenv(variable, value)  # AWS_ENDPOINT_URL_S3: how the app finds a store other than AWS
+    assert create_app().test_client().get("/healthz").json["photos"] == len(PHOTOS)
     assert read_index(fetched)["photos"] == read_index(tiny_index)["photos"]
     assert thumbnail_dir_for(fetched).is_dir()
+    monkeypatch.delenv("LOOKALIKE_INDEX_SHA256")
     with pytest.raises(IndexDownloadError, match="SHA-256"):
         fetch_index(url, tmp_path / "other" / "index.pkl", DownloadLimits(sha256="0" * 64))
+    with pytest.raises(IndexDownloadError, match="must look like s3://BUCKET/KEY"):
+        fetch_index(f"s3://{BUCKET}", tmp_path / "other" / "index.pkl")
     with pytest.raises(IndexDownloadError, match="NoSuchKey"):
         fetch_index(f"s3://{BUCKET}/site/index/missing.tar.gz", tmp_path / "other" / "index.pkl")
     with pytest.raises(IndexDownloadError, match="LOOKALIKE_INDEX_MAX_MB"):
         fetch_index(url, tmp_path / "other" / "index.pkl", DownloadLimits(download_mb=1e-4))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for variable in TEST_CREDENTIALS:
+        monkeypatch.delenv(variable)
+    with pytest.raises(IndexDownloadError, match="no AWS credentials"):
+        fetch_index(url, tmp_path / "other" / "index.pkl")
 
 
 def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_private(tiny_index, s3, capsys):
