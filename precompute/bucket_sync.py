@@ -6,7 +6,8 @@ equal to the bytes' MD5, which is what S3 and the S3-API stores answer for an
 object put in one request, as every object here is. Each upload sends its
 Content-MD5, so the store refuses bytes damaged on the way. One object's
 failure is recorded with its reason and never stops the others; but once
-`UNREACHABLE_IN_A_ROW` uploads in a row could not reach the endpoint at all,
+`UNREACHABLE_IN_A_ROW` uploads in a row could not reach the endpoint at all
+(refused, dropped or unanswered),
 the rest are not tried (each would spend its retries on a store that is
 down) and count as failed, for a rerun to pick up.
 
@@ -24,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ConnectionClosedError
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as CannotConnect
 
 from precompute.bucket import BucketPlace, Listed, describe
@@ -65,25 +66,25 @@ def sync_objects(
     """Publish each object unless it is there already; `on_done` is called after each one (a progress bar)."""
     report = SyncReport()
     endpoint = _Reachability()
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="publish") as pool:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="publish")
+    try:
         futures = [pool.submit(_sync_one, client, place, item, listed, endpoint) for item in objects]
-        try:
-            for future in as_completed(futures):
-                outcome = future.result()
-                if outcome.status == "uploaded":
-                    report.uploaded.append(outcome.name)
-                    report.uploaded_bytes += outcome.size
-                elif outcome.status == "skipped":
-                    report.skipped += 1
-                elif outcome.status == "not_tried":
-                    report.not_tried += 1
-                else:
-                    getattr(report, outcome.status).append((outcome.name, outcome.reason))
-                on_done()
-        except BaseException:  # Ctrl-C: objects not started are dropped, those in flight finish
-            for future in futures:
-                future.cancel()
-            raise
+        for future in as_completed(futures):
+            outcome = future.result()
+            if outcome.status == "uploaded":
+                report.uploaded.append(outcome.name)
+                report.uploaded_bytes += outcome.size
+            elif outcome.status == "skipped":
+                report.skipped += 1
+            elif outcome.status == "not_tried":
+                report.not_tried += 1
+            else:
+                getattr(report, outcome.status).append((outcome.name, outcome.reason))
+            on_done()
+    except BaseException:  # Ctrl-C: say so at once; objects not started are dropped, those in flight finish
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return report
 
 
@@ -123,7 +124,7 @@ def _sync_one(client: Any, place: BucketPlace, item: MediaObject, listed: dict[s
             CacheControl=item.cache_control, ContentMD5=base64.b64encode(md5.digest()).decode(),
         )
     except Exception as err:  # noqa: BLE001 - boto's and the network's errors: this object failed, the rest go on
-        endpoint.record(unreachable=isinstance(err, (CannotConnect, ConnectionClosedError)))
+        endpoint.record(unreachable=isinstance(err, (CannotConnect, ConnectionClosedError, ReadTimeoutError)))
         return _Outcome(item.name, "failed", describe(err, place.bucket))
     endpoint.record(unreachable=False)
     return _Outcome(item.name, "uploaded", size=len(data))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -151,6 +152,28 @@ def test_once_the_endpoint_is_down_the_rest_is_not_tried_and_a_rerun_finishes(ho
         status, out, _ = run_publish(capsys, *command)
         assert status == 0 and counts(out) == (expected - 20, 20, 0)
         assert len(objects(s3)) == expected
+
+
+def test_sigterm_midway_stops_with_one_line_and_a_rerun_finishes(tiny_index, s3):
+    total = 2 * len(PHOTOS)
+    with outage_proxy(s3.url, uploads_allowed=3, hang=True) as endpoint:
+        command = [sys.executable, "-m", "precompute.publish", str(tiny_index), "--to", f"s3://{BUCKET}/p",
+                   "--endpoint-url", endpoint.url, "--jobs", "1"]
+        run = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert endpoint.reached.wait(timeout=300)  # the fourth upload is in flight, held unanswered
+            run.send_signal(signal.SIGTERM)
+            said = next(line for line in iter(run.stderr.readline, "") if "interrupted" in line)  # before the release
+            assert said == "interrupted by SIGTERM: what was uploaded stays; rerun to finish\n"
+        finally:
+            endpoint.release.set()  # the upload in flight is dropped; then the command exits
+            out, err = run.communicate(timeout=300)
+        assert run.returncode == publish.EXIT_INTERRUPTED and "Traceback" not in err and not out
+        assert len(objects(s3)) == 3
+
+        endpoint.restart()
+        rerun = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0 and counts(rerun.stdout) == (total - 3, 3, 0)
 
 
 def _with_place(path: Path) -> bytes:
