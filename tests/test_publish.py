@@ -242,7 +242,7 @@ def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3
         fetch_index(url, tmp_path / "other" / "index.pkl")
 
 
-def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_private(tiny_index, s3, capsys):
+def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_private(tiny_index, s3, capsys, monkeypatch):
     """The README's policy: anyone may read thumbnails, previews and originals; the index needs credentials."""
     prefix = "site/"
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/{prefix}", "--endpoint-url", s3.url,
@@ -264,6 +264,14 @@ def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_pri
     archive = next(key for key in keys if key.startswith(f"{prefix}index/"))
     assert {key: unsigned_status(key) for key in keys if key != archive} == {key: 200 for key in keys if key != archive}
     assert unsigned_status(archive) == 403
+
+    # The app's originals-by-URL, set to the media URL + originals/, sends each photo (café.jpg too) to its object.
+    monkeypatch.setenv("LOOKALIKE_ORIGINALS_URL", f"{s3.url}/{BUCKET}/{prefix}originals/")
+    client, photos = create_app(tiny_index).test_client(), read_index(tiny_index)["photos"]
+    for photo in photos:
+        location = client.get(f"/photos/{photo['id']}/original").headers["Location"]
+        with urllib.request.urlopen(location, timeout=30) as response:
+            assert response.read() == (tiny_index.parent / "photos" / photo["path"]).read_bytes()  # no place to strip
 
 
 @pytest.mark.parametrize("to, message", [
