@@ -61,6 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "LOOKALIKE_INDEX_URL and LOOKALIKE_INDEX_SHA256 to configure")
     parser.add_argument("--jobs", type=at_least(1, 64), default=8, help="uploads at once (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.photo_root and not args.originals:
+        parser.error("--photo-root is where --originals come from; add --originals")
     try:
         args.place = BucketPlace.parse(args.to)
     except BucketError as err:
@@ -109,8 +111,13 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[str, Listed], report: SyncReport) -> list[str]:
     """Upload the index archive unless it is there (its name holds its SHA-256); the lines that configure the app."""
-    with tempfile.TemporaryDirectory(prefix="lookalike-publish-") as folder:
-        archive = write_index_archive(index_path, Path(folder))
+    # Beside the index, whose disk holds one more copy of it more surely than a small /tmp does.
+    with tempfile.TemporaryDirectory(prefix=".publish-", dir=index_path.parent) as folder:
+        try:
+            archive = write_index_archive(index_path, Path(folder))
+        except OSError as err:
+            report.failed.append((INDEX_FOLDER, f"cannot write the index archive: {err.strerror or err}"))
+            return []
         there = listed.get(place.key(archive.name))
         size = archive.path.stat().st_size
         if there is not None and there.size == size:

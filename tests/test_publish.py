@@ -288,6 +288,13 @@ def test_a_bad_destination_is_one_line_and_exit_2(tiny_index, capsys, to, messag
     assert stop.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_photo_root_without_originals_is_a_usage_error(tiny_index, capsys):
+    with pytest.raises(SystemExit) as stop:
+        publish.main([str(tiny_index), "--to", "s3://bucket/x", "--photo-root", "."])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "add --originals" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bad_input_gets_one_line_and_exit_1(tiny_index, tmp_path, s3, capsys, monkeypatch):
     def fails(*args, says: str) -> None:
         status, out, err = run_publish(capsys, *args)
