@@ -7,9 +7,8 @@ object put in one request, as every object here is. Each upload sends its
 Content-MD5, so the store refuses bytes damaged on the way. One object's
 failure is recorded with its reason and never stops the others; but once
 `UNREACHABLE_IN_A_ROW` uploads in a row could not reach the endpoint at all
-(refused, dropped or unanswered),
-the rest are not tried (each would spend its retries on a store that is
-down) and count as failed, for a rerun to pick up.
+(refused, dropped or unanswered), the rest are not tried (each would spend
+its retries on a store that is down) and count as failed, for a rerun.
 
 A store whose ETag is not the MD5 (AWS with SSE-KMS) makes every object look
 changed, so each run uploads everything again.
