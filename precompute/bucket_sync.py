@@ -3,7 +3,8 @@
 "The same bytes" is decided from one listing of the prefix (see
 `bucket.listed_objects`), not a request per object: same size and an ETag
 equal to the bytes' MD5, which is what S3 and the S3-API stores answer for an
-object put in one request, as every object here is. Each upload sends its
+object put in one request, as every object here is. A file unchanged since
+an earlier run hashed it is not even read (`publish_record.py`). Each upload sends its
 Content-MD5, so the store refuses bytes damaged on the way. One object's
 failure is recorded with its reason and never stops the others; but once
 `UNREACHABLE_IN_A_ROW` uploads in a row could not reach the endpoint at all
@@ -29,6 +30,7 @@ from botocore.exceptions import ConnectionError as CannotConnect
 
 from precompute.bucket import BucketPlace, Listed, describe
 from precompute.media_objects import MediaObject, Withheld
+from precompute.publish_record import PublishRecord
 
 UNREACHABLE_IN_A_ROW = 16
 
@@ -53,11 +55,19 @@ class _Outcome:
     size: int = 0
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where the objects go, what the listing found there, and what publish recorded putting there before."""
+
+    client: Any
+    place: BucketPlace
+    listed: dict[str, Listed]
+    record: PublishRecord | None = None
+
+
 def sync_objects(
-    client: Any,
-    place: BucketPlace,
+    destination: Destination,
     objects: Sequence[MediaObject],
-    listed: dict[str, Listed],
     *,
     jobs: int = 8,
     on_done: Callable[[], None] = lambda: None,
@@ -67,7 +77,7 @@ def sync_objects(
     endpoint = _Reachability()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="publish")
     try:
-        futures = [pool.submit(_sync_one, client, place, item, listed, endpoint) for item in objects]
+        futures = [pool.submit(_sync_one, destination, item, endpoint) for item in objects]
         for future in as_completed(futures):
             outcome = future.result()
             if outcome.status == "uploaded":
@@ -103,27 +113,36 @@ class _Reachability:
             self._in_a_row = self._in_a_row + 1 if unreachable else 0
 
 
-def _sync_one(client: Any, place: BucketPlace, item: MediaObject, listed: dict[str, Listed],
-              endpoint: _Reachability) -> _Outcome:
+def _sync_one(destination: Destination, item: MediaObject, endpoint: _Reachability) -> _Outcome:
     if endpoint.down:
         return _Outcome(item.name, "not_tried")
+    place, record = destination.place, destination.record
+    key = place.key(item.name)
+    there = destination.listed.get(key)
     try:
+        source = item.source.stat()
+        if there is not None and record is not None and record.published(key, source, item.strip_location) == there:
+            return _Outcome(item.name, "skipped")  # unchanged since it was hashed, and still there: not read again
         data = item.read()
     except Withheld as why:
         return _Outcome(item.name, "withheld", str(why))
     except OSError as err:
         return _Outcome(item.name, "failed", f"cannot read {item.source}: {err.strerror or err}")
     md5 = hashlib.md5(data)
-    there = listed.get(place.key(item.name))
-    if there is not None and there.size == len(data) and there.etag == md5.hexdigest():
-        return _Outcome(item.name, "skipped")
-    try:
-        client.put_object(
-            Bucket=place.bucket, Key=place.key(item.name), Body=data, ContentType=item.content_type,
-            CacheControl=item.cache_control, ContentMD5=base64.b64encode(md5.digest()).decode(),
-        )
-    except Exception as err:  # noqa: BLE001 - boto's and the network's errors: this object failed, the rest go on
-        endpoint.record(unreachable=isinstance(err, (CannotConnect, ConnectionClosedError, ReadTimeoutError)))
-        return _Outcome(item.name, "failed", describe(err, place.bucket))
-    endpoint.record(unreachable=False)
-    return _Outcome(item.name, "uploaded", size=len(data))
+    published = Listed(len(data), md5.hexdigest())
+    if there == published:
+        status = "skipped"
+    else:
+        try:
+            destination.client.put_object(
+                Bucket=place.bucket, Key=key, Body=data, ContentType=item.content_type,
+                CacheControl=item.cache_control, ContentMD5=base64.b64encode(md5.digest()).decode(),
+            )
+        except Exception as err:  # noqa: BLE001 - boto's and the network's errors: this object failed, the rest go on
+            endpoint.record(unreachable=isinstance(err, (CannotConnect, ConnectionClosedError, ReadTimeoutError)))
+            return _Outcome(item.name, "failed", describe(err, place.bucket))
+        endpoint.record(unreachable=False)
+        status = "uploaded"
+    if record is not None:
+        record.remember(key, source, item.strip_location, published)
+    return _Outcome(item.name, status, size=len(data))

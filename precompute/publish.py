@@ -20,13 +20,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from precompute.bucket import BucketError, BucketPlace, Listed, describe, listed_objects, s3_client
-from precompute.bucket_sync import UNREACHABLE_IN_A_ROW, SyncReport, sync_objects
+from precompute.bucket_sync import UNREACHABLE_IN_A_ROW, Destination, SyncReport, sync_objects
 from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
 from precompute.index_archive import INDEX_FOLDER, write_index_archive
 from precompute.index_file import IndexFileError, read_index
 from precompute.location_data import DEFAULT_MODE
 from precompute.media_objects import (ORIGINALS_FOLDER, MediaObject, default_photo_root, original_objects,
                                       thumbnail_objects)
+from precompute.publish_record import PublishRecord, record_path
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # nothing was published: the index, the bucket or the credentials are not usable
@@ -101,12 +102,24 @@ def _publish(args: argparse.Namespace) -> int:
     place: BucketPlace = args.place
     client = s3_client(args.endpoint_url, connections=args.jobs)
     listed = listed_objects(client, place)
-    with tqdm(total=len(objects), unit="object", desc=f"Publishing to {place.url()}", file=sys.stderr) as bar:
-        report = sync_objects(client, place, objects, listed, jobs=args.jobs, on_done=lambda: bar.update(1))
+    record = PublishRecord(record_path(args.index), f"{client.meta.endpoint_url} {place.url()}")
+    try:
+        with tqdm(total=len(objects), unit="object", desc=f"Publishing to {place.url()}", file=sys.stderr) as bar:
+            report = sync_objects(Destination(client, place, listed, record), objects, jobs=args.jobs,
+                                  on_done=lambda: bar.update(1))
+    finally:  # what went up before a failure or Ctrl-C need not be read again either
+        _save(record)
     report.withheld += withheld
     archive_lines = _publish_archive(client, place, args.index, listed, report) if args.index_archive else []
     _print_summary(report, place, objects, listed, archive_lines, args.endpoint_url, bool(args.originals))
     return EXIT_SOME_FAILED if report.failed or report.not_tried else EXIT_OK
+
+
+def _save(record: PublishRecord) -> None:
+    try:
+        record.save()
+    except OSError as err:  # a read-only index folder: the next run hashes every file again, nothing worse
+        print(f"note: cannot keep what was published in {record.path}: {err.strerror or err}", file=sys.stderr)
 
 
 def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[str, Listed], report: SyncReport) -> list[str]:

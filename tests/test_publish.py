@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from precompute.build import BuildOptions, build_index
 from precompute.bucket_sync import UNREACHABLE_IN_A_ROW
 from precompute.index_file import read_index, thumbnail_dir_for
 from precompute.media_objects import IMMUTABLE, ORIGINAL_CACHE
+from precompute.publish_record import record_path
 from tests.s3_outage import outage_proxy
 from tests.s3_server import TEST_CREDENTIALS, running_s3
 from tests.tiny_index import PHOTOS, build_tiny_index, write_photo
@@ -113,6 +115,30 @@ def test_after_adding_photos_only_theirs_are_uploaded(tmp_path, s3, capsys):
     new_photos = [photo for photo in read_index(index)["photos"] if photo["path"] in ("zeta.jpg", "eta.jpg")]
     assert added == {f"site/{entry['file']}" for photo in new_photos for entry in photo["thumbnails"].values()} | {
         "site/originals/zeta.jpg", "site/originals/eta.jpg"}
+
+
+def test_a_rerun_reads_only_the_files_changed_since_publish_hashed_them(tmp_path, s3, capsys):
+    """The record beside the index spares a rerun reading every original; the listing still has the last word."""
+    index = build_tiny_index(tmp_path)
+    target = [index, "--to", f"s3://{BUCKET}/site/", "--endpoint-url", s3.url, "--originals"]
+    assert run_publish(capsys, *target)[0] == 0
+    assert record_path(index).is_file()
+
+    # Other bytes, same size and time: only reading the file could tell, and the rule (precompute's) does not read it.
+    alpha = tmp_path / "photos" / "alpha.jpg"
+    before, data = alpha.stat(), bytearray(alpha.read_bytes())
+    data[-100] ^= 0xFF
+    alpha.write_bytes(bytes(data))
+    os.utime(alpha, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert counts(run_publish(capsys, *target)[1]) == (0, 3 * len(PHOTOS), 0)
+
+    s3.client().delete_object(Bucket=BUCKET, Key="site/originals/beta.jpg")  # gone from the store: the listing says so
+    assert counts(run_publish(capsys, *target)[1]) == (1, 3 * len(PHOTOS) - 1, 0)
+
+    record_path(index).write_text("{damaged")  # a damaged record counts as none: every file is read and hashed,
+    assert counts(run_publish(capsys, *target)[1]) == (1, 3 * len(PHOTOS) - 1, 0)  # and alpha's new bytes go up
+    assert s3.client().get_object(Bucket=BUCKET, Key="site/originals/alpha.jpg")["Body"].read() == bytes(data)
+    assert counts(run_publish(capsys, *target)[1]) == (0, 3 * len(PHOTOS), 0)  # and the record is whole again
 
 
 def test_an_endpoint_that_goes_down_midway_fails_what_is_left_and_a_rerun_finishes(tiny_index, s3, capsys):
