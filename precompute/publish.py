@@ -33,7 +33,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # nothing was published: the index, the bucket or the credentials are not usable
 EXIT_SOME_FAILED = 3  # some objects failed (each listed); a rerun retries just those
 EXIT_INTERRUPTED = 130
-_LISTED_FAILURES = 20  # failures printed one by one; past that, a count
+_LISTED_FAILURES = 20  # failed or withheld objects printed one by one; past that, a count
 
 
 class PublishError(Exception):
@@ -111,7 +111,8 @@ def _publish(args: argparse.Namespace) -> int:
         _save(record)
     report.withheld += withheld
     archive_lines = _publish_archive(client, place, args.index, listed, report) if args.index_archive else []
-    _print_summary(report, place, objects, listed, archive_lines, args.endpoint_url, bool(args.originals))
+    _print_summary(report, place, objects, listed, archive_lines, client.meta.endpoint_url.rstrip("/"),
+                   bool(args.originals))
     return EXIT_SOME_FAILED if report.failed or report.not_tried else EXIT_OK
 
 
@@ -148,36 +149,41 @@ def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[
 
 
 def _print_summary(report: SyncReport, place: BucketPlace, objects: list[MediaObject], listed: dict[str, Listed],
-                   archive_lines: list[str], endpoint_url: str | None, originals: bool) -> None:
+                   archive_lines: list[str], endpoint: str, originals: bool) -> None:
     failed = len(report.failed) + report.not_tried
     print(f"Published to {place.url()}: uploaded {len(report.uploaded)} ({report.uploaded_bytes / 2**20:.1f} MiB), "
           f"skipped {report.skipped} already there, failed {failed}.")
     if failed:
         print(f"Failed {failed} (rerun to retry them):")
-        for name, reason in report.failed[:_LISTED_FAILURES]:
-            print(f"  {name}: {reason}")
-        if len(report.failed) > _LISTED_FAILURES:
-            print(f"  … and {len(report.failed) - _LISTED_FAILURES} more")
+        _print_some(report.failed)
         if report.not_tried:
             print(f"  {report.not_tried} not tried: the endpoint stopped answering "
                   f"({UNREACHABLE_IN_A_ROW} uploads in a row could not reach it)")
     if report.withheld:
         print(f"Withheld {len(report.withheld)}, never uploaded:")
-        for name, reason in report.withheld:
-            print(f"  {name}: {reason}")
+        _print_some(report.withheld)
     published = {place.key(item.name) for item in objects}
     not_this_run = [place.key(INDEX_FOLDER)] + ([] if originals else [place.key(ORIGINALS_FOLDER)])
     others = [key for key in listed if key not in published and not key.startswith(tuple(not_this_run))]
     if others:
         print(f"Left in place: {len(others)} objects under {place.url()} that this index does not name "
               "(earlier photos; an app running an older index may still show them).")
-    on_aws = f"https://{place.bucket}.s3.amazonaws.com/{place.prefix}"
-    print(f"LOOKALIKE_MEDIA_URL: the public (or presigned) URL of {place.url()}" + ("" if endpoint_url else f", on AWS {on_aws}"))
+    on_aws = endpoint.endswith(".amazonaws.com")
+    print(f"LOOKALIKE_MEDIA_URL: the public (or presigned) URL of {place.url()}"
+          + (f", on AWS https://{place.bucket}.s3.amazonaws.com/{place.prefix}" if on_aws else ""))
     if archive_lines:
         print("\n".join(archive_lines))
         print("The app fetches that archive with boto3 and its own AWS credentials (as publish did); it stays private "
               "unless a bucket policy makes PREFIX/index/ public, which would publish every path and embedding."
-              + (f" Set AWS_ENDPOINT_URL_S3={endpoint_url} for the app too." if endpoint_url else ""))
+              + ("" if on_aws else f" Set AWS_ENDPOINT_URL_S3={endpoint} for the app too."))
+
+
+def _print_some(named_reasons: list[tuple[str, str]]) -> None:
+    """Each object with its reason, up to a screenful; past that, how many more."""
+    for name, reason in named_reasons[:_LISTED_FAILURES]:
+        print(f"  {name}: {reason}")
+    if len(named_reasons) > _LISTED_FAILURES:
+        print(f"  … and {len(named_reasons) - _LISTED_FAILURES} more")
 
 
 if __name__ == "__main__":
