@@ -129,8 +129,7 @@ def _originals_mode(private: bool) -> str:
     if mode not in location_data.MODES:
         _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(location_data.MODES)}, not {mode!r}")
     if mode != "off" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
-        caveats = ["the app does not remove their location data (`python -m precompute.publish --originals` does)"
-                   ] if mode == "stripped" else []
+        caveats = ["their location data is not removed"] if mode == "stripped" else []
         caveats += ["the password does not guard them there"] if private else []
         if caveats:
             print(f"lookalike: originals are served from LOOKALIKE_ORIGINALS_URL: {'; '.join(caveats)}", file=sys.stderr)
