@@ -2,7 +2,7 @@
 
 Configured from the environment:
   LOOKALIKE_INDEX          the index file written by `python -m precompute` (default data/index.pkl)
-  LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
+  LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot (https, s3)
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
   LOOKALIKE_BASE_URL       the site's own URL, for the JSON API's links (default: links relative to this server)
@@ -35,7 +35,7 @@ from flask import Flask
 from flask.wrappers import Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import access, cards, originals, page_cache
+from app import access, cards, page_cache
 from app.catalog import Catalog, display_name
 from app.duplicate_views import duplicate_pages
 from app.index_download import IndexDownloadError, fetch_index
@@ -46,6 +46,7 @@ from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.users import UsersError, configured_users
 from app.views import pages
+from precompute import location_data
 from precompute.index_file import IndexFileError
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -125,9 +126,9 @@ def _trusted_proxies() -> int:
 
 
 def _originals_mode(private: bool) -> str:
-    mode = os.environ.get("LOOKALIKE_ORIGINALS", originals.DEFAULT_MODE)
-    if mode not in originals.MODES:
-        _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(originals.MODES)}, not {mode!r}")
+    mode = os.environ.get("LOOKALIKE_ORIGINALS", location_data.DEFAULT_MODE)
+    if mode not in location_data.MODES:
+        _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(location_data.MODES)}, not {mode!r}")
     if mode != "off" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
         caveats = ["their location data is not removed"] if mode == "stripped" else []
         caveats += ["the password does not guard them there"] if private else []

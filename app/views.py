@@ -13,12 +13,12 @@ from urllib.parse import urlencode
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, send_file
 
-from app import originals
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
 from app.links import base_url, fixed_url, gallery_url, original_url, photo_url, thumbnail_url
 from app.page_cache import keep_response
+from precompute.location_data import without_location
 
 pages = Blueprint("pages", __name__)
 
@@ -164,7 +164,7 @@ def original(photo_id: int):
         return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE)
     try:
         with file:  # read from the file opened and checked, never from the path again
-            served = originals.without_location(file.read())
+            served = without_location(file.read())
     except OSError:
         abort(404, description="The original photo is no longer on disk.")
     if served is None:

@@ -1,13 +1,15 @@
 """A real S3 endpoint on 127.0.0.1 for tests and benchmarks: moto's standalone server.
 
 boto3 talks real HTTP to it (signing, multipart, errors and all); nothing inside
-boto3 is stubbed. Each server holds its buckets in its own process memory, so a
-server started for one test sees nothing of another's.
+boto3 is stubbed. moto keeps every server's buckets in one store per process,
+so each start empties it: a server started for one test sees nothing of an
+earlier test's (run one at a time).
 """
 
 from __future__ import annotations
 
 import contextlib
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -67,6 +69,7 @@ def running_s3(monkeypatch=None) -> Iterator[S3Endpoint]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = S3Endpoint(url=f"http://127.0.0.1:{port}", server=server)
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint.url}/moto-api/reset", method="POST"), timeout=30).close()
     try:
         yield endpoint
     finally:
