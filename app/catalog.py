@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from precompute.index_file import IndexFileError, PhotoTable, read_index, system_folder
+from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
 from precompute.relevance_feedback import best_rows, feedback_query
 
 # Photo dicts each worker keeps once made, the latest first: about 13 MiB, as many photos as the page
@@ -51,11 +51,6 @@ class Page:
     count: int
     per_page: int
     photos: list[dict]
-
-
-def display_name(path: str) -> str:
-    """A file name that can always be shown, even if it was not valid UTF-8 on disk."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class Catalog:

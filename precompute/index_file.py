@@ -125,6 +125,14 @@ def thumbnail_name(content_hash: str, kind: str) -> str:
 _THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_SIZES)  # kind, name after the hash
 
 
+def display_name(path: str) -> str:
+    """A path as valid UTF-8 text, even if it was not valid UTF-8 on disk: each undecodable byte becomes U+FFFD.
+
+    For pages and exports, which must be text; the index keeps the exact bytes (surrogateescape).
+    """
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class PhotoTable:
     """Every photo's record as columns; `table[row]` makes one photo's dict when a page needs it.
 
@@ -163,6 +171,13 @@ class PhotoTable:
     def path(self, row: int) -> str:
         start, stop = self._offsets[row : row + 2].tolist()
         return str(self._paths[start:stop], "utf-8", "surrogateescape")
+
+    def display_paths(self, rows: np.ndarray) -> list[str]:
+        """Many rows' paths as valid UTF-8 text (`display_name`), their offsets read at once: for exports of millions."""
+        return [
+            str(self._paths[start:stop], "utf-8", "replace")
+            for start, stop in zip(self._offsets[rows].tolist(), self._offsets[rows + 1].tolist())
+        ]
 
     def record(self, row: int) -> dict:
         return self.records([row])[0]
