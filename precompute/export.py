@@ -30,7 +30,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from typing import TextIO
 
 import numpy as np
 
-from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index
+from precompute.index_file import IndexFileError, PhotoTable, atomic_file, read_index
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("photo_id", "photo_path", "rank", "similar_id", "similar_path", "score")
@@ -109,19 +108,11 @@ def output(path: Path | None) -> Iterator[TextIO]:
         with stream:
             yield stream
         return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
+    with atomic_file(path, "w", encoding="utf-8", newline="") as stream:
         umask = os.umask(0)
         os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # readable as any file the user writes, not mkstemp's owner-only
-        with open(fd, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.fchmod(stream.fileno(), 0o666 & ~umask)  # readable as any file the user writes, not mkstemp's owner-only
+        yield stream
 
 
 def _score(text: str) -> float:

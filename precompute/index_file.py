@@ -39,6 +39,7 @@ import pickle
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -328,11 +329,20 @@ def new_index(
 
 def write_index(index: dict, path: Path) -> None:
     """Write `index` to `path` atomically: readers see the old file or the new, never a mix."""
-    path = Path(path)
+    with atomic_file(Path(path)) as out:
+        dump_index(index, out)
+
+
+@contextmanager
+def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO]:
+    """A temporary file beside `path` (`open`'s mode and options), synced and renamed over `path` when the block ends.
+
+    If the block raises (an error, Ctrl-C), the temporary file is removed and `path` is left as it was.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as out:
-            dump_index(index, out)
+        with open(fd, mode, **options) as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
