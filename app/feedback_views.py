@@ -40,15 +40,14 @@ class FeedbackQuery:
     unliked: list[int]
     k: int
 
-    def url_args(self, **changes) -> dict:
-        """The query as the site's links spell it: comma-separated ids, k only when not the default."""
-        liked, unliked, k = changes.get("liked", self.liked), changes.get("unliked", self.unliked), changes.get("k", self.k)
-        args = {"like": ",".join(map(str, liked))}
-        if unliked:
-            args["unlike"] = ",".join(map(str, unliked))
+    def url(self, k: int) -> str:
+        """This query with k results, as the site's links spell it: ids comma-separated, k only when not the default."""
+        args = {"like": ",".join(map(str, self.liked))}
+        if self.unliked:
+            args["unlike"] = ",".join(map(str, self.unliked))
         if k != DEFAULT_RESULTS:
             args["k"] = k
-        return args
+        return f"{request.script_root}/similar?{urlencode(args, safe=',')}"
 
 
 def feedback_available() -> str | None:
@@ -123,7 +122,7 @@ def more_like_these():
         liked=[collection.photo(photo_id) for photo_id in query.liked],
         unliked=[collection.photo(photo_id) for photo_id in query.unliked],
         similar=collection.more_like(query.liked, query.unliked, query.k),
-        more_url=f"{request.script_root}/similar?{urlencode(query.url_args(k=min(MAX_RESULTS, query.k * 2)))}",
+        more_url=query.url(min(MAX_RESULTS, query.k * 2)),
         keep={},
         default_results=DEFAULT_RESULTS,
         max_results=MAX_RESULTS,

@@ -13,7 +13,7 @@ with --out, to a temporary file renamed over FILE when complete: an
 interrupted export leaves FILE as it was.
 
 A path that is not valid UTF-8 on disk (the index keeps its bytes) is written
-with U+FFFD for each undecodable byte, as the web pages show it, so the output
+with U+FFFD in place of its undecodable bytes, as the web pages show it, so the output
 is always valid UTF-8; the ids stay exact for joins, and stderr says how many
 such paths there were.
 
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     where = f" to {args.out}" if args.out else ""
     print(f"Exported {done.rows:,} rows for {done.photos:,} photos{where}.", file=sys.stderr)
     if done.undecodable:
-        print(f"note: {len(done.undecodable):,} paths are not valid UTF-8; each undecodable byte is written as U+FFFD "
+        print(f"note: paths not valid UTF-8: {len(done.undecodable):,}; their undecodable bytes are written as U+FFFD "
               "(join on the ids)", file=sys.stderr)
     return 0
 

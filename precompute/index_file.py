@@ -127,7 +127,7 @@ _THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_
 
 
 def display_name(path: str) -> str:
-    """A path as valid UTF-8 text, even if it was not valid UTF-8 on disk: each undecodable byte becomes U+FFFD.
+    """A path as valid UTF-8 text, even if it was not valid UTF-8 on disk: undecodable bytes become U+FFFD.
 
     For pages and exports, which must be text; the index keeps the exact bytes (surrogateescape).
     """

@@ -10,11 +10,12 @@ document.addEventListener("DOMContentLoaded", () => {
   const buttons = Array.from(form.querySelectorAll('button[type="submit"]'));
   buttons.forEach((button) => { button.dataset.label = button.textContent; });
 
-  const update = () => {
+  // The count appears from the first pick on: changing the text at load would move the page (layout shift).
+  const update = (counted) => {
     const liked = boxes().filter((box) => box.name === "like" && box.checked).length;
     const unliked = boxes().filter((box) => box.name === "unlike" && box.checked).length;
     buttons.forEach((button) => {
-      button.textContent = `${button.dataset.label} (${liked} liked${unliked ? `, ${unliked} not` : ""})`;
+      if (counted) button.textContent = `${button.dataset.label} (${liked} liked${unliked ? `, ${unliked} not` : ""})`;
       button.disabled = liked === 0;
     });
   };
@@ -27,7 +28,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const other = box.name === "like" ? "unlike" : "like";
       boxes().filter((each) => each.name === other && each.value === box.value).forEach((each) => { each.checked = false; });
     }
-    update();
+    update(true);
   });
-  update();
+  update(false);
 });

@@ -88,7 +88,7 @@ def test_non_utf8_paths_are_written_as_valid_utf8_with_replacement_characters(tm
     rows = _rows(out, "csv")  # decodes strictly
     assert {row["photo_path"] for row in rows if row["photo_id"] == "1"} == {"caf\ufffd/b\ufffdd.jpg"}
     assert any(row["similar_path"] == "caf\ufffd/b\ufffdd.jpg" for row in rows)
-    assert capsys.readouterr().err.endswith("note: 1 paths are not valid UTF-8; each undecodable byte is written as "
+    assert capsys.readouterr().err.endswith("note: paths not valid UTF-8: 1; their undecodable bytes are written as "
                                             "U+FFFD (join on the ids)\n")
 
 

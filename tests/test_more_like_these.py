@@ -136,6 +136,7 @@ def test_the_result_page_holds_the_whole_query_in_a_get_form(client):
     for item in results:  # each result offers both marks, unticked
         assert f'name="like" value="{item["id"]}">' in html and f'name="unlike" value="{item["id"]}">' in html
     assert html.count('<li id="photo-') == 3 + 12
+    assert '<a href="/similar?like=3,5&amp;unlike=7">Show more results</a>' in html  # k=24, the default
 
 
 def test_gallery_and_photo_pages_offer_picks_in_a_get_form(client):
