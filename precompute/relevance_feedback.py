@@ -29,8 +29,8 @@ def feedback_query(
 ) -> np.ndarray:
     """The unit-length query for these rows of `embeddings`; `liked` must not be empty.
 
-    If the rejected photos cancel the liked ones exactly (a photo liked and
-    rejected), the liked mean alone is the query.
+    Should the rejected photos cancel the liked ones (a zero query), the
+    liked mean alone is the query.
     """
     query = embeddings[np.asarray(liked, dtype=np.intp)].astype(np.float32).mean(axis=0)
     if len(unliked):
