@@ -38,6 +38,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import access, cards, page_cache
 from app.catalog import Catalog, display_name
 from app.duplicate_views import duplicate_pages
+from app.feedback_views import feedback_pages
 from app.index_download import IndexDownloadError, fetch_index
 from app.links import PhotoIdConverter, checked_base_url, location_without_host
 from app.page_cache import RenderedPages, with_page_cache
@@ -155,7 +156,6 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
             Path(photo_root) if photo_root else None,
             os.environ.get("LOOKALIKE_ORIGINALS_URL") or None,
             confined=downloaded,
-            with_embeddings=search != "off",
         )
     except (IndexFileError, IndexDownloadError) as err:
         _cannot_start(str(err))
@@ -190,6 +190,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.register_blueprint(pages)
     app.register_blueprint(search_pages)
     app.register_blueprint(duplicate_pages)
+    app.register_blueprint(feedback_pages)
     enable_cache_busting(app)
     if users:
         access.make_private(app, users, secret_key)

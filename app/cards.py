@@ -1,6 +1,8 @@
 """Photo cards: a thumbnail and its name, linking to the photo's page; in a ranked list, with its score.
 
 Each card comes in its list item, classed by its aspect ratio for the justified rows.
+Where a page asks for "more like these", the item also holds its checkboxes
+(`picks`), beside the link rather than in it, for the GET form around the list.
 
 Every gallery and photo page repeats it, up to 200 times, and a photo page
 is mostly cards. As a Jinja macro a card took about 70 µs. Built here, and
@@ -28,6 +30,10 @@ CACHE_BYTES = 8 * 2**20  # per worker: about 14k cards
 # inline styles). Hundredths crop at most 2% at the narrowest bucket; beyond the range, more.
 ASPECT_RATIOS = range(25, 401)
 
+# The checkboxes a card may carry, by form field: what they say on the card.
+PICK_LABELS = {"like": "More like this", "unlike": "Not like this"}
+FEEDBACK_FORM = "more-like-these"  # the id of the page's GET form to /similar, wherever the cards are
+
 
 def aspect_ratio_class(width: int, height: int) -> str:
     """The `ar-NNN` class of the bucket nearest a thumbnail's width / height."""
@@ -35,14 +41,15 @@ def aspect_ratio_class(width: int, height: int) -> str:
     return f"ar-{min(max(hundredths, ASPECT_RATIOS.start), ASPECT_RATIOS.stop - 1)}"
 
 
-def photo_card(photo: dict, keep: dict | None = None, score: float | None = None) -> Markup:
-    """One gallery item: the card in its list item, which `#photo-ID` links land on."""
-    return _card_maker(keep)(photo, score)
+def photo_card(photo: dict, keep: dict | None = None, score: float | None = None, picks: tuple[str, ...] = (),
+               checked: bool = False) -> Markup:
+    """One gallery item: the card in its list item, which `#photo-ID` links land on; `picks` name its checkboxes."""
+    return _card_maker(keep, picks, checked)(photo, score)
 
 
-def ranked_cards(similar: list[Similar], keep: dict | None = None) -> Markup:
+def ranked_cards(similar: list[Similar], keep: dict | None = None, picks: tuple[str, ...] = ()) -> Markup:
     """Similar photos, best first, as an ordered list of scored cards."""
-    card = _card_maker(keep)
+    card = _card_maker(keep, picks)
     items = "".join(card(item.photo, item.score) for item in similar)
     return Markup(f'<ol class="grid ranked">{items}</ol>')
 
@@ -54,7 +61,7 @@ def described_cards(photos: list[dict], describe: Callable[[dict], Markup]) -> M
     return Markup(f'<ul class="grid described">{items}</ul>')
 
 
-def _card_maker(keep: dict | None) -> Callable[..., Markup]:
+def _card_maker(keep: dict | None, picks: tuple[str, ...] = (), checked: bool = False) -> Callable[..., Markup]:
     """Cards for one page: what they share is looked up once, not once per card."""
     cards: RenderedPages = current_app.extensions["lookalike_cards"]
     script_root = request.script_root
@@ -62,15 +69,29 @@ def _card_maker(keep: dict | None) -> Callable[..., Markup]:
 
     def card(photo: dict, score: float | None, below: Markup = Markup("")) -> Markup:
         opening = cards.get_or_render((script_root, photo["id"], keep_key), lambda: _card_without_score(photo, keep))
+        closing = f"</a>{below}{_pick_boxes(photo, picks, checked) if picks else ''}</li>"
         if score is None:
-            return Markup(f"{opening}</a>{below}</li>")
+            return Markup(opening + closing)
         score = float(score)
         return Markup(
             f'{opening}<span class="score"><meter min="0" max="1" value="{score:.4f}" aria-hidden="true"></meter>'
-            f'<span class="score-value"><span class="visually-hidden">similarity </span>{score:.2f}</span></span></a></li>'
+            f'<span class="score-value"><span class="visually-hidden">similarity </span>{score:.2f}</span></span>{closing}'
         )
 
     return card
+
+
+def _pick_boxes(photo: dict, picks: tuple[str, ...], checked: bool) -> str:
+    """Checkboxes named `like`/`unlike` whose value is the photo's id: a GET form sends them as the query."""
+    name = escape(display_name(photo["path"]))
+    state = " checked" if checked else ""
+    boxes = "".join(
+        f'<label class="pick pick-{field}"><input type="checkbox" form="{FEEDBACK_FORM}" name="{field}"'
+        f' value="{int(photo["id"])}"{state}>'
+        f' {PICK_LABELS[field]}<span class="visually-hidden">: {name}</span></label>'
+        for field in picks
+    )
+    return f'<span class="picks">{boxes}</span>'
 
 
 def _card_without_score(photo: dict, keep: dict | None) -> str:

@@ -6,7 +6,10 @@ inside its folder.
 
 The index's columns are memory-mapped (see `precompute.index_file`): a
 photo's dict is made when a page shows it, a page's photos together. The
-embeddings are kept only when search by photo is on.
+embeddings are mapped whenever the index has them (search by photo and "more
+like these" rank them), but read only by those queries: until one comes, they
+cost address space, not memory, and once read they are pages of the file,
+shared by every worker.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from precompute.index_file import IndexFileError, PhotoTable, read_index, system_folder
+from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
+from precompute.relevance_feedback import best_rows, feedback_query
 
 # Photo dicts each worker keeps once made, the latest first: about 13 MiB, as many photos as the page
 # cache keeps photo pages. Pages show the same photos again and again; a dict costs a few µs to make.
@@ -49,11 +53,6 @@ class Page:
     photos: list[dict]
 
 
-def display_name(path: str) -> str:
-    """A file name that can always be shown, even if it was not valid UTF-8 on disk."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 class Catalog:
     """`confined`: the index came from elsewhere (LOOKALIKE_INDEX_URL), so the photo folder it records
     is used only if it lies inside the index's own folder; see `served_photo_root`."""
@@ -66,11 +65,11 @@ class Catalog:
         originals_url: str | None = None,
         *,
         confined: bool = False,
-        with_embeddings: bool = True,
     ):
         self.photos: PhotoTable = index["photos"]
-        # Without search the embeddings, the bulk of the file, are never mapped in at all.
-        self.embeddings: np.ndarray | None = index["embeddings"] if with_embeddings else None
+        embeddings = index["embeddings"]
+        # An index may carry no embeddings (N×0): then nothing can be ranked beyond the stored lists.
+        self.embeddings: np.ndarray | None = embeddings if embeddings.shape[1] and len(embeddings) else None
         self.neighbours: np.ndarray = index["neighbors"]
         self.scores: np.ndarray = index["scores"]
         self.model: dict = index["model"]
@@ -96,11 +95,9 @@ class Catalog:
         originals_url: str | None = None,
         *,
         confined: bool = False,
-        with_embeddings: bool = True,
     ) -> "Catalog":
         index_path = Path(index_path)
-        return cls(read_index(index_path), index_path, photo_root, originals_url, confined=confined,
-                   with_embeddings=with_embeddings)
+        return cls(read_index(index_path), index_path, photo_root, originals_url, confined=confined)
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -123,13 +120,22 @@ class Catalog:
         is one matrix-vector product over the mapped embeddings, which reads all
         of them (100k × 1280-d: 0.5 GB; a million: 5 GB, shared by the workers).
         """
-        k = min(k, len(self.photos))
-        if k == 0 or self.embeddings is None:
+        if self.embeddings is None:
             return []
-        scores = self.embeddings @ query.astype(np.float32, copy=False)
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.lexsort((best, -scores[best]))]
-        return [Similar.scored(photo, score) for photo, score in zip(self._photos_at(best.tolist()), scores[best].tolist())]
+        return self._ranked(*best_rows(self.embeddings, query, k))
+
+    def more_like(self, liked: Sequence[int], unliked: Sequence[int], k: int) -> list[Similar]:
+        """The k photos most like the `liked` ids and least like the `unliked` ones (Rocchio), best first.
+
+        The ids must be known (`row`) and `liked` not empty; the picked and
+        rejected photos themselves are never among the results. Needs the embeddings.
+        """
+        liked_rows, unliked_rows = [self.row(i) for i in liked], [self.row(i) for i in unliked]
+        query = feedback_query(self.embeddings, liked_rows, unliked_rows)
+        return self._ranked(*best_rows(self.embeddings, query, k, exclude=liked_rows + unliked_rows))
+
+    def _ranked(self, rows: np.ndarray, scores: np.ndarray) -> list[Similar]:
+        return [Similar.scored(photo, score) for photo, score in zip(self._photos_at(rows.tolist()), scores.tolist())]
 
     def beside(self, photo_id: int, step: int) -> dict | None:
         """The photo `step` places after (or before) this one in gallery order, if any."""

@@ -12,7 +12,8 @@ neighbours). Served by gunicorn, 2 sync workers, --preload, as in production:
 - search on: a master and 2 forked workers (what gunicorn --preload does)
   that each rank the whole collection against a query, as a search by photo
   does, against the same processes with search off; growth against one copy
-  of the embeddings;
+  of the embeddings; the same for "more like these" (ranked with search off:
+  the embeddings are mapped either way, and read only by such a query);
 - file size at 100k photos, format 2 against format 1 (a dict per photo,
   arrays inside the pickle) holding the same data.
 """
@@ -109,16 +110,22 @@ def _get(url: str) -> None:
 def _search_memory_rows(index: Path, args: argparse.Namespace) -> Iterator[Row]:
     off, _ = in_fresh_process(forked_workers_pss, str(index), "off")
     on, _ = in_fresh_process(forked_workers_pss, str(index), "auto")
+    feedback, _ = in_fresh_process(forked_workers_pss, str(index), "off", True)
     copy = on["embeddings"]
     label = f"{args.scale_photos:,} photos × {args.scale_dim}-d: one copy of the embeddings is {copy:,.0f} MiB; master + {WORKERS} forked workers"
     yield Row("PSS growth, search on vs one copy of the embeddings", on["total"] - off["total"], copy, "MiB",
+              "one copy, not one a worker", higher_is_better=False, note=label)
+    yield Row("PSS growth, more like these (search off) vs one copy", feedback["total"] - off["total"], copy, "MiB",
               "one copy, not one a worker", higher_is_better=False, note=label)
     yield Row("PSS of the mapped index file, search on vs off", on["mapped"], off["mapped"], "MiB", higher_is_better=False,
               note=label)
 
 
-def forked_workers_pss(index_path: str, search: str) -> dict[str, float]:
+def forked_workers_pss(index_path: str, search: str, more_like_these: bool = False) -> dict[str, float]:
     """In a fresh process: load the app as gunicorn's master does, fork workers, and have each rank every photo.
+
+    Ranked as a search by photo does when search is on, as "more like these"
+    does (photo 0 liked) with `more_like_these`, not at all otherwise.
 
     Returns the PSS of master + workers in total, the part that maps the index
     file, and the size of the embeddings (MiB). Each worker serves a photo page
@@ -140,7 +147,9 @@ def forked_workers_pss(index_path: str, search: str) -> dict[str, float]:
         pid = os.fork()
         if pid == 0:
             app.test_client().get("/photos/1")
-            if search != "off":
+            if more_like_these:
+                catalog.more_like([0], [], 24)
+            elif search != "off":
                 catalog.nearest(query, 24)
             os.write(ready_write, b"x")
             os.read(release_read, 1)  # stay alive, mapped, until measured

@@ -39,6 +39,7 @@ import pickle
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -140,6 +141,14 @@ def thumbnail_name(content_hash: str, kind: str) -> str:
 _THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_SIZES)  # kind, name after the hash
 
 
+def display_name(path: str) -> str:
+    """A path as valid UTF-8 text, even if it was not valid UTF-8 on disk: undecodable bytes become U+FFFD.
+
+    For pages and exports, which must be text; the index keeps the exact bytes (surrogateescape).
+    """
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class PhotoTable:
     """Every photo's record as columns; `table[row]` makes one photo's dict when a page needs it.
 
@@ -188,6 +197,13 @@ class PhotoTable:
     def path(self, row: int) -> str:
         start, stop = self._offsets[row : row + 2].tolist()
         return str(self._paths[start:stop], "utf-8", "surrogateescape")
+
+    def display_paths(self, rows: np.ndarray) -> list[str]:
+        """Many rows' paths as valid UTF-8 text (`display_name`), their offsets read at once: for exports of millions."""
+        return [
+            str(self._paths[start:stop], "utf-8", "replace")
+            for start, stop in zip(self._offsets[rows].tolist(), self._offsets[rows + 1].tolist())
+        ]
 
     def record(self, row: int) -> dict:
         return self.records([row])[0]
@@ -383,11 +399,20 @@ def new_index(
 
 def write_index(index: dict, path: Path) -> None:
     """Write `index` to `path` atomically: readers see the old file or the new, never a mix."""
-    path = Path(path)
+    with atomic_file(Path(path)) as out:
+        dump_index(index, out)
+
+
+@contextmanager
+def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO]:
+    """A temporary file beside `path` (`open`'s mode and options), synced and renamed over `path` when the block ends.
+
+    If the block raises (an error, Ctrl-C), the temporary file is removed and `path` is left as it was.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as out:
-            dump_index(index, out)
+        with open(fd, mode, **options) as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

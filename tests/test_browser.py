@@ -211,7 +211,8 @@ def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holida
     tab = Tab(browser, server, viewport=viewport)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
-        for name, path in [("gallery", "/"), ("photo", "/photos/7"), ("search", "/search")]:
+        for name, path in [("gallery", "/"), ("photo", "/photos/7"), ("search", "/search"),
+                           ("more-like-these", "/similar?like=7,8&unlike=30")]:
             tab.open(path)
             _load_every_image(tab)
             overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
@@ -219,6 +220,86 @@ def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holida
             shot = SCREENSHOTS / f"{name}-{viewport['width']}.png"
             tab.page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 10_000
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
+# More like these: tick photos in the gallery, ask for more like them, mark one "not like this", refine.
+
+
+def _result_ids(tab: Tab) -> list[int]:
+    return [int(href.rsplit("/", 1)[1]) for href in
+            tab.page.eval_on_selector_all(".similar .card", "cards => cards.map(card => card.getAttribute('href'))")]
+
+
+def _query(tab: Tab) -> dict[str, list[int]]:
+    """The ids the result page's URL holds, by field, whether comma-separated or repeated."""
+    from urllib.parse import parse_qs, urlsplit
+
+    fields = parse_qs(urlsplit(tab.page.url).query)
+    return {name: sorted(int(i) for value in fields.get(name, []) for i in value.split(",")) for name in ("like", "unlike")}
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
+def test_picking_photos_then_refining_with_not_like_this(browser, server, javascript):
+    tab = Tab(browser, server, javascript=javascript)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        tab.open("/")
+        picks = tab.page.locator(".grid .pick-like input")
+        liked = [int(picks.nth(i).get_attribute("value")) for i in (2, 5)]
+        for i in (2, 5):
+            picks.nth(i).check()
+        button = tab.page.locator("#more-like-these button")
+        assert button.inner_text() == ("More like these (2 liked)" if javascript else "More like these")  # counted once picking
+        button.click()
+        tab.page.wait_for_url("**/similar?**")
+        assert _query(tab) == {"like": liked, "unlike": []}
+        first = _result_ids(tab)
+        assert len(first) == 24 and not set(first) & set(liked)
+        assert tab.page.locator(".picked .pick-like input:checked").count() == 2
+
+        rejected = first[0]
+        tab.page.locator(f'.similar input[name="unlike"][value="{rejected}"]').check()
+        if javascript:  # the two marks of a card exclude each other
+            tab.page.locator(f'.similar input[name="like"][value="{rejected}"]').check()
+            assert not tab.page.locator(f'.similar input[name="unlike"][value="{rejected}"]').is_checked()
+            tab.page.locator(f'.similar input[name="unlike"][value="{rejected}"]').check()
+            assert not tab.page.locator(f'.similar input[name="like"][value="{rejected}"]').is_checked()
+        tab.page.get_by_role("button", name=re.compile("^Refine")).first.click()
+        tab.page.wait_for_url(re.compile(r".*unlike=.*"))
+        assert _query(tab) == {"like": liked, "unlike": [rejected]}
+        refined = _result_ids(tab)
+        assert rejected not in refined and not set(refined) & set(liked) and refined != first
+        assert tab.page.locator(".picked .pick-unlike input:checked").count() == 1
+        _load_every_image(tab)
+        tab.page.screenshot(path=str(SCREENSHOTS / f"more-like-these-refined-{'js' if javascript else 'nojs'}.png"), full_page=True)
+
+        bookmarked = tab.page.url  # the URL is the whole query: opened afresh, the same results
+        tab.page.goto(bookmarked)
+        assert _result_ids(tab) == refined
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
+def test_more_like_this_photo_and_a_similar_one_from_the_photo_page(browser, server, javascript):
+    tab = Tab(browser, server, javascript=javascript)
+    try:
+        tab.open("/photos/7")
+        assert tab.page.locator('#more-like-these input[name="like"][value="7"]').is_checked()
+        other = tab.page.locator(".similar .pick-like input").first
+        other_id = int(other.get_attribute("value"))
+        other.check()
+        tab.page.locator("#more-like-these button").click()
+        tab.page.wait_for_url("**/similar?**")
+        assert _query(tab) == {"like": sorted([7, other_id]), "unlike": []}
+        assert len(_result_ids(tab)) == 24
+        if javascript:  # with nothing picked the button waits
+            tab.open("/")
+            assert tab.page.locator("#more-like-these button").is_disabled()
         assert tab.errors == []
     finally:
         tab.context.close()

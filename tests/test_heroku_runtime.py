@@ -8,6 +8,7 @@ the way it reaches a dyno: LOOKALIKE_INDEX_URL, here a local HTTP server.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,6 +97,10 @@ def test_requirements_txt_alone_serves_the_app_through_the_procfile(
         assert status == 200 and "Search by photo is off" in body.decode() and "torch" in body.decode()
         status, _, _ = _get(f"{base}/api/search", b"", {"Content-Type": "multipart/form-data; boundary=x"})
         assert status == 503
+        status, _, body = _get(f"{base}/api/similar?like=2&unlike=4&k=2")  # "more like these" needs no torch
+        assert status == 200 and len(json.loads(body)["similar"]) == 2
+        status, _, body = _get(f"{base}/similar?like=2,3")
+        assert status == 200 and "Most similar" in body.decode()
         workers = _children(server.pid)
         assert len(workers) == 2, "WEB_CONCURRENCY=2 should give two workers"
         assert all(str(runtime_venv) in Path(f"/proc/{pid}/cmdline").read_text() for pid in [server.pid, *workers])

@@ -60,7 +60,14 @@ def mapped_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_index(tmp_path_factory.mktemp("mapped") / "index.pkl", 4000, neighbours="random").resolve()
 
 
-def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapped_index):
+RANKINGS = {  # the two queries that read every embedding: search by photo, and "more like these"
+    "search by photo": lambda catalog, query: catalog.nearest(query, 3)[0].photo["id"],
+    "more like these": lambda catalog, query: catalog.more_like([7], [], 3)[0].photo["id"],
+}
+
+
+@pytest.mark.parametrize("ranking", RANKINGS)
+def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapped_index, ranking):
     app = create_app(mapped_index)  # the master, as with --preload
     catalog = app.extensions["lookalike"]
     embeddings_kib = catalog.embeddings.nbytes / 1024
@@ -68,9 +75,9 @@ def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapp
     assert catalog.nearest(query, 3)[0].photo["id"] == 7  # the master's pages: the first sharer
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # a worker answering a search reads every embedding
+    if pid == 0:  # a worker answering a query reads every embedding
         anonymous = _anonymous_kib()
-        found = catalog.nearest(query, 3)[0].photo["id"]
+        found = RANKINGS[ranking](catalog, query)
         memory = mapped_file_kib("self", mapped_index)
         report = [found, _anonymous_kib() - anonymous, memory["Rss"], memory["Pss"], memory["Private_Dirty"]]
         os.write(write, " ".join(map(str, report)).encode())
@@ -79,21 +86,25 @@ def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapp
     found, anonymous_growth, rss, pss, dirty = map(float, os.read(read, 256).split())
     os.close(read)
     os.waitpid(pid, 0)
-    assert found == 7
+    assert found == (7 if ranking == "search by photo" else catalog.nearest(query, 2)[1].photo["id"])
     assert rss >= embeddings_kib, f"only {rss:.0f} KiB of the index file mapped, the embeddings are {embeddings_kib:.0f}"
     assert pss <= 0.55 * rss, f"the worker's share of the mapped file is {pss:.0f} of {rss:.0f} KiB: not shared"
-    assert dirty == 0 and anonymous_growth < embeddings_kib / 10, "the search copied the embeddings"
+    assert dirty == 0 and anonymous_growth < embeddings_kib / 10, "the query copied the embeddings"
 
 
-def test_with_search_off_the_embeddings_are_not_mapped(mapped_index, monkeypatch):
+def test_the_embeddings_are_mapped_but_not_read_until_a_query_ranks_them(tmp_path, monkeypatch):
+    """With search off, pages cost no embedding memory; "more like these" still works, reading them on demand."""
     monkeypatch.setenv("LOOKALIKE_SEARCH", "off")
-    before = mapped_file_kib("self", mapped_index)["Size"]  # an earlier test's app may still map it
-    app = create_app(mapped_index)
+    index = write_synthetic_index(tmp_path / "index.pkl", 4000, neighbours="random").resolve()  # mapped by no earlier app
+    app = create_app(index)
     catalog = app.extensions["lookalike"]
-    mapped = mapped_file_kib("self", mapped_index)["Size"] - before
-    assert catalog.embeddings is None
-    assert mapped < 4000 * 1280 * 4 / 1024 / 2, f"{mapped:.0f} KiB of the index file still mapped"
+    embeddings_kib = catalog.embeddings.nbytes / 1024
     client = app.test_client()
-    assert client.get("/photos/3").status_code == 200
+    for url in ("/", "/?page=40", "/photos/3", "/photos/3999", "/api/photos/5/similar"):
+        assert client.get(url).status_code == 200
+    resident = mapped_file_kib("self", index)["Rss"]
+    assert resident < embeddings_kib / 10, f"{resident:.0f} KiB of the index file resident after pages, embeddings {embeddings_kib:.0f}"
     assert client.post("/api/search", data={}).status_code == 503
     assert "LOOKALIKE_SEARCH=off" in client.get("/search").get_data(as_text=True)
+    assert client.get("/api/similar?like=3").status_code == 200
+    assert mapped_file_kib("self", index)["Rss"] >= embeddings_kib, "the query did not read the embeddings"
