@@ -5,6 +5,9 @@ Configured from the environment:
   LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
+  LOOKALIKE_MEDIA_URL      thumbnails and previews from object storage: https://… (public) or s3://BUCKET/PREFIX/
+                           (presigned, LOOKALIKE_MEDIA_URL_LIFETIME_S); see app/media.py
+  LOOKALIKE_MEDIA_PUBLIC   `yes`: a private gallery may point LOOKALIKE_MEDIA_URL at a public https:// URL
   LOOKALIKE_BASE_URL       the site's own URL, for the JSON API's links (default: links relative to this server)
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
@@ -36,6 +39,7 @@ from flask.wrappers import Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import access, cards, originals, page_cache
+from app.media import Media, MediaSettingError, configured_media
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
 from app.links import PhotoIdConverter, checked_base_url, location_without_host
@@ -48,13 +52,10 @@ from app.views import pages
 from precompute.index_file import IndexFileError
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
+_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self'{media}; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 DEFAULT_MAX_UPLOAD_MB = 20
 
 
@@ -135,6 +136,33 @@ def _originals_mode(private: bool) -> str:
     return mode
 
 
+def _media(private: bool) -> Media | None:
+    """LOOKALIKE_MEDIA_URL's store; a private gallery is not pointed at public media unless the operator says so."""
+    try:
+        media = configured_media()
+    except MediaSettingError as err:
+        _cannot_start(str(err))
+    if media is not None and media.public and private:
+        if os.environ.get("LOOKALIKE_MEDIA_PUBLIC", "").strip().lower() != "yes":
+            _cannot_start(
+                f"the gallery is private, but LOOKALIKE_MEDIA_URL {media.base} is public: anyone with a thumbnail's "
+                "URL sees it without signing in. Use s3://BUCKET/PREFIX/ for presigned URLs, or set "
+                "LOOKALIKE_MEDIA_PUBLIC=yes if public thumbnails and previews are intended"
+            )
+        _note(f"thumbnails and previews are public at {media.base} (LOOKALIKE_MEDIA_PUBLIC=yes): the password does not guard them")
+    return media
+
+
+def security_headers(media: Media | None) -> dict[str, str]:
+    """Every response's security headers; the CSP lets images come from this site and the media store's origin only."""
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": _CONTENT_SECURITY_POLICY.format(media=f" {media.origin}" if media else ""),
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
+
+
 def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os.PathLike | None = None) -> Flask:
     """Build the app around one index; exit with a clear message if the index can't be loaded."""
     index_path = Path(index_path or os.environ.get("LOOKALIKE_INDEX", "data/index.pkl"))
@@ -144,10 +172,11 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     users, secret_key = _private_settings()
     trusted_proxies = _trusted_proxies()
     originals_mode = _originals_mode(private=bool(users))
+    media = _media(private=bool(users))
     downloaded = bool(os.environ.get("LOOKALIKE_INDEX_URL"))
     try:
         if downloaded:
-            fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
+            fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path, with_thumbnails=media is None)
         catalog = Catalog.load(
             index_path,
             Path(photo_root) if photo_root else None,
@@ -181,6 +210,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.config["LOOKALIKE_ORIGINALS"] = originals_mode
     app.extensions["lookalike"] = catalog
+    app.extensions["lookalike.media"] = media
     app.extensions["lookalike.search"] = embedder
     app.extensions["lookalike_pages"] = RenderedPages(_page_cache_mb() * 2**20)
     app.extensions["lookalike_cards"] = RenderedPages(cards.CACHE_BYTES)
@@ -197,7 +227,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.wsgi_app = with_page_cache(app.wsgi_app, lambda: app.extensions["lookalike_pages"], gate)
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
-    app.wsgi_app = _with_security_headers(app.wsgi_app)
+    app.wsgi_app = _with_security_headers(app.wsgi_app, security_headers(media))
     # The app's objects live as long as it does. Frozen, the garbage collector never walks
     # them, so a full collection in a worker neither pauses it for them nor copies the pages
     # it shares with the others (the index itself is columns, mapped from the file).
@@ -205,13 +235,13 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     return app
 
 
-def _with_security_headers(wsgi_app):
-    """Add _SECURITY_HEADERS to every response that lacks them.
+def _with_security_headers(wsgi_app, security: dict[str, str]):
+    """Add the `security` headers to every response that lacks them.
 
     Done on the WSGI header list rather than in `after_request`: Werkzeug's
     Headers.setdefault made up a fifth of a cached page's time.
     """
-    lowered = [(name.lower(), (name, value)) for name, value in _SECURITY_HEADERS.items()]
+    lowered = [(name.lower(), (name, value)) for name, value in security.items()]
 
     def application(environ, start_response):
         def start_with_headers(status, headers, exc_info=None):

@@ -61,7 +61,28 @@ def photo_url(photo: dict, keep: dict | None = None) -> str:
 
 
 def thumbnail_url(photo: dict, kind: str = "thumb") -> str:
+    """On this server, or in the media store when LOOKALIKE_MEDIA_URL is set (app/media.py)."""
+    media = current_app.extensions["lookalike.media"]
+    if media is not None:
+        return media.url(photo["thumbnails"][kind]["file"])
+    return served_thumbnail_url(photo, kind)
+
+
+def served_thumbnail_url(photo: dict, kind: str = "thumb") -> str:
+    """The app's own thumbnail route; the content hash in the query keeps a year's caching correct."""
     return f"{request.script_root}/photos/{photo['id']}/{kind}.jpg?v={photo['sha1'][:12]}"
+
+
+def api_thumbnail_url(photo: dict) -> str:
+    """For the JSON API: the media store's URL as it is, or the route on LOOKALIKE_BASE_URL."""
+    url = thumbnail_url(photo)
+    return url if current_app.extensions["lookalike.media"] is not None else base_url() + url
+
+
+def media_window() -> int:
+    """The media store's signing window (app/media.py): pages and cards rendered within one stay valid."""
+    media = current_app.extensions["lookalike.media"]
+    return 0 if media is None else media.window()
 
 
 def original_url(photo: dict) -> str:
