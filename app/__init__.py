@@ -4,10 +4,10 @@ Configured from the environment:
   LOOKALIKE_INDEX          the index file written by `python -m precompute` (default data/index.pkl)
   LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
-  LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
+  LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) or, presigned, s3://BUCKET/PREFIX/
   LOOKALIKE_MEDIA_URL      thumbnails and previews from object storage: https://… (public) or s3://BUCKET/PREFIX/
                            (presigned, LOOKALIKE_MEDIA_URL_LIFETIME_S); see app/media.py
-  LOOKALIKE_MEDIA_PUBLIC   `yes`: a private gallery may point LOOKALIKE_MEDIA_URL at a public https:// URL
+  LOOKALIKE_MEDIA_PUBLIC   `yes`: a private gallery may point those two at public https:// URLs
   LOOKALIKE_BASE_URL       the site's own URL, for the JSON API's links (default: links relative to this server)
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
@@ -124,33 +124,29 @@ def _trusted_proxies() -> int:
     return int(text)
 
 
-def _originals_mode(private: bool) -> str:
+def _originals_mode() -> str:
     mode = os.environ.get("LOOKALIKE_ORIGINALS", originals.DEFAULT_MODE)
     if mode not in originals.MODES:
         _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(originals.MODES)}, not {mode!r}")
-    if mode != "off" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
-        caveats = ["their location data is not removed"] if mode == "stripped" else []
-        caveats += ["the password does not guard them there"] if private else []
-        if caveats:
-            print(f"lookalike: originals are served from LOOKALIKE_ORIGINALS_URL: {'; '.join(caveats)}", file=sys.stderr)
     return mode
 
 
-def _media(private: bool) -> Media | None:
-    """LOOKALIKE_MEDIA_URL's store; a private gallery is not pointed at public media unless the operator says so."""
+def _store(variable: str, what: str, private: bool) -> Media | None:
+    """The store `variable` names (app/media.py); a private gallery is not pointed at a public one unless the
+    operator says so with LOOKALIKE_MEDIA_PUBLIC=yes."""
     try:
-        media = configured_media()
+        store = configured_media(variable)
     except MediaSettingError as err:
         _cannot_start(str(err))
-    if media is not None and media.public and private:
+    if store is not None and store.public and private:
         if os.environ.get("LOOKALIKE_MEDIA_PUBLIC", "").strip().lower() != "yes":
             _cannot_start(
-                f"the gallery is private, but LOOKALIKE_MEDIA_URL {media.base} is public: anyone with a thumbnail's "
-                "URL sees it without signing in. Use s3://BUCKET/PREFIX/ for presigned URLs, or set "
-                "LOOKALIKE_MEDIA_PUBLIC=yes if public thumbnails and previews are intended"
+                f"the gallery is private, but {variable} {store.base} is public: anyone with the URL of one of its "
+                f"{what} gets it without signing in. Use s3://BUCKET/PREFIX/ for presigned URLs, or set "
+                f"LOOKALIKE_MEDIA_PUBLIC=yes if public {what} are intended"
             )
-        _note(f"thumbnails and previews are public at {media.base} (LOOKALIKE_MEDIA_PUBLIC=yes): the password does not guard them")
-    return media
+        _note(f"{what} are public at {store.base} (LOOKALIKE_MEDIA_PUBLIC=yes): the password does not guard them")
+    return store
 
 
 def security_headers(media: Media | None) -> dict[str, str]:
@@ -171,8 +167,12 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     search = _search_setting()
     users, secret_key = _private_settings()
     trusted_proxies = _trusted_proxies()
-    originals_mode = _originals_mode(private=bool(users))
-    media = _media(private=bool(users))
+    originals_mode = _originals_mode()
+    media = _store("LOOKALIKE_MEDIA_URL", "thumbnails and previews", private=bool(users))
+    originals_store = _store("LOOKALIKE_ORIGINALS_URL", "originals", bool(users)) if originals_mode != "off" else None
+    if originals_store is not None and originals_mode == "stripped":
+        _note("originals are served from LOOKALIKE_ORIGINALS_URL: their location data is not removed by the app "
+              "(publish --originals removes it before uploading)")
     downloaded = bool(os.environ.get("LOOKALIKE_INDEX_URL"))
     try:
         if downloaded:
@@ -180,7 +180,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
         catalog = Catalog.load(
             index_path,
             Path(photo_root) if photo_root else None,
-            os.environ.get("LOOKALIKE_ORIGINALS_URL") or None,
+            originals_store,
             confined=downloaded,
             with_embeddings=search != "off",
         )

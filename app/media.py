@@ -15,6 +15,9 @@ the dyno needs no thumbnail folder at all. Two modes:
   comes from the standard AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (R2, B2,
   MinIO), the credentials from the standard AWS variables or profile.
 
+LOOKALIKE_ORIGINALS_URL takes the same two forms for the originals (publish
+--originals puts them under `PREFIX/originals/<relative path>`).
+
 Presigned URLs are signed as of the start of the current window, a quarter of
 the lifetime long, so a page rendered twice in one window has the same URLs
 (kept pages and cards stay valid, the browser's cache of images works), and
@@ -24,12 +27,13 @@ every URL served has at least three quarters of its lifetime left.
 from __future__ import annotations
 
 import contextvars
+import functools
 import datetime
 import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 DEFAULT_LIFETIME_S = 3600
 MIN_LIFETIME_S = 4  # a window of one second: for tests
@@ -54,7 +58,7 @@ class PublicMedia:
         self.origin = f"{parts.scheme}://{parts.netloc}"
 
     def url(self, name: str) -> str:
-        return self.base + name
+        return self.base + quote(name.encode("utf-8", "surrogateescape"))
 
     def window(self) -> int:
         """URLs never change: one window for ever."""
@@ -72,7 +76,7 @@ class PresignedMedia:
         self.bucket, self.prefix, self.lifetime_s = bucket, prefix, lifetime_s
         self.window_s = lifetime_s // WINDOWS_PER_LIFETIME
         self._clock = clock or time.time
-        self._client = _presigning_client()
+        self._client = _presigning_client(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
         parts = urlsplit(self.url("probe"))
         self.origin = f"{parts.scheme}://{parts.netloc}"
 
@@ -82,10 +86,11 @@ class PresignedMedia:
 
     def url(self, name: str) -> str:
         signed_at = datetime.datetime.fromtimestamp(self.window() * self.window_s, datetime.timezone.utc)
+        key = self.prefix + name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # S3 keys are UTF-8
         token = _SIGNING_TIME.set(signed_at)
         try:
             return self._client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": self.prefix + name}, ExpiresIn=self.lifetime_s
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=self.lifetime_s
             )
         finally:
             _SIGNING_TIME.reset(token)
@@ -94,26 +99,24 @@ class PresignedMedia:
 Media = PublicMedia | PresignedMedia
 
 
-def configured_media(environ: Mapping[str, str] = os.environ) -> Media | None:
-    """The media store LOOKALIKE_MEDIA_URL names, or None when the app serves thumbnails itself."""
-    text = environ.get("LOOKALIKE_MEDIA_URL", "").strip()
-    lifetime_text = environ.get("LOOKALIKE_MEDIA_URL_LIFETIME_S", "").strip()
+def configured_media(variable: str = "LOOKALIKE_MEDIA_URL", environ: Mapping[str, str] = os.environ) -> Media | None:
+    """The store `variable` (LOOKALIKE_MEDIA_URL or LOOKALIKE_ORIGINALS_URL) names, or None when it is not set."""
+    text = environ.get(variable, "").strip()
     if not text:
         return None
     parts = urlsplit(text)
     if parts.query or parts.fragment:
-        raise MediaSettingError(f"LOOKALIKE_MEDIA_URL must not have a query or fragment: {text!r}")
+        raise MediaSettingError(f"{variable} must not have a query or fragment: {text!r}")
     if parts.scheme == "s3":
         if not _BUCKET.fullmatch(parts.netloc):
-            raise MediaSettingError(f"LOOKALIKE_MEDIA_URL names no valid bucket: {text!r} (s3://BUCKET/PREFIX/)")
+            raise MediaSettingError(f"{variable} names no valid bucket: {text!r} (s3://BUCKET/PREFIX/)")
         prefix = parts.path.strip("/")
-        return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", _lifetime(lifetime_text))
-    if lifetime_text:
-        raise MediaSettingError("LOOKALIKE_MEDIA_URL_LIFETIME_S applies to presigned URLs only (LOOKALIKE_MEDIA_URL=s3://BUCKET/PREFIX/)")
+        lifetime = _lifetime(environ.get("LOOKALIKE_MEDIA_URL_LIFETIME_S", "").strip())
+        return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", lifetime)
     if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and _loopback(parts.hostname):
         return PublicMedia(text)
     raise MediaSettingError(
-        f"LOOKALIKE_MEDIA_URL must be https://… (a public bucket or CDN) or s3://BUCKET/PREFIX/ (presigned URLs), "
+        f"{variable} must be https://… (a public bucket or CDN) or s3://BUCKET/PREFIX/ (presigned URLs), "
         f"not {text!r}; plain http:// only from this machine"
     )
 
@@ -140,7 +143,8 @@ def _loopback(host: str | None) -> bool:
 _SIGNING_TIME: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("lookalike_signing_time")
 
 
-def _presigning_client():
+@functools.lru_cache(maxsize=1)  # one client for the thumbnails' and the originals' stores, while the AWS settings stay
+def _presigning_client(aws_environment: tuple[tuple[str, str], ...]):
     """An S3 client that presigns as of `_SIGNING_TIME` and never reaches the network for credentials.
 
     Instance and container metadata (network calls) are dropped from the
@@ -160,7 +164,7 @@ def _presigning_client():
     session = boto3.session.Session(botocore_session=core)
     if session.get_credentials() is None:
         raise MediaSettingError(
-            "LOOKALIKE_MEDIA_URL=s3://… presigns URLs with AWS credentials: set AWS_ACCESS_KEY_ID and "
+            "an s3:// media URL is presigned with AWS credentials: set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL_S3 for a store other than AWS"
         )
     return session.client("s3", config=Config(signature_version=_SIGNER))

@@ -113,6 +113,13 @@ def test_a_private_gallery_refuses_public_media_unless_the_operator_says_so(tiny
     assert _img_src_policy(app.test_client().get("/login")) == "img-src 'self' https://cdn.example.com"
 
 
+def test_a_private_gallery_refuses_public_originals_too(tiny_index, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        _app(monkeypatch, tiny_index, LOOKALIKE_PASSWORD=PASSWORD, SECRET_KEY=SECRET,
+             LOOKALIKE_ORIGINALS_URL="https://cdn.example.com/media/originals/")
+    assert "LOOKALIKE_ORIGINALS_URL https://cdn.example.com/media/originals/ is public" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -123,7 +130,7 @@ def test_a_private_gallery_refuses_public_media_unless_the_operator_says_so(tiny
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "0"}, "whole seconds from 4"),
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "604801"}, "a week"),
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "1h"}, "whole seconds"),
-        ({"LOOKALIKE_MEDIA_URL": "https://cdn.example.com/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "60"}, "presigned URLs only"),
+        ({"LOOKALIKE_ORIGINALS_URL": "http://photos.example.com/"}, "LOOKALIKE_ORIGINALS_URL must be https://"),
     ],
 )
 def test_unusable_media_settings_stop_the_app_with_one_line(tiny_index, monkeypatch, capsys, env, message):
@@ -153,7 +160,8 @@ def test_a_private_gallery_with_presigned_media_serves_images_from_a_private_buc
     s3, media_files, lone_index, monkeypatch
 ):
     app = _app(monkeypatch, lone_index, LOOKALIKE_PASSWORD=PASSWORD, SECRET_KEY=SECRET,
-               LOOKALIKE_MEDIA_URL=f"s3://{BUCKET}/{PREFIX}", LOOKALIKE_MEDIA_URL_LIFETIME_S="900")
+               LOOKALIKE_MEDIA_URL=f"s3://{BUCKET}/{PREFIX}", LOOKALIKE_MEDIA_URL_LIFETIME_S="900",
+               LOOKALIKE_ORIGINALS_URL=f"s3://{BUCKET}/{PREFIX}originals/", LOOKALIKE_ORIGINALS="as-is")
     client = app.test_client()
     assert client.get("/photos/2").status_code == 302  # to the sign-in page: nothing of the gallery shown
     auth = {"Authorization": "Basic " + __import__("base64").b64encode(f"lookalike:{PASSWORD}".encode()).decode()}
@@ -169,6 +177,14 @@ def test_a_private_gallery_with_presigned_media_serves_images_from_a_private_buc
     assert _img_src_policy(page) == f"img-src 'self' {s3.url}"
     similar = client.get("/api/photos/2/similar", headers=auth).get_json()["similar"]
     assert [item["thumbnail"] for item in similar] == sources[1:]
+
+    photo = next(p for p in read_index(lone_index)["photos"] if p["id"] == 2)
+    original = (Path(read_index(lone_index)["photo_root"]) / photo["path"]).read_bytes()
+    s3.client().put_object(Bucket=BUCKET, Key=f"{PREFIX}originals/{photo['path']}", Body=original)
+    assert client.get("/photos/2/original").status_code == 302  # to the sign-in page
+    redirect = client.get("/photos/2/original", headers=auth)
+    assert redirect.status_code == 302 and "X-Amz-Signature=" in redirect.headers["Location"]
+    assert _fetch(redirect.headers["Location"]) == (200, original)
 
 
 def test_presigned_urls_stay_the_same_within_a_window_and_change_with_it(s3, media_files, lone_index, monkeypatch):
