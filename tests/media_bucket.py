@@ -28,3 +28,9 @@ def index_alone(index_path: Path, folder: Path) -> Path:
 def image_sources(page: str) -> list[str]:
     """The src of every <img> in a page, unescaped as a browser reads them."""
     return [html.unescape(source) for source in re.findall(r'<img[^>]* src="([^"]+)"', page)]
+
+
+def publish(index_path: Path, s3, destination: str, scratch: Path) -> None:
+    """Publish the index's media to `destination` (s3://BUCKET/PREFIX) on the endpoint `s3`."""
+    bucket, _, prefix = destination.removeprefix("s3://").partition("/")
+    put_thumbnails(s3.client(), bucket, prefix.rstrip("/") + "/", index_path)
