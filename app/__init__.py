@@ -38,7 +38,7 @@ from flask import Flask
 from flask.wrappers import Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import access, cards, originals, page_cache
+from app import access, cards, page_cache
 from app.media import Media, MediaSettingError, configured_media
 from app.catalog import Catalog, display_name
 from app.index_download import IndexDownloadError, fetch_index
@@ -49,6 +49,7 @@ from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.users import UsersError, configured_users
 from app.views import pages
+from precompute import location_data
 from precompute.index_file import IndexFileError
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -125,9 +126,9 @@ def _trusted_proxies() -> int:
 
 
 def _originals_mode() -> str:
-    mode = os.environ.get("LOOKALIKE_ORIGINALS", originals.DEFAULT_MODE)
-    if mode not in originals.MODES:
-        _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(originals.MODES)}, not {mode!r}")
+    mode = os.environ.get("LOOKALIKE_ORIGINALS", location_data.DEFAULT_MODE)
+    if mode not in location_data.MODES:
+        _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(location_data.MODES)}, not {mode!r}")
     return mode
 
 

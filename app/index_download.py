@@ -27,6 +27,7 @@ import tarfile
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -113,12 +114,12 @@ def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None
 
 
 def _check_scheme(url: str) -> None:
-    """https, or http from this machine only: an index is code-adjacent data, and plain http can be rewritten in transit."""
+    """https, s3, or http from this machine only: an index is code-adjacent data, and plain http can be rewritten in transit."""
     parts = urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
+    if parts.scheme in ("https", "s3") or (parts.scheme == "http" and _loopback(parts.hostname)):
         return
     raise IndexDownloadError(
-        f"refusing to download the index from {url}: LOOKALIKE_INDEX_URL must be an https:// URL "
+        f"refusing to download the index from {url}: LOOKALIKE_INDEX_URL must be an https:// or s3:// URL "
         "(plain http:// only from this machine: 127.0.0.1, ::1 or localhost)"
     )
 
@@ -141,28 +142,60 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def _download(url: str, target: Path, limits: DownloadLimits, deadline: float) -> None:
-    cap = int(limits.download_mb * 2**20)
-    digest = hashlib.sha256()
+    if url.startswith("s3://"):
+        _download_s3(url, target, limits, deadline)
+        return
     opener = urllib.request.build_opener(_CheckedRedirects)
     try:
-        with opener.open(url, timeout=max(1.0, deadline - time.monotonic())) as response, open(target, "wb") as out:
-            announced = response.headers.get("Content-Length")
-            if announced and announced.isdigit() and int(announced) > cap:
-                raise IndexDownloadError(_over_download_cap(url, limits))
-            received = 0
-            while chunk := response.read1(_CHUNK):  # whatever has arrived: a slow drip still meets the deadline
-                received += len(chunk)
-                if received > cap:
-                    raise IndexDownloadError(_over_download_cap(url, limits))
-                _check_time(deadline, limits)
-                digest.update(chunk)
-                out.write(chunk)
+        with opener.open(url, timeout=max(1.0, deadline - time.monotonic())) as response:
+            # read1: whatever has arrived, so a slow drip still meets the deadline
+            _save(iter(lambda: response.read1(_CHUNK), b""), response.headers.get("Content-Length"), url, target,
+                  limits, deadline)
     except IndexDownloadError:
         raise
     except TimeoutError:
         raise IndexDownloadError(_over_time(limits)) from None
     except (OSError, ValueError) as err:  # URLError and HTTPError are OSErrors; ValueError: a malformed URL
         raise IndexDownloadError(f"cannot download the index from {url}: {err}") from None
+
+
+def _download_s3(url: str, target: Path, limits: DownloadLimits, deadline: float) -> None:
+    """`s3://BUCKET/KEY`, read with boto3 and the standard AWS credentials: the archive can stay in a private bucket."""
+    from precompute.bucket import BucketError, BucketPlace, describe, s3_client
+
+    try:
+        where = BucketPlace.parse(url.rpartition("/")[0], what="LOOKALIKE_INDEX_URL")
+        name = url.rpartition("/")[2]
+        response = s3_client().get_object(Bucket=where.bucket, Key=where.key(name))
+        body = response["Body"]
+        try:
+            _save(body.iter_chunks(_CHUNK), str(response.get("ContentLength", "")), url, target, limits, deadline)
+        finally:
+            body.close()
+    except (IndexDownloadError, TimeoutError):
+        raise
+    except BucketError as err:
+        raise IndexDownloadError(f"cannot download the index from {url}: {err}") from None
+    except Exception as err:  # noqa: BLE001 - boto's and the network's errors, in one line
+        raise IndexDownloadError(f"cannot download the index from {url}: {describe(err, url[5:].partition('/')[0])}") from None
+
+
+def _save(chunks: Iterator[bytes], announced: str | None, url: str, target: Path, limits: DownloadLimits,
+          deadline: float) -> None:
+    """Write the chunks to `target` within the size and time caps, then check the SHA-256 if one is expected."""
+    cap = int(limits.download_mb * 2**20)
+    if announced and announced.isdigit() and int(announced) > cap:
+        raise IndexDownloadError(_over_download_cap(url, limits))
+    digest = hashlib.sha256()
+    received = 0
+    with open(target, "wb") as out:
+        for chunk in chunks:
+            received += len(chunk)
+            if received > cap:
+                raise IndexDownloadError(_over_download_cap(url, limits))
+            _check_time(deadline, limits)
+            digest.update(chunk)
+            out.write(chunk)
     if limits.sha256 is not None and digest.hexdigest() != limits.sha256:
         raise IndexDownloadError(
             f"the archive from {url} has SHA-256 {digest.hexdigest()}, not the {limits.sha256} "

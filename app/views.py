@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, send_file
 
-from app import originals
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
@@ -27,6 +26,7 @@ from app.links import (
     thumbnail_url,
 )
 from app.page_cache import keep_response
+from precompute.location_data import without_location
 
 pages = Blueprint("pages", __name__)
 
@@ -180,7 +180,7 @@ def original(photo_id: int):
         return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE)
     try:
         with file:  # read from the file opened and checked, never from the path again
-            served = originals.without_location(file.read())
+            served = without_location(file.read())
     except OSError:
         abort(404, description="The original photo is no longer on disk.")
     if served is None:

@@ -6,13 +6,13 @@ import argparse
 import io
 import signal
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
+from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
 from precompute.index_file import MAX_K
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 from precompute.neighbour_search import AUTO_APPROX_FROM, METHODS
@@ -21,34 +21,6 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_SOME_SKIPPED = 3  # the index was written, but some photos could not be read
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; the previous index is untouched
-
-
-class _OneLineErrorParser(argparse.ArgumentParser):
-    """Bad options get one line on stderr, not the whole usage text."""
-
-    def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def _at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse type: a whole number no smaller than `minimum` (and no larger than `maximum`)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be {maximum} or less, got {value}")
-        return value
-
-    return parse
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -70,15 +42,15 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scales", type=_scales, default=defaults.scales,
                         help="input sizes to embed at and combine, e.g. 224,320 (default: %s)"
                         % (",".join(map(str, defaults.scales)) or "the model's own, 224 px for resnet18 and efficientnet-lite0"))
-    parser.add_argument("--query-expansion", type=_at_least(0), default=defaults.query_expansion, metavar="N",
+    parser.add_argument("--query-expansion", type=at_least(0), default=defaults.query_expansion, metavar="N",
                         help="mix each descriptor with its N nearest neighbours (αQE); 0 is off (default: %(default)s)")
     parser.add_argument("--neighbours", choices=METHODS, default=defaults.neighbours,
                         help="exact all-pairs search, approx (IVF with faiss, recall@10 ≥ 0.98), or auto: exact below "
                         f"{AUTO_APPROX_FROM:,} photos, approx from there on (default: %(default)s)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=defaults.flip,
                         help="also embed each photo mirrored left to right and sum the two descriptors; twice the model time")
-    parser.add_argument("--batch-size", type=_at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
-    parser.add_argument("--workers", type=_at_least(0), help="decoding processes (default: one per core, up to 4)")
+    parser.add_argument("--batch-size", type=at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
+    parser.add_argument("--workers", type=at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
 
 
@@ -98,7 +70,7 @@ def descriptor_options(args: argparse.Namespace) -> BuildOptions:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _OneLineErrorParser(
+    parser = OneLineErrorParser(
         prog="python -m precompute",
         description="Embed every photo in a folder and write the similar-photos index the web app serves.",
         epilog=f"Exit status: {EXIT_OK} all photos indexed, {EXIT_SOME_SKIPPED} index written but some photos "
@@ -107,7 +79,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
     parser.add_argument("--out", type=Path, default=Path("data/index.pkl"), help="index file to write (default: %(default)s)")
-    parser.add_argument("--k", type=_at_least(1, MAX_K), default=10, help="similar photos kept per photo (default: %(default)s)")
+    parser.add_argument("--k", type=at_least(1, MAX_K), default=10, help="similar photos kept per photo (default: %(default)s)")
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="decode and embed on the Ray cluster at HOST:PORT, or `auto` ($RAY_ADDRESS, else the cluster "
                         "on this machine); every node must see the photos and the --out folder at the same paths "
@@ -134,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("Nothing new to embed.", file=sys.stderr)
 
-    previous_handler = signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops a run as cleanly as Ctrl-C
+    previous_handler = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill` stops a run as cleanly as Ctrl-C
     try:
         report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
     except (BuildError, ModelUnavailable) as err:

@@ -14,16 +14,12 @@ from pathlib import Path
 from precompute.index_file import read_index
 
 
-def deploy_archive(
-    index_path: Path, target: Path, extra: dict[str, bytes] | None = None, with_thumbnails: bool = True
-) -> Path:
-    """The deploy archive: `tar -C data -czf lookalike-data.tar.gz index.pkl index-thumbnails`, plus `extra` files
-    (without thumbnails: `tar -C data -czf lookalike-data.tar.gz index.pkl`, for media in object storage)."""
+def deploy_archive(index_path: Path, target: Path, extra: dict[str, bytes] | None = None) -> Path:
+    """The deploy archive: `tar -C data -czf lookalike-data.tar.gz index.pkl index-thumbnails`, plus `extra` files."""
     thumbnails = index_path.parent / read_index(index_path)["thumbnail_dir"]
     with tarfile.open(target, "w:gz") as tar:
         tar.add(index_path, arcname=index_path.name)
-        if with_thumbnails:
-            tar.add(thumbnails, arcname=thumbnails.name)
+        tar.add(thumbnails, arcname=thumbnails.name)
         for name, data in (extra or {}).items():
             member = tarfile.TarInfo(name)
             member.size = len(data)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from precompute.index_file import read_index
+from tests.live_server import ROOT
 
 
 def put_thumbnails(client, bucket: str, prefix: str, index_path: Path) -> dict[str, bytes]:
@@ -30,7 +34,11 @@ def image_sources(page: str) -> list[str]:
     return [html.unescape(source) for source in re.findall(r'<img[^>]* src="([^"]+)"', page)]
 
 
-def publish(index_path: Path, s3, destination: str, scratch: Path) -> None:
-    """Publish the index's media to `destination` (s3://BUCKET/PREFIX) on the endpoint `s3`."""
-    bucket, _, prefix = destination.removeprefix("s3://").partition("/")
-    put_thumbnails(s3.client(), bucket, prefix.rstrip("/") + "/", index_path)
+def publish(index_path: Path, s3, destination: str, *options: str) -> dict[str, str]:
+    """`python -m precompute.publish INDEX --to DESTINATION --endpoint-url URL [options]`, run as a user runs it,
+    against the endpoint `s3`; the settings it prints (LOOKALIKE_INDEX_URL=…), by name."""
+    command = [sys.executable, "-m", "precompute.publish", str(index_path), "--to", destination, "--endpoint-url", s3.url]
+    result = subprocess.run([*command, *options], cwd=ROOT, env={**os.environ, **s3.credentials}, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, f"publish failed:\n{result.stdout}\n{result.stderr}"
+    return dict(line.split("=", 1) for line in result.stdout.split() if line.startswith("LOOKALIKE_") and "=" in line)

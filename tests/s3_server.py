@@ -1,9 +1,9 @@
 """Real S3 endpoints on 127.0.0.1 for tests and benchmarks: moto's standalone server, and s3rver.
 
 boto3 talks real HTTP to them (signing, multipart, errors and all); nothing inside
-boto3 is stubbed. moto's servers in one process share its in-memory state, so
-each one starts by resetting it: a server started for one test sees nothing of
-an earlier one's buckets (two running at once would share theirs).
+boto3 is stubbed. moto keeps every server's buckets in one store per process,
+so each start empties it: a server started for one test sees nothing of an
+earlier test's (run one at a time).
 
 moto serves everything but does not check a presigned URL's expiry; s3rver
 (Node, tests/s3rver/package.json, installed by `make test`) refuses an expired

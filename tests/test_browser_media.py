@@ -27,12 +27,12 @@ document.addEventListener("securitypolicyviolation", event => window.cspViolatio
 
 
 @pytest.fixture(scope="module")
-def published(holidays_index: Path, tmp_path_factory: pytest.TempPathFactory):
+def published(holidays_index: Path):
     """holidays-dev's thumbnails and previews published to a private bucket; yields the endpoint."""
     monkeypatch = pytest.MonkeyPatch()
     with running_s3(monkeypatch) as s3:
         s3.create_bucket(BUCKET)
-        publish(holidays_index, s3, f"s3://{BUCKET}/{PREFIX}", tmp_path_factory.mktemp("publish"))
+        publish(holidays_index, s3, f"s3://{BUCKET}/{PREFIX}")
         yield s3
     monkeypatch.undo()
 

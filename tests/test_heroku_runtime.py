@@ -24,7 +24,7 @@ from app.index_download import IndexDownloadError, fetch_index
 from precompute.index_file import read_index
 from tests.index_archives import deploy_archive
 from tests.live_server import ROOT, free_port, running_server
-from tests.media_bucket import image_sources, put_thumbnails
+from tests.media_bucket import image_sources, publish
 from tests.s3_server import running_s3
 
 SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv is a generous upper bound
@@ -111,20 +111,20 @@ def test_requirements_txt_alone_serves_the_app_through_the_procfile(
     assert (tmp_path / "gunicorn.log").read_text().count("this gallery is public") == 1
 
 
-def test_with_media_in_a_bucket_the_dyno_serves_the_index_alone(
-    runtime_venv: Path, tiny_index: Path, file_server, tmp_path: Path, monkeypatch
-):
-    """The 100k-photo route: the archive holds index.pkl alone, thumbnails and previews are presigned URLs."""
-    folder, base_url = file_server
-    deploy_archive(tiny_index, folder / "index-only.tar.gz", with_thumbnails=False)
+def test_with_media_in_a_bucket_the_dyno_serves_the_index_alone(runtime_venv: Path, tiny_index: Path, tmp_path: Path,
+                                                                 monkeypatch):
+    """The 100k-photo route, end to end: publish puts the media and the index archive in a private bucket; the dyno
+    fetches the index alone by LOOKALIKE_INDEX_URL=s3://… and its pages show presigned media URLs."""
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     with running_s3(monkeypatch) as s3:  # sets the AWS credentials in this environment, which gunicorn inherits
         s3.create_bucket("dyno-media")
-        files = put_thumbnails(s3.client(), "dyno-media", "lookalike/", tiny_index)
+        settings = publish(tiny_index, s3, "s3://dyno-media/lookalike", "--index-archive")
+        files = {path.name: path.read_bytes() for path in (tiny_index.parent / "index-thumbnails").iterdir()}
         port = free_port()
         env = {
-            **_runtime_env(runtime_venv, port, tmp_path / "data" / "index.pkl", f"{base_url}/index-only.tar.gz"),
+            **_runtime_env(runtime_venv, port, tmp_path / "data" / "index.pkl", settings["LOOKALIKE_INDEX_URL"]),
+            "LOOKALIKE_INDEX_SHA256": settings["LOOKALIKE_INDEX_SHA256"],
             "LOOKALIKE_MEDIA_URL": "s3://dyno-media/lookalike/",
             "AWS_ENDPOINT_URL_S3": s3.url,
         }
@@ -132,8 +132,7 @@ def test_with_media_in_a_bucket_the_dyno_serves_the_index_alone(
         with running_server(command, port, tmp_path / "gunicorn.log", env) as (base, _):
             sources = []
             for path in ("/", "/photos/2"):
-                request = urllib.request.Request(f"{base}{path}")
-                with urllib.request.urlopen(request, timeout=30) as response:
+                with urllib.request.urlopen(f"{base}{path}", timeout=30) as response:
                     assert f"img-src 'self' {s3.url};" in response.headers["Content-Security-Policy"]
                     sources += image_sources(response.read().decode())
             assert len(sources) == 5 + 1 + 3
@@ -142,22 +141,6 @@ def test_with_media_in_a_bucket_the_dyno_serves_the_index_alone(
                 status, _, body = _get(source)
                 assert status == 200 and body == files[source.split("?")[0].rpartition("/")[2]]
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["index.pkl"]  # no thumbnail folder on the dyno
-
-
-def test_fetch_index_puts_the_archive_in_place_of_the_old_index(tiny_index: Path, file_server, tmp_path: Path):
-    folder, base_url = file_server
-    deploy_archive(tiny_index, folder / "fresh.tar.gz")
-    target = tmp_path / "data" / "index.pkl"
-    stale_thumbnails = target.parent / "index-thumbnails"
-    stale_thumbnails.mkdir(parents=True)
-    (stale_thumbnails / "old-thumb.jpg").write_bytes(b"old")
-    target.write_bytes(b"an older index")
-    fetch_index(f"{base_url}/fresh.tar.gz", target)
-    assert read_index(target)["photos"] == read_index(tiny_index)["photos"]
-    assert sorted(p.name for p in stale_thumbnails.iterdir()) == sorted(
-        p.name for p in (tiny_index.parent / "index-thumbnails").iterdir()
-    )
-    assert sorted(p.name for p in target.parent.iterdir()) == ["index-thumbnails", "index.pkl"]  # no leftovers
 
 
 def test_with_media_elsewhere_fetch_index_takes_the_index_and_leaves_the_thumbnails(

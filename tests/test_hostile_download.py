@@ -183,7 +183,7 @@ def test_the_sha256_is_checked_before_unpacking(tiny_index, file_server, deploye
 )
 def test_only_https_or_this_machine(url, deployed):
     """Refused before any connection is made: these never leave the machine."""
-    with pytest.raises(IndexDownloadError, match="must be an https:// URL"):
+    with pytest.raises(IndexDownloadError, match="must be an https:// or s3:// URL"):
         fetch_index(url, deployed)
 
 
