@@ -54,3 +54,10 @@ def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
     assert "neighbour step: update vs full exact (+15 to N=1,500" in table
     equal = next(line for line in table.splitlines() if "sampled rows whose updated list equals exact" in line)
     assert "| 100 %" in equal
+
+
+def test_the_heroku_benchmark_runs_at_toy_sizes():
+    table = _benchmark("heroku", "--heroku-photos", "500")
+    for figure in ("slug: requirements.txt venv + code (index by URL)", "slug: venv + code + a 500-photo index",
+                   "dyno memory (PSS), media public https://", "dyno memory (PSS), media presigned s3://"):
+        assert figure in table

@@ -10,8 +10,6 @@ LOOKALIKE_MEDIA_URL the thumbnails come from a bucket (moto, on 127.0.0.1).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -25,6 +23,7 @@ from precompute.index_file import read_index
 from tests.index_archives import deploy_archive
 from tests.live_server import ROOT, free_port, running_server
 from tests.media_bucket import image_sources, publish
+from tests.runtime_venv import fresh_runtime_venv, installed_mb
 from tests.s3_server import running_s3
 
 SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv is a generous upper bound
@@ -33,20 +32,7 @@ SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv
 @pytest.fixture(scope="module")
 def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with requirements.txt and nothing else, as Heroku builds it."""
-    venv = tmp_path_factory.mktemp("heroku") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "-r", str(ROOT / "requirements.txt")],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, f"pip could not install requirements.txt:\n{install.stderr}"
-    return venv
-
-
-def _installed_mb(folder: Path) -> float:
-    total = sum(os.lstat(Path(where, name)).st_size for where, _, names in os.walk(folder) for name in names)
-    return total / 2**20
+    return fresh_runtime_venv(tmp_path_factory.mktemp("heroku") / "venv")
 
 
 def _procfile_web_command() -> str:
@@ -84,7 +70,7 @@ def _children(pid: int) -> list[int]:
 def test_requirements_txt_alone_serves_the_app_through_the_procfile(
     runtime_venv: Path, tiny_index: Path, file_server, tmp_path: Path
 ):
-    size_mb = _installed_mb(runtime_venv)
+    size_mb = installed_mb(runtime_venv)
     print(f"\nfresh venv from requirements.txt: {size_mb:.0f} MB installed")
     assert size_mb < SLUG_LIMIT_MB / 2
 
