@@ -20,7 +20,6 @@ this machine.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import tarfile
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+from app.links import loopback_host
 from precompute.index_file import IndexFileError, read_index, thumbnail_dir_for
 
 _CHUNK = 1 << 20
@@ -116,21 +116,12 @@ def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None
 def _check_scheme(url: str) -> None:
     """https, s3, or http from this machine only: an index is code-adjacent data, and plain http can be rewritten in transit."""
     parts = urlsplit(url)
-    if parts.scheme in ("https", "s3") or (parts.scheme == "http" and _loopback(parts.hostname)):
+    if parts.scheme in ("https", "s3") or (parts.scheme == "http" and loopback_host(parts.hostname)):
         return
     raise IndexDownloadError(
         f"refusing to download the index from {url}: LOOKALIKE_INDEX_URL must be an https:// or s3:// URL "
         "(plain http:// only from this machine: 127.0.0.1, ::1 or localhost)"
     )
-
-
-def _loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):

@@ -8,6 +8,7 @@ one string format each (tests/test_fast_paths.py checks them against
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
@@ -36,6 +37,16 @@ def checked_base_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(f"LOOKALIKE_BASE_URL must be an http:// or https:// URL such as https://photos.example.com, not {text!r}")
     return text.rstrip("/")
+
+
+def loopback_host(host: str | None) -> bool:
+    """Whether a URL's host is this machine (localhost, 127.0.0.0/8, ::1): the only place plain http:// is accepted."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def location_without_host(response: Response) -> Response:

@@ -29,11 +29,12 @@ from __future__ import annotations
 import contextvars
 import functools
 import datetime
-import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
+
+from app.links import loopback_host
 
 DEFAULT_LIFETIME_S = 3600
 MIN_LIFETIME_S = 4  # a window of one second: for tests
@@ -113,7 +114,7 @@ def configured_media(variable: str = "LOOKALIKE_MEDIA_URL", environ: Mapping[str
         prefix = parts.path.strip("/")
         lifetime = _lifetime(environ.get("LOOKALIKE_MEDIA_URL_LIFETIME_S", "").strip())
         return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", lifetime)
-    if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and _loopback(parts.hostname):
+    if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and loopback_host(parts.hostname):
         return PublicMedia(text)
     raise MediaSettingError(
         f"{variable} must be https://… (a public bucket or CDN) or s3://BUCKET/PREFIX/ (presigned URLs), "
@@ -129,15 +130,6 @@ def _lifetime(text: str) -> int:
             f"LOOKALIKE_MEDIA_URL_LIFETIME_S must be whole seconds from {MIN_LIFETIME_S} to {MAX_LIFETIME_S} (a week), not {text!r}"
         )
     return int(text)
-
-
-def _loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 _SIGNING_TIME: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("lookalike_signing_time")

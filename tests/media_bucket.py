@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from precompute.index_file import read_index
@@ -42,3 +45,19 @@ def publish(index_path: Path, s3, destination: str, *options: str) -> dict[str, 
                             text=True)
     assert result.returncode == 0, f"publish failed:\n{result.stdout}\n{result.stderr}"
     return dict(line.split("=", 1) for line in result.stdout.split() if line.startswith("LOOKALIKE_") and "=" in line)
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    """GET `url`: its status and body, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def make_public(client, bucket: str) -> None:
+    """Let anyone read the bucket's objects (a bucket policy, as for a public gallery's media)."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+    client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import ROOT, free_port
+from tests.live_server import ROOT, free_port, stop_process
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 TEST_CREDENTIALS = {
@@ -106,12 +106,7 @@ class _Process:
         self.process = process
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
 
 @contextlib.contextmanager

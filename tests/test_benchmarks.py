@@ -59,5 +59,5 @@ def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
 def test_the_heroku_benchmark_runs_at_toy_sizes():
     table = _benchmark("heroku", "--heroku-photos", "500")
     for figure in ("slug: requirements.txt venv + code (index by URL)", "slug: venv + code + a 500-photo index",
-                   "dyno memory (PSS), media public https://", "dyno memory (PSS), media presigned s3://"):
+                   "dyno memory (PSS), 500 photos, media public https://", "dyno memory (PSS), 500 photos, media presigned s3://"):
         assert figure in table

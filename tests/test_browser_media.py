@@ -5,7 +5,6 @@ and the CSP lets them in without a single violation.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 from tests.browser_session import Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
 from tests.live_server import running_gunicorn
-from tests.media_bucket import index_alone, publish
+from tests.media_bucket import index_alone, make_public, publish
 from tests.s3_server import running_s3
 
 pytestmark = pytest.mark.browser
@@ -37,18 +36,12 @@ def published(holidays_index: Path):
     monkeypatch.undo()
 
 
-def _make_public(s3) -> None:
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}
-    s3.client().put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
-
-
 @pytest.fixture(scope="module", params=["public", "presigned"])
 def media_server(request, published, holidays_index: Path, tmp_path_factory: pytest.TempPathFactory):
     """gunicorn serving the index alone, its media from the bucket: yields (base URL, media URL prefix)."""
     folder = tmp_path_factory.mktemp(f"media-{request.param}")
     if request.param == "public":
-        _make_public(published)
+        make_public(published.client(), BUCKET)
         media = f"{published.url}/{BUCKET}/{PREFIX}/"
     else:
         published.client().delete_bucket_policy(Bucket=BUCKET)

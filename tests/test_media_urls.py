@@ -6,10 +6,8 @@ dyno whose media was published to object storage.
 
 from __future__ import annotations
 
-import json
+import base64
 import re
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +16,7 @@ import pytest
 
 from app import create_app
 from precompute.index_file import read_index
-from tests.media_bucket import image_sources, index_alone, put_thumbnails
+from tests.media_bucket import fetch, image_sources, index_alone, make_public, put_thumbnails
 from tests.s3_server import running_s3
 
 BUCKET = "lookalike-media"
@@ -54,20 +52,6 @@ def _app(monkeypatch, index: Path, **env: str):
     return create_app(index)
 
 
-def _fetch(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-
-
-def _make_public(s3) -> None:
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"}]}
-    s3.client().put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
-
-
 def _img_src_policy(response) -> str:
     return next(part.strip() for part in response.headers["Content-Security-Policy"].split(";") if "img-src" in part)
 
@@ -75,7 +59,7 @@ def _img_src_policy(response) -> str:
 def test_public_media_every_image_loads_from_the_bucket_and_the_csp_allows_exactly_it(
     s3, media_files, lone_index, monkeypatch
 ):
-    _make_public(s3)
+    make_public(s3.client(), BUCKET)
     base = f"{s3.url}/{BUCKET}/{PREFIX}"
     client = _app(monkeypatch, lone_index, LOOKALIKE_MEDIA_URL=base).test_client()
     gallery, photo = client.get("/"), client.get("/photos/2")
@@ -83,7 +67,7 @@ def test_public_media_every_image_loads_from_the_bucket_and_the_csp_allows_exact
     assert len(sources) == 5 + 1 + 3  # the gallery's thumbnails, the preview, the similar photos
     for source in sources:
         assert source.startswith(base)
-        assert _fetch(source) == (200, media_files[source.removeprefix(base)])
+        assert fetch(source) == (200, media_files[source.removeprefix(base)])
     assert _img_src_policy(gallery) == f"img-src 'self' {s3.url}" == _img_src_policy(photo)
 
     similar = client.get("/api/photos/2/similar").get_json()["similar"]
@@ -164,7 +148,7 @@ def test_a_private_gallery_with_presigned_media_serves_images_from_a_private_buc
                LOOKALIKE_ORIGINALS_URL=f"s3://{BUCKET}/{PREFIX}originals/", LOOKALIKE_ORIGINALS="as-is")
     client = app.test_client()
     assert client.get("/photos/2").status_code == 302  # to the sign-in page: nothing of the gallery shown
-    auth = {"Authorization": "Basic " + __import__("base64").b64encode(f"lookalike:{PASSWORD}".encode()).decode()}
+    auth = {"Authorization": "Basic " + base64.b64encode(f"lookalike:{PASSWORD}".encode()).decode()}
     page = client.get("/photos/2", headers=auth)
     sources = image_sources(page.get_data(as_text=True))
     assert len(sources) == 1 + 3
@@ -172,8 +156,8 @@ def test_a_private_gallery_with_presigned_media_serves_images_from_a_private_buc
     for source in sources:
         name = urlsplit(source).path.removeprefix(f"/{BUCKET}/{PREFIX}")
         assert source.startswith(object_base + name + "?") and _query(source)["X-Amz-Expires"] == "900"
-        assert _fetch(source) == (200, media_files[name])
-        assert _fetch(object_base + name)[0] == 403  # the bucket itself is private
+        assert fetch(source) == (200, media_files[name])
+        assert fetch(object_base + name)[0] == 403  # the bucket itself is private
     assert _img_src_policy(page) == f"img-src 'self' {s3.url}"
     similar = client.get("/api/photos/2/similar", headers=auth).get_json()["similar"]
     assert [item["thumbnail"] for item in similar] == sources[1:]
@@ -184,7 +168,7 @@ def test_a_private_gallery_with_presigned_media_serves_images_from_a_private_buc
     assert client.get("/photos/2/original").status_code == 302  # to the sign-in page
     redirect = client.get("/photos/2/original", headers=auth)
     assert redirect.status_code == 302 and "X-Amz-Signature=" in redirect.headers["Location"]
-    assert _fetch(redirect.headers["Location"]) == (200, original)
+    assert fetch(redirect.headers["Location"]) == (200, original)
 
 
 def test_presigned_urls_stay_the_same_within_a_window_and_change_with_it(s3, media_files, lone_index, monkeypatch):

@@ -6,25 +6,15 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from app import create_app
-from tests.media_bucket import image_sources, index_alone, put_thumbnails
+from tests.media_bucket import fetch, image_sources, index_alone, put_thumbnails
 from tests.s3_server import running_s3rver
 
 LIFETIME_S = 20  # short, for the test; a window of 5 s, so a URL has at least 15 s left when served
-
-
-def _fetch(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
 
 
 def _signed_at_and_lifetime(url: str) -> tuple[float, int]:
@@ -47,9 +37,9 @@ def test_a_presigned_image_url_works_before_expiry_and_is_refused_after(tiny_ind
         signed_at, lifetime = _signed_at_and_lifetime(preview)
         assert lifetime == LIFETIME_S and signed_at % (LIFETIME_S // 4) == 0  # signed as of its window's start
 
-        status, body = _fetch(preview)
+        status, body = fetch(preview)
         assert status == 200 and body == files[urlsplit(preview).path.rpartition("/")[2]]
 
         time.sleep(max(0.0, signed_at + lifetime - time.time()) + 1.5)  # s3rver compares with its clock, to the second
-        status, body = _fetch(preview)
+        status, body = fetch(preview)
         assert status == 403 and b"Request has expired" in body
