@@ -27,11 +27,12 @@ every URL served has at least three quarters of its lifetime left.
 from __future__ import annotations
 
 import contextvars
-import functools
 import datetime
+import functools
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlsplit
 
 from app.links import loopback_host
@@ -45,7 +46,7 @@ _SIGNER = "lookalike-windowed-s3v4"  # our name for botocore's S3 SigV4 with the
 
 
 class MediaSettingError(ValueError):
-    """LOOKALIKE_MEDIA_URL or its lifetime is unusable; the message says why and what to set."""
+    """A media or originals URL, or the lifetime, is unusable; the message says why and what to set."""
 
 
 class PublicMedia:
@@ -71,12 +72,10 @@ class PresignedMedia:
 
     public = False
 
-    def __init__(self, bucket: str, prefix: str, lifetime_s: int, clock=None):
-        import time
-
+    def __init__(self, bucket: str, prefix: str, lifetime_s: int, clock: Callable[[], float] = time.time):
         self.bucket, self.prefix, self.lifetime_s = bucket, prefix, lifetime_s
         self.window_s = lifetime_s // WINDOWS_PER_LIFETIME
-        self._clock = clock or time.time
+        self._clock = clock
         self._client = _presigning_client(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))))
         parts = urlsplit(self.url("probe"))
         self.origin = f"{parts.scheme}://{parts.netloc}"
