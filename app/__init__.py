@@ -2,7 +2,7 @@
 
 Configured from the environment:
   LOOKALIKE_INDEX          the index file written by `python -m precompute` (default data/index.pkl)
-  LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot
+  LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot (https, s3)
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
   LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) or, presigned, s3://BUCKET/PREFIX/
   LOOKALIKE_MEDIA_URL      thumbnails and previews from object storage: https://… (public) or s3://BUCKET/PREFIX/

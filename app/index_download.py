@@ -155,9 +155,8 @@ def _download_s3(url: str, target: Path, limits: DownloadLimits, deadline: float
     from precompute.bucket import BucketError, BucketPlace, describe, s3_client
 
     try:
-        where = BucketPlace.parse(url.rpartition("/")[0], what="LOOKALIKE_INDEX_URL")
-        name = url.rpartition("/")[2]
-        response = s3_client().get_object(Bucket=where.bucket, Key=where.key(name))
+        bucket, key = BucketPlace.of_object(url, what="LOOKALIKE_INDEX_URL")
+        response = s3_client().get_object(Bucket=bucket.bucket, Key=key)
         body = response["Body"]
         try:
             _save(body.iter_chunks(_CHUNK), str(response.get("ContentLength", "")), url, target, limits, deadline)

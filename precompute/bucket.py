@@ -46,6 +46,14 @@ class BucketPlace:
             )
         return cls(bucket, "".join(part + "/" for part in parts))
 
+    @classmethod
+    def of_object(cls, url: str, *, what: str) -> tuple["BucketPlace", str]:
+        """Read `s3://BUCKET/KEY` as the bucket and the key: any key, as it is only read, never composed into URLs."""
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        if not url.startswith("s3://") or not key:
+            raise BucketError(f"{what} must look like s3://BUCKET/KEY, not {url!r}")
+        return cls.parse(f"s3://{bucket}", what=what), key
+
     def key(self, name: str) -> str:
         return self.prefix + name
 

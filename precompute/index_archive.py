@@ -22,6 +22,8 @@ INDEX_FOLDER = "index/"
 
 @dataclass(frozen=True)
 class IndexArchive:
+    """A written archive: where it is, its SHA-256 (for LOOKALIKE_INDEX_SHA256) and its object name."""
+
     path: Path
     sha256: str
     name: str  # under the prefix: index/<index name>-<first 16 hex digits of the SHA-256>.tar.gz

@@ -20,18 +20,20 @@ from pathlib import Path
 from tqdm import tqdm
 
 from precompute.bucket import BucketError, BucketPlace, Listed, describe, listed_objects, s3_client
-from precompute.bucket_sync import SyncReport, sync_objects
+from precompute.bucket_sync import UNREACHABLE_IN_A_ROW, Destination, SyncReport, sync_objects
 from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
 from precompute.index_archive import INDEX_FOLDER, write_index_archive
 from precompute.index_file import IndexFileError, read_index
 from precompute.location_data import DEFAULT_MODE
-from precompute.media_objects import MediaObject, default_photo_root, original_objects, thumbnail_objects
+from precompute.media_objects import (ORIGINALS_FOLDER, MediaObject, default_photo_root, original_objects,
+                                      thumbnail_objects)
+from precompute.publish_record import PublishRecord, record_path
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # nothing was published: the index, the bucket or the credentials are not usable
 EXIT_SOME_FAILED = 3  # some objects failed (each listed); a rerun retries just those
 EXIT_INTERRUPTED = 130
-_LISTED_FAILURES = 20  # failures printed one by one; past that, a count
+_LISTED_FAILURES = 20  # failed or withheld objects printed one by one; past that, a count
 
 
 class PublishError(Exception):
@@ -60,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "LOOKALIKE_INDEX_URL and LOOKALIKE_INDEX_SHA256 to configure")
     parser.add_argument("--jobs", type=at_least(1, 64), default=8, help="uploads at once (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.photo_root and not args.originals:
+        parser.error("--photo-root is where --originals come from; add --originals")
     try:
         args.place = BucketPlace.parse(args.to)
     except BucketError as err:
@@ -98,18 +102,36 @@ def _publish(args: argparse.Namespace) -> int:
     place: BucketPlace = args.place
     client = s3_client(args.endpoint_url, connections=args.jobs)
     listed = listed_objects(client, place)
-    with tqdm(total=len(objects), unit="object", desc=f"Publishing to {place.url()}", file=sys.stderr) as bar:
-        report = sync_objects(client, place, objects, listed, jobs=args.jobs, on_done=lambda: bar.update(1))
+    record = PublishRecord(record_path(args.index), f"{client.meta.endpoint_url} {place.url()}")
+    try:
+        with tqdm(total=len(objects), unit="object", desc=f"Publishing to {place.url()}", file=sys.stderr) as bar:
+            report = sync_objects(Destination(client, place, listed, record), objects, jobs=args.jobs,
+                                  on_done=lambda: bar.update(1))
+    finally:  # what went up before a failure or Ctrl-C need not be read again either
+        _save(record)
     report.withheld += withheld
     archive_lines = _publish_archive(client, place, args.index, listed, report) if args.index_archive else []
-    _print_summary(report, place, objects, listed, archive_lines, args.endpoint_url)
-    return EXIT_SOME_FAILED if report.failed else EXIT_OK
+    _print_summary(report, place, objects, listed, archive_lines, client.meta.endpoint_url.rstrip("/"),
+                   bool(args.originals))
+    return EXIT_SOME_FAILED if report.failed or report.not_tried else EXIT_OK
+
+
+def _save(record: PublishRecord) -> None:
+    try:
+        record.save()
+    except OSError as err:  # a read-only index folder: the next run hashes every file again, nothing worse
+        print(f"note: cannot keep what was published in {record.path}: {err.strerror or err}", file=sys.stderr)
 
 
 def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[str, Listed], report: SyncReport) -> list[str]:
     """Upload the index archive unless it is there (its name holds its SHA-256); the lines that configure the app."""
-    with tempfile.TemporaryDirectory(prefix="lookalike-publish-") as folder:
-        archive = write_index_archive(index_path, Path(folder))
+    # Beside the index, whose disk holds one more copy of it more surely than a small /tmp does.
+    with tempfile.TemporaryDirectory(prefix=".publish-", dir=index_path.parent) as folder:
+        try:
+            archive = write_index_archive(index_path, Path(folder))
+        except OSError as err:
+            report.failed.append((INDEX_FOLDER, f"cannot write the index archive: {err.strerror or err}"))
+            return []
         there = listed.get(place.key(archive.name))
         size = archive.path.stat().st_size
         if there is not None and there.size == size:
@@ -127,31 +149,41 @@ def _publish_archive(client, place: BucketPlace, index_path: Path, listed: dict[
 
 
 def _print_summary(report: SyncReport, place: BucketPlace, objects: list[MediaObject], listed: dict[str, Listed],
-                   archive_lines: list[str], endpoint_url: str | None) -> None:
+                   archive_lines: list[str], endpoint: str, originals: bool) -> None:
+    failed = len(report.failed) + report.not_tried
     print(f"Published to {place.url()}: uploaded {len(report.uploaded)} ({report.uploaded_bytes / 2**20:.1f} MiB), "
-          f"skipped {report.skipped} already there, failed {len(report.failed)}.")
-    if report.failed:
-        print(f"Failed {len(report.failed)} (rerun to retry them):")
-        for name, reason in report.failed[:_LISTED_FAILURES]:
-            print(f"  {name}: {reason}")
-        if len(report.failed) > _LISTED_FAILURES:
-            print(f"  … and {len(report.failed) - _LISTED_FAILURES} more")
+          f"skipped {report.skipped} already there, failed {failed}.")
+    if failed:
+        print(f"Failed {failed} (rerun to retry them):")
+        _print_some(report.failed)
+        if report.not_tried:
+            print(f"  {report.not_tried} not tried: the endpoint stopped answering "
+                  f"({UNREACHABLE_IN_A_ROW} uploads in a row could not reach it)")
     if report.withheld:
         print(f"Withheld {len(report.withheld)}, never uploaded:")
-        for name, reason in report.withheld:
-            print(f"  {name}: {reason}")
+        _print_some(report.withheld)
     published = {place.key(item.name) for item in objects}
-    others = [key for key in listed if key not in published and not key.startswith(place.key(INDEX_FOLDER))]
+    not_this_run = [place.key(INDEX_FOLDER)] + ([] if originals else [place.key(ORIGINALS_FOLDER)])
+    others = [key for key in listed if key not in published and not key.startswith(tuple(not_this_run))]
     if others:
         print(f"Left in place: {len(others)} objects under {place.url()} that this index does not name "
               "(earlier photos; an app running an older index may still show them).")
-    on_aws = f"https://{place.bucket}.s3.amazonaws.com/{place.prefix}"
-    print(f"LOOKALIKE_MEDIA_URL: the public (or presigned) URL of {place.url()}" + ("" if endpoint_url else f", on AWS {on_aws}"))
+    on_aws = endpoint.endswith(".amazonaws.com")
+    print(f"LOOKALIKE_MEDIA_URL: the public (or presigned) URL of {place.url()}"
+          + (f", on AWS https://{place.bucket}.s3.amazonaws.com/{place.prefix}" if on_aws else ""))
     if archive_lines:
         print("\n".join(archive_lines))
         print("The app fetches that archive with boto3 and its own AWS credentials (as publish did); it stays private "
               "unless a bucket policy makes PREFIX/index/ public, which would publish every path and embedding."
-              + (f" Set AWS_ENDPOINT_URL_S3={endpoint_url} for the app too." if endpoint_url else ""))
+              + ("" if on_aws else f" Set AWS_ENDPOINT_URL_S3={endpoint} for the app too."))
+
+
+def _print_some(named_reasons: list[tuple[str, str]]) -> None:
+    """Each object with its reason, up to a screenful; past that, how many more."""
+    for name, reason in named_reasons[:_LISTED_FAILURES]:
+        print(f"  {name}: {reason}")
+    if len(named_reasons) > _LISTED_FAILURES:
+        print(f"  … and {len(named_reasons) - _LISTED_FAILURES} more")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,11 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "expect", "proxy
 class OutageProxy:
     """`url` is the endpoint the code under test uses; moto (`upstream`) stays up behind it."""
 
-    def __init__(self, upstream: str, uploads_allowed: int | None):
+    def __init__(self, upstream: str, uploads_allowed: int | None, *, hang: bool = False):
         self.upstream = urlsplit(upstream).netloc
         self.uploads_allowed = uploads_allowed
+        # With `hang`, the first PUT over the allowance is held unanswered (`reached` is set) until `release`.
+        self.hang, self.reached, self.release = hang, threading.Event(), threading.Event()
         self.down = False
         self._lock = threading.Lock()
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -82,6 +84,9 @@ class _Forwarding(http.server.BaseHTTPRequestHandler):
     def _forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if not self.proxy.admit(self.command):
+            if self.proxy.hang and not self.proxy.reached.is_set():
+                self.proxy.reached.set()
+                self.proxy.release.wait()
             self.close_connection = True  # hang up without an answer, as a crashed endpoint does
             return
         upstream = http.client.HTTPConnection(self.proxy.upstream, timeout=60)
@@ -111,9 +116,10 @@ class _Forwarding(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def outage_proxy(upstream: str, uploads_allowed: int | None) -> Iterator[OutageProxy]:
-    proxy = OutageProxy(upstream, uploads_allowed)
+def outage_proxy(upstream: str, uploads_allowed: int | None, *, hang: bool = False) -> Iterator[OutageProxy]:
+    proxy = OutageProxy(upstream, uploads_allowed, hang=hang)
     try:
         yield proxy
     finally:
+        proxy.release.set()
         proxy.stop()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -21,11 +23,14 @@ from pathlib import Path
 import pytest
 from PIL import ExifTags, Image
 
+from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from precompute import publish
 from precompute.build import BuildOptions, build_index
+from precompute.bucket_sync import UNREACHABLE_IN_A_ROW
 from precompute.index_file import read_index, thumbnail_dir_for
 from precompute.media_objects import IMMUTABLE, ORIGINAL_CACHE
+from precompute.publish_record import record_path
 from tests.s3_outage import outage_proxy
 from tests.s3_server import TEST_CREDENTIALS, running_s3
 from tests.tiny_index import PHOTOS, build_tiny_index, write_photo
@@ -98,16 +103,42 @@ def test_after_adding_photos_only_theirs_are_uploaded(tmp_path, s3, capsys):
 
     for name, colour in (("zeta.jpg", (90, 10, 160)), ("eta.jpg", (10, 160, 90))):
         write_photo(tmp_path / "photos" / name, 500, 400, colour)
+    (tmp_path / "photos" / "alpha.jpg").unlink()
     report = build_index(tmp_path / "photos", index, BuildOptions(model="efficientnet-lite0", k=3, workers=0))
-    assert (report.added, report.embedded) == (2, 2)
+    assert (report.added, report.removed, report.embedded) == (2, 1, 2)
 
     status, out, _ = run_publish(capsys, index, *target)
     assert status == 0
-    assert counts(out) == (6, 3 * len(PHOTOS), 0)
+    assert counts(out) == (6, 3 * (len(PHOTOS) - 1), 0)
+    assert "Left in place: 3 objects" in out  # alpha's: an app still running the old index shows them
     added = set(objects(s3)) - before
     new_photos = [photo for photo in read_index(index)["photos"] if photo["path"] in ("zeta.jpg", "eta.jpg")]
     assert added == {f"site/{entry['file']}" for photo in new_photos for entry in photo["thumbnails"].values()} | {
         "site/originals/zeta.jpg", "site/originals/eta.jpg"}
+
+
+def test_a_rerun_reads_only_the_files_changed_since_publish_hashed_them(tmp_path, s3, capsys):
+    """The record beside the index spares a rerun reading every original; the listing still has the last word."""
+    index = build_tiny_index(tmp_path)
+    target = [index, "--to", f"s3://{BUCKET}/site/", "--endpoint-url", s3.url, "--originals"]
+    assert run_publish(capsys, *target)[0] == 0
+    assert record_path(index).is_file()
+
+    # Other bytes, same size and time: only reading the file could tell, and the rule (precompute's) does not read it.
+    alpha = tmp_path / "photos" / "alpha.jpg"
+    before, data = alpha.stat(), bytearray(alpha.read_bytes())
+    data[-100] ^= 0xFF
+    alpha.write_bytes(bytes(data))
+    os.utime(alpha, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert counts(run_publish(capsys, *target)[1]) == (0, 3 * len(PHOTOS), 0)
+
+    s3.client().delete_object(Bucket=BUCKET, Key="site/originals/beta.jpg")  # gone from the store: the listing says so
+    assert counts(run_publish(capsys, *target)[1]) == (1, 3 * len(PHOTOS) - 1, 0)
+
+    record_path(index).write_text("{damaged")  # a damaged record counts as none: every file is read and hashed,
+    assert counts(run_publish(capsys, *target)[1]) == (1, 3 * len(PHOTOS) - 1, 0)  # and alpha's new bytes go up
+    assert s3.client().get_object(Bucket=BUCKET, Key="site/originals/alpha.jpg")["Body"].read() == bytes(data)
+    assert counts(run_publish(capsys, *target)[1]) == (0, 3 * len(PHOTOS), 0)  # and the record is whole again
 
 
 def test_an_endpoint_that_goes_down_midway_fails_what_is_left_and_a_rerun_finishes(tiny_index, s3, capsys):
@@ -128,6 +159,47 @@ def test_an_endpoint_that_goes_down_midway_fails_what_is_left_and_a_rerun_finish
         assert status == 0
         assert counts(out) == (total - 4, 4, 0)
         assert len(objects(s3)) == total
+
+
+def test_once_the_endpoint_is_down_the_rest_is_not_tried_and_a_rerun_finishes(holidays_index, s3, capsys):
+    """Hundreds of objects left when the store goes away: a few fail trying, the others are not tried."""
+    expected = len(thumbnail_names(holidays_index))
+    with outage_proxy(s3.url, uploads_allowed=20) as endpoint:
+        command = [holidays_index, "--to", f"s3://{BUCKET}/big", "--endpoint-url", endpoint.url, "--jobs", "4"]
+        status, out, _ = run_publish(capsys, *command)
+        assert status == publish.EXIT_SOME_FAILED and counts(out) == (20, 0, expected - 20)
+        not_tried = int(re.search(r"^  (\d+) not tried: the endpoint stopped answering", out, re.M).group(1))
+        # Those that tried: the run of failures that took the endpoint for down, each run restarted at most
+        # once by one of the 4 uploads in flight at the outage succeeding, and those in flight when it was.
+        assert expected - 20 - not_tried <= (UNREACHABLE_IN_A_ROW + 1) * 4
+        assert len(objects(s3)) == 20
+
+        endpoint.restart()
+        status, out, _ = run_publish(capsys, *command)
+        assert status == 0 and counts(out) == (expected - 20, 20, 0)
+        assert len(objects(s3)) == expected
+
+
+def test_sigterm_midway_stops_with_one_line_and_a_rerun_finishes(tiny_index, s3):
+    total = 2 * len(PHOTOS)
+    with outage_proxy(s3.url, uploads_allowed=3, hang=True) as endpoint:
+        command = [sys.executable, "-m", "precompute.publish", str(tiny_index), "--to", f"s3://{BUCKET}/p",
+                   "--endpoint-url", endpoint.url, "--jobs", "1"]
+        run = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert endpoint.reached.wait(timeout=300)  # the fourth upload is in flight, held unanswered
+            run.send_signal(signal.SIGTERM)
+            said = next(line for line in iter(run.stderr.readline, "") if "interrupted" in line)  # before the release
+            assert said == "interrupted by SIGTERM: what was uploaded stays; rerun to finish\n"
+        finally:
+            endpoint.release.set()  # the upload in flight is dropped; then the command exits
+            out, err = run.communicate(timeout=300)
+        assert run.returncode == publish.EXIT_INTERRUPTED and "Traceback" not in err and not out
+        assert len(objects(s3)) == 3
+
+        endpoint.restart()
+        rerun = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=300)
+        assert rerun.returncode == 0 and counts(rerun.stdout) == (total - 3, 3, 0)
 
 
 def _with_place(path: Path) -> bytes:
@@ -171,20 +243,32 @@ def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3
     assert counts(run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url,
                               "--index-archive")[1]) == (0, 2 * len(PHOTOS) + 1, 0)  # the same archive, not again
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3.url)  # how the app finds a store other than AWS
     fetched = tmp_path / "data" / "index.pkl"
-    fetch_index(url, fetched, DownloadLimits(sha256=sha256))
+    for variable, value in {"AWS_ENDPOINT_URL_S3": s3.url, "LOOKALIKE_INDEX_URL": url, "LOOKALIKE_INDEX_SHA256": sha256,
+                            "LOOKALIKE_INDEX": str(fetched)}.items():
+        monkeypatch.setenv(variable, value)  # AWS_ENDPOINT_URL_S3: how the app finds a store other than AWS
+    assert create_app().test_client().get("/healthz").json["photos"] == len(PHOTOS)
     assert read_index(fetched)["photos"] == read_index(tiny_index)["photos"]
     assert thumbnail_dir_for(fetched).is_dir()
+    monkeypatch.delenv("LOOKALIKE_INDEX_SHA256")
     with pytest.raises(IndexDownloadError, match="SHA-256"):
         fetch_index(url, tmp_path / "other" / "index.pkl", DownloadLimits(sha256="0" * 64))
+    with pytest.raises(IndexDownloadError, match="must look like s3://BUCKET/KEY"):
+        fetch_index(f"s3://{BUCKET}", tmp_path / "other" / "index.pkl")
     with pytest.raises(IndexDownloadError, match="NoSuchKey"):
         fetch_index(f"s3://{BUCKET}/site/index/missing.tar.gz", tmp_path / "other" / "index.pkl")
     with pytest.raises(IndexDownloadError, match="LOOKALIKE_INDEX_MAX_MB"):
         fetch_index(url, tmp_path / "other" / "index.pkl", DownloadLimits(download_mb=1e-4))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for variable in TEST_CREDENTIALS:
+        monkeypatch.delenv(variable)
+    with pytest.raises(IndexDownloadError, match="no AWS credentials"):
+        fetch_index(url, tmp_path / "other" / "index.pkl")
 
 
-def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_private(tiny_index, s3, capsys):
+def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_private(tiny_index, s3, capsys, monkeypatch):
     """The README's policy: anyone may read thumbnails, previews and originals; the index needs credentials."""
     prefix = "site/"
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/{prefix}", "--endpoint-url", s3.url,
@@ -207,6 +291,14 @@ def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_pri
     assert {key: unsigned_status(key) for key in keys if key != archive} == {key: 200 for key in keys if key != archive}
     assert unsigned_status(archive) == 403
 
+    # The app's originals-by-URL, set to the media URL + originals/, sends each photo (café.jpg too) to its object.
+    monkeypatch.setenv("LOOKALIKE_ORIGINALS_URL", f"{s3.url}/{BUCKET}/{prefix}originals/")
+    client, photos = create_app(tiny_index).test_client(), read_index(tiny_index)["photos"]
+    for photo in photos:
+        location = client.get(f"/photos/{photo['id']}/original").headers["Location"]
+        with urllib.request.urlopen(location, timeout=30) as response:
+            assert response.read() == (tiny_index.parent / "photos" / photo["path"]).read_bytes()  # no place to strip
+
 
 @pytest.mark.parametrize("to, message", [
     ("http://bucket/prefix", "must look like s3://BUCKET/PREFIX"),
@@ -220,6 +312,13 @@ def test_a_bad_destination_is_one_line_and_exit_2(tiny_index, capsys, to, messag
         publish.main([str(tiny_index), "--to", to])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_photo_root_without_originals_is_a_usage_error(tiny_index, capsys):
+    with pytest.raises(SystemExit) as stop:
+        publish.main([str(tiny_index), "--to", "s3://bucket/x", "--photo-root", "."])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "add --originals" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_input_gets_one_line_and_exit_1(tiny_index, tmp_path, s3, capsys, monkeypatch):
