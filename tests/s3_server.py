@@ -19,7 +19,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,10 +40,7 @@ class S3Endpoint:
 
     url: str
     server: object
-    credentials: dict[str, str] = None
-
-    def __post_init__(self):
-        self.credentials = self.credentials or TEST_CREDENTIALS
+    credentials: dict[str, str] = field(default_factory=lambda: TEST_CREDENTIALS)
 
     def client(self):
         """A boto3 S3 client for this endpoint, path-style, with its credentials."""
