@@ -23,9 +23,15 @@ $(VENV)/.cluster-installed: $(VENV)/.installed requirements-cluster.txt
 	$(PY) -m pip install --quiet -r requirements-cluster.txt
 	touch $@
 
+# s3rver, a local S3 server that refuses expired presigned URLs (moto serves them), for tests/test_presigned_expiry.py.
+S3RVER := tests/s3rver/node_modules/.installed
+$(S3RVER): tests/s3rver/package.json tests/s3rver/package-lock.json
+	npm ci --prefix tests/s3rver --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## test: the whole test suite, browser and Ray-cluster tests included
 # Ray nodes started by the tests use 127.0.0.1 only, and send no usage statistics.
-test: $(VENV)/.cluster-installed browser
+test: $(VENV)/.cluster-installed browser $(S3RVER)
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest
 
 ## browser: Debian's Chromium for the browser tests (Playwright never downloads its own)

@@ -4,7 +4,10 @@ Configured from the environment:
   LOOKALIKE_INDEX          the index file written by `python -m precompute` (default data/index.pkl)
   LOOKALIKE_INDEX_URL      download a .tar.gz of the index and its thumbnails to LOOKALIKE_INDEX at boot (https, s3)
   LOOKALIKE_PHOTO_ROOT     where the original photos are, if not where the index recorded
-  LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) instead of from disk
+  LOOKALIKE_ORIGINALS_URL  serve originals from this base URL (S3, a CDN) or, presigned, s3://BUCKET/PREFIX/
+  LOOKALIKE_MEDIA_URL      thumbnails and previews from object storage: https://… (public) or s3://BUCKET/PREFIX/
+                           (presigned, LOOKALIKE_MEDIA_URL_LIFETIME_S); see app/media.py
+  LOOKALIKE_MEDIA_PUBLIC   `yes`: a private gallery may point those two at public https:// URLs
   LOOKALIKE_BASE_URL       the site's own URL, for the JSON API's links (default: links relative to this server)
   LOOKALIKE_MAX_UPLOAD_MB  largest photo accepted by search by photo (default 20)
   LOOKALIKE_PAGE_CACHE_MB  rendered pages each worker keeps (default 64; 0 turns the cache off)
@@ -36,6 +39,7 @@ from flask.wrappers import Request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import access, cards, page_cache
+from app.media import Media, MediaSettingError, configured_media
 from app.catalog import Catalog, display_name
 from app.duplicate_views import duplicate_pages
 from app.feedback_views import feedback_pages
@@ -51,13 +55,10 @@ from precompute import location_data
 from precompute.index_file import IndexFileError
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-}
+_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self'{media}; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 DEFAULT_MAX_UPLOAD_MB = 20
 
 
@@ -126,16 +127,39 @@ def _trusted_proxies() -> int:
     return int(text)
 
 
-def _originals_mode(private: bool) -> str:
+def _originals_mode() -> str:
     mode = os.environ.get("LOOKALIKE_ORIGINALS", location_data.DEFAULT_MODE)
     if mode not in location_data.MODES:
         _cannot_start(f"LOOKALIKE_ORIGINALS must be one of {', '.join(location_data.MODES)}, not {mode!r}")
-    if mode != "off" and os.environ.get("LOOKALIKE_ORIGINALS_URL"):
-        caveats = ["their location data is not removed"] if mode == "stripped" else []
-        caveats += ["the password does not guard them there"] if private else []
-        if caveats:
-            print(f"lookalike: originals are served from LOOKALIKE_ORIGINALS_URL: {'; '.join(caveats)}", file=sys.stderr)
     return mode
+
+
+def _store(variable: str, what: str, private: bool) -> Media | None:
+    """The store `variable` names (app/media.py); a private gallery is not pointed at a public one unless the
+    operator says so with LOOKALIKE_MEDIA_PUBLIC=yes."""
+    try:
+        store = configured_media(variable)
+    except MediaSettingError as err:
+        _cannot_start(str(err))
+    if store is not None and store.public and private:
+        if os.environ.get("LOOKALIKE_MEDIA_PUBLIC", "").strip().lower() != "yes":
+            _cannot_start(
+                f"the gallery is private, but {variable} {store.base} is public: anyone with the URL of one of its "
+                f"{what} gets it without signing in. Use s3://BUCKET/PREFIX/ for presigned URLs, or set "
+                f"LOOKALIKE_MEDIA_PUBLIC=yes if public {what} are intended"
+            )
+        _note(f"{what} are public at {store.base} (LOOKALIKE_MEDIA_PUBLIC=yes): the password does not guard them")
+    return store
+
+
+def security_headers(media: Media | None) -> dict[str, str]:
+    """Every response's security headers; the CSP lets images come from this site and the media store's origin only."""
+    return {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": _CONTENT_SECURITY_POLICY.format(media=f" {media.origin}" if media else ""),
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
 
 
 def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os.PathLike | None = None) -> Flask:
@@ -146,15 +170,20 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     search = _search_setting()
     users, secret_key = _private_settings()
     trusted_proxies = _trusted_proxies()
-    originals_mode = _originals_mode(private=bool(users))
+    originals_mode = _originals_mode()
+    media = _store("LOOKALIKE_MEDIA_URL", "thumbnails and previews", private=bool(users))
+    originals_store = _store("LOOKALIKE_ORIGINALS_URL", "originals", bool(users)) if originals_mode != "off" else None
+    if originals_store is not None and originals_mode == "stripped":
+        _note("originals are served from LOOKALIKE_ORIGINALS_URL: their location data is not removed by the app "
+              "(publish --originals removes it before uploading)")
     downloaded = bool(os.environ.get("LOOKALIKE_INDEX_URL"))
     try:
         if downloaded:
-            fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path)
+            fetch_index(os.environ["LOOKALIKE_INDEX_URL"], index_path, with_thumbnails=media is None)
         catalog = Catalog.load(
             index_path,
             Path(photo_root) if photo_root else None,
-            os.environ.get("LOOKALIKE_ORIGINALS_URL") or None,
+            originals_store,
             confined=downloaded,
         )
     except (IndexFileError, IndexDownloadError) as err:
@@ -183,6 +212,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.config["LOOKALIKE_MAX_UPLOAD_MB"] = max_upload_mb
     app.config["LOOKALIKE_ORIGINALS"] = originals_mode
     app.extensions["lookalike"] = catalog
+    app.extensions["lookalike.media"] = media
     app.extensions["lookalike.search"] = embedder
     app.extensions["lookalike_pages"] = RenderedPages(_page_cache_mb() * 2**20)
     app.extensions["lookalike_cards"] = RenderedPages(cards.CACHE_BYTES)
@@ -201,7 +231,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.wsgi_app = with_page_cache(app.wsgi_app, lambda: app.extensions["lookalike_pages"], gate)
     if trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
-    app.wsgi_app = _with_security_headers(app.wsgi_app)
+    app.wsgi_app = _with_security_headers(app.wsgi_app, security_headers(media))
     # The app's objects live as long as it does. Frozen, the garbage collector never walks
     # them, so a full collection in a worker neither pauses it for them nor copies the pages
     # it shares with the others (the index itself is columns, mapped from the file).
@@ -209,13 +239,13 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     return app
 
 
-def _with_security_headers(wsgi_app):
-    """Add _SECURITY_HEADERS to every response that lacks them.
+def _with_security_headers(wsgi_app, security: dict[str, str]):
+    """Add the `security` headers to every response that lacks them.
 
     Done on the WSGI header list rather than in `after_request`: Werkzeug's
     Headers.setdefault made up a fifth of a cached page's time.
     """
-    lowered = [(name.lower(), (name, value)) for name, value in _SECURITY_HEADERS.items()]
+    lowered = [(name.lower(), (name, value)) for name, value in security.items()]
 
     def application(environ, start_response):
         def start_with_headers(status, headers, exc_info=None):

@@ -19,7 +19,7 @@ from flask import current_app, request
 from markupsafe import Markup, escape
 
 from app.catalog import Similar, display_name
-from app.links import photo_url, thumbnail_url
+from app.links import media_window, photo_url, thumbnail_url
 from app.page_cache import RenderedPages
 
 CACHE_BYTES = 8 * 2**20  # per worker: about 14k cards
@@ -66,9 +66,11 @@ def _card_maker(keep: dict | None, picks: tuple[str, ...] = (), checked: bool = 
     cards: RenderedPages = current_app.extensions["lookalike_cards"]
     script_root = request.script_root
     keep_key = tuple(keep.items()) if keep else ()
+    window = media_window()  # presigned thumbnail URLs change from one window to the next
 
     def card(photo: dict, score: float | None, below: Markup = Markup("")) -> Markup:
-        opening = cards.get_or_render((script_root, photo["id"], keep_key), lambda: _card_without_score(photo, keep))
+        key = (script_root, photo["id"], keep_key, window)
+        opening = cards.get_or_render(key, lambda: _card_without_score(photo, keep))
         closing = f"</a>{below}{_pick_boxes(photo, picks, checked) if picks else ''}</li>"
         if score is None:
             return Markup(opening + closing)

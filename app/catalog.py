@@ -22,13 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
-from urllib.parse import quote
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
 from precompute.relevance_feedback import best_rows, feedback_query
+
+if TYPE_CHECKING:
+    from app.media import Media
 
 # Photo dicts each worker keeps once made, the latest first: about 13 MiB, as many photos as the page
 # cache keeps photo pages. Pages show the same photos again and again; a dict costs a few µs to make.
@@ -62,7 +64,7 @@ class Catalog:
         index: dict,
         index_path: Path,
         photo_root: Path | None = None,
-        originals_url: str | None = None,
+        originals: "Media | None" = None,
         *,
         confined: bool = False,
     ):
@@ -78,11 +80,11 @@ class Catalog:
         self.thumbnail_dir = (index_folder / index["thumbnail_dir"]).resolve()
         if system_folder(self.thumbnail_dir):
             raise IndexFileError(f"{index_path}: the thumbnail folder {self.thumbnail_dir} is a system folder")
-        self.originals_url = originals_url.rstrip("/") + "/" if originals_url else None
+        self.originals = originals  # a store (app/media.py) when originals live elsewhere: S3, a CDN
         # Why originals are not served from disk, when the recorded folder was not accepted; said once at start.
         self.photo_root_note: str | None = None
         self.photo_root: Path | None = None
-        if self.originals_url is None:
+        if self.originals is None:
             self.photo_root, self.photo_root_note = served_photo_root(index["photo_root"], index_folder, photo_root, confined)
         self.row: Callable[[int], int | None] = _row_finder(self.photos.ids)
         self._made: dict[int, dict] = {}  # row -> photo dict, oldest first
@@ -92,12 +94,12 @@ class Catalog:
         cls,
         index_path: Path,
         photo_root: Path | None = None,
-        originals_url: str | None = None,
+        originals: "Media | None" = None,
         *,
         confined: bool = False,
     ) -> "Catalog":
         index_path = Path(index_path)
-        return cls(read_index(index_path), index_path, photo_root, originals_url, confined=confined)
+        return cls(read_index(index_path), index_path, photo_root, originals, confined=confined)
 
     def __len__(self) -> int:
         return len(self.photos)
@@ -194,9 +196,7 @@ class Catalog:
 
     def original_url(self, photo: dict) -> str | None:
         """Where the original is served from when originals live elsewhere (S3, a CDN)."""
-        if self.originals_url is None:
-            return None
-        return self.originals_url + quote(photo["path"].encode("utf-8", "surrogateescape"))
+        return None if self.originals is None else self.originals.url(photo["path"])
 
 
 def _row_finder(ids: np.ndarray) -> Callable[[int], int | None]:

@@ -9,7 +9,9 @@ go. Of its members only two things are taken: the file named like the index
 (`index.pkl`) and the flat thumbnail folder named after it, the way precompute
 names it (`index-thumbnails/`, see `thumbnail_dir_for`). Those two, and nothing
 else, are replaced, each with a rename, after the index has passed the
-restricted unpickler; a failed download leaves the previous files alone.
+restricted unpickler; a failed download leaves the previous files alone. When
+thumbnails are served from object storage (LOOKALIKE_MEDIA_URL), only the
+index is taken: the archive may hold it alone.
 Download size, unpacked size and time are capped, an optional SHA-256 is
 checked before anything is unpacked, and plain http:// is refused except from
 this machine.
@@ -18,7 +20,6 @@ this machine.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import re
 import tarfile
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+from app.links import loopback_host
 from precompute.index_file import IndexFileError, read_index, thumbnail_dir_for
 
 _CHUNK = 1 << 20
@@ -77,8 +79,9 @@ def _positive(variable: str, default: float) -> float:
     return value
 
 
-def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None) -> None:
-    """Download the archive at `url`; put its index at `index_path` and its thumbnails in `thumbnail_dir_for` it."""
+def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None, *, with_thumbnails: bool = True) -> None:
+    """Download the archive at `url`; put its index at `index_path` and, `with_thumbnails`, its thumbnails
+    in `thumbnail_dir_for` it (without, any thumbnails in the archive are skipped, never unpacked)."""
     limits = limits or DownloadLimits.from_environment()
     _check_scheme(url)
     deadline = time.monotonic() + limits.seconds
@@ -89,12 +92,15 @@ def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None
         archive = Path(work, "archive.tar.gz")
         _download(url, archive, limits, deadline)
         unpacked = Path(work, "unpacked")
-        _unpack(archive, unpacked, index_path.name, thumbnails.name, limits, deadline)
+        _unpack(archive, unpacked, index_path.name, thumbnails.name if with_thumbnails else None, limits, deadline)
         new_index = unpacked / index_path.name
         try:
             index = read_index(new_index)
         except IndexFileError as err:
             raise IndexDownloadError(f"{url} does not hold a usable {index_path.name}: {err}") from None
+        if not with_thumbnails:
+            os.replace(new_index, index_path)
+            return
         if index["thumbnail_dir"] != thumbnails.name:
             raise IndexDownloadError(
                 f"the index in {url} keeps its thumbnails in {index['thumbnail_dir']!r}, but an index named "
@@ -110,21 +116,12 @@ def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None
 def _check_scheme(url: str) -> None:
     """https, s3, or http from this machine only: an index is code-adjacent data, and plain http can be rewritten in transit."""
     parts = urlsplit(url)
-    if parts.scheme in ("https", "s3") or (parts.scheme == "http" and _loopback(parts.hostname)):
+    if parts.scheme in ("https", "s3") or (parts.scheme == "http" and loopback_host(parts.hostname)):
         return
     raise IndexDownloadError(
         f"refusing to download the index from {url}: LOOKALIKE_INDEX_URL must be an https:// or s3:// URL "
         "(plain http:// only from this machine: 127.0.0.1, ::1 or localhost)"
     )
-
-
-def _loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
 
 
 class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
@@ -209,8 +206,10 @@ def _check_time(deadline: float, limits: DownloadLimits) -> None:
         raise IndexDownloadError(_over_time(limits))
 
 
-def _unpack(archive: Path, folder: Path, index_name: str, thumbnails_name: str, limits: DownloadLimits, deadline: float) -> None:
-    """Unpack only the index file and the thumbnail files, within the size and time caps.
+def _unpack(
+    archive: Path, folder: Path, index_name: str, thumbnails_name: str | None, limits: DownloadLimits, deadline: float
+) -> None:
+    """Unpack only the index file and the thumbnail files (none without `thumbnails_name`), within the caps.
 
     Every member must pass tarfile's 'data' filter (no absolute paths, no way
     out, no device files), or the archive is refused; of those, other members
@@ -219,7 +218,8 @@ def _unpack(archive: Path, folder: Path, index_name: str, thumbnails_name: str, 
     cap = int(limits.unpacked_mb * 2**20)
     total = 0
     folder.mkdir()
-    (folder / thumbnails_name).mkdir()
+    if thumbnails_name is not None:
+        (folder / thumbnails_name).mkdir()
     try:
         with tarfile.open(archive, "r|*") as tar:  # a stream: members are read once, in order, never all held
             for member in tar:
@@ -238,7 +238,7 @@ def _unpack(archive: Path, folder: Path, index_name: str, thumbnails_name: str, 
         raise IndexDownloadError(f"the index archive cannot be unpacked: {err}") from None
 
 
-def _wanted(name: str, index_name: str, thumbnails_name: str) -> bool:
+def _wanted(name: str, index_name: str, thumbnails_name: str | None) -> bool:
     """The index file, or a file directly inside the thumbnail folder, at the top of the archive (or under `./`)."""
     parts = PurePosixPath(name.removeprefix("./")).parts
     return parts == (index_name,) or (len(parts) == 2 and parts[0] == thumbnails_name and not parts[1].startswith("."))

@@ -8,6 +8,7 @@ one string format each (tests/test_fast_paths.py checks them against
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from urllib.parse import urlencode, urlsplit
 
@@ -38,6 +39,16 @@ def checked_base_url(text: str) -> str:
     return text.rstrip("/")
 
 
+def loopback_host(host: str | None) -> bool:
+    """Whether a URL's host is this machine (localhost, 127.0.0.0/8, ::1): the only place plain http:// is accepted."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
 def location_without_host(response: Response) -> Response:
     """Redirects Werkzeug makes itself (`//` to `/`, a missing slash) name the request's Host: say the path instead.
 
@@ -61,7 +72,28 @@ def photo_url(photo: dict, keep: dict | None = None) -> str:
 
 
 def thumbnail_url(photo: dict, kind: str = "thumb") -> str:
+    """On this server, or in the media store when LOOKALIKE_MEDIA_URL is set (app/media.py)."""
+    media = current_app.extensions["lookalike.media"]
+    if media is not None:
+        return media.url(photo["thumbnails"][kind]["file"])
+    return served_thumbnail_url(photo, kind)
+
+
+def served_thumbnail_url(photo: dict, kind: str = "thumb") -> str:
+    """The app's own thumbnail route; the content hash in the query keeps a year's caching correct."""
     return f"{request.script_root}/photos/{photo['id']}/{kind}.jpg?v={photo['sha1'][:12]}"
+
+
+def api_thumbnail_url(photo: dict) -> str:
+    """For the JSON API: the media store's URL as it is, or the route on LOOKALIKE_BASE_URL."""
+    url = thumbnail_url(photo)
+    return url if current_app.extensions["lookalike.media"] is not None else base_url() + url
+
+
+def media_window() -> int:
+    """The media store's signing window (app/media.py): pages and cards rendered within one stay valid."""
+    media = current_app.extensions["lookalike.media"]
+    return 0 if media is None else media.window()
 
 
 def original_url(photo: dict) -> str:

@@ -16,7 +16,15 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, display_name
-from app.links import base_url, fixed_url, gallery_url, original_url, photo_url, thumbnail_url
+from app.links import (
+    api_thumbnail_url,
+    base_url,
+    fixed_url,
+    gallery_url,
+    original_url,
+    photo_url,
+    thumbnail_url,
+)
 from app.page_cache import keep_response
 from precompute.location_data import without_location
 
@@ -84,10 +92,16 @@ def keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: Tru
     """Let the page cache keep this page if it was asked for by a URL our own links use (see app/page_cache.py).
 
     Made-up query strings (`?page=0002`, `?x=1`) still get their page, rendered
-    each time, so they cannot crowd the visitors' pages out of the cache.
+    each time, so they cannot crowd the visitors' pages out of the cache. A page
+    with presigned media URLs is kept until the signing window changes.
     """
     if request.query_string.decode("latin-1") in {urlencode(query) for query in queries}:
-        keep_response(still_valid)
+        media = current_app.extensions["lookalike.media"]
+        if media is None or media.public:
+            keep_response(still_valid)
+        else:
+            window = media.window()
+            keep_response(lambda: media.window() == window and still_valid())
 
 
 @pages.route("/")
@@ -133,6 +147,8 @@ def photo(photo_id: int):
 @pages.route("/photos/<id:photo_id>/<any(thumb, preview):kind>.jpg")
 def thumbnail(photo_id: int, kind: str):
     photo = _photo_or_404(photo_id)
+    if current_app.extensions["lookalike.media"] is not None:  # in the media store: links made before still work
+        return redirect(thumbnail_url(photo, kind), code=302)
     file = catalog().open_thumbnail(photo, kind)
     if file is None:
         abort(404, description="The thumbnail file is missing; rebuild the index to restore it.")
@@ -204,7 +220,8 @@ def similar_json(photo_id: int):
 
 def similar_as_json(similar: list[Similar]) -> list[dict]:
     """URLs relative to this server (or on LOOKALIKE_BASE_URL), never built from the Host header;
-    thumbnails carry the content hash, as the pages' do, since they are cached for a year."""
+    thumbnails carry the content hash, as the pages' do, since they are cached for a year (or are in the
+    media store, LOOKALIKE_MEDIA_URL)."""
     base = base_url()
     return [{**photo_as_json(item.photo, base), "score": round(item.score, 4)} for item in similar]
 
@@ -212,7 +229,7 @@ def similar_as_json(similar: list[Similar]) -> list[dict]:
 def photo_as_json(photo: dict, base: str | None = None) -> dict:
     """A photo in the JSON API: its id, and its page and thumbnail URLs (see `similar_as_json`)."""
     base = base_url() if base is None else base
-    return {"id": photo["id"], "url": base + photo_url(photo), "thumbnail": base + thumbnail_url(photo)}
+    return {"id": photo["id"], "url": base + photo_url(photo), "thumbnail": api_thumbnail_url(photo)}
 
 
 @pages.route("/healthz")

@@ -75,10 +75,7 @@ def _served_rows(folder: Path, indexes: dict[int, Path], args: argparse.Namespac
         started = time.perf_counter()
         with gunicorn("app:create_app()", {"LOOKALIKE_INDEX": str(index), "LOOKALIKE_SEARCH": "off"}) as (base, master):
             ready[n] = time.perf_counter() - started
-            for photo_id in range(0, n, max(1, n // 200)):
-                _get(f"{base}/photos/{photo_id}")
-                _get(f"{base}/?page={photo_id // PER_PAGE + 1}")
-            pss[n] = sum(memory_mib(pid)["pss"] for pid in [master, *worker_pids(master)])
+            pss[n] = pss_after_serving(base, master, n)
     uncached = {"LOOKALIKE_SEARCH": "off", "LOOKALIKE_PAGE_CACHE_MB": "0"}
     big, small = args.scale_photos, args.scale_baseline
     with (
@@ -100,6 +97,14 @@ def _served_rows(folder: Path, indexes: dict[int, Path], args: argparse.Namespac
     for kind in ("gallery", "photo"):
         yield Row(f"{kind} page, page cache off (every request renders)", rates[kind, big], rates[kind, small],
                   "req/s", "ratio ≥ 0.95", note=f"{label}, wrk -c{args.connections}, random URLs")
+
+
+def pss_after_serving(base: str, master: int, photos: int) -> float:
+    """PSS (MiB) of gunicorn's master and workers together, after 200 photo and gallery pages all over the collection."""
+    for photo_id in range(0, photos, max(1, photos // 200)):
+        _get(f"{base}/photos/{photo_id}")
+        _get(f"{base}/?page={photo_id // PER_PAGE + 1}")
+    return sum(memory_mib(pid)["pss"] for pid in [master, *worker_pids(master)])
 
 
 def _get(url: str) -> None:

@@ -55,10 +55,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(app: str, env: dict[str, str], preload: bool = True) -> Iterator[tuple[str, int]]:
-    """A gunicorn with WORKERS sync workers on a free local port; yields its base URL and master pid."""
+def gunicorn(app: str, env: dict[str, str], preload: bool = True, python: str = sys.executable) -> Iterator[tuple[str, int]]:
+    """A gunicorn with WORKERS sync workers on a free local port, run by `python`; yields its base URL and master pid."""
     port = _free_port()
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
+    command = [python, "-m", "gunicorn", "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
                "--log-level", "warning"]
     # The project's gunicorn.conf.py turns preloading on; an empty config file is the only way to turn it off.
     command += ["--preload"] if preload else ["--config", os.devnull]

@@ -44,12 +44,17 @@ def running_server(command: Sequence[str], port: int, log: Path, env: dict) -> I
         _wait_until_healthy(base, server, log)
         yield base, server
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_until_healthy(base: str, server: subprocess.Popen, log: Path) -> None:

@@ -61,3 +61,10 @@ def test_the_duplicates_benchmark_runs_at_toy_sizes():
     for figure in ("groups of 3,000 photos, random pairs", "groups of 3,000 photos, groups of three (1,000 groups)",
                    "/duplicates page 5 of 100 groups vs page 1 of 20 groups"):
         assert figure in table
+
+
+def test_the_heroku_benchmark_runs_at_toy_sizes():
+    table = _benchmark("heroku", "--heroku-photos", "500")
+    for figure in ("slug: requirements.txt venv + code (index by URL)", "slug: venv + code + a 500-photo index",
+                   "dyno memory (PSS), 500 photos, media public https://", "dyno memory (PSS), 500 photos, media presigned s3://"):
+        assert figure in table

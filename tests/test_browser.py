@@ -13,22 +13,12 @@ from pathlib import Path
 import pytest
 
 from precompute.index_file import read_index
+from tests.browser_session import DESKTOP, PHONE, Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
 from tests.live_server import ROOT, running_gunicorn
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 375, "height": 812}
 
 
 @pytest.fixture(scope="module")
@@ -36,41 +26,6 @@ def server(holidays_index: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with running_gunicorn([sys.executable, "-m", "gunicorn"], holidays_index, log) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"Chromium not found at {CHROMIUM}; install Debian's package: apt-get install chromium (or `make browser`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-class Tab:
-    """A browser tab that records every console error and uncaught script error."""
-
-    def __init__(self, browser, base: str, viewport: dict = DESKTOP, javascript: bool = True):
-        self.base = base
-        self.context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", self._on_console)
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    def _on_console(self, message) -> None:
-        if message.type == "error":
-            self.errors.append(f"{message.text} ({message.location.get('url')})")
-
-    def open(self, path: str) -> None:
-        response = self.page.goto(self.base + path)
-        assert response.status == 200, f"{path} answered {response.status}"
-
-    def path(self) -> str:
-        return self.page.url.removeprefix(self.base)
 
 
 @pytest.fixture
@@ -85,16 +40,9 @@ def _scores(tab: Tab) -> list[float]:
     return [float(text.split()[-1]) for text in tab.page.locator(".similar .score-value").all_inner_texts()]
 
 
-def _load_every_image(tab: Tab) -> None:
-    """Scroll each lazy image into view, then wait until the browser has finished with all of them."""
-    for image in tab.page.locator("main img").all():
-        image.scroll_into_view_if_needed()
-    tab.page.wait_for_function("Array.from(document.images).every(image => image.complete)")
-
-
 def test_every_thumbnail_in_the_gallery_loads(tab):
     tab.open("/")
-    _load_every_image(tab)
+    load_every_image(tab)
     widths = tab.page.eval_on_selector_all(".grid img", "images => images.map(image => image.naturalWidth)")
     assert len(widths) == 48
     assert all(width > 0 for width in widths), widths
@@ -122,7 +70,7 @@ def test_photo_page_lists_similar_photos_best_first_and_links_to_them(tab):
     similar.click()
     tab.page.wait_for_url(tab.base + href)
     assert tab.page.locator("h1").inner_text() == name
-    _load_every_image(tab)
+    load_every_image(tab)
     assert tab.page.eval_on_selector("img.large", "image => image.naturalWidth") > 0
     assert tab.errors == []
 
@@ -214,7 +162,7 @@ def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holida
         for name, path in [("gallery", "/"), ("photo", "/photos/7"), ("search", "/search"),
                            ("more-like-these", "/similar?like=7,8&unlike=30")]:
             tab.open(path)
-            _load_every_image(tab)
+            load_every_image(tab)
             overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {viewport['width']}px"
             shot = SCREENSHOTS / f"{name}-{viewport['width']}.png"
@@ -366,7 +314,7 @@ def test_gallery_rows_are_justified_and_covered_by_photos(browser, mixed_server,
         tab.open("/")
         assert tab.page.locator(".grid img[loading=lazy][width][height]").count() == 48  # the first page
         before = tab.page.evaluate(LAYOUT, ".grid")
-        _load_every_image(tab)
+        load_every_image(tab)
         after = tab.page.evaluate(LAYOUT, ".grid")
         assert [(b["left"], b["top"], b["width"]) for b in after["boxes"]] == [(b["left"], b["top"], b["width"]) for b in before["boxes"]]
         assert tab.page.evaluate("window.layoutShift") == 0
@@ -377,7 +325,7 @@ def test_gallery_rows_are_justified_and_covered_by_photos(browser, mixed_server,
         tab.page.screenshot(path=str(SCREENSHOTS / f"gallery-rows-{viewport['width']}.png"), full_page=True)
 
         tab.open("/photos/3")  # the similar list: justified rows too, each card with its name and score
-        _load_every_image(tab)
+        load_every_image(tab)
         _check_justified_rows(tab.page.evaluate(LAYOUT, ".similar .grid"))
         assert len(_scores(tab)) == 10 and tab.page.locator(".similar .card-name").first.is_visible()
         tab.page.screenshot(path=str(SCREENSHOTS / f"photo-rows-{viewport['width']}.png"), full_page=True)
@@ -417,7 +365,7 @@ def test_signing_in_browsing_searching_and_logging_out(browser, private_server):
         tab.page.fill("#password", PRIVATE_PASSWORD)
         tab.page.get_by_role("button", name="Sign in").click()
         tab.page.wait_for_url(tab.base + "/photos/2")
-        _load_every_image(tab)
+        load_every_image(tab)
         widths = tab.page.eval_on_selector_all("main img", "images => images.map(image => image.naturalWidth)")
         assert widths and all(width > 0 for width in widths)  # thumbnails and preview came with the cookie
         cookie = next(c for c in tab.context.cookies() if c["name"] == "lookalike_session")

@@ -3,15 +3,14 @@
 The runtime test builds a fresh virtual environment from requirements.txt
 alone, so an import the web app needs but requirements.txt lacks (torch,
 tqdm, ...) fails here rather than on Heroku. The index reaches the server
-the way it reaches a dyno: LOOKALIKE_INDEX_URL, here a local HTTP server.
+the way it reaches a dyno: LOOKALIKE_INDEX_URL, here a local HTTP server; with
+LOOKALIKE_MEDIA_URL the thumbnails come from a bucket (moto, on 127.0.0.1).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -24,6 +23,9 @@ from app.index_download import IndexDownloadError, fetch_index
 from precompute.index_file import read_index
 from tests.index_archives import deploy_archive
 from tests.live_server import ROOT, free_port, running_server
+from tests.media_bucket import image_sources, publish
+from tests.runtime_venv import fresh_runtime_venv, installed_mb
+from tests.s3_server import running_s3
 
 SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv is a generous upper bound
 
@@ -31,20 +33,7 @@ SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv
 @pytest.fixture(scope="module")
 def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with requirements.txt and nothing else, as Heroku builds it."""
-    venv = tmp_path_factory.mktemp("heroku") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    install = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "-r", str(ROOT / "requirements.txt")],
-        capture_output=True,
-        text=True,
-    )
-    assert install.returncode == 0, f"pip could not install requirements.txt:\n{install.stderr}"
-    return venv
-
-
-def _installed_mb(folder: Path) -> float:
-    total = sum(os.lstat(Path(where, name)).st_size for where, _, names in os.walk(folder) for name in names)
-    return total / 2**20
+    return fresh_runtime_venv(tmp_path_factory.mktemp("heroku") / "venv")
 
 
 def _procfile_web_command() -> str:
@@ -52,6 +41,18 @@ def _procfile_web_command() -> str:
         if line.startswith("web:"):
             return line.removeprefix("web:").strip()
     raise AssertionError("the Procfile has no web process")
+
+
+def _runtime_env(runtime_venv: Path, port: int, index: Path, index_url: str) -> dict[str, str]:
+    """What Heroku sets, and what the README has the operator set, for the Procfile's command."""
+    return {
+        "PATH": f"{runtime_venv / 'bin'}:{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(runtime_venv),
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "LOOKALIKE_INDEX": str(index),
+        "LOOKALIKE_INDEX_URL": index_url,
+    }
 
 
 def _get(url: str, data: bytes | None = None, headers: dict | None = None) -> tuple[int, str, bytes]:
@@ -70,21 +71,14 @@ def _children(pid: int) -> list[int]:
 def test_requirements_txt_alone_serves_the_app_through_the_procfile(
     runtime_venv: Path, tiny_index: Path, file_server, tmp_path: Path
 ):
-    size_mb = _installed_mb(runtime_venv)
+    size_mb = installed_mb(runtime_venv)
     print(f"\nfresh venv from requirements.txt: {size_mb:.0f} MB installed")
     assert size_mb < SLUG_LIMIT_MB / 2
 
     folder, base_url = file_server
     deploy_archive(tiny_index, folder / "lookalike-data.tar.gz")
     port = free_port()
-    env = {
-        "PATH": f"{runtime_venv / 'bin'}:{os.environ['PATH']}",
-        "VIRTUAL_ENV": str(runtime_venv),
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "LOOKALIKE_INDEX": str(tmp_path / "data" / "index.pkl"),
-        "LOOKALIKE_INDEX_URL": f"{base_url}/lookalike-data.tar.gz",
-    }
+    env = _runtime_env(runtime_venv, port, tmp_path / "data" / "index.pkl", f"{base_url}/lookalike-data.tar.gz")
     command = ["bash", "-c", "exec " + _procfile_web_command()]
     with running_server(command, port, tmp_path / "gunicorn.log", env) as (base, server):
         status, _, body = _get(f"{base}/")
@@ -108,20 +102,47 @@ def test_requirements_txt_alone_serves_the_app_through_the_procfile(
     assert (tmp_path / "gunicorn.log").read_text().count("this gallery is public") == 1
 
 
-def test_fetch_index_puts_the_archive_in_place_of_the_old_index(tiny_index: Path, file_server, tmp_path: Path):
+def test_with_media_in_a_bucket_the_dyno_serves_the_index_alone(runtime_venv: Path, tiny_index: Path, tmp_path: Path,
+                                                                 monkeypatch):
+    """The 100k-photo route, end to end: publish puts the media and the index archive in a private bucket; the dyno
+    fetches the index alone by LOOKALIKE_INDEX_URL=s3://… and its pages show presigned media URLs."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    with running_s3(monkeypatch) as s3:  # sets the AWS credentials in this environment, which gunicorn inherits
+        s3.create_bucket("dyno-media")
+        settings = publish(tiny_index, s3, "s3://dyno-media/lookalike", "--index-archive")
+        files = {path.name: path.read_bytes() for path in (tiny_index.parent / "index-thumbnails").iterdir()}
+        port = free_port()
+        env = {
+            **_runtime_env(runtime_venv, port, tmp_path / "data" / "index.pkl", settings["LOOKALIKE_INDEX_URL"]),
+            "LOOKALIKE_INDEX_SHA256": settings["LOOKALIKE_INDEX_SHA256"],
+            "LOOKALIKE_MEDIA_URL": "s3://dyno-media/lookalike/",
+            "AWS_ENDPOINT_URL_S3": s3.url,
+        }
+        command = ["bash", "-c", "exec " + _procfile_web_command()]
+        with running_server(command, port, tmp_path / "gunicorn.log", env) as (base, _):
+            sources = []
+            for path in ("/", "/photos/2"):
+                with urllib.request.urlopen(f"{base}{path}", timeout=30) as response:
+                    assert f"img-src 'self' {s3.url};" in response.headers["Content-Security-Policy"]
+                    sources += image_sources(response.read().decode())
+            assert len(sources) == 5 + 1 + 3
+            for source in sources:
+                assert source.startswith(f"{s3.url}/dyno-media/lookalike/") and "X-Amz-Signature=" in source
+                status, _, body = _get(source)
+                assert status == 200 and body == files[source.split("?")[0].rpartition("/")[2]]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["index.pkl"]  # no thumbnail folder on the dyno
+
+
+def test_with_media_elsewhere_fetch_index_takes_the_index_and_leaves_the_thumbnails(
+    tiny_index: Path, file_server, tmp_path: Path
+):
     folder, base_url = file_server
-    deploy_archive(tiny_index, folder / "fresh.tar.gz")
+    deploy_archive(tiny_index, folder / "full.tar.gz")
     target = tmp_path / "data" / "index.pkl"
-    stale_thumbnails = target.parent / "index-thumbnails"
-    stale_thumbnails.mkdir(parents=True)
-    (stale_thumbnails / "old-thumb.jpg").write_bytes(b"old")
-    target.write_bytes(b"an older index")
-    fetch_index(f"{base_url}/fresh.tar.gz", target)
+    fetch_index(f"{base_url}/full.tar.gz", target, with_thumbnails=False)
     assert read_index(target)["photos"] == read_index(tiny_index)["photos"]
-    assert sorted(p.name for p in stale_thumbnails.iterdir()) == sorted(
-        p.name for p in (tiny_index.parent / "index-thumbnails").iterdir()
-    )
-    assert sorted(p.name for p in target.parent.iterdir()) == ["index-thumbnails", "index.pkl"]  # no leftovers
+    assert sorted(p.name for p in target.parent.iterdir()) == ["index.pkl"]
 
 
 @pytest.mark.parametrize(
