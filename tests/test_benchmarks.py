@@ -54,3 +54,10 @@ def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
     assert "neighbour step: update vs full exact (+15 to N=1,500" in table
     equal = next(line for line in table.splitlines() if "sampled rows whose updated list equals exact" in line)
     assert "| 100 %" in equal
+
+
+def test_the_folders_benchmark_runs_at_toy_sizes():
+    table = _benchmark("folders", "--folders-photos", "3000", "--folders-dim", "8")
+    for figure in ("folder tree at load (3,000 photos", "app load with folders and date order", "a folder's page by date",
+                   "gallery page by date", "similar list in=folder", "similar list in=others"):
+        assert figure in table
