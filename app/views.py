@@ -280,7 +280,8 @@ def _send_opened(file: BinaryIO, etag: str, **options) -> Response:
 @pages.route("/api/photos/<id:photo_id>/similar")
 def similar_json(photo_id: int):
     _photo_or_404(photo_id)
-    return jsonify({"id": photo_id, "similar": similar_as_json(catalog().similar(photo_id))})
+    similar, _ = catalog().similar_in(photo_id, _choice("in", SCOPES))
+    return jsonify({"id": photo_id, "similar": similar_as_json(similar)})
 
 
 def similar_as_json(similar: list[Similar]) -> list[dict]:

@@ -196,6 +196,15 @@ def test_limiting_to_a_folder_looks_beyond_the_stored_lists_with_the_embeddings(
 
 def test_an_unknown_scope_is_404(client, index):
     assert client.get(f"/photos/{index['photos'][0]['id']}?in=elsewhere").status_code == 404
+    assert client.get(f"/api/photos/{index['photos'][0]['id']}/similar?in=elsewhere").status_code == 404
+
+
+def test_the_api_limits_similar_photos_as_the_page_does(client, index):
+    k = index["neighbors"].shape[1]
+    for row, photo in enumerate(index["photos"]):
+        for scope in ("folder", "others"):
+            listed = client.get(f"/api/photos/{photo['id']}/similar?in={scope}").json["similar"]
+            assert [item["id"] for item in listed] == [index["photos"][r]["id"] for r in brute_force(index, row, scope, k)]
 
 
 def test_an_index_without_metadata_loads_sorts_by_file_time_and_shows_no_camera(index, tmp_path):
