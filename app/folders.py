@@ -126,10 +126,11 @@ def _group_spans(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> t
 def _fingerprints(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two 64-bit sums per span: its k-th 8-byte word times weight k, wrapping (random odd weights, fixed seed).
 
-    Eight bytes at a time, through a view of the blob whose j-th element is bytes j to j + 7.
+    Eight bytes at a time: the word at byte j is made of the two aligned words it straddles.
     """
-    padded = np.concatenate([blob, np.zeros(8, np.uint8)])
-    words = np.ndarray((len(blob) + 1,), "<u8", padded, 0, (1,))
+    padded = np.zeros(-(-len(blob) // 8) * 8 + 16, np.uint8)
+    padded[: len(blob)] = blob
+    aligned = padded.view("<u8")
     word_count = int(-(-lengths.max() // 8))
     weights = np.random.default_rng(0x10CA1).integers(0, 2**63, size=(2, max(1, word_count)), dtype=np.uint64)
     weights |= np.uint64(1)
@@ -139,7 +140,7 @@ def _fingerprints(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
         if not lengths[rows].min() > 8 * k:
             rows = rows[lengths[rows] > 8 * k]
         left = np.minimum(lengths[rows] - 8 * k, 8).astype(np.uint64)  # bytes of this word in the span
-        word = words.take(starts[rows] + 8 * k)
+        word = _word_at(aligned, starts[rows] + 8 * k)
         word &= np.where(left == 8, np.uint64(2**64 - 1), (np.uint64(1) << (np.uint64(8) * (left % np.uint64(8)))) - np.uint64(1))
         whole = len(rows) == len(starts)
         for which in range(2):
@@ -148,6 +149,14 @@ def _fingerprints(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
             else:
                 sums[which, rows] += word * weights[which, k]
     return sums[0], sums[1]
+
+
+def _word_at(aligned: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The little-endian 8-byte words starting at byte offsets `at`, from the blob's aligned words."""
+    index, shift = at // 8, (at % 8).astype(np.uint64) * np.uint64(8)
+    low = aligned.take(index) >> shift
+    high = aligned.take(index + 1) << (np.uint64(64) - shift)  # a shift by 64 is undefined: masked out below
+    return np.where(shift == 0, low, low | high)
 
 
 def _group_exactly(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
