@@ -6,7 +6,10 @@ inside its folder.
 
 The index's columns are memory-mapped (see `precompute.index_file`): a
 photo's dict is made when a page shows it, a page's photos together. The
-embeddings are kept only when search by photo is on.
+embeddings are read only by search by photo (when it is on) and by a similar
+list limited to a folder that the stored lists cannot fill (app/folder_scope.py).
+The folder tree and the date order are computed here, once, before the
+workers fork.
 """
 
 from __future__ import annotations
