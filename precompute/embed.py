@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
-from precompute.runtime import Runner, forward, make_runner, unit_rows
+from precompute.runtime import Runner, make_runner, unit_rows
 from precompute.scan import PhotoFile
 
 
@@ -134,18 +134,3 @@ def embed_crops(runner: Runner, crops: Sequence[list[np.ndarray]]) -> np.ndarray
     """
     per_scale = [runner(np.stack(same_scale)) for same_scale in zip(*crops)]
     return unit_rows(sum(per_scale))
-
-
-def embed_scales(features: torch.nn.Module, scales: list[torch.Tensor], device: torch.device) -> np.ndarray:
-    """One batch of float model inputs, at one or more sizes, to unit-length float32 embeddings, in PyTorch.
-
-    The pipeline's runners do the same from uint8 crops (`embed_crops`); this
-    is eager PyTorch end to end, the reference the tests compare them with.
-    """
-    with torch.inference_mode():
-        total = sum(_unit(forward(features, pixels.to(device, non_blocking=True), device)) for pixels in scales)
-        return _unit(total).cpu().numpy()
-
-
-def _unit(rows: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.normalize(rows.float().flatten(1), dim=1)

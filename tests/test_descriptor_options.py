@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from precompute.embed import embed_scales
 from precompute.models import load_model
 from precompute.resize import to_model_input
 from precompute.query_expansion import expand
+from tests.eager_reference import embed_scales
 from tests.resnet18_reference import layer_output, save_random_weights
 
 

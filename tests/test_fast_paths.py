@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.models import resnet18
 
-from precompute.embed import embed_photos, embed_scales
+from precompute.embed import embed_photos
 from precompute.models import LoadedModel, load_efficientnet_lite0, load_model, load_resnet18
 from precompute.neighbours import top_k_neighbours
 from precompute.resize import model_crop, to_model_input
@@ -21,6 +21,7 @@ from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_
 from precompute.scan import scan_photos
 from precompute.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.thumbnails import write_thumbnails
+from tests.eager_reference import embed_scales
 
 CPU = torch.device("cpu")
 SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference
