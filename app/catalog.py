@@ -6,8 +6,9 @@ inside its folder.
 
 The index's columns are memory-mapped (see `precompute.index_file`): a
 photo's dict is made when a page shows it, a page's photos together. The
-embeddings are read only by search by photo (when it is on) and by a similar
-list limited to a folder that the stored lists cannot fill (app/folder_scope.py).
+embeddings are kept only when search by photo is not off; a similar list
+limited to a folder that the stored lists cannot fill reads them too
+(app/folder_scope.py).
 The folder tree and the date order are computed here, once, before the
 workers fork.
 """
@@ -77,8 +78,6 @@ class Catalog:
         self.photos: PhotoTable = index["photos"]
         # Without search the embeddings, the bulk of the file, are never mapped in at all.
         self.embeddings: np.ndarray | None = index["embeddings"] if with_embeddings else None
-        # Mapped, not read: only a similar list limited to a folder that the stored lists cannot fill touches them.
-        self._stored_embeddings: np.ndarray = index["embeddings"]
         self.neighbours: np.ndarray = index["neighbors"]
         self.scores: np.ndarray = index["scores"]
         self.model: dict = index["model"]
@@ -125,7 +124,7 @@ class Catalog:
     def similar_in(self, photo_id: int, scope: str) -> tuple[list[Similar], bool]:
         """The similar photos within `scope` (app.folder_scope.SCOPES), and whether the list is as long as asked."""
         found: ScopedList = scoped_similar(
-            self.row(photo_id), scope, self.folders, self.neighbours, self.scores, self._stored_embeddings
+            self.row(photo_id), scope, self.folders, self.neighbours, self.scores, self.embeddings
         )
         similar = [Similar.scored(photo, score) for photo, score in zip(self._photos_at(found.rows), found.scores)]
         return similar, found.complete

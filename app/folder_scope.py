@@ -8,8 +8,9 @@ embeddings: one matrix-vector product over the folder's photos (`folder`) or
 over every photo (`others`, which reads all the embeddings: about 5 GB at a
 million 1280-d photos, as search by photo does), with numpy, no torch. Such a
 list ranks by the plain descriptors, where the stored lists may have been
-ranked after query expansion. An index without embeddings (zero-width) gives
-what the stored neighbours hold, which may be fewer than k or none.
+ranked after query expansion. Without embeddings (`LOOKALIKE_SEARCH=off`
+leaves them unmapped, and an index may carry zero-width ones) the list is what
+the stored neighbours hold, which may be fewer than k or none.
 """
 
 from __future__ import annotations

@@ -237,3 +237,18 @@ def test_folder_names_with_markup_are_escaped(tmp_path):
     assert "<img src=x" not in page and f'<span class="folder-name">{escape(name)}</span>' in page
     folder = client.get("/folders/%3Cimg%20src%3Dx%20onerror%3D%22y%22%3E%26/")
     assert folder.status_code == 200 and "<img src=x" not in folder.get_data(as_text=True)
+
+
+def test_with_search_off_a_limited_list_is_what_the_stored_lists_hold_and_says_so(index_path, index, monkeypatch):
+    monkeypatch.setenv("LOOKALIKE_SEARCH", "off")  # the embeddings are not even mapped
+    client = create_app(index_path).test_client()
+    folders = Folders(index["photos"])
+    short = [(row, scope) for row in range(len(index["photos"])) for scope in ("folder", "others")
+             if not scoped_similar(row, scope, folders, index["neighbors"], index["scores"], None).complete]
+    assert short  # see test_limiting_to_a_folder_looks_beyond_the_stored_lists_with_the_embeddings
+    for row, scope in short:
+        page = client.get(f"/photos/{index['photos'][row]['id']}?in={scope}").get_data(as_text=True)
+        stored = scoped_similar(row, scope, folders, index["neighbors"], index["scores"], None)
+        assert shown_ids(page.split('id="similar-heading"')[1]) == [index["photos"][r]["id"] for r in stored.rows]
+        assert ("looking further needs the embeddings" in page) == bool(stored.rows)
+        assert bool(stored.rows) or "is among the stored similar photos" in page
