@@ -37,6 +37,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import access, cards, originals, page_cache
 from app.catalog import Catalog, display_name
+from app.duplicate_views import duplicate_pages
 from app.index_download import IndexDownloadError, fetch_index
 from app.links import PhotoIdConverter, checked_base_url, location_without_host
 from app.page_cache import RenderedPages, with_page_cache
@@ -187,6 +188,7 @@ def create_app(index_path: str | os.PathLike | None = None, photo_root: str | os
     app.jinja_env.filters["display_name"] = display_name
     app.register_blueprint(pages)
     app.register_blueprint(search_pages)
+    app.register_blueprint(duplicate_pages)
     enable_cache_busting(app)
     if users:
         access.make_private(app, users, secret_key)

@@ -47,16 +47,23 @@ def ranked_cards(similar: list[Similar], keep: dict | None = None) -> Markup:
     return Markup(f'<ol class="grid ranked">{items}</ol>')
 
 
-def _card_maker(keep: dict | None) -> Callable[[dict, float | None], Markup]:
+def described_cards(photos: list[dict], describe: Callable[[dict], Markup]) -> Markup:
+    """Photos side by side in a justified row of cards, each with `describe(photo)` under it (a duplicate group)."""
+    card = _card_maker(None)
+    items = "".join(card(photo, None, describe(photo)) for photo in photos)
+    return Markup(f'<ul class="grid described">{items}</ul>')
+
+
+def _card_maker(keep: dict | None) -> Callable[..., Markup]:
     """Cards for one page: what they share is looked up once, not once per card."""
     cards: RenderedPages = current_app.extensions["lookalike_cards"]
     script_root = request.script_root
     keep_key = tuple(keep.items()) if keep else ()
 
-    def card(photo: dict, score: float | None) -> Markup:
+    def card(photo: dict, score: float | None, below: Markup = Markup("")) -> Markup:
         opening = cards.get_or_render((script_root, photo["id"], keep_key), lambda: _card_without_score(photo, keep))
         if score is None:
-            return Markup(opening + "</a></li>")
+            return Markup(f"{opening}</a>{below}</li>")
         score = float(score)
         return Markup(
             f'{opening}<span class="score"><meter min="0" max="1" value="{score:.4f}" aria-hidden="true"></meter>'

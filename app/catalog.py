@@ -163,6 +163,10 @@ class Catalog:
         shown = rows[start : start + per_page]
         return Page(number, count, per_page, self._photos_at(shown if isinstance(shown, range) else shown.tolist()))
 
+    def photos_at_rows(self, rows: Sequence[int]) -> list[dict]:
+        """The photo dicts of these index rows, in order: only theirs are made (a page of duplicate groups)."""
+        return self._photos_at(rows) if rows else []
+
     def _photos_at(self, rows: Sequence[int]) -> list[dict]:
         """The dicts of these rows: kept ones as they are, the others made together and kept.
 

@@ -35,7 +35,7 @@ def catalog() -> Catalog:
     return current_app.extensions["lookalike"]
 
 
-def _int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int) -> int:
     """A positive integer query argument; anything else is a page that does not exist."""
     if name not in request.args:  # MultiDict.get would raise and catch a KeyError: slow, on every page
         return default
@@ -46,7 +46,7 @@ def _int_arg(name: str, default: int) -> int:
 
 
 def _per_page() -> int:
-    return min(MAX_PER_PAGE, _int_arg("per_page", DEFAULT_PER_PAGE))
+    return min(MAX_PER_PAGE, int_arg("per_page", DEFAULT_PER_PAGE))
 
 
 def _choice(name: str, choices: tuple[str, ...]) -> str:
@@ -104,7 +104,7 @@ def day_and_time(seconds: int) -> str:
         return ""
 
 
-def _keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: True) -> None:
+def keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: True) -> None:
     """Let the page cache keep this page if it was asked for by a URL our own links use (see app/page_cache.py).
 
     Made-up query strings (`?page=0002`, `?x=1`) still get their page, rendered
@@ -158,14 +158,14 @@ def _listing(code: int):
     """The gallery (code 0, the top folder: every photo) or one folder's own photos, a page of them in the asked order."""
     collection = catalog()
     per_page, sort = _per_page(), _sort()
-    number = _int_arg("page", 1)
+    number = int_arg("page", 1)
     rows = collection.order.rows(sort, None if code == 0 else collection.folders.rows(code))
     page = collection.page(number, per_page, rows)
     if page is None:
         abort(404, description="That gallery page does not exist.")
     keep = listing_args(per_page, sort)
     # Page 1 is also linked as the gallery itself, without a page number.
-    _keep_if_linked({"page": number, **keep}, *([keep] if number == 1 else []))
+    keep_if_linked({"page": number, **keep}, *([keep] if number == 1 else []))
     folders = collection.folders
     return render_template(
         "gallery.html",
@@ -190,7 +190,7 @@ def photo(photo_id: int):
     served = _originals_mode() != "off"
     has_original = served and collection.has_original(photo)
     # Asked again before each reuse: an original may leave the disk while the app runs.
-    _keep_if_linked(keep, *({**keep, "in": other} for other in SCOPES[1:]),
+    keep_if_linked(keep, *({**keep, "in": other} for other in SCOPES[1:]),
                     still_valid=lambda: (served and collection.has_original(photo)) == has_original)
     similar, complete = collection.similar_in(photo_id, scope)
     folders = collection.folders
@@ -288,15 +288,13 @@ def similar_as_json(similar: list[Similar]) -> list[dict]:
     """URLs relative to this server (or on LOOKALIKE_BASE_URL), never built from the Host header;
     thumbnails carry the content hash, as the pages' do, since they are cached for a year."""
     base = base_url()
-    return [
-        {
-            "id": item.photo["id"],
-            "score": round(item.score, 4),
-            "url": base + photo_url(item.photo),
-            "thumbnail": base + thumbnail_url(item.photo),
-        }
-        for item in similar
-    ]
+    return [{**photo_as_json(item.photo, base), "score": round(item.score, 4)} for item in similar]
+
+
+def photo_as_json(photo: dict, base: str | None = None) -> dict:
+    """A photo in the JSON API: its id, and its page and thumbnail URLs (see `similar_as_json`)."""
+    base = base_url() if base is None else base
+    return {"id": photo["id"], "url": base + photo_url(photo), "thumbnail": base + thumbnail_url(photo)}
 
 
 @pages.route("/healthz")

@@ -130,6 +130,40 @@ def write_synthetic_index(
     return index_path
 
 
+def duplicate_lists(groups: int, group_size: int = 2, singles: int = 0, score: float = 0.97) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour lists of `groups` groups of `group_size` near-duplicates (consecutive rows), then `singles` unlike rows.
+
+    Each row lists its group-mates at `score` and then rows outside its group
+    at 0.2, so the groups at any threshold above 0.2 up to `score` are exactly these.
+    """
+    n = groups * group_size + singles
+    k = max(1, group_size)
+    rows = np.arange(n)
+    grouped = rows < groups * group_size
+    first = np.where(grouped, rows - rows % group_size, rows)  # a group's first row; a single is its own
+    size = np.where(grouped, group_size, 1)
+    rank = np.arange(k)
+    mates = first[:, None] + (rows[:, None] - first[:, None] + 1 + rank[None, :]) % size[:, None]  # the next members
+    outside = (first[:, None] + size[:, None] + rank[None, :]) % n  # rows after the group
+    is_mate = rank[None, :] < (size - 1)[:, None]
+    neighbours = np.where(is_mate, mates, outside).astype(np.int32)
+    return neighbours, np.where(is_mate, np.float32(score), np.float32(0.2)).astype(np.float32)
+
+
+def write_duplicates_index(index_path: Path, groups: int, group_size: int = 2, singles: int = 0, score: float = 0.97) -> Path:
+    """An index whose neighbour lists are `duplicate_lists(...)`, with meaningless 4-d embeddings: for the duplicates pages."""
+    index_path = Path(index_path)
+    neighbours, scores = duplicate_lists(groups, group_size, singles, score)
+    thumbnail_dir = thumbnail_dir_for(index_path)
+    photos = synthetic_photos(len(neighbours), _thumbnails(thumbnail_dir))
+    model = {"name": "synthetic", "dim": 4, "weights": "random unit vectors", "preprocessing": {}}
+    index = new_index(photos, random_unit_vectors(len(neighbours), 4), neighbours, scores, model=model,
+                      photo_root=str(index_path.parent / "no-originals"), thumbnail_dir=thumbnail_dir.name,
+                      created="2026-01-01T00:00:00+00:00")
+    write_index(index, index_path)
+    return index_path
+
+
 def as_format_1(index: dict) -> dict:
     """The same index as format version 1 held it: a dict per photo, every array in memory and inside the pickle.
 

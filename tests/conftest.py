@@ -68,3 +68,27 @@ def file_server(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("served")
     with serving(folder) as base_url:
         yield folder, base_url
+
+
+NEAR_DUPLICATE_ORIGINALS = 240  # the first imagenet-samples photos, in name order
+NEAR_DUPLICATE_COPIES = 48  # seeded edited copies of them, six of each kind of edit
+
+
+@pytest.fixture(scope="session")
+def near_duplicate_index(imagenet_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """(index, {copy name: (original name, edit)}): imagenet-samples photos and edited copies, as the evaluation makes them.
+
+    Photos are `originals/NAME` (links to the data set) and `copies/NAME`; tests must not change them.
+    """
+    from precompute.build import BuildOptions, build_index
+    from precompute.evaluate.near_duplicates import prepare_near_duplicates
+
+    work = tmp_path_factory.mktemp("near-duplicates")
+    subset = work / "subset"
+    subset.mkdir()
+    for source in sorted(imagenet_dir.iterdir())[:NEAR_DUPLICATE_ORIGINALS]:
+        (subset / source.name).symlink_to(source)
+    photos, made = prepare_near_duplicates(subset, work, NEAR_DUPLICATE_COPIES)
+    index = work / "index.pkl"
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0"))
+    return index, made

@@ -61,3 +61,10 @@ def test_the_folders_benchmark_runs_at_toy_sizes():
     for figure in ("folder tree at load (3,000 photos", "app load with folders and date order", "a folder's page by date",
                    "gallery page by date", "similar list in=folder", "similar list in=others"):
         assert figure in table
+
+
+def test_the_duplicates_benchmark_runs_at_toy_sizes():
+    table = _benchmark("duplicates", "--duplicates-photos", "3000", "--duplicates-groups", "100")
+    for figure in ("groups of 3,000 photos, random pairs", "groups of 3,000 photos, groups of three (1,000 groups)",
+                   "/duplicates page 5 of 100 groups vs page 1 of 20 groups"):
+        assert figure in table

@@ -478,3 +478,66 @@ def tab_photo(tab: Tab) -> Path:
     path = SCREENSHOTS / "upload-for-private-search.jpg"
     path.write_bytes(tab.page.request.get(tab.base + "/photos/2/preview.jpg").body())
     return path
+
+
+# Duplicates: groups of imagenet-samples photos and their edited copies, reviewed in the browser.
+
+@pytest.fixture(scope="module")
+def duplicates_server(near_duplicate_index, tmp_path_factory: pytest.TempPathFactory) -> str:
+    index, _ = near_duplicate_index
+    log = tmp_path_factory.mktemp("duplicates-gunicorn") / "gunicorn.log"
+    with running_gunicorn([sys.executable, "-m", "gunicorn"], index, log) as base:
+        yield base
+
+
+def _group_count(tab: Tab) -> int:
+    return int(re.match(r"([\d,]+) groups?", tab.page.locator(".count").inner_text()).group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1440px"])
+def test_reviewing_duplicates_from_the_gallery(browser, duplicates_server, viewport):
+    tab = Tab(browser, duplicates_server, viewport=viewport)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        tab.open("/")
+        tab.page.get_by_role("link", name="Duplicates").click()
+        tab.page.wait_for_url(tab.base + "/duplicates")
+        default_groups = _group_count(tab)
+        groups = tab.page.locator(".duplicate-group")
+        assert groups.count() == min(20, default_groups) > 0
+        for number in range(groups.count()):  # the suggested keep is the first photo of each group, and only it
+            cards = groups.nth(number).locator(".described > li")
+            assert cards.count() >= 2
+            assert cards.first.locator(".keep").inner_text() == "Suggested keep"
+            assert groups.nth(number).locator(".keep").count() == 1
+            facts = cards.first.locator(".facts").inner_text()
+            assert "Dimensions" in facts and "File size" in facts and "Taken" in facts and "Folder" in facts
+        assert "the highest resolution" in tab.page.locator(".rule").inner_text()
+        _load_every_image(tab)
+        widths = tab.page.eval_on_selector_all(".duplicate-group img", "images => images.map(image => image.naturalWidth)")
+        assert widths and all(width > 0 for width in widths)
+        overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"/duplicates scrolls sideways by {overflow}px"
+        tab.page.screenshot(path=str(SCREENSHOTS / f"duplicates-{viewport['width']}.png"), full_page=True)
+
+        tab.page.fill("#threshold", "0.60")  # a lower threshold: more copies join their originals
+        tab.page.get_by_role("button", name="Show").click()
+        tab.page.wait_for_url(tab.base + "/duplicates?threshold=0.60")
+        assert _group_count(tab) >= default_groups
+        first = tab.page.locator(".duplicate-group .card").first
+        href = first.get_attribute("href")
+        first.click()
+        tab.page.wait_for_url(tab.base + href)
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
+def test_a_bad_threshold_gets_a_page_that_says_why(browser, duplicates_server):
+    tab = Tab(browser, duplicates_server, javascript=False)
+    try:
+        response = tab.page.goto(duplicates_server + "/duplicates?threshold=0.2")
+        assert response.status == 400
+        assert "from 0.50 to 1.00" in tab.page.locator("main").inner_text()
+    finally:
+        tab.context.close()

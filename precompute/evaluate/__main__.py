@@ -29,7 +29,7 @@ from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
 from precompute.evaluate.categories import read_table
 from precompute.evaluate.measures import category_scores, holidays_scores, near_duplicate_recall
-from precompute.evaluate.near_duplicates import make_copies
+from precompute.evaluate.near_duplicates import prepare_near_duplicates
 from precompute.evaluate.protocol import HALVES, PairedDifference, paired_bootstrap
 from precompute.index_file import read_index
 from precompute.models import ModelUnavailable, load_model
@@ -80,16 +80,6 @@ def cpu_time() -> float:
 def _build(folder: Path, out: Path, options: BuildOptions) -> Path:
     build_index(folder, out, options)
     return out
-
-
-def prepare_near_duplicates(originals_folder: Path, work: Path, copies: int, seed: int) -> tuple[Path, dict]:
-    """A folder of the originals (linked, not copied) and `copies` seeded edited copies of them."""
-    photos = work / "near-duplicates"
-    (photos / "originals").mkdir(parents=True)
-    originals = sorted(p for p in originals_folder.iterdir() if p.is_file())
-    for original in originals:
-        (photos / "originals" / original.name).symlink_to(original)
-    return photos, make_copies(originals, photos / "copies", copies, seed)
 
 
 def describe(model: dict) -> str:

@@ -81,3 +81,16 @@ def make_copies(originals: list[Path], dest: Path, count: int, seed: int = 0) ->
         save_copy(image, kind, rng, dest / name)
         made[name] = (original.name, kind)
     return made
+
+
+def prepare_near_duplicates(originals_folder: Path, work: Path, copies: int, seed: int = 0) -> tuple[Path, dict]:
+    """A folder of the originals (linked, not copied) and `copies` seeded edited copies of them.
+
+    Returns the folder and `make_copies`' map; photos are `originals/NAME` and `copies/NAME` in it.
+    """
+    photos = work / "near-duplicates"
+    (photos / "originals").mkdir(parents=True)
+    originals = sorted(p for p in originals_folder.iterdir() if p.is_file())
+    for original in originals:
+        (photos / "originals" / original.name).symlink_to(original)
+    return photos, make_copies(originals, photos / "copies", copies, seed)
