@@ -21,6 +21,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
@@ -59,6 +60,15 @@ class Page:
 def display_name(path: str) -> str:
     """A file name that can always be shown, even if it was not valid UTF-8 on disk."""
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def date_taken(photo: dict) -> str:
+    """'3 Aug 2024, 14:05', the camera's clock as it read (EXIF), or the file's time (UTC), marked as such."""
+    try:
+        moment = datetime.fromtimestamp(photo["taken"], timezone.utc).strftime("%-d %b %Y, %H:%M")
+    except (OverflowError, OSError, ValueError):  # a date no calendar here can show
+        return ""
+    return moment if photo["taken_source"] == "exif" else f"{moment} (file time)"
 
 
 class Catalog:

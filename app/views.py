@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 from app import originals
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
-from app.catalog import Catalog, Similar, display_name
+from app.catalog import Catalog, Similar, date_taken, display_name
 from app.folder_scope import SCOPES
 from app.links import base_url, fixed_url, folder_url, gallery_url, original_url, photo_url, thumbnail_url
 from app.photo_order import SORTS
@@ -74,6 +74,7 @@ def _photo_or_404(photo_id: int) -> dict:
     return photo
 
 
+pages.add_app_template_filter(date_taken)
 for _helper in (photo_card, ranked_cards, photo_url, thumbnail_url, original_url, gallery_url, folder_url, fixed_url):
     pages.add_app_template_global(_helper)
 
@@ -93,15 +94,6 @@ def when(iso_time: str) -> str:
     except ValueError:
         return iso_time
     return moment.strftime("%-d %b %Y, %H:%M UTC")
-
-
-@pages.app_template_filter()
-def day_and_time(seconds: int) -> str:
-    """Seconds since 1970 as '15 Jun 2021, 14:30' (a camera's clock has no time zone; file times are UTC)."""
-    try:
-        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%-d %b %Y, %H:%M")
-    except (OverflowError, OSError, ValueError):
-        return ""
 
 
 def keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: True) -> None:

@@ -93,6 +93,17 @@ def _load_every_image(tab: Tab) -> None:
     tab.page.wait_for_function("Array.from(document.images).every(image => image.complete)")
 
 
+def _screenshot_without_sideways_scrolling(tab: Tab, path: str, name: str, viewport: dict) -> None:
+    """Open `path`, load its images, check nothing scrolls sideways, and keep a full-page screenshot."""
+    tab.open(path)
+    _load_every_image(tab)
+    overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {viewport['width']}px"
+    shot = SCREENSHOTS / f"{name}-{viewport['width']}.png"
+    tab.page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
 def test_every_thumbnail_in_the_gallery_loads(tab):
     tab.open("/")
     _load_every_image(tab)
@@ -213,13 +224,7 @@ def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holida
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
         for name, path in [("gallery", "/"), ("photo", "/photos/7"), ("search", "/search")]:
-            tab.open(path)
-            _load_every_image(tab)
-            overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {viewport['width']}px"
-            shot = SCREENSHOTS / f"{name}-{viewport['width']}.png"
-            tab.page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
+            _screenshot_without_sideways_scrolling(tab, path, name, viewport)
         assert tab.errors == []
     finally:
         tab.context.close()
@@ -329,11 +334,7 @@ def test_folder_screenshots_and_no_sideways_scrolling(browser, shop_server, view
         photo = _card_links(tab)[0]
         for name, path in [("folder", "/folders/animals/"), ("folder-photos", "/folders/animals/dogs/"),
                            ("photo-in-folder", f"{photo}?in=folder")]:
-            tab.open(path)
-            _load_every_image(tab)
-            overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {viewport['width']}px"
-            tab.page.screenshot(path=str(SCREENSHOTS / f"{name}-{viewport['width']}.png"), full_page=True)
+            _screenshot_without_sideways_scrolling(tab, path, name, viewport)
         assert tab.errors == []
     finally:
         tab.context.close()
