@@ -6,10 +6,12 @@ inside its folder.
 
 The index's columns are memory-mapped (see `precompute.index_file`): a
 photo's dict is made when a page shows it, a page's photos together. The
-embeddings are mapped whenever the index has them (search by photo and "more
-like these" rank them), but read only by those queries: until one comes, they
-cost address space, not memory, and once read they are pages of the file,
-shared by every worker.
+embeddings are mapped whenever the index has them (search by photo, "more
+like these" and a similar list limited to a folder that the stored lists
+cannot fill rank them, app/folder_scope.py), but read only by those queries:
+until one comes, they cost address space, not memory, and once read they are
+pages of the file, shared by every worker. The folder tree and the date order
+are computed here, once, before the workers fork.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from app.folder_scope import ScopedList, scoped_similar
+from app.folders import Folders
+from app.photo_order import PhotoOrder
 from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
 from precompute.relevance_feedback import best_rows, feedback_query
 
@@ -53,6 +59,15 @@ class Page:
     count: int
     per_page: int
     photos: list[dict]
+
+
+def date_taken(photo: dict) -> str:
+    """'3 Aug 2024, 14:05', the camera's clock as it read (EXIF), or the file's time (UTC), marked as such."""
+    try:
+        moment = datetime.fromtimestamp(photo["taken"], timezone.utc).strftime("%-d %b %Y, %H:%M")
+    except (OverflowError, OSError, ValueError):  # a date no calendar here can show
+        return ""
+    return moment if photo["taken_source"] == "exif" else f"{moment} (file time)"
 
 
 class Catalog:
@@ -87,6 +102,8 @@ class Catalog:
         if self.originals is None:
             self.photo_root, self.photo_root_note = served_photo_root(index["photo_root"], index_folder, photo_root, confined)
         self.row: Callable[[int], int | None] = _row_finder(self.photos.ids)
+        self.folders = Folders(self.photos)
+        self.order = PhotoOrder(self.photos)
         self._made: dict[int, dict] = {}  # row -> photo dict, oldest first
 
     @classmethod
@@ -109,11 +126,15 @@ class Catalog:
         return None if row is None else self._photos_at([row])[0]
 
     def similar(self, photo_id: int) -> list[Similar]:
-        row = self.row(photo_id)
-        return [
-            Similar.scored(photo, score)
-            for photo, score in zip(self._photos_at(self.neighbours[row].tolist()), self.scores[row].tolist())
-        ]
+        return self.similar_in(photo_id, "all")[0]
+
+    def similar_in(self, photo_id: int, scope: str) -> tuple[list[Similar], bool]:
+        """The similar photos within `scope` (app.folder_scope.SCOPES), and whether the list is as long as asked."""
+        found: ScopedList = scoped_similar(
+            self.row(photo_id), scope, self.folders, self.neighbours, self.scores, self.embeddings
+        )
+        similar = [Similar.scored(photo, score) for photo, score in zip(self._photos_at(found.rows), found.scores)]
+        return similar, found.complete
 
     def nearest(self, query: np.ndarray, k: int) -> list[Similar]:
         """The k photos most similar to a unit-length query embedding, best first.
@@ -139,21 +160,24 @@ class Catalog:
     def _ranked(self, rows: np.ndarray, scores: np.ndarray) -> list[Similar]:
         return [Similar.scored(photo, score) for photo, score in zip(self._photos_at(rows.tolist()), scores.tolist())]
 
-    def beside(self, photo_id: int, step: int) -> dict | None:
-        """The photo `step` places after (or before) this one in gallery order, if any."""
-        row = self.row(photo_id) + step
-        return self._photos_at([row])[0] if 0 <= row < len(self.photos) else None
+    def beside(self, photo_id: int, step: int, sort: str = "name") -> dict | None:
+        """The photo `step` places after (or before) this one in the gallery's `sort` order, if any."""
+        row = self.order.row_at(self.order.place(self.row(photo_id), sort) + step, sort)
+        return None if row is None else self._photos_at([row])[0]
 
-    def page_count(self, per_page: int) -> int:
-        return max(1, math.ceil(len(self.photos) / per_page))
+    def page_count(self, per_page: int, count: int | None = None) -> int:
+        """Pages of the whole gallery, or of a listing of `count` photos."""
+        return max(1, math.ceil((len(self.photos) if count is None else count) / per_page))
 
-    def page(self, number: int, per_page: int) -> Page | None:
-        """Page `number` (from 1), or None if there is no such page."""
-        if not 1 <= number <= self.page_count(per_page):
+    def page(self, number: int, per_page: int, rows: Sequence[int] | None = None) -> Page | None:
+        """Page `number` (from 1) of the whole gallery in name order, or of `rows`; None if there is no such page."""
+        rows = range(len(self.photos)) if rows is None else rows
+        count = self.page_count(per_page, len(rows))
+        if not 1 <= number <= count:
             return None
         start = (number - 1) * per_page
-        rows = range(start, min(start + per_page, len(self.photos)))
-        return Page(number, self.page_count(per_page), per_page, self._photos_at(rows))
+        shown = rows[start : start + per_page]
+        return Page(number, count, per_page, self._photos_at(shown if isinstance(shown, range) else shown.tolist()))
 
     def photos_at_rows(self, rows: Sequence[int]) -> list[dict]:
         """The photo dicts of these index rows, in order: only theirs are made (a page of duplicate groups)."""
@@ -175,8 +199,8 @@ class Catalog:
             made.pop(oldest, None)
         return [photo if photo is not None else fresh[row] for row, photo in zip(rows, photos)]
 
-    def page_of(self, photo_id: int, per_page: int) -> int:
-        return self.row(photo_id) // per_page + 1
+    def page_of(self, photo_id: int, per_page: int, sort: str = "name") -> int:
+        return self.order.place(self.row(photo_id), sort) // per_page + 1
 
     def open_thumbnail(self, photo: dict, kind: str) -> BinaryIO | None:
         entry = photo.get("thumbnails", {}).get(kind)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
 from functools import lru_cache
 from urllib.parse import urlencode
 
@@ -22,7 +21,7 @@ from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup, escape
 
 from app.cards import described_cards
-from app.catalog import Catalog, display_name
+from app.catalog import Catalog, date_taken, display_name
 from app.views import catalog, int_arg, keep_if_linked, photo_as_json
 from precompute.duplicate_groups import (
     DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
@@ -121,12 +120,6 @@ def _facts(photo: dict, keep: bool) -> Markup:
         f'<dt>Folder</dt><dd>{escape(folder) if folder else "(top folder)"}</dd>'
         "</dl></div>"
     )
-
-
-def date_taken(photo: dict) -> str:
-    """'3 Aug 2024, 14:05', the camera's clock as it read (EXIF), or the file's time, marked as such."""
-    moment = datetime.fromtimestamp(photo["taken"], timezone.utc).strftime("%-d %b %Y, %H:%M")
-    return moment if photo["taken_source"] == "exif" else f"{moment} (file time)"
 
 
 def _file_size(size: int) -> str:

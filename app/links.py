@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from flask import Flask, Response, current_app, request, url_for
 from werkzeug.routing import IntegerConverter
@@ -103,6 +103,17 @@ def original_url(photo: dict) -> str:
 def gallery_url(page: int | None = None, keep: dict | None = None) -> str:
     args = {"page": page} if page is not None else {}
     return f"{request.script_root}/{_query({**args, **(keep or {})})}"
+
+
+def folder_url(path: str, page: int | None = None, keep: dict | None = None) -> str:
+    """A folder's page: its path's very bytes percent-encoded (a name that is not UTF-8 too), ending in a slash.
+
+    The top folder is the gallery itself.
+    """
+    if not path:
+        return gallery_url(page, keep)
+    args = {"page": page} if page is not None else {}
+    return f"{request.script_root}/folders/{quote(path.encode('utf-8', 'surrogateescape'), safe='/')}/{_query({**args, **(keep or {})})}"
 
 
 def fixed_url(endpoint: str, **values) -> str:

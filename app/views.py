@@ -8,23 +8,26 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import BinaryIO
-from urllib.parse import urlencode
+from urllib.parse import unquote_to_bytes, urlencode, urlsplit
 
 from werkzeug.exceptions import HTTPException
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, send_file
 
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
-from app.catalog import Catalog, Similar, display_name
+from app.catalog import Catalog, Similar, date_taken, display_name
+from app.folder_scope import SCOPES
 from app.links import (
     api_thumbnail_url,
     base_url,
     fixed_url,
+    folder_url,
     gallery_url,
     original_url,
     photo_url,
     thumbnail_url,
 )
+from app.photo_order import SORTS
 from app.page_cache import keep_response
 from precompute.location_data import without_location
 
@@ -55,9 +58,22 @@ def _per_page() -> int:
     return min(MAX_PER_PAGE, int_arg("per_page", DEFAULT_PER_PAGE))
 
 
-def listing_args(per_page: int) -> dict:
-    """Query arguments that keep the visitor's page size as they move between pages."""
-    return {} if per_page == DEFAULT_PER_PAGE else {"per_page": per_page}
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """A query argument with a few allowed values, the first the default; anything else is a page that does not exist."""
+    text = request.args.get(name, choices[0])
+    if text not in choices:
+        abort(404, description=f"There is no such page ({name}={text!r}; it may be {', '.join(choices)}).")
+    return text
+
+
+def _sort() -> str:
+    return _choice("sort", SORTS)
+
+
+def listing_args(per_page: int, sort: str = SORTS[0]) -> dict:
+    """Query arguments that keep the visitor's page size and order as they move between pages."""
+    args = {} if per_page == DEFAULT_PER_PAGE else {"per_page": per_page}
+    return args if sort == SORTS[0] else {**args, "sort": sort}
 
 
 def _photo_or_404(photo_id: int) -> dict:
@@ -67,7 +83,8 @@ def _photo_or_404(photo_id: int) -> dict:
     return photo
 
 
-for _helper in (photo_card, ranked_cards, photo_url, thumbnail_url, original_url, gallery_url, fixed_url):
+pages.add_app_template_filter(date_taken)
+for _helper in (photo_card, ranked_cards, photo_url, thumbnail_url, original_url, gallery_url, folder_url, fixed_url):
     pages.add_app_template_global(_helper)
 
 
@@ -106,40 +123,97 @@ def keep_if_linked(*queries: dict, still_valid: Callable[[], bool] = lambda: Tru
 
 @pages.route("/")
 def gallery():
-    per_page = _per_page()
+    return _listing(0)
+
+
+@pages.route("/folders/<path:name>/")
+def folder(name: str):
+    """A folder's photos, with breadcrumbs and its subfolders.
+
+    The folder is read from the path's bytes, not from `name`: Werkzeug
+    decodes the path as UTF-8 with replacement characters, which would lose a
+    folder name that is not UTF-8 on disk (see app/folders.py). Other
+    spellings of the same bytes (`shop%2Fsofas`) are the same folder, and the
+    page cache, keyed by the decoded path, keeps one page for all of them.
+    """
+    path = _request_path_bytes().removeprefix(b"/folders/").removesuffix(b"/").decode("utf-8", "surrogateescape")
+    code = catalog().folders.code(path) if path else None
+    if code is None:
+        abort(404, description="There is no such folder in this collection.")
+    return _listing(code)
+
+
+def _request_path_bytes() -> bytes:
+    """The request's path below the app's mount point, as the bytes the client sent.
+
+    From the request line as received (gunicorn's RAW_URI, Werkzeug's
+    REQUEST_URI), percent-escapes decoded; else from PATH_INFO, which PEP 3333
+    says holds those bytes one character each (Werkzeug's test client does not
+    keep to it: it decodes as UTF-8 with replacement characters).
+    """
+    environ = request.environ
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:
+        path = unquote_to_bytes(urlsplit(raw).path)
+        mount = environ.get("SCRIPT_NAME", "").encode("latin-1", "replace")
+        if path.startswith(mount + b"/"):
+            return path[len(mount):]
+    return environ.get("PATH_INFO", "").encode("latin-1", "replace")
+
+
+def _listing(code: int):
+    """The gallery (code 0, the top folder: every photo) or one folder's own photos, a page of them in the asked order."""
+    collection = catalog()
+    per_page, sort = _per_page(), _sort()
     number = int_arg("page", 1)
-    if number > catalog().page_count(per_page):
+    rows = collection.order.rows(sort, None if code == 0 else collection.folders.rows(code))
+    page = collection.page(number, per_page, rows)
+    if page is None:
         abort(404, description="That gallery page does not exist.")
-    keep = listing_args(per_page)
+    keep = listing_args(per_page, sort)
     # Page 1 is also linked as the gallery itself, without a page number.
     keep_if_linked({"page": number, **keep}, *([keep] if number == 1 else []))
+    folders = collection.folders
     return render_template(
         "gallery.html",
-        page=catalog().page(number, per_page),
+        page=page,
         keep=keep,
+        sort=sort,
+        sort_links={choice: listing_args(per_page, choice) for choice in SORTS},
         page_sizes=sorted({*PAGE_SIZES, per_page}),
+        folder=folders.folder(code),
+        trail=folders.trail(code)[:-1],
+        subfolders=folders.children(code) if number == 1 else [],
+        photo_count=len(rows),
     )
 
 
 @pages.route("/photos/<id:photo_id>")
 def photo(photo_id: int):
     photo = _photo_or_404(photo_id)
-    per_page = _per_page()
-    keep = listing_args(per_page)
+    per_page, sort, scope = _per_page(), _sort(), _choice("in", SCOPES)
+    keep = listing_args(per_page, sort)
     collection = catalog()
     served = _originals_mode() != "off"
     has_original = served and collection.has_original(photo)
     # Asked again before each reuse: an original may leave the disk while the app runs.
-    keep_if_linked(keep, still_valid=lambda: (served and collection.has_original(photo)) == has_original)
+    keep_if_linked(keep, *({**keep, "in": other} for other in SCOPES[1:]),
+                    still_valid=lambda: (served and collection.has_original(photo)) == has_original)
+    similar, complete = collection.similar_in(photo_id, scope)
+    folders = collection.folders
     return render_template(
         "photo.html",
         photo=photo,
-        similar=collection.similar(photo_id),
-        previous=collection.beside(photo_id, -1),
-        next=collection.beside(photo_id, +1),
+        similar=similar,
+        similar_complete=complete,
+        scope=scope,
+        scopes=SCOPES,
+        folder_trail=folders.trail(int(folders.of_row[collection.row(photo_id)])),
+        previous=collection.beside(photo_id, -1, sort),
+        next=collection.beside(photo_id, +1, sort),
         has_original=has_original,
         originals_served=served,
-        gallery_page=collection.page_of(photo_id, per_page),
+        gallery_page=collection.page_of(photo_id, per_page, sort),
         keep=keep,
     )
 
@@ -215,7 +289,8 @@ def _send_opened(file: BinaryIO, etag: str, **options) -> Response:
 @pages.route("/api/photos/<id:photo_id>/similar")
 def similar_json(photo_id: int):
     _photo_or_404(photo_id)
-    return jsonify({"id": photo_id, "similar": similar_as_json(catalog().similar(photo_id))})
+    similar, _ = catalog().similar_in(photo_id, _choice("in", SCOPES))
+    return jsonify({"id": photo_id, "similar": similar_as_json(similar)})
 
 
 def similar_as_json(similar: list[Similar]) -> list[dict]:

@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.index_file import THUMBNAIL_SIZES, PhotoTable, new_index, path_columns, thumbnail_dir_for, thumbnail_name, write_index
+from precompute.index_file import (
+    THUMBNAIL_SIZES, PhotoTable, new_index, path_columns, text_columns, thumbnail_dir_for, thumbnail_name, write_index,
+)
 
 DIM = 1280  # the default descriptor's (efficientnet-lite0)
 _BLOCK = 65_536  # rows generated at a time
@@ -52,8 +54,15 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
+_CAMERAS = [b"Canon EOS 5D", b"NIKON D750", b"Apple iPhone 12", b""]
+
+
 def synthetic_photos(n: int, thumbnail_hash: str) -> PhotoTable:
-    """`n` photos of 4000 × 3000 in albums of 1,000, all with the thumbnails named after `thumbnail_hash`."""
+    """`n` photos of 4000 × 3000 in albums of 1,000, all with the thumbnails named after `thumbnail_hash`.
+
+    Dates taken are spread over ten years at random (a date-sorted gallery is no path order); one photo in
+    four has no EXIF, so its date is its file time and it has no camera.
+    """
     rng = np.random.default_rng(2)
     ids = np.arange(n, dtype=np.int64)
     sides = [(side, side * 3 // 4) for side in THUMBNAIL_SIZES.values()]
@@ -67,6 +76,11 @@ def synthetic_photos(n: int, thumbnail_hash: str) -> PhotoTable:
         "thumbnail_dimensions": np.tile(np.array(sides, np.uint16), (n, 1, 1)),
     }
     columns.update(path_columns([f"album-{i // 1000:03d}/photo-{i:06d}.jpg".encode() for i in range(n)]))
+    with_exif = ids % 4 != 3
+    columns["taken"] = np.where(with_exif, 1_400_000_000 + rng.integers(0, 10 * 365 * 86_400, n), columns["mtime_ns"] // 10**9)
+    columns["taken_source"] = with_exif.astype(np.uint8)
+    columns["exif_tags"] = np.where(with_exif, rng.integers(20, 80, n), 0).astype(np.int32)
+    columns.update(text_columns("camera", [_CAMERAS[i % 4] for i in range(n)]))
     return PhotoTable(columns)
 
 

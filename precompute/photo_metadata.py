@@ -3,9 +3,9 @@
 Read from the EXIF Pillow already parsed while decoding (`decode.decode_photo`),
 never in a second pass over the files; only an update over an index built
 before these fields existed reads them from file headers (`summary_from_file`),
-once. Location (the GPS block) is deliberately never read: the index is shipped
-to web servers and buckets, and where a photo was taken stays in the original,
-where `LOOKALIKE_ORIGINALS` governs it.
+once. Location (the GPS block) is deliberately never kept, only its tags
+counted: the index is shipped to web servers and buckets, and where a photo
+was taken stays in the original, where `LOOKALIKE_ORIGINALS` governs it.
 
 The date taken is EXIF DateTimeOriginal, the time on the camera's clock. EXIF
 rarely says the time zone, so it is kept as the clock showed it: seconds since
@@ -45,7 +45,8 @@ def summarise_exif(exif: Image.Exif) -> ExifSummary:
     """
     try:
         blocks = [exif.get_ifd(ifd) for ifd in (_EXIF_IFD, _GPS_IFD, _INTEROP_IFD)]
-        pointers = sum(1 for ifd in (_EXIF_IFD, _GPS_IFD, _INTEROP_IFD) if ifd in exif)
+        # The pointers to the blocks are not tags of their own (the interoperability block's is in the Exif block).
+        pointers = (_EXIF_IFD in exif) + (_GPS_IFD in exif) + (_INTEROP_IFD in blocks[0])
         tags = len(exif) - pointers + sum(len(block) for block in blocks)
         return ExifSummary(_exif_time(blocks[0].get(_DATE_TIME_ORIGINAL)), camera_name(exif.get(_MAKE), exif.get(_MODEL)), tags)
     except Exception:  # Pillow raises many types (struct.error, KeyError, TypeError...) on damaged EXIF

@@ -56,6 +56,13 @@ def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
     assert "| 100 %" in equal
 
 
+def test_the_folders_benchmark_runs_at_toy_sizes():
+    table = _benchmark("folders", "--folders-photos", "3000", "--folders-dim", "8")
+    for figure in ("folder tree at load (3,000 photos", "app load with folders and date order", "a folder's page by date",
+                   "gallery page by date", "similar list in=folder", "similar list in=others"):
+        assert figure in table
+
+
 def test_the_duplicates_benchmark_runs_at_toy_sizes():
     table = _benchmark("duplicates", "--duplicates-photos", "3000", "--duplicates-groups", "100")
     for figure in ("groups of 3,000 photos, random pairs", "groups of 3,000 photos, groups of three (1,000 groups)",

@@ -6,6 +6,7 @@ Screenshots at phone and desktop widths are kept under artifacts/screenshots/
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -38,6 +39,17 @@ def tab(browser, server):
 def _scores(tab: Tab) -> list[float]:
     """The scores shown on the page, in page order (the text after the hidden "similarity" label)."""
     return [float(text.split()[-1]) for text in tab.page.locator(".similar .score-value").all_inner_texts()]
+
+
+def _screenshot_without_sideways_scrolling(tab: Tab, path: str, name: str, viewport: dict) -> None:
+    """Open `path`, load its images, check nothing scrolls sideways, and keep a full-page screenshot."""
+    tab.open(path)
+    load_every_image(tab)
+    overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {viewport['width']}px"
+    shot = SCREENSHOTS / f"{name}-{viewport['width']}.png"
+    tab.page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
 
 
 def test_every_thumbnail_in_the_gallery_loads(tab):
@@ -161,13 +173,117 @@ def test_screenshots_and_no_sideways_scrolling(browser, server, viewport, holida
     try:
         for name, path in [("gallery", "/"), ("photo", "/photos/7"), ("search", "/search"),
                            ("more-like-these", "/similar?like=7,8&unlike=30")]:
-            tab.open(path)
-            load_every_image(tab)
-            overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {viewport['width']}px"
-            shot = SCREENSHOTS / f"{name}-{viewport['width']}.png"
-            tab.page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 10_000
+            _screenshot_without_sideways_scrolling(tab, path, name, viewport)
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
+# Folders as albums: a shop's categories, one of them named in Latin-1 (not UTF-8), browsed by clicking.
+
+SHOP = {  # folder: imagenet-samples names starting with these
+    "animals/dogs": ("n020856", "n020859", "n020860", "n020862", "n020866", "n020869", "n020870", "n020873"),
+    "animals/fish": ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475"),
+    os.fsdecode(b"caf\xe9"): ("n03063599", "n03062245", "n07920052", "n07930864"),  # mugs, shakers, espresso, cup
+}
+
+
+@pytest.fixture(scope="module")
+def shop_server(imagenet_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """imagenet-samples photos in category folders: links, which the scan follows."""
+    from precompute.build import BuildOptions, build_index
+
+    photos = tmp_path_factory.mktemp("shop-photos")
+    for folder, prefixes in SHOP.items():
+        (photos / folder).mkdir(parents=True)
+        for source in sorted(imagenet_dir.iterdir()):
+            if source.name.startswith(prefixes):
+                (photos / folder / source.name).symlink_to(source)
+    index = tmp_path_factory.mktemp("shop") / "index.pkl"
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", k=6))
+    with running_gunicorn([sys.executable, "-m", "gunicorn"], index, index.with_name("gunicorn.log")) as base:
+        yield base
+
+
+def _card_links(tab: Tab, within: str = "main") -> list[str]:
+    return [link.get_attribute("href") for link in tab.page.locator(f"{within} .card").all()]
+
+
+def test_browsing_folders_by_clicking(browser, shop_server):
+    tab = Tab(browser, shop_server)
+    try:
+        tab.open("/")
+        folders = [" ".join(text.split()) for text in tab.page.locator(".folders a").all_inner_texts()]
+        assert folders == ["animals 13 photos", "caf\ufffd 4 photos"]
+        tab.page.get_by_role("link", name="animals 13 photos").click()
+        tab.page.wait_for_url(tab.base + "/folders/animals/")
+        assert tab.page.locator(".breadcrumbs li").all_inner_texts()[0] == "All photos"
+        tab.page.get_by_role("link", name="dogs 8 photos").click()
+        tab.page.wait_for_url(tab.base + "/folders/animals/dogs/")
+        assert tab.page.locator("h1").inner_text() == "dogs"
+        assert tab.page.locator(".count").inner_text().startswith("8 photos")
+        dogs = _card_links(tab)
+        assert len(dogs) == 8
+        load_every_image(tab)
+
+        tab.page.locator(".grid .card").first.click()
+        tab.page.wait_for_url(tab.base + dogs[0])
+        tab.page.get_by_role("link", name="this folder").click()
+        tab.page.wait_for_url(re.compile(r".*\?in=folder#similar-heading$"))
+        similar = _card_links(tab, ".similar")
+        assert len(similar) == 6 and set(similar) <= set(dogs) and dogs[0] not in similar
+        tab.page.get_by_role("link", name="other folders").click()
+        tab.page.wait_for_url(re.compile(r".*\?in=others#similar-heading$"))
+        assert len(_card_links(tab, ".similar")) == 6 and not set(_card_links(tab, ".similar")) & set(dogs)
+
+        tab.page.locator(".details .breadcrumbs").get_by_role("link", name="animals").click()
+        tab.page.wait_for_url(tab.base + "/folders/animals/")
+        tab.page.locator(".breadcrumbs").get_by_role("link", name="All photos").click()
+        tab.page.wait_for_url(tab.base + "/")
+        tab.page.get_by_role("link", name="caf\ufffd 4 photos").click()
+        tab.page.wait_for_url(tab.base + "/folders/caf%E9/")
+        assert tab.page.locator("h1").inner_text() == "caf\ufffd" and len(_card_links(tab)) == 4
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+
+
+def test_folder_pages_page_by_keyboard_and_without_javascript(browser, shop_server):
+    tab = Tab(browser, shop_server)
+    try:
+        tab.open("/folders/animals/dogs/?per_page=3&sort=date")
+        first = _card_links(tab)
+        tab.page.keyboard.press("ArrowRight")
+        tab.page.wait_for_url(tab.base + "/folders/animals/dogs/?page=2&per_page=3&sort=date")
+        assert len(_card_links(tab)) == 3 and not set(_card_links(tab)) & set(first)
+        assert tab.errors == []
+    finally:
+        tab.context.close()
+    plain = Tab(browser, shop_server, javascript=False)
+    try:
+        plain.open("/folders/animals/")
+        plain.page.get_by_role("link", name="fish 5 photos").click()
+        plain.page.wait_for_url(plain.base + "/folders/animals/fish/")
+        plain.page.get_by_role("link", name="date taken, newest first").click()
+        plain.page.wait_for_url(plain.base + "/folders/animals/fish/?sort=date")
+        plain.page.select_option("#per_page", "24")
+        plain.page.get_by_role("button", name="Show").click()
+        plain.page.wait_for_url(plain.base + "/folders/animals/fish/?per_page=24&sort=date")
+        assert len(_card_links(plain)) == 5
+    finally:
+        plain.context.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["375px", "1440px"])
+def test_folder_screenshots_and_no_sideways_scrolling(browser, shop_server, viewport):
+    tab = Tab(browser, shop_server, viewport=viewport)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        tab.open("/folders/animals/dogs/")
+        photo = _card_links(tab)[0]
+        for name, path in [("folder", "/folders/animals/"), ("folder-photos", "/folders/animals/dogs/"),
+                           ("photo-in-folder", f"{photo}?in=folder")]:
+            _screenshot_without_sideways_scrolling(tab, path, name, viewport)
         assert tab.errors == []
     finally:
         tab.context.close()
@@ -221,7 +337,7 @@ def test_picking_photos_then_refining_with_not_like_this(browser, server, javasc
         refined = _result_ids(tab)
         assert rejected not in refined and not set(refined) & set(liked) and refined != first
         assert tab.page.locator(".picked .pick-unlike input:checked").count() == 1
-        _load_every_image(tab)
+        load_every_image(tab)
         tab.page.screenshot(path=str(SCREENSHOTS / f"more-like-these-refined-{'js' if javascript else 'nojs'}.png"), full_page=True)
 
         bookmarked = tab.page.url  # the URL is the whole query: opened afresh, the same results
@@ -427,7 +543,7 @@ def test_reviewing_duplicates_from_the_gallery(browser, duplicates_server, viewp
             facts = cards.first.locator(".facts").inner_text()
             assert "Dimensions" in facts and "File size" in facts and "Taken" in facts and "Folder" in facts
         assert "the highest resolution" in tab.page.locator(".rule").inner_text()
-        _load_every_image(tab)
+        load_every_image(tab)
         widths = tab.page.eval_on_selector_all(".duplicate-group img", "images => images.map(image => image.naturalWidth)")
         assert widths and all(width > 0 for width in widths)
         overflow = tab.page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

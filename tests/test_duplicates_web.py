@@ -35,7 +35,7 @@ def test_the_page_shows_each_group_with_its_suggested_keep_first_and_the_rule(cl
     first_group = html[html.index('class="duplicate-group"'):]
     first_group = first_group[: first_group.index("</ul>")]
     assert first_group.index("Suggested keep") < first_group.index('<li id="photo-', first_group.index("Suggested keep"))
-    for fact in ("4000 × 3000", "3.0 MB", "album-000", "(file time)"):  # dimensions, file size, folder, date taken
+    for fact in ("4000 × 3000", "3.0 MB", "album-000", "<dt>Taken</dt><dd>"):  # dimensions, file size, folder, date taken
         assert fact in first_group
 
 
