@@ -26,6 +26,7 @@ $(VENV)/.cluster-installed: $(VENV)/.installed requirements-cluster.txt
 # s3rver, a local S3 server that refuses expired presigned URLs (moto serves them), for tests/test_presigned_expiry.py.
 S3RVER := tests/s3rver/node_modules/.installed
 $(S3RVER): tests/s3rver/package.json tests/s3rver/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -q && apt-get install -y -q nodejs npm)
 	npm ci --prefix tests/s3rver --no-audit --no-fund --loglevel=error
 	touch $@
 
