@@ -149,6 +149,7 @@ def _search_lists(embeddings: np.ndarray, probes: np.ndarray, k: int, rows_per_t
                 tile = embeddings[rows] @ stored.T
                 count_similarities(tile.size)
                 _offer(best, tile, rows, members, survivors)
+                _offer_to_members(best, tile, rows, members, probes, survivors)
     return best
 
 
@@ -160,6 +161,23 @@ def _search_own_list(embeddings: np.ndarray, members: np.ndarray, best: RunningB
         count_similarities(tile.size)
         tile[np.arange(len(rows)), np.arange(start, start + len(rows))] = -np.inf  # not its own neighbour
         _offer(best, tile, rows, members, survivors, first=True)
+
+
+def _offer_to_members(best: RunningBest, tile: np.ndarray, rows: np.ndarray, members: np.ndarray, probes: np.ndarray, survivors: np.ndarray) -> None:
+    """Offer the tile's entries to its columns' photos too: similarity is symmetric, so a pair is found if either photo probes the other's list.
+
+    A member that probes a row's own list meets that row in that list's tile:
+    those entries are skipped, so no pair is offered to the same photo twice.
+    """
+    mask = np.greater_equal(tile, best.scores[members, -1][None, :], out=survivors[: tile.size].reshape(tile.shape))
+    if np.count_nonzero(mask) > _SPARSE_PER_ROW * best.k * len(members):  # members with few candidates yet
+        met_there = (probes[members, 1:][:, None, :] == probes[rows, 0][None, :, None]).any(axis=2)
+        _offer(best, np.where(met_there, -np.inf, tile.T), members, rows, survivors, first=True)
+        return
+    flat = np.flatnonzero(mask)
+    row, column = np.divmod(flat, tile.shape[1])
+    kept = ~(probes[members[column], 1:] == probes[rows[row], 0][:, None]).any(axis=1)
+    best.merge(0, members[column[kept]], rows[row[kept]], tile.ravel()[flat[kept]])
 
 
 def _offer(best: RunningBest, tile: np.ndarray, rows: np.ndarray, columns: np.ndarray, survivors: np.ndarray, first: bool = False) -> None:
