@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import resource
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,41 @@ def measure(work: Callable[[], Any]) -> tuple[Any, Usage]:
     cpu, wall = _cpu_now(), time.perf_counter()
     result = work()
     return result, Usage(time.perf_counter() - wall, _cpu_now() - cpu)
+
+
+class LoadAverage:
+    """The 1-minute load average sampled every few seconds while a `with` block runs: how shared the cores were.
+
+    On shared cores wall time says as much about the neighbours' jobs as about
+    ours; a run's rows carry this so that readers can tell.
+    """
+
+    def __init__(self, every_s: float = 5.0):
+        self.samples: list[float] = []
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> LoadAverage:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.samples.append(os.getloadavg()[0])
+            if self._stop.wait(self._every_s):
+                return
+
+    def describe(self) -> str:
+        """e.g. "load average 3.1–9.8 (mean 6.2) on 2 cores"."""
+        if not self.samples:
+            return "load average not sampled"
+        return (f"load average {min(self.samples):.1f}–{max(self.samples):.1f} "
+                f"(mean {sum(self.samples) / len(self.samples):.1f}) on {os.cpu_count()} cores")
 
 
 def best_of_interleaved(rounds: int, **contenders: Callable[[], Any]) -> dict[str, Usage]:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from benchmarks.measure import Row, in_fresh_process, peak_rss_since_reset_mib, reset_peak_rss, rss_mib
+from benchmarks.measure import LoadAverage, Row, in_fresh_process, peak_rss_since_reset_mib, reset_peak_rss, rss_mib
 
 DIM = 512
 K = 10
@@ -88,17 +88,19 @@ def _without_self(found: np.ndarray) -> np.ndarray:
     return found[keep].reshape(len(found), K).astype(np.int32)
 
 
-def search_clustered(method: str, n: int, sample: int = 0) -> tuple[float, float, np.ndarray, float | None, float]:
-    """In a child process: (seconds, memory added in MiB, neighbours, recall@10 on `sample` rows checked exactly or None, CPU s)."""
+def search_clustered(method: str, n: int, sample: int = 0) -> tuple[float, float, np.ndarray, float | None, float, str]:
+    """In a child process: (seconds, memory added in MiB, neighbours, recall@10 on `sample` rows checked exactly or None,
+    CPU s, the load average meanwhile)."""
     from benchmarks.synthetic_index import random_unit_vectors
     from precompute.neighbour_search import top_k
     from precompute.neighbours import top_k_of_rows
 
     vectors = random_unit_vectors(n, DESCRIPTOR_DIM, clustered=True)
     before = _start_memory()
-    started, cpu = time.perf_counter(), time.process_time()
-    neighbours, _ = top_k(vectors, K, method)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    with LoadAverage() as load:
+        started, cpu = time.perf_counter(), time.process_time()
+        neighbours, _ = top_k(vectors, K, method)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     added = peak_rss_since_reset_mib() - before
     recall = None
     if sample:
@@ -106,7 +108,7 @@ def search_clustered(method: str, n: int, sample: int = 0) -> tuple[float, float
         exact, _ = top_k_of_rows(vectors, rows, K)
         recall = recall_at_k(neighbours[rows], exact)
         neighbours = neighbours[rows]
-    return seconds, added, neighbours, recall, cpu
+    return seconds, added, neighbours, recall, cpu, load.describe()
 
 
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
@@ -118,8 +120,8 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
     yield from _exact_rows(args)
     yield from _approx_rows(args)
     if args.million:
-        (seconds, added, _, recall, cpu), peak = in_fresh_process(search_clustered, "auto", args.million, RECALL_SAMPLE)
-        label = f"N={args.million:,}, clustered, d={DESCRIPTOR_DIM}, k={K}"
+        (seconds, added, _, recall, cpu, load), peak = in_fresh_process(search_clustered, "auto", args.million, RECALL_SAMPLE)
+        label = f"N={args.million:,}, clustered, d={DESCRIPTOR_DIM}, k={K}; {load}"
         from precompute.neighbour_search import resolve_method
 
         yield Row(f"neighbours with --neighbours auto ({resolve_method('auto', args.million)})", seconds / 60, None, "min",
@@ -136,18 +138,16 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
 def _best_in_fresh_processes(work, kinds: tuple[str, ...], n: int, rounds: int) -> tuple[dict, dict]:
     """Run `work(kind, n)` for each kind, interleaved, `rounds` times in fresh processes.
 
-    Returns each kind's fastest (seconds, memory added in MiB), and its last neighbours.
+    Returns each kind's fastest round's result, and its neighbours.
     `work` returns (seconds, memory added, neighbours, ...).
     """
-    best: dict[str, tuple[float, float]] = {}
-    results = {}
+    best: dict[str, tuple] = {}
     for _ in range(rounds):
         for kind in kinds:
-            (seconds, added, neighbours, *_), _ = in_fresh_process(work, kind, n)
-            results[kind] = neighbours
-            if kind not in best or seconds < best[kind][0]:
-                best[kind] = (seconds, added)
-    return best, results
+            result, _ = in_fresh_process(work, kind, n)
+            if kind not in best or result[0] < best[kind][0]:
+                best[kind] = result
+    return best, {kind: result[2] for kind, result in best.items()}
 
 
 def _approx_rows(args: argparse.Namespace) -> Iterator[Row]:
@@ -156,8 +156,11 @@ def _approx_rows(args: argparse.Namespace) -> Iterator[Row]:
     for n in args.approx_sizes:
         best, results = _best_in_fresh_processes(search_clustered, ("approx", "exact"), n, args.rounds)
         label = f"N={n:,}, clustered, d={DESCRIPTOR_DIM}, k={K}; auto picks {resolve_method('auto', n)}"
+        loads = f"approx: {best['approx'][5]}; exact: {best['exact'][5]}"
         yield Row("approx (IVF) vs exact", best["approx"][0], best["exact"][0], "s",
-                  "ratio ≥ 1 where auto picks approx", higher_is_better=False, note=label)
+                  "ratio ≥ 1 where auto picks approx", higher_is_better=False, note=f"{label}; {loads}")
+        yield Row("approx (IVF) vs exact: CPU time of the search", best["approx"][4], best["exact"][4], "s",
+                  higher_is_better=False, note=label)
         yield Row("recall@10 of approx against exact", recall_at_k(results["approx"], results["exact"]), None, "", note=label)
         yield Row("memory added by the search, approx vs exact", best["approx"][1], best["exact"][1], "MiB",
                   higher_is_better=False, note=label)

@@ -2,8 +2,9 @@
 
 faiss's k-means splits the collection into `lists` clusters (the inverted
 lists). Each photo is stored in the list of its nearest centroid and is
-compared only with the photos of its `probes` nearest lists, as faiss's
-`IndexIVFFlat` with `nprobe` does. Instead of faiss's one-query-at-a-time
+compared with the photos of its `probes` nearest lists, as faiss's
+`IndexIVFFlat` with `nprobe` does, and, since similarity is symmetric, with
+every photo that probes its own list. Instead of faiss's one-query-at-a-time
 scan, the search runs list by list: every photo that probes list `a` is
 multiplied against list `a`'s members in one BLAS product. Each list is first
 multiplied by itself, which gives every photo a k-th best to beat; the
@@ -33,9 +34,11 @@ from precompute.neighbours import RunningBest, count_similarities, top_k_of_rows
 
 # The rule for the parameters; docs/quality.md has the recall it gives.
 _LISTS_PER_SQRT_N = 2  # lists = 2·√N: list size √N / 2 (500 at 1M photos)
-_PROBES = 16  # at least; and at least 1.6 % of the lists (32 at 1M photos), where 16 measured recall 0.96
-_PROBED_SHARE = 0.016
-_TRAINING_PER_LIST = 32  # k-means sample size per centroid (faiss warns below 39, harmlessly)
+_PROBES = 16
+# k-means sample size per centroid. The sample's share of the collection is what recall needs (64·2/√N:
+# 12.8 % at 1M photos): a group of similar photos that the sample barely holds gets no centroid of its
+# own, and its photos land in different lists. At 32 per list (6.4 % at 1M) recall@10 fell to 0.96.
+_TRAINING_PER_LIST = 64
 _KMEANS_ITERATIONS = 10
 _TILE_ELEMENTS = 16 * 2**20  # 64 MiB of float32
 _SEED = 1234
@@ -53,18 +56,19 @@ class IvfParameters:
 
 
 def ivf_parameters(n: int, d: int) -> IvfParameters:
-    """lists = 2·√N (at least 1); probes = 16, or 1.6 % of the lists if more (at most all); k-means on 32 photos per list.
+    """lists = 2·√N (at least 1); probes = 16 (at most all); k-means on 64 photos per list.
 
-    The work is N · probes · (N / lists) products of length d: it grows as N^1.5
-    where exact grows as N² while probes stay 16 (up to 250,000 photos), and
-    stays at 1.6 % of exact's N² / 2 above that. d sets only how many gathered
+    The search is N · probes · (N / lists) products of length d, so it grows as
+    N^1.5 where exact grows as N². k-means adds 10 iterations × 128·√N photos
+    × 2·√N centroids = 2,560·N (a third of the search's 8,000·N at 1M photos),
+    and finding each photo's probes N · lists. d sets only how many gathered
     rows fit in a tile.
     """
     lists = max(1, round(_LISTS_PER_SQRT_N * math.sqrt(n)))
     list_size = max(1, n // lists)
     return IvfParameters(
         lists=lists,
-        probes=min(lists, max(_PROBES, math.ceil(_PROBED_SHARE * lists))),
+        probes=min(lists, _PROBES),
         training_points=min(n, _TRAINING_PER_LIST * lists),
         rows_per_tile=max(1, min(_TILE_ELEMENTS // list_size, _TILE_ELEMENTS // d)),
     )
@@ -149,6 +153,7 @@ def _search_lists(embeddings: np.ndarray, probes: np.ndarray, k: int, rows_per_t
                 tile = embeddings[rows] @ stored.T
                 count_similarities(tile.size)
                 _offer(best, tile, rows, members, survivors)
+                _offer_to_members(best, tile, rows, members, probes, survivors)
     return best
 
 
@@ -160,6 +165,23 @@ def _search_own_list(embeddings: np.ndarray, members: np.ndarray, best: RunningB
         count_similarities(tile.size)
         tile[np.arange(len(rows)), np.arange(start, start + len(rows))] = -np.inf  # not its own neighbour
         _offer(best, tile, rows, members, survivors, first=True)
+
+
+def _offer_to_members(best: RunningBest, tile: np.ndarray, rows: np.ndarray, members: np.ndarray, probes: np.ndarray, survivors: np.ndarray) -> None:
+    """Offer the tile's entries to its columns' photos too: similarity is symmetric, so a pair is found if either photo probes the other's list.
+
+    A member that probes a row's own list meets that row in that list's tile:
+    those entries are skipped, so no pair is offered to the same photo twice.
+    """
+    mask = np.greater_equal(tile, best.scores[members, -1][None, :], out=survivors[: tile.size].reshape(tile.shape))
+    if np.count_nonzero(mask) > _SPARSE_PER_ROW * best.k * len(members):  # members with few candidates yet
+        met_there = (probes[members, 1:][:, None, :] == probes[rows, 0][None, :, None]).any(axis=2)
+        _offer(best, np.where(met_there, -np.inf, tile.T), members, rows, survivors, first=True)
+        return
+    flat = np.flatnonzero(mask)
+    row, column = np.divmod(flat, tile.shape[1])
+    kept = ~(probes[members[column], 1:] == probes[rows[row], 0][:, None]).any(axis=1)
+    best.merge(0, members[column[kept]], rows[row[kept]], tile.ravel()[flat[kept]])
 
 
 def _offer(best: RunningBest, tile: np.ndarray, rows: np.ndarray, columns: np.ndarray, survivors: np.ndarray, first: bool = False) -> None:

@@ -29,7 +29,7 @@ _AFTER_EMBEDDING = ("query_expansion", "neighbours")
 class Previous:
     """The reusable part of an earlier index, or why there is none."""
 
-    photos: dict[str, tuple[dict, np.ndarray]]  # relpath -> (photo info, embedding)
+    photos: dict[str, tuple[dict, np.ndarray]]  # relpath -> (photo info, embedding), in the index's row order
     next_id: int
     rebuild_reason: str | None = None  # set when an index existed but cannot be reused
     index: dict | None = None  # the previous index itself, for its neighbour lists
@@ -47,7 +47,9 @@ def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Prev
     if reason:
         return Previous({}, 0, reason)
     photos = {info["path"]: (info, row) for info, row in zip(index["photos"], index["embeddings"])}
-    used = max((info["id"] for info in index["photos"]), default=-1) + 1
+    if len(photos) != len(index["photos"]):
+        return Previous({}, 0, "the existing index lists a photo twice")
+    used = int(index["photos"].ids.max(initial=-1)) + 1  # the column: no second dict per photo
     next_id = index.get("next_id", used)
     return Previous(photos, max(used, next_id if isinstance(next_id, int) else used), index=index)
 
@@ -153,7 +155,7 @@ def previous_lists(previous: Previous, plan: Plan, merged: Merged) -> PreviousLi
     if index is None:
         return None
     new_rows = {info["path"]: row for row, info in enumerate(merged.infos) if info["path"] in plan.reused}
-    new_row = np.array([new_rows.get(info["path"], -1) for info in index["photos"]], dtype=np.int64)
+    new_row = np.array([new_rows.get(path, -1) for path in previous.photos], dtype=np.int64)  # old row order
     expansion = index.get("expansion_neighbors"), index.get("expansion_scores")
     return PreviousLists(
         new_row,

@@ -49,9 +49,15 @@ def test_the_cluster_benchmark_runs_at_toy_sizes(holidays_dir):
 
 
 def test_the_approx_and_update_benchmarks_run_at_toy_sizes():
-    table = _benchmark("neighbours", "neighbour-update", "--sizes", "--approx-sizes", "1500", "--update-photos", "1500")
-    assert "approx (IVF) vs exact (N=1,500, clustered, d=1280, k=10; auto picks exact)" in table
+    table = _benchmark("neighbours", "neighbour-update", "--sizes", "--approx-sizes", "1500", "--update-photos", "1500",
+                       "--million", "2000")
+    assert "approx (IVF) vs exact (N=1,500, clustered, d=1280, k=10; auto picks exact; approx: load average" in table
+    assert "approx (IVF) vs exact: CPU time of the search (N=1,500" in table
+    assert "neighbours with --neighbours auto (exact) (N=2,000, clustered, d=1280, k=10; load average" in table
+    recall = next(line for line in table.splitlines() if "recall@10 of auto against exact" in line)
+    assert "| 1.00 " in recall  # auto is exact at this size
     assert "neighbour step: update vs full exact (+15 to N=1,500" in table
+    assert "neighbour step: update vs full exact, CPU time (+15 to N=1,500" in table
     equal = next(line for line in table.splitlines() if "sampled rows whose updated list equals exact" in line)
     assert "| 100 %" in equal
 

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+from precompute.evaluate.measures import list_recall
 from precompute.evaluate.metrics import average_precision, mean_average_precision, recall_of_originals
 from precompute.evaluate.near_duplicates import KINDS, make_copies
 
@@ -32,6 +33,18 @@ def test_recall_of_originals_counts_rank_one_and_top_k():
     embeddings[3] = [0.8, 0.6, 0, 0]  # a copy of row 0, but also close to row 1
     top1, top2 = recall_of_originals(embeddings, np.array([3, 3]), np.array([0, 1]), k=2)
     assert (top1, top2) == (0.5, 1.0)
+
+
+def test_list_recall_counts_the_exact_neighbours_an_index_lists():
+    embeddings = np.eye(4, dtype=np.float32)
+    embeddings[1] = [0.8, 0.6, 0, 0]
+    embeddings[2] = [0.6, 0.8, 0, 0]
+    embeddings[3] = [0.1, 0, 0, np.sqrt(0.99)]
+    exact = np.array([[1, 2], [2, 0], [1, 0], [0, 1]], dtype=np.int32)
+    index = {"embeddings": embeddings, "neighbors": exact.copy(), "model": {"query_expansion": 0}}
+    assert list_recall(index).tolist() == [1.0, 1.0, 1.0, 1.0]
+    index["neighbors"][0] = [1, 3]  # one of row 0's two exact neighbours missed
+    assert list_recall(index).tolist() == [0.5, 1.0, 1.0, 1.0]
 
 
 def test_near_duplicate_set_is_seeded_and_covers_every_edit(tmp_path):
@@ -78,6 +91,10 @@ def test_evaluate_command_compares_each_configuration_with_the_baseline_on_both_
         assert low <= mean <= high and abs(float(gem[half_map]) - float(baseline[half_map]) - mean) < 0.0015
     top1, top10 = map(float, gem[6].split(" / "))
     assert 0.0 < top1 <= top10 <= 1.0 and 0.0 < float(gem[7]) <= 1.0
+    lists = [line for line in lines if line.startswith("Neighbour lists of ")]
+    assert [line.split(" (")[0] for line in lists] == [f"Neighbour lists of {row[0].removesuffix(' (the baseline)')}" for row in rows]
+    assert all("(exact): recall@10 against exact lists: holidays-dev 1.000, originals 1.000, near-duplicate edits 1.000;" in line
+               for line in lists)  # exact lists hold every exact neighbour
     assert lines[-1].startswith("Verdict: ")
     assert record.read_text().strip().endswith(lines[-1])
     measured = json.loads(scores.read_text())

@@ -14,7 +14,7 @@ import torch
 
 from precompute.build import BuildOptions, build_index
 from precompute.cli import main
-from precompute.index_file import read_index, thumbnail_dir_for
+from precompute.index_file import PhotoTable, path_columns, read_index, thumbnail_dir_for, write_index
 from tests.same_index import assert_same_index, by_path
 
 # The cheapest descriptor: these tests are about what is reused, not about quality.
@@ -163,6 +163,19 @@ def test_unreadable_previous_index_is_rebuilt_and_says_so(collection, tmp_path, 
     out = capsys.readouterr().out
     assert "Rebuilt in full: the existing index cannot be read" in out and f"Embedded {N}, reused 0" in out
     assert len(read_index(index_path)["photos"]) == N
+
+
+def test_an_index_listing_a_path_twice_is_rebuilt_and_says_so(collection, tmp_path, capsys):
+    """Its rows cannot be mapped to this run's photos one to one, so nothing of it is reused."""
+    index_path = tmp_path / "index.pkl"
+    build_index(collection, index_path, OPTIONS)
+    index = read_index(index_path)
+    paths = [photo["path"].encode() for photo in index["photos"]]
+    columns = dict(index["photos"].columns) | path_columns([paths[0], *paths[1:-1], paths[0]])
+    write_index({**index, "photos": PhotoTable(columns), "embeddings": np.asarray(index["embeddings"]).copy()}, index_path)
+    assert main([str(collection), "--out", str(index_path), "--model", "efficientnet-lite0", "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Rebuilt in full: the existing index lists a photo twice" in out and f"Embedded {N}, reused 0" in out
 
 
 def test_missing_thumbnails_are_made_again(collection, tmp_path):

@@ -6,8 +6,11 @@ run, and prints one table: holidays-dev mAP on each fixed half of the scenes
 (`tune`, `confirm`; see `precompute.evaluate.protocol`) with the paired
 bootstrap interval of the difference against the baseline, near-duplicate
 recall, category-level mAP@10 on imagenet-samples, and the time of each build
-against the baseline's. Then the protocol's verdict: the configuration chosen
-on the tune half, and whether the confirm half bears it out.
+against the baseline's. Under it, for each configuration, how much of the
+exact lists its index's neighbour lists hold (what `--neighbours approx`
+costs; 1.000 for exact) and whether each edited copy lists its original. Then
+the protocol's verdict: the configuration chosen on the tune half, and
+whether the confirm half bears it out.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import shlex
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,7 +31,7 @@ import numpy as np
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
 from precompute.evaluate.categories import read_table
-from precompute.evaluate.measures import category_scores, holidays_scores, near_duplicate_recall
+from precompute.evaluate.measures import category_scores, holidays_scores, list_recall, listed_originals, near_duplicate_recall
 from precompute.evaluate.near_duplicates import prepare_near_duplicates
 from precompute.evaluate.protocol import HALVES, PairedDifference, paired_bootstrap
 from precompute.index_file import read_index
@@ -49,11 +52,39 @@ class Measured:
     seconds: float  # wall time of the near-duplicate build: decode, thumbnails, embedding, neighbours
     cpu_seconds: float  # CPU time of that build, this process and its decoding workers together
     photos: int
+    lists: ListsAgainstExact
 
     def as_json(self) -> dict:
         return {"label": self.label, "holidays": {h: a.tolist() for h, a in self.holidays.items()},
                 "category": self.category.tolist(), "top1": self.top1, "top10": self.top10,
-                "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "photos": self.photos}
+                "seconds": self.seconds, "cpu_seconds": self.cpu_seconds, "photos": self.photos,
+                "lists": asdict(self.lists)}
+
+
+@dataclass
+class ListsAgainstExact:
+    """What the indexes' own neighbour lists hold, as a visitor sees them: recall@k against exact lists per set."""
+
+    method: str  # the search the index recorded: exact or approx
+    holidays: float
+    originals: float
+    edits: float
+    listed_top1: float  # the copy's first listed photo is its original
+    listed_top10: float  # its original is among the listed
+
+    def line(self, label: str, originals_name: str) -> str:
+        return (f"Neighbour lists of {label} ({self.method}): recall@10 against exact lists: holidays-dev "
+                f"{self.holidays:.3f}, {originals_name} {self.originals:.3f}, near-duplicate edits {self.edits:.3f}; "
+                f"the original listed first for {self.listed_top1:.3f} of the edits, among the listed for {self.listed_top10:.3f}.")
+
+
+def lists_against_exact(holidays_index: dict, index: dict, made: dict) -> ListsAgainstExact:
+    recall = list_recall(index)
+    copy_rows = np.array([r for r, p in enumerate(index["photos"]) if p["path"].startswith("copies/")])
+    is_copy = np.zeros(len(recall), bool)
+    is_copy[copy_rows] = True
+    return ListsAgainstExact(index["model"].get("neighbours", "exact"), float(list_recall(holidays_index).mean()),
+                             float(recall[~is_copy].mean()), float(recall[is_copy].mean()), *listed_originals(index, made))
 
 
 def measure(options: BuildOptions, holidays: Path, near_duplicates: Path, made: dict, work: Path) -> Measured:
@@ -64,7 +95,7 @@ def measure(options: BuildOptions, holidays: Path, near_duplicates: Path, made: 
     seconds, cpu = time.monotonic() - started, cpu_time() - cpu_started
     top1, top10 = near_duplicate_recall(index, made)
     return Measured(describe(index["model"]), holidays_scores(holidays_index), category_scores(index, read_table()),
-                    top1, top10, seconds, cpu, len(index["photos"]))
+                    top1, top10, seconds, cpu, len(index["photos"]), lists_against_exact(holidays_index, index, made))
 
 
 def cpu_time() -> float:
@@ -103,8 +134,8 @@ def descriptor_key(options: BuildOptions) -> str:
     return json.dumps(model.describe() | {"query_expansion": options.query_expansion}, sort_keys=True)
 
 
-def report(baseline: Measured, candidates: list[Measured]) -> list[str]:
-    """The table and the protocol's verdict, as Markdown lines."""
+def report(baseline: Measured, candidates: list[Measured], originals_name: str = "imagenet-samples") -> list[str]:
+    """The table, each configuration's lists against exact, and the protocol's verdict, as Markdown lines."""
     lines = ["| configuration | CPU time × baseline | tune mAP | tune Δ [95 % CI] | confirm mAP | confirm Δ [95 % CI] "
              "| near-dup top-1 / top-10 | category mAP@10 | category Δ [95 % CI] |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -119,6 +150,8 @@ def report(baseline: Measured, candidates: list[Measured]) -> list[str]:
         cells.append(f"{measured.category.mean():.3f}")
         cells.append("" if measured is baseline else str(paired_bootstrap(measured.category, baseline.category)))
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [measured.lists.line(measured.label, originals_name) for measured in [baseline, *candidates]]
     return lines + ["", verdict(baseline, candidates)]
 
 
@@ -191,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    lines = report(measured[0], measured[1:])
+    lines = report(measured[0], measured[1:], args.originals.name)
     print("\n".join(lines))
     if args.scores:
         args.scores.write_text(json.dumps([m.as_json() for m in measured]), encoding="utf-8")
