@@ -87,16 +87,6 @@ def test_pages_link_to_each_other_with_the_threshold(client):
     assert client.get("/duplicates?threshold=0.95&page=3&per_page=2").status_code == 200
 
 
-def test_a_private_gallery_asks_for_the_password(index_path, monkeypatch):
-    monkeypatch.setenv("LOOKALIKE_PASSWORD", "duplicates-password")
-    monkeypatch.setenv("SECRET_KEY", "duplicates-secret-0123456789")
-    private = create_app(index_path).test_client()
-    assert private.get("/duplicates").status_code == 302
-    assert private.get("/api/duplicates").status_code == 401
-    answer = private.get("/api/duplicates", auth=("lookalike", "duplicates-password"))
-    assert answer.status_code == 200 and answer.headers["Cache-Control"].startswith("private")
-
-
 TWENTY_THOUSAND = 20_000
 
 

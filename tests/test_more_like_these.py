@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import numpy as np
@@ -164,15 +163,3 @@ def test_without_embeddings_the_feature_is_hidden_and_the_api_says_why(without_e
         page = without_embeddings.get(url)
         assert page.status_code == 200 and "more-like-these" not in page.text and 'name="like"' not in page.text
     assert len(without_embeddings.get("/api/photos/1/similar").json["similar"]) == 3  # stored lists still work
-
-
-def test_private_galleries_guard_it(synthetic_index, monkeypatch):
-    monkeypatch.setenv("LOOKALIKE_PASSWORD", "correct horse battery staple")
-    monkeypatch.setenv("SECRET_KEY", "test-secret-key-0123456789abcdef")
-    client = create_app(synthetic_index).test_client()
-    assert client.get("/api/similar?like=1").status_code == 401
-    assert client.get("/similar?like=1").status_code == 302
-    signed = {"Authorization": "Basic " + base64.b64encode(b"lookalike:correct horse battery staple").decode()}
-    answer = client.get("/api/similar?like=1", headers=signed)
-    assert answer.status_code == 200 and answer.json["similar"]
-    assert answer.cache_control.private and not answer.cache_control.public

@@ -28,8 +28,9 @@ PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-key-0123456789abcdef"
 PROTECTED_PAGES = ["/", "/?page=2&per_page=10", "/photos/1", "/photos/1/thumb.jpg", "/photos/1/preview.jpg",
                    "/photos/1/original", "/search", "/similar?like=1,2&unlike=3", "/logout", "/photos/99999", "/no-such-page",
-                   "/folders/album-000/", "/folders/caf%E9/", "/?sort=date", "/photos/1?in=folder"]
-PROTECTED_API = ["/api/photos/1/similar", "/api/photos/99999/similar", "/api/similar?like=1", "/api/anything"]
+                   "/folders/album-000/", "/folders/caf%E9/", "/?sort=date", "/photos/1?in=folder", "/duplicates"]
+PROTECTED_API = ["/api/photos/1/similar", "/api/photos/99999/similar", "/api/similar?like=1", "/api/duplicates",
+                 "/api/anything"]
 
 
 def basic(name: str, password: str) -> dict:
@@ -140,9 +141,11 @@ def test_next_never_leaves_the_site(app, target):
 
 def test_basic_auth_serves_api_clients(app, synthetic_index):
     client = app.test_client()
-    for url in ("/api/photos/1/similar", "/photos/1/thumb.jpg", "/", "/photos/1"):
+    for url in ("/api/photos/1/similar", "/api/similar?like=1", "/api/duplicates", "/photos/1/thumb.jpg", "/",
+                "/photos/1", "/similar?like=1", "/duplicates"):
         response = client.get(url, headers=basic("lookalike", PASSWORD))
         assert response.status_code == 200, url
+        assert "private" in response.headers["Cache-Control"] and "public" not in response.headers["Cache-Control"], url
         assert "Set-Cookie" not in response.headers  # not a session: every call carries its password
     wrong = client.get("/api/photos/1/similar", headers=basic("lookalike", "guess"))
     assert wrong.status_code == 401 and wrong.json["error"] == "Unauthorized"
