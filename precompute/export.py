@@ -109,9 +109,6 @@ def output(path: Path | None) -> Iterator[TextIO]:
             yield stream
         return
     with atomic_file(path, "w", encoding="utf-8", newline="") as stream:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(stream.fileno(), 0o666 & ~umask)  # readable as any file the user writes, not mkstemp's owner-only
         yield stream
 
 

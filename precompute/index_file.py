@@ -412,6 +412,7 @@ def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with open(fd, mode, **options) as out:
+            permit_as_created(out.fileno())
             yield out
             out.flush()
             os.fsync(out.fileno())
@@ -419,6 +420,16 @@ def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def permit_as_created(fd: int) -> None:
+    """Give a temporary file the permissions `open` would have (0666 less the umask), not mkstemp's owner-only 0600.
+
+    A web server often runs as another user than the one who built the index.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
 
 
 def dump_index(index: dict, out: IO[bytes]) -> None:

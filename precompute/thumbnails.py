@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.index_file import THUMBNAIL_SIZES, thumbnail_name
+from precompute.index_file import THUMBNAIL_SIZES, permit_as_created, thumbnail_name
 from precompute.resize import fit_within, resize
 
 _JPEG_QUALITY = 85
@@ -44,6 +44,7 @@ def write_thumbnails(pixels: np.ndarray, folder: Path, content_hash: str) -> dic
 def _save_atomically(image: Image.Image, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
     try:
+        permit_as_created(fd)
         with os.fdopen(fd, "wb") as out:
             image.save(out, "JPEG", quality=_JPEG_QUALITY)
         os.replace(tmp, target)

@@ -18,6 +18,7 @@ from precompute.index_file import (
     thumbnail_name,
     write_index,
 )
+from precompute.thumbnails import write_thumbnails
 from tests.index_samples import RunsCode, photo_record, valid_index
 
 
@@ -264,3 +265,15 @@ def test_system_folders(folder):
                                     "/app/photos", "/mnt/nas/photos", "/work/data/demo-photos"])
 def test_photo_folders_that_are_not_system_folders(folder):
     assert not system_folder(Path(folder))
+
+
+def test_the_index_and_its_thumbnails_are_readable_as_files_the_user_creates(tmp_path):
+    """Written through temporary files, yet not left owner-only (mkstemp's 0600): a web server may run as another user."""
+    umask = os.umask(0o022)
+    try:
+        write_index(valid_index(), tmp_path / "index.pkl")
+        written = write_thumbnails(np.full((30, 40, 3), 128, np.uint8), tmp_path, "cd" * 20)
+    finally:
+        os.umask(umask)
+    files = [tmp_path / "index.pkl", *(tmp_path / entry["file"] for entry in written.values())]
+    assert {path.name: path.stat().st_mode & 0o777 for path in files} == {path.name: 0o644 for path in files}
