@@ -9,8 +9,9 @@ first use, never when the app starts, and the model is loaded once per worker
 process, under a lock, so concurrent first queries load it once.
 
 Each search is bounded. An upload's size is read from its header and refused
-over UPLOAD_MAX_PIXELS before anything is decoded (JPEGs are then decoded at
-reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
+over UPLOAD_MAX_PIXELS, and a JPEG's scans are counted and refused over
+precompute.jpeg_scans.MAX_SCANS, before anything is decoded (JPEGs are then
+decoded at reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
 once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
 threads (default 1), so searches cannot take every core from the pages
 and a worker's memory is bounded by one search's worst case per slot.
@@ -26,6 +27,8 @@ import warnings
 
 import numpy as np
 from PIL import Image
+
+from precompute.jpeg_scans import TooManyScans, check_scan_count
 
 SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
 
@@ -176,3 +179,7 @@ def check_upload(data: bytes) -> None:
             f"The photo has {width} × {height} pixels, over the {UPLOAD_MAX_PIXELS // 10**6}-megapixel limit "
             "for search; it was not decoded (a possible decompression bomb).",
         )
+    try:
+        check_scan_count(data)
+    except TooManyScans as err:
+        raise UploadRejected(422, f"The photo is {err}.") from None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
+from precompute.jpeg_scans import TooManyScans, check_scan_count
 from precompute.photo_metadata import ExifSummary, summarise_exif
 
 # Photos larger than this are refused as decompression bombs (Pillow's default
@@ -45,9 +46,11 @@ def decode_photo(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto
 
     The result keeps at least `min_shorter` pixels on its shorter side and
     `min_longer` on its longer side (where the original has them), so a JPEG
-    can be decoded at reduced size.
+    can be decoded at reduced size. A JPEG of too many scans is refused before
+    decoding (precompute/jpeg_scans.py): reduced size does not make scans cheaper.
     """
     try:
+        check_scan_count(data)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
@@ -63,6 +66,8 @@ def decode_photo(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto
             image.load()
             image = ImageOps.exif_transpose(image)
             return DecodedPhoto(to_rgb(image), width, height, summary)
+    except TooManyScans as err:
+        raise DecodeError(str(err)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise DecodeError(f"too many pixels (possible decompression bomb): {err}") from None
     except Image.UnidentifiedImageError:

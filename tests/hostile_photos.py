@@ -20,6 +20,7 @@ BAD = {
     "huge-header.jpg": "decompression bomb",
     "strip.png": "aspect ratio",
     "loop.jpg": "symbolic links",
+    "scan-bomb.jpg": "scans",
 }
 # Awkward but valid: each must be indexed.
 AWKWARD = ("cmyk.jpg", "grey16.png", "palette-transparent.png", "animated.gif", "café-🌅.jpg")
@@ -63,6 +64,20 @@ def jpeg_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def scan_bomb(width: int = 6000, height: int = 6000, scans: int = 2000) -> bytes:
+    """A progressive JPEG of `width` × `height` with `scans` empty scans added before its end: about 10 bytes a scan.
+
+    Each one is a copy of the file's last scan header with no data after it;
+    libjpeg warns and walks the whole image once for each, at any draft size.
+    """
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), 128).save(buffer, "JPEG", progressive=True, quality=50)
+    data = buffer.getvalue()
+    last = data.rindex(b"\xff\xda")
+    header = data[last : last + 2 + int.from_bytes(data[last + 2 : last + 4], "big")]
+    return data.removesuffix(b"\xff\xd9") + header * scans + b"\xff\xd9"
+
+
 def write_corpus(folder: Path) -> None:
     """Write every BAD and AWKWARD file, plus the non-UTF-8 name, into `folder`."""
     good = jpeg_bytes(photo_like(seed=1))
@@ -73,6 +88,7 @@ def write_corpus(folder: Path) -> None:
         "bomb.png": png_header_only(100_000, 100_000),
         "huge-header.jpg": jpeg_with_size(15_000, 15_000),
         "café-🌅.jpg": jpeg_bytes(photo_like(seed=2)),
+        "scan-bomb.jpg": scan_bomb(),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
