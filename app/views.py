@@ -30,6 +30,7 @@ from app.links import (
 from app.photo_order import SORTS
 from app.page_cache import keep_response
 from precompute.location_data import without_location
+from precompute.served_type import DOWNLOAD_TYPE, image_type
 
 pages = Blueprint("pages", __name__)
 
@@ -251,7 +252,7 @@ def original(photo_id: int):
         abort(404, description="The original photo is no longer on disk.")
     name = download_name(photo["path"])
     if mode == "as-is":
-        return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE)
+        return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE, **_served_as(file))
     try:
         with file:  # read from the file opened and checked, never from the path again
             served = without_location(file.read())
@@ -260,9 +261,16 @@ def original(photo_id: int):
     if served is None:
         abort(404, description="This original carries location data that cannot be removed without re-encoding it, "
               "so it is not served; the preview shows the photo.")
-    # The type is guessed from the name, as send_file does for a path.
-    return send_file(io.BytesIO(served), download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True,
-                     etag=f"{photo['sha1']}-stripped")
+    data = io.BytesIO(served)
+    return send_file(data, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True,
+                     etag=f"{photo['sha1']}-stripped", **_served_as(data))
+
+
+def _served_as(file: BinaryIO) -> dict:
+    """`send_file`'s type options for an original: the image type its decoder finds, never its name's;
+    anything else a download (every response carries `nosniff`), so no file runs as a page on this origin."""
+    kind = image_type(file)
+    return {"mimetype": kind} if kind else {"mimetype": DOWNLOAD_TYPE, "as_attachment": True}
 
 
 def download_name(path: str) -> str:

@@ -138,6 +138,12 @@ def thumbnail_name(content_hash: str, kind: str) -> str:
     return f"{content_hash[:2 * _THUMBNAIL_KEY_BYTES]}-{kind}.jpg"
 
 
+def is_thumbnail_name(name: str) -> bool:
+    """Whether `name` is one this format gives a thumbnail file: the only names a thumbnail folder holds."""
+    match = _THUMBNAIL_NAME.fullmatch(name)
+    return match is not None and match.group(2) in THUMBNAIL_SIZES
+
+
 _THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_SIZES)  # kind, name after the hash
 
 

@@ -78,6 +78,25 @@ def scan_bomb(width: int = 6000, height: int = 6000, scans: int = 2000) -> bytes
     return data.removesuffix(b"\xff\xd9") + header * scans + b"\xff\xd9"
 
 
+def gif_polyglot(tail: bytes) -> bytes:
+    """A valid GIF with `tail` after it: a picture to a decoder, a page or a script to a browser told so.
+
+    The GIF is 10,799 pixels wide, so that its header reads `GIF87a/*`: a
+    `tail` starting `*/=1;` makes the whole file a valid script as well.
+    """
+    buffer = io.BytesIO()
+    Image.new("P", (0x2A2F, 1)).save(buffer, "GIF")
+    return buffer.getvalue() + tail
+
+
+# The probe's pair, as photos 0 and 1: a GIF that is a page loading photo 1's original as a script, and that
+# script, a GIF too. Served by their names (text/html, text/javascript), the script runs on the gallery's origin.
+EVIL_ORIGINALS = {
+    "evil.html": gif_polyglot(b"<html><body><script src='/photos/1/original'></script></body></html>"),
+    "evil.js": gif_polyglot(b"*/=1; document.title = 'script ran';\n"),
+}
+
+
 def write_corpus(folder: Path) -> None:
     """Write every BAD and AWKWARD file, plus the non-UTF-8 name, into `folder`."""
     good = jpeg_bytes(photo_like(seed=1))
