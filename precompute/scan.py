@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from precompute.index_file import MAX_PATH_PARTS, path_problem
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 
 
@@ -47,7 +49,9 @@ def scan_photos(root: Path) -> ScanResult:
     """List the image files under `root`, recursively, sorted by relative path.
 
     Hidden files and folders are left out. Symbolic links to folders are not
-    followed, so a link loop cannot trap the scan; links to files are.
+    followed, so a link loop cannot trap the scan; links to files are. A path
+    an index cannot keep (index_file.MAX_PATH_PARTS, MAX_PATH_BYTES) is skipped
+    with its reason, and folders are not entered past that depth.
     """
     root = Path(root)
     if not root.is_dir():
@@ -62,6 +66,10 @@ def scan_photos(root: Path) -> ScanResult:
 
     for folder, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        if dirnames and len(Path(folder, dirnames[0]).relative_to(root).parts) > MAX_PATH_PARTS:  # its photos: deeper still
+            why = f"folder too deep: a photo in it would have over {MAX_PATH_PARTS} levels; not searched"
+            skipped.extend(Skipped(_relative(Path(folder, d), root), why) for d in dirnames)
+            dirnames[:] = []
         for name in filenames:
             if _is_hidden(name):
                 continue
@@ -70,6 +78,10 @@ def scan_photos(root: Path) -> ScanResult:
                 ignored += 1
                 continue
             relpath = _relative(path, root)
+            problem = path_problem(relpath)
+            if problem:
+                skipped.append(Skipped(relpath, problem))
+                continue
             try:
                 stat = path.stat()
             except OSError as err:

@@ -51,3 +51,23 @@ def test_scan_reports_broken_file_links(tmp_path):
 def test_scan_of_a_missing_folder_says_so(tmp_path):
     with pytest.raises(NotADirectoryError, match="photo folder not found"):
         scan_photos(tmp_path / "nope")
+
+
+def test_paths_an_index_cannot_keep_are_skipped_with_their_reason(tmp_path):
+    """Too many levels or bytes for the index (index_file.MAX_PATH_PARTS, MAX_PATH_BYTES); the rest are kept."""
+    from precompute.index_file import MAX_PATH_BYTES, MAX_PATH_PARTS
+
+    touch(tmp_path / "keep.jpg")
+    touch(tmp_path.joinpath(*["d"] * (MAX_PATH_PARTS - 1), "deepest-kept.jpg"))
+    touch(tmp_path.joinpath(*["d"] * MAX_PATH_PARTS, "too-deep.jpg"))
+    touch(tmp_path.joinpath(*["d"] * (MAX_PATH_PARTS + 5), "far-too-deep.jpg"))
+    long_path = "/".join(["n" * 250] * 5) + "/long.jpg"
+    touch(tmp_path / long_path)
+    result = scan_photos(tmp_path)
+    assert [p.relpath for p in result.photos] == ["/".join(["d"] * (MAX_PATH_PARTS - 1) + ["deepest-kept.jpg"]), "keep.jpg"]
+    reasons = {s.relpath: s.reason for s in result.skipped}
+    assert reasons.pop(long_path) == f"path of {len(long_path):,} bytes; an index keeps paths of at most {MAX_PATH_BYTES}"
+    too_deep = "/".join(["d"] * MAX_PATH_PARTS + ["too-deep.jpg"])
+    assert reasons.pop(too_deep) == f"path of {MAX_PATH_PARTS + 1} levels; an index keeps paths of at most {MAX_PATH_PARTS}"
+    assert reasons == {"/".join(["d"] * (MAX_PATH_PARTS + 1)): (
+        f"folder too deep: a photo in it would have over {MAX_PATH_PARTS} levels; not searched")}
