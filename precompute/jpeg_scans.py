@@ -24,9 +24,10 @@ MAX_SCANS = 100
 
 _SOI, _SOS, _EOI = 0xD8, 0xDA, 0xD9
 _STANDALONE = {0x01, _SOI, *range(0xD0, 0xD8)}  # TEM, SOI and RSTn carry no length
-# The next marker after a scan's entropy-coded data: 0xFF (fill bytes may repeat it) and a byte that is not
-# a stuffed zero or a restart marker, which belong to the data.
-_NEXT_MARKER = re.compile(rb"\xff+[^\x00\xff\xd0-\xd7]")
+# The next marker after a scan's entropy-coded data: 0xFF and a byte that is not a stuffed zero, a restart
+# marker (which belong to the data) or another 0xFF (a fill byte: the match starts at the last one). Starting
+# with a literal byte, the pattern is searched for at C speed.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xff\xd0-\xd7]")
 
 
 class TooManyScans(ValueError):
@@ -59,7 +60,7 @@ def scan_count(data: bytes, stop_after: int = MAX_SCANS) -> int:
             found = _NEXT_MARKER.search(data, position)
             if found is None:
                 break
-            position = found.end() - 2
+            position = found.start()
     return scans
 
 
