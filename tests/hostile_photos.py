@@ -64,17 +64,18 @@ def jpeg_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def scan_bomb(width: int = 6000, height: int = 6000, scans: int = 2000) -> bytes:
+def scan_bomb(width: int = 6000, height: int = 6000, scans: int = 2000, mode: str = "L") -> bytes:
     """A progressive JPEG of `width` × `height` with `scans` empty scans added before its end: about 10 bytes a scan.
 
-    Each one is a copy of the file's last scan header with no data after it;
-    libjpeg warns and walks the whole image once for each, at any draft size.
+    Each one is a copy of the file's first scan header (the DC scan, of every
+    component) with no data after it; libjpeg warns and walks the whole image
+    once for each, at any draft size.
     """
     buffer = io.BytesIO()
-    Image.new("L", (width, height), 128).save(buffer, "JPEG", progressive=True, quality=50)
+    Image.new(mode, (width, height), "grey").save(buffer, "JPEG", progressive=True, quality=50, subsampling=0)
     data = buffer.getvalue()
-    last = data.rindex(b"\xff\xda")
-    header = data[last : last + 2 + int.from_bytes(data[last + 2 : last + 4], "big")]
+    first = data.index(b"\xff\xda")
+    header = data[first : first + 2 + int.from_bytes(data[first + 2 : first + 4], "big")]
     return data.removesuffix(b"\xff\xd9") + header * scans + b"\xff\xd9"
 
 
