@@ -50,6 +50,7 @@ FORMAT = "lookalike-index"
 FORMAT_VERSION = 2
 _PAGE = mmap.ALLOCATIONGRANULARITY  # buffers start on this boundary so each one can be mapped alone
 _SLASH = ord("/")
+_CHECK_BLOCK = 4096  # photos checked at once where a check needs temporary arrays: bounded memory for millions
 _MAX_BUFFERS = 64  # an index has a dozen arrays; each buffer is a mapping, and a process may hold only so many
 
 # Long side in pixels of each thumbnail kind: `thumb` for grids and lists, `preview` for a photo's own page.
@@ -700,14 +701,17 @@ def _check_metadata_columns(columns: dict, n: int) -> None:
 
 
 def _check_path_sizes(offsets: np.ndarray, paths: np.ndarray) -> None:
-    """Every path within MAX_PATH_BYTES and MAX_PATH_PARTS, counted for all photos at once."""
-    lengths = np.diff(offsets)
-    if len(lengths) and lengths.max() > MAX_PATH_BYTES:
-        raise IndexFileError(f"a photo path has {int(lengths.max()):,} bytes; an index keeps paths of at most {MAX_PATH_BYTES}")
-    slashes = np.flatnonzero(paths == _SLASH)
-    parts = np.diff(np.searchsorted(slashes, offsets)) + 1
-    if len(parts) and parts.max() > MAX_PATH_PARTS:
-        raise IndexFileError(f"a photo path has {int(parts.max()):,} levels; an index keeps paths of at most {MAX_PATH_PARTS}")
+    """Every path within MAX_PATH_BYTES and MAX_PATH_PARTS, a block of photos at a time (little memory for millions)."""
+    for start in range(0, len(offsets) - 1, _CHECK_BLOCK):
+        bounds = offsets[start : start + _CHECK_BLOCK + 1]
+        longest = int(np.diff(bounds).max())
+        if longest > MAX_PATH_BYTES:
+            raise IndexFileError(f"a photo path has {longest:,} bytes; an index keeps paths of at most {MAX_PATH_BYTES}")
+        slashes = np.add.reduceat(paths[bounds[0] : bounds[-1]] == _SLASH, bounds[:-1] - bounds[0], dtype=np.int64)
+        if int(slashes.max()) + 1 > MAX_PATH_PARTS:
+            raise IndexFileError(
+                f"a photo path has {int(slashes.max()) + 1:,} levels; an index keeps paths of at most {MAX_PATH_PARTS}"
+            )
 
 
 def path_problem(relpath: str) -> str | None:
