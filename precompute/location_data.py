@@ -6,31 +6,41 @@ only Pillow, so the web app imports it without torch.
 
 `stripped`, the default, removes what can say where a photo was taken, in
 the served copy only; the file on disk is never touched:
-- JPEG, PNG and WebP: the EXIF GPS block is dropped from the EXIF data
-  (camera, date and orientation stay), and XMP and IPTC (Photoshop) blocks,
-  which can hold places, are dropped whole. The compressed pixels are copied
-  byte for byte, never re-encoded.
+- JPEG, PNG and WebP: every EXIF GPS block is dropped, wherever the EXIF
+  structure points to it (`precompute/exif_gps.py`; camera, date,
+  orientation and thumbnail stay), and XMP and IPTC (Photoshop) blocks,
+  which can hold places, are dropped whole. Whatever follows the image's end
+  (a JPEG's EOI, PNG's IEND, the RIFF size) is dropped too: a motion photo's
+  MP4, with its own location atom, or a multi-picture JPEG's other pictures.
+  The compressed pixels are copied byte for byte, never re-encoded.
 - Other formats (TIFF, GIF, BMP) are served as they are when they carry no
   EXIF GPS, XMP or IPTC block, and withheld when they do: rewriting them
   could re-encode them, and serving them would give the place away.
+- Last, any EXIF block left anywhere in the copy (in a thumbnail, say) that
+  still points to GPS gets the whole photo withheld.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import zlib
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from precompute.exif_gps import has_gps, without_gps
+
 MODES = ("as-is", "stripped", "off")
 DEFAULT_MODE = "stripped"
 
-_SOI, _SOS, _EOI, _APP1, _APP13 = 0xD8, 0xDA, 0xD9, 0xE1, 0xED
+_SOI, _SOS, _EOI, _APP1, _APP2, _APP13 = 0xD8, 0xDA, 0xD9, 0xE1, 0xE2, 0xED
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
 _EXIF = b"Exif\x00\x00"
+_MPF = b"MPF\x00"  # a multi-picture JPEG's index of its other pictures, which follow its end
+_MARKER_AFTER_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # in scan data 0xFF is followed by 0, RSTn or fill
+_TIFF_HEADERS = (b"II*\x00", b"MM\x00*")
 _XMP = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 _IPTC = b"Photoshop 3.0\x00"
-_GPS = ExifTags.IFD.GPSInfo
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
 _PNG_PLACE_TEXT = (b"xml:com.adobe.xmp", b"raw profile type exif", b"raw profile type xmp", b"raw profile type iptc",
@@ -42,31 +52,35 @@ _PLACE_KEYS = ("xmp", "XML:com.adobe.xmp", "photoshop", "iptc", "Raw profile typ
 def without_location(data: bytes) -> bytes | None:
     """The photo without location data, the same bytes when it has none, or None when it cannot be made safe."""
     if data.startswith(b"\xff\xd8"):
-        return _jpeg_without_location(data)
-    if data.startswith(_PNG_SIGNATURE):
+        served = _jpeg_without_location(data)
+    elif data.startswith(_PNG_SIGNATURE):
         served = _png_without_location(data)
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         served = _webp_without_location(data)
     else:
         served = data
-    return None if served is None or _has_location(served) else served  # checked again, as Pillow reads it
+    if served is None or _gps_in_any_exif(served):
+        return None
+    return served if served.startswith(b"\xff\xd8") or not _has_location(served) else None  # as Pillow reads it
 
 
 def _jpeg_without_location(data: bytes) -> bytes | None:
-    """Walk the segments before the image data; rewrite or drop those that can hold a place."""
+    """Walk the segments and scans to the end of the image; rewrite or drop the segments that can hold a place,
+    and drop whatever follows the end."""
     kept = [data[:2]]
-    position, changed = 2, False
+    position, changed, index_of_others = 2, False, None
     while True:
+        if position == len(data):  # no end marker: a truncated image, kept as it is
+            break
         if position + 2 > len(data) or data[position] != 0xFF:
             return None
         marker = data[position + 1]
         if marker == 0xFF:  # fill byte
             position += 1
             continue
-        if marker in (_SOS, _EOI):  # the rest is the image itself: copied as it is
-            if _embedded_gps(data, position):
-                return None
-            kept.append(data[position:])
+        if marker == _EOI:
+            kept.append(data[position : position + 2])
+            position += 2
             break
         if marker in _STANDALONE or marker == _SOI:
             kept.append(data[position : position + 2])
@@ -77,33 +91,28 @@ def _jpeg_without_location(data: bytes) -> bytes | None:
         if length < 2 or end > len(data):
             return None
         payload = data[position + 4 : end]
-        if marker == _APP1 and payload.startswith(_EXIF):
+        if marker == _SOS:  # the scan's compressed data runs to the next marker: copied as it is
+            found = _MARKER_AFTER_SCAN.search(data, end)
+            end = found.start() if found else len(data)
+            kept.append(data[position:end])
+        elif marker == _APP1 and payload.startswith(_EXIF):
             exif = _exif_without_gps(payload)
-            if exif is None or len(exif) + 2 > 0xFFFF:
+            if exif is None:
                 return None
             changed |= exif != payload
-            kept.append(b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif)
+            kept.append(data[position : position + 4] + exif)
         elif (marker == _APP1 and payload.startswith(_XMP)) or (marker == _APP13 and payload.startswith(_IPTC)):
             changed = True
         else:
+            if marker == _APP2 and payload.startswith(_MPF):
+                index_of_others = len(kept)
             kept.append(data[position:end])
         position = end
+    if position < len(data):  # after the end: a motion photo's video, other pictures, anything
+        changed = True
+        if index_of_others is not None:
+            kept[index_of_others] = b""
     return b"".join(kept) if changed else data
-
-
-def _embedded_gps(data: bytes, start: int) -> bool:
-    """Whether an image embedded after the main one (a multi-picture JPEG's second frame, say) has a GPS block."""
-    position = data.find(_EXIF, start)
-    while position >= 0:
-        exif = Image.Exif()
-        try:
-            exif.load(data[position : position + 0x10000])
-        except Exception:  # noqa: BLE001 - not EXIF after all: the bytes merely spelled it
-            pass
-        if _GPS in exif:
-            return True
-        position = data.find(_EXIF, position + 1)
-    return False
 
 
 def _png_without_location(data: bytes) -> bytes | None:
@@ -128,7 +137,7 @@ def _png_without_location(data: bytes) -> bytes | None:
             kept.append(data[position:end])
         position = end
         if kind == b"IEND":
-            kept.append(data[position:])
+            changed |= position < len(data)  # whatever follows the end is dropped
             break
     return b"".join(kept) if changed else data
 
@@ -136,12 +145,14 @@ def _png_without_location(data: bytes) -> bytes | None:
 def _webp_without_location(data: bytes) -> bytes | None:
     """Walk the RIFF chunks: rewrite EXIF without GPS, drop XMP (and its flag in VP8X); the rest as it is."""
     kept: list[bytes] = []
-    position, changed, dropped_xmp = 12, False, False
-    while position < len(data):
+    position, dropped_xmp = 12, False
+    stop = min(len(data), 8 + int.from_bytes(data[4:8], "little"))
+    changed = stop < len(data)  # whatever follows the RIFF file is dropped
+    while position < stop:
         kind, size = data[position : position + 4], int.from_bytes(data[position + 4 : position + 8], "little")
-        if position + 8 > len(data) or position + 8 + size > len(data):
+        if position + 8 > stop or position + 8 + size > stop:
             return None
-        payload, end = data[position + 8 : position + 8 + size], position + 8 + size + (size & 1)
+        payload, end = data[position + 8 : position + 8 + size], min(stop, position + 8 + size + (size & 1))
         if kind == b"EXIF":
             exif = _exif_without_gps(payload)
             if exif is None:
@@ -162,34 +173,39 @@ def _webp_without_location(data: bytes) -> bytes | None:
 
 
 def _exif_without_gps(payload: bytes) -> bytes | None:
-    """EXIF data less its GPS block (and the embedded preview thumbnail Pillow drops with it).
+    """EXIF data less every GPS block, of the same length; None when it cannot be walked.
 
     A JPEG segment starts with "Exif" and two zero bytes, PNG and WebP chunks
     may not: the answer keeps the payload's form.
     """
-    try:
-        exif = Image.Exif()
-        exif.load(payload)
-        if _GPS not in exif:
-            return payload
-        del exif[_GPS]  # without reading the block first: Pillow would write back a block it has read
-        rewritten = exif.tobytes()
-        if not payload.startswith(_EXIF):
-            rewritten = rewritten.removeprefix(_EXIF)
-        check = Image.Exif()
-        check.load(rewritten)
-    except Exception:  # noqa: BLE001 - a damaged EXIF block of any kind: withhold rather than leak
-        return None
-    return rewritten if _GPS not in check else None
+    prefix = _EXIF if payload.startswith(_EXIF) else b""
+    stripped = without_gps(payload[len(prefix) :])
+    return None if stripped is None else prefix + stripped
+
+
+def _gps_in_any_exif(data: bytes) -> bool:
+    """Whether an EXIF block anywhere in `data` (a thumbnail's own, say) still points to GPS."""
+    position = data.find(_EXIF)
+    while position >= 0:
+        if has_gps(data[position + len(_EXIF) : position + 0x10000]):
+            return True
+        position = data.find(_EXIF, position + 1)
+    return False
 
 
 def _has_location(data: bytes) -> bool:
     """Whether a non-JPEG photo carries a block that can hold a place; True when it cannot be read to tell."""
+    if data[:4] in _TIFF_HEADERS and has_gps(data):  # a TIFF file is itself the EXIF structure
+        return True
     try:
         with Image.open(io.BytesIO(data)) as image:
             exif = image.getexif()
+            raw_exif = image.info.get("exif")
             info_keys = {key.lower() for key in image.info if isinstance(key, str)}
             tags = set(getattr(image, "tag_v2", {}) or {})
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return True
-    return _GPS in exif or any(key.lower() in info_keys for key in _PLACE_KEYS) or bool(tags & {700, 33723, 34377})
+    if isinstance(raw_exif, bytes) and has_gps(raw_exif.removeprefix(_EXIF)):
+        return True
+    return (ExifTags.IFD.GPSInfo in exif or any(key.lower() in info_keys for key in _PLACE_KEYS)
+            or bool(tags & {700, 33723, 34377}))
