@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,6 +31,7 @@ from app.folder_scope import ScopedList, scoped_similar
 from app.folders import Folders
 from app.photo_order import PhotoOrder
 from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
+from precompute.indexed_files import open_inside
 from precompute.relevance_feedback import best_rows, feedback_query
 
 if TYPE_CHECKING:
@@ -267,33 +266,6 @@ def served_photo_root(
             f"{index_folder}; set LOOKALIKE_PHOTO_ROOT to serve them"
         )
     return root, None
-
-
-def open_inside(folder: Path, relative: str) -> BinaryIO | None:
-    """`folder / relative` opened for reading if the file opened is a regular file inside `folder`, else None.
-
-    Decided on the opened file, on every call: a path checked once and opened
-    later could have been swapped for a symlink in between. The file's real path
-    must lie inside `folder` and name the very file that was opened (same device
-    and inode), so a swap during the check is caught too.
-    """
-    path = folder / relative
-    try:
-        # O_NONBLOCK: a FIFO put in a photo's place must not hang the worker; regular files ignore it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except (OSError, ValueError):  # ValueError: a NUL in the name
-        return None
-    try:
-        opened = os.fstat(fd)
-        real = Path(os.path.realpath(path))
-        if stat.S_ISREG(opened.st_mode) and real.is_relative_to(folder):
-            named = os.stat(real, follow_symlinks=False)
-            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
-                return os.fdopen(fd, "rb")
-    except OSError:
-        pass
-    os.close(fd)
-    return None
 
 
 def _inside(folder: Path, relative: str) -> Path | None:

@@ -19,6 +19,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from precompute.indexed_files import changed_since_indexed
+
 _TEMPORARY = ".{name}.lookalike-move.tmp"
 
 
@@ -63,7 +65,7 @@ def move_photo(move: Move, photo_root: Path, destination: Path) -> str:
         raise MoveRefused("it is no longer on disk") from None
     except OSError as err:
         raise MoveRefused(f"cannot read it: {err.strerror}") from None
-    if (info.st_size, info.st_mtime_ns) != (move.size, move.mtime_ns) and move.mtime_ns:
+    if changed_since_indexed(info, move.size, move.mtime_ns):
         raise MoveRefused("it changed since the index was built; index it again first")
     if os.path.lexists(target):
         raise MoveRefused(f"{target} already exists")

@@ -233,6 +233,31 @@ def test_originals_are_published_without_their_location_unless_as_is(tmp_path, s
     assert client.get_object(Bucket=BUCKET, Key="as-is/originals/placed.jpg")["Body"].read() == original
 
 
+def test_an_original_swapped_for_a_link_out_of_the_folder_or_changed_is_withheld(tmp_path, s3, capsys):
+    """The web app's rule: inside the photo folder, as opened, and still the file indexed; else withheld, with why."""
+    index = build_tiny_index(tmp_path)
+    photos = tmp_path / "photos"
+    notes, elsewhere = tmp_path / "notes.txt", tmp_path / "someone-else.jpg"
+    notes.write_text("my private notes, not a photo\n")
+    write_photo(elsewhere, 640, 480, (200, 40, 40))
+    (photos / "alpha.jpg").unlink()
+    (photos / "alpha.jpg").symlink_to(notes)
+    (photos / "beta.jpg").unlink()
+    (photos / "beta.jpg").symlink_to(elsewhere)
+    with open(photos / "epsilon.jpg", "ab") as edited:  # edited after indexing: not the photo the index describes
+        edited.write(b"\0")
+    for mode in ("as-is", "stripped"):
+        status, out, _ = run_publish(capsys, index, "--to", f"s3://{BUCKET}/{mode}/", "--endpoint-url", s3.url,
+                                     "--originals", mode)
+        assert status == 0, out
+        assert set(objects(s3, f"{mode}/originals/")) == {f"{mode}/originals/café.jpg", f"{mode}/originals/delta.png"}
+        assert "Withheld 3, never uploaded:" in out
+        assert f"originals/alpha.jpg: it leads out of {photos}" in out and f"originals/beta.jpg: it leads out of" in out
+        assert "originals/epsilon.jpg: it changed since it was indexed" in out
+    for item in objects(s3).values():
+        assert b"private notes" not in s3.client().get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+
+
 def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3(tiny_index, s3, capsys, tmp_path, monkeypatch):
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url, "--index-archive")
     assert status == 0
