@@ -9,6 +9,8 @@ original where it was and removes the temporary copy; after it, the file is
 whole at the destination. A file is never written over: one already at the
 destination is left alone, and so is a photo that changed since the index was
 built (its size or time differ), since the keep rule judged the indexed one.
+Nor is a photo moved to a folder whose real path, links followed, is inside
+the photo folder (DIR/sub a link back into it, say).
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def move_photo(move: Move, photo_root: Path, destination: Path) -> str:
         raise MoveRefused("it changed since the index was built; index it again first")
     if os.path.lexists(target):
         raise MoveRefused(f"{target} already exists")
+    if Path(os.path.realpath(target.parent)).is_relative_to(photo_root.resolve()):
+        raise MoveRefused(f"{target.parent} leads back into the photo folder (a link, say)")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

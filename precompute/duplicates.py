@@ -4,10 +4,13 @@
 
 The groups and the suggested keep are those of the web app's /duplicates
 page (`precompute.duplicate_groups`). Listing writes one CSV row per photo, or
-one JSON document, streamed group by group. `--move-to DIR` moves every photo
+one JSON document, streamed group by group (in CSV, a text cell that begins
+like a formula gets a leading apostrophe). `--move-to DIR` moves every photo
 but the suggested keep of its group to the same relative path under DIR
 (`precompute.duplicate_moves`: each file moved whole or left untouched); it
 never deletes anything, and `--dry-run` prints the moves without making them.
+A name with a line break or other control character is printed quoted and
+escaped, so every line of the output is what it says.
 The index itself is not changed: run `python -m precompute` again afterwards.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -35,6 +39,8 @@ EXIT_SOME_NOT_MOVED = 3
 EXIT_INTERRUPTED = 130
 CSV_FIELDS = ("group", "suggested_keep", "id", "path", "width", "height", "size", "exif_tags", "taken", "taken_source")
 _GROUPS_AT_ONCE = 1024  # photo dicts are made this many groups at a time, so a million photos stream
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_UNSAFE_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # control characters and line separators
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,7 +95,19 @@ def write_csv(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
     writer.writerow(CSV_FIELDS)
     for number, records in group_records(groups, photos):
         for position, photo in enumerate(records):
-            writer.writerow((number, "yes" if position == 0 else "no", *(_listed(photo)[field] for field in CSV_FIELDS[2:])))
+            listed = _listed(photo)
+            writer.writerow((number, "yes" if position == 0 else "no", *(_cell(listed[field]) for field in CSV_FIELDS[2:])))
+
+
+def _cell(value):
+    """A text cell a spreadsheet would take for a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
+    return "'" + value if isinstance(value, str) and value[:1] in _FORMULA_STARTS else value
+
+
+def shown(text: str) -> str:
+    """A file name (or a message holding one) for a line of output: with a line break or other control character,
+    or a quote first, it is quoted and escaped as Python writes strings, so it cannot forge a line of its own."""
+    return repr(text) if _UNSAFE_IN_A_LINE.search(text) or text[:1] in "'\"" else text
 
 
 def write_json(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
@@ -129,10 +147,10 @@ def move_all(moves: Iterator[Move], photo_root: Path, destination: Path, out: Te
         try:
             note = move_photo(move, photo_root, destination)
             outcomes.append(Outcome(move, True, note))
-            print(f"moved {move.path}" + (f" ({note})" if note else ""), file=out, flush=True)
+            print(f"moved {shown(move.path)}" + (f" ({shown(note)})" if note else ""), file=out, flush=True)
         except MoveRefused as refused:
             outcomes.append(Outcome(move, False, str(refused)))
-            print(f"not moved {move.path}: {refused}", file=out, flush=True)
+            print(f"not moved {shown(move.path)}: {shown(str(refused))}", file=out, flush=True)
 
 
 def summary(outcomes: list[Outcome], destination: Path, interrupted: bool) -> list[str]:
@@ -142,10 +160,10 @@ def summary(outcomes: list[Outcome], destination: Path, interrupted: bool) -> li
     lines = [f"Moved {len(moved)} photos ({sum(o.move.size for o in moved) / 1e6:.1f} MB) to {destination}."]
     if copied:
         lines.append(f"Copied whole but the original left in place: {len(copied)}:")
-        lines += [f"  {o.move.path}: {o.problem}" for o in copied]
+        lines += [f"  {shown(o.move.path)}: {shown(o.problem)}" for o in copied]
     if refused:
         lines.append(f"Not moved, left untouched: {len(refused)}:")
-        lines += [f"  {o.move.path}: {o.problem}" for o in refused]
+        lines += [f"  {shown(o.move.path)}: {shown(o.problem)}" for o in refused]
     if interrupted:
         lines.append("Interrupted: every file above was moved whole; the rest were not touched.")
     if moved or copied:
@@ -178,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(groups)} groups of {groups.photos} photos at similarity ≥ {args.threshold}; keeping {KEEP_RULE}.", file=out)
     if args.dry_run:
         for move in planned_moves(groups, index["photos"]):
-            print(f"would move {photo_root / move.path} -> {args.move_to / move.path}", file=out)
+            print(f"would move {shown(str(photo_root / move.path))} -> {shown(str(args.move_to / move.path))}", file=out)
         return EXIT_OK
     outcomes: list[Outcome] = []
     previous = signal.signal(signal.SIGTERM, _interrupt)
