@@ -99,7 +99,7 @@ def write_csv(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
             writer.writerow((number, "yes" if position == 0 else "no", *(_cell(listed[field]) for field in CSV_FIELDS[2:])))
 
 
-def _cell(value):
+def _cell(value: object) -> object:
     """A text cell a spreadsheet would take for a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
     return "'" + value if isinstance(value, str) and value[:1] in _FORMULA_STARTS else value
 
