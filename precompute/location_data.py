@@ -50,7 +50,7 @@ _PLACE_KEYS = ("xmp", "XML:com.adobe.xmp", "photoshop", "iptc", "Raw profile typ
 
 
 def without_location(data: bytes) -> bytes | None:
-    """The photo without location data, the same bytes when it has none, or None when it cannot be made safe."""
+    """The photo without location data, the same bytes when there is nothing to drop, or None when it cannot be made safe."""
     if data.startswith(b"\xff\xd8"):
         served = _jpeg_without_location(data)
     elif data.startswith(_PNG_SIGNATURE):
