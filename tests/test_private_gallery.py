@@ -28,8 +28,10 @@ PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-key-0123456789abcdef"
 PROTECTED_PAGES = ["/", "/?page=2&per_page=10", "/photos/1", "/photos/1/thumb.jpg", "/photos/1/preview.jpg",
                    "/photos/1/original", "/search", "/similar?like=1,2&unlike=3", "/logout", "/photos/99999", "/no-such-page",
-                   "/folders/album-000/", "/folders/caf%E9/", "/?sort=date", "/photos/1?in=folder", "/duplicates"]
+                   "/folders/album-000/", "/folders/caf%E9/", "/?sort=date", "/photos/1?in=folder", "/duplicates",
+                   "/duplicates/groups/1"]
 PROTECTED_API = ["/api/photos/1/similar", "/api/photos/99999/similar", "/api/similar?like=1", "/api/duplicates",
+                 "/api/duplicates/groups/1",
                  "/api/anything"]
 
 
