@@ -16,7 +16,7 @@ import math
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -102,6 +102,7 @@ class Users:
         self._reuse_key = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, float] = OrderedDict()  # HMAC of name and password → until when
         self._lock = threading.Lock()
+        self._unknown_user_hash = _unknown_user_hash(commonest_method(hashes))
 
     def verify(self, name: str, password: str, client: str) -> Verdict:
         """Check a password, unless this client or this name has failed too often lately."""
@@ -111,7 +112,7 @@ class Users:
         if self._verified_lately(name, password):
             return Verdict(name)
         known = self.hashes.get(name)
-        if check_password_hash(known or _unknown_user_hash(), password) and known is not None:
+        if check_password_hash(known or self._unknown_user_hash, password) and known is not None:
             self.clients.forget(client)
             self._remember(name, password)
             return Verdict(name)
@@ -148,10 +149,20 @@ class Users:
                 self._verified.popitem(last=False)
 
 
-@lru_cache(maxsize=1)
-def _unknown_user_hash() -> str:
-    """Checked against when the name is unknown, so that unknown names cost the time known ones do."""
-    return generate_password_hash(secrets.token_hex(16))
+def commonest_method(hashes: dict[str, str]) -> str:
+    """The method most of the users' hashes use, with its parameters (`pbkdf2:sha256:600000`), the first one on a tie."""
+    methods = Counter(password_hash.partition("$")[0] for password_hash in hashes.values())
+    return methods.most_common(1)[0][0] if methods else "scrypt"
+
+
+@lru_cache(maxsize=4)
+def _unknown_user_hash(method: str) -> str:
+    """Checked against when the name is unknown: a hash of the users' own method and parameters, so that unknown
+    names cost what known ones do (methods differ in cost: a hash of another one would tell the names apart)."""
+    try:
+        return generate_password_hash(secrets.token_hex(16), method)
+    except ValueError:  # a method werkzeug cannot compute: its user cannot sign in either
+        return generate_password_hash(secrets.token_hex(16))
 
 
 class User(UserMixin):

@@ -183,6 +183,38 @@ def test_a_changed_password_ends_old_sessions(tmp_path, synthetic_index, monkeyp
     assert later.get("/").status_code == 302
 
 
+PBKDF2 = "pbkdf2:sha256:1000"  # few rounds, for speed: what matters is that every check uses these same ones
+
+
+def _method(password_hash: str) -> str:
+    return password_hash.partition("$")[0]
+
+
+@pytest.mark.parametrize("others", [0, 1], ids=["pbkdf2 only", "pbkdf2 and one scrypt"])
+def test_unknown_names_are_checked_against_a_hash_of_the_users_own_method(tmp_path, synthetic_index, monkeypatch, others):
+    """No timing: every password check, known name or not, verifies a hash of the method most users' hashes use."""
+    users = tmp_path / "users"
+    lines = [f"{name}:{generate_password_hash(name + ' pw', PBKDF2)}" for name in ("alice", "bob")]
+    lines += [f"carol:{generate_password_hash('carol pw')}"] * others  # scrypt, werkzeug's default
+    users.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("LOOKALIKE_USERS_FILE", str(users))
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.delenv("LOOKALIKE_PASSWORD", raising=False)
+    checked = []
+
+    def observed(password_hash: str, password: str) -> bool:
+        checked.append(_method(password_hash))
+        return check_password_hash(password_hash, password)
+
+    monkeypatch.setattr(access, "check_password_hash", observed)
+    client = create_app(synthetic_index).test_client()
+    assert client.get("/api/duplicates", headers=basic("mallory", "alice pw")).status_code == 401
+    assert "do not match" in sign_in(client, password="bob pw", name="nobody").text
+    assert client.get("/api/duplicates", headers=basic("alice", "guess")).status_code == 401
+    assert checked == [PBKDF2] * 3  # unknown, unknown, known: the same work
+    assert client.get("/api/duplicates", headers=basic("bob", "bob pw")).status_code == 200
+
+
 def test_failed_sign_ins_are_limited_per_client(app):
     stranger = app.test_client()
     stranger.environ_base["REMOTE_ADDR"] = "192.0.2.1"
