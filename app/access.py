@@ -23,7 +23,7 @@ from datetime import timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -243,13 +243,41 @@ def require_sign_in():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if current_user.is_authenticated:
-        if request.method in _CSRF_METHODS and not g.get("lookalike_by_basic"):
-            current_app.extensions["csrf"].protect()
+        if request.method in _CSRF_METHODS:
+            _check_forgery(by_basic=bool(g.get("lookalike_by_basic")))
         return None
     refused: Verdict | None = g.get("lookalike_refused")
     if refused is not None or request.path.startswith("/api/"):
         return _basic_refusal(refused)
     return redirect(url_for("access.login", next=_this_url()))
+
+
+def _check_forgery(by_basic: bool) -> None:
+    """Refuse a POST another site may have made the browser send; API clients, which are not browsers, need no token.
+
+    A browser sends its cookie, and replays HTTP Basic credentials it has
+    cached, with a form another site makes it post. So a cookie needs the
+    form's CSRF token; so does Basic outside /api/, where the forms are
+    (browsers post them with their token). Basic on /api/ needs none, as
+    scripts have no token, but what a browser posts from another site says so
+    in its Origin (or Referer) header and is refused; scripts send neither.
+    """
+    if by_basic and _from_another_site():
+        abort(403, description="A request signed in by HTTP Basic came from another site's page, so it is refused.")
+    if not by_basic or not request.path.startswith("/api/"):
+        current_app.extensions["csrf"].protect()
+
+
+def _from_another_site() -> bool:
+    """Whether the Origin header, or without one the Referer, names another host than this request's (`null` included)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if source is None:
+        return False
+    try:
+        host = urlsplit(source).netloc
+    except ValueError:
+        return True
+    return host.lower() != request.host.lower()
 
 
 def _basic_refusal(verdict: Verdict | None):

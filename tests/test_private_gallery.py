@@ -280,6 +280,35 @@ def test_basic_auth_api_uploads_need_no_csrf_token(app):
     assert response.status_code in (400, 503) and "CSRF" not in response.json["detail"]
 
 
+FOREIGN = [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Referer": "https://evil.example/page"},
+           {"Origin": "http://localhost.evil.example"}]
+
+
+@pytest.mark.parametrize("path", ["/search", "/logout", "/api/search"])
+@pytest.mark.parametrize("foreign", FOREIGN, ids=lambda headers: "=".join(*headers.items()))
+def test_basic_auth_posts_from_another_site_are_refused(app, path, foreign):
+    """A browser replays cached Basic credentials with another site's form: its Origin (or Referer) gives it away."""
+    client = app.test_client()
+    response = client.post(path, data={}, headers={**basic("lookalike", PASSWORD), **foreign})
+    assert response.status_code == 403 and "another site" in response.text
+    assert client.get("/", headers=basic("lookalike", PASSWORD)).status_code == 200  # GETs are unaffected
+
+
+def test_basic_auth_posts_from_this_site_or_a_script_pass(app):
+    client = app.test_client()
+    for headers in ({}, {"Origin": "http://localhost"}, {"Referer": "http://localhost/search"}):
+        response = client.post("/api/search", data={}, headers={**basic("lookalike", PASSWORD), **headers})
+        assert response.status_code in (400, 503) and "CSRF" not in response.json["detail"], headers
+    # The HTML forms are a browser's, and carry their token: without it, a 400, with it, through.
+    no_token = client.post("/logout", headers=basic("lookalike", PASSWORD))
+    assert no_token.status_code == 400 and "CSRF" in no_token.text
+    page = client.get("/logout", headers=basic("lookalike", PASSWORD)).text  # the form, as a Basic browser gets it
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    signed_out = client.post("/logout", data={"csrf_token": token},
+                             headers={**basic("lookalike", PASSWORD), "Origin": "http://localhost"})
+    assert signed_out.status_code == 302
+
+
 def test_cookies_are_secure_over_https(app, synthetic_index, monkeypatch):
     client = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login", base_url="https://localhost").text)[1]
@@ -423,6 +452,15 @@ def test_live_sign_in_then_cached_pages_stay_private(private_server):
     assert _request(private_server, "GET", "/photos/2", headers={"Cookie": "lookalike_session=forged"})[0] == 302
     status, headers, _ = _request(private_server, "GET", "/photos/2/thumb.jpg", headers=basic("lookalike", PASSWORD))
     assert status == 200 and "private" in headers["Cache-Control"] and "public" not in headers["Cache-Control"]
+
+
+def test_live_basic_auth_posts_from_another_site_are_refused(private_server):
+    form = {**basic("lookalike", PASSWORD), "Content-Type": "application/x-www-form-urlencoded"}
+    for path in ("/search", "/logout", "/api/search"):
+        status, _, body = _request(private_server, "POST", path, {**form, "Origin": "https://evil.example"}, "")
+        assert status == 403 and b"another site" in body, path
+    status, _, body = _request(private_server, "POST", "/api/search", form, "")  # a script: no Origin, no token
+    assert status in (400, 503) and b"CSRF" not in body
 
 
 def test_live_gunicorn_refuses_a_password_without_secret_key(synthetic_index):
