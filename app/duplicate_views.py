@@ -116,6 +116,14 @@ def _query(args: dict) -> str:
     return f"?{urlencode(args)}" if args else ""
 
 
+def _page_count(items: int, per_page: int, number: int, what: str) -> int:
+    """The pages `items` fill at `per_page` a page (one when empty); a 404 that says `what` when page `number` is past them."""
+    pages = max(1, math.ceil(items / per_page))
+    if number > pages:
+        abort(404, description=f"{what}: {pages} pages of {per_page}.")
+    return pages
+
+
 @dataclass(frozen=True)
 class ShownGroup:
     number: int  # from 1, in the order of the groups
@@ -144,9 +152,7 @@ def _page_of_groups() -> GroupsPage:
     per_page = min(MAX_GROUPS_PER_PAGE, int_arg("per_page", DEFAULT_GROUPS_PER_PAGE))
     number = int_arg("page", 1)
     groups = selection.groups()
-    pages = max(1, math.ceil(len(groups) / per_page))
-    if number > pages:
-        abort(404, description=f"There are {len(groups)} groups at this threshold: {pages} pages of {per_page}.")
+    pages = _page_count(len(groups), per_page, number, f"There are {len(groups)} groups at this threshold")
     members_shown = min(MEMBERS_SHOWN, MAX_PHOTOS_PER_PAGE // per_page)
     first = (number - 1) * per_page
     shown = groups.groups(first, number * per_page)
@@ -189,9 +195,7 @@ def _page_of_group(group: int) -> GroupPage:
     per_page = min(MAX_PHOTOS_PER_PAGE, int_arg("per_page", DEFAULT_MEMBERS_PER_PAGE))
     number = int_arg("page", 1)
     rows = groups.group(group - 1)
-    pages = max(1, math.ceil(len(rows) / per_page))
-    if number > pages:
-        abort(404, description=f"Group {group} has {len(rows)} photos: {pages} pages of {per_page}.")
+    pages = _page_count(len(rows), per_page, number, f"Group {group} has {len(rows)} photos")
     photos = catalog().photos_at_rows([int(row) for row in rows[(number - 1) * per_page : number * per_page]])
     keep_if_linked(_paged(selection, number, per_page, DEFAULT_MEMBERS_PER_PAGE))
     return GroupPage(selection, group, len(rows), number, pages, per_page, photos)
