@@ -36,7 +36,7 @@ from precompute.preprocess import Preprocessing
 from precompute.resize import model_crop
 from precompute.runtime import TorchRunner, make_runner
 from precompute.scan import PhotoFile, scan_photos
-from precompute.index_file import THUMBNAIL_SIZES as SIZES
+from core.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.thumbnails import write_thumbnails
 
 IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-samples"

@@ -1,6 +1,6 @@
 """An S3 bucket and prefix, reached through boto3 with the standard AWS credentials.
 
-Shared by `python -m precompute.publish` (writing media) and the web app
+Shared by `python -m tools.publish` (writing media) and the web app
 (reading an index archive from `s3://`). boto3 finds credentials the usual way
 (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, instance
 roles) and the endpoint too (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3), so

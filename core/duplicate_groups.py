@@ -1,7 +1,7 @@
 """Near-duplicate groups from an index's stored neighbour lists, and the photo of each group to keep.
 
 One owner for the `/duplicates` page, `/api/duplicates` and `python -m
-precompute.duplicates`, so the three always agree on what a group is and
+tools.duplicates`, so the three always agree on what a group is and
 which photo it suggests keeping. It needs only numpy (no torch, no scipy):
 the web app runs it on Heroku.
 
@@ -23,10 +23,10 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from precompute.index_file import PhotoTable
+from core.index_file import PhotoTable
 
 # Chosen on the tune half of the near-duplicate evaluation and confirmed on the other (docs/quality.md,
-# `python -m precompute.evaluate.duplicate_threshold`).
+# `python -m tools.evaluate.duplicate_threshold`).
 DEFAULT_THRESHOLD = 0.92
 # Below this a group is "alike", not "the same photo": chains of look-alikes would join most of a collection.
 MIN_THRESHOLD = 0.50

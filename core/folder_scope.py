@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.folders import Folders
+from core.folders import Folders
 
 SCOPES = ("all", "folder", "others")  # the photo page's `in` argument; "all" is the default
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from precompute.index_file import PhotoTable
+from core.index_file import PhotoTable
 
 _SLASH = ord("/")
 

@@ -1,7 +1,7 @@
 """Originals as served or published: as they are on disk, without their location data, or not at all.
 
 One owner for both places an original leaves this machine: the web app
-(LOOKALIKE_ORIGINALS) and `python -m precompute.publish --originals`. It needs
+(LOOKALIKE_ORIGINALS) and `python -m tools.publish --originals`. It needs
 only Pillow, so the web app imports it without torch.
 
 `stripped`, the default, removes what can say where a photo was taken, in

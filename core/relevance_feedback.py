@@ -8,7 +8,7 @@ liked photo and nothing rejected the query is that photo's embedding, and the
 scores are the ones its stored similar list was ranked by (before αQE).
 
 UNLIKE_WEIGHT is Rocchio's customary ratio of the negative to the positive
-weight (0.15 / 0.75). On holidays-dev (`python -m precompute.evaluate.feedback`,
+weight (0.15 / 0.75). On holidays-dev (`python -m tools.evaluate.feedback`,
 docs/quality.md) it neither helps nor hurts against merely removing the
 rejected photo, on either half; weights from 0.75 up hurt. It is what makes
 "not like this" push the rejected photo's look-alikes down too.

@@ -13,9 +13,9 @@ from tqdm import tqdm
 
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
 from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
-from precompute.index_file import MAX_K
+from core.index_file import MAX_K
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
-from precompute.neighbour_search import AUTO_APPROX_FROM, METHODS
+from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
 
 EXIT_OK = 0
 EXIT_ERROR = 1

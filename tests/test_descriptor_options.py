@@ -10,7 +10,7 @@ from PIL import Image
 
 from precompute.models import load_model
 from precompute.resize import to_model_input
-from precompute.query_expansion import expand
+from precompute.neighbours.query_expansion import expand
 from tests.eager_reference import embed_scales
 from tests.resnet18_reference import layer_output, save_random_weights
 

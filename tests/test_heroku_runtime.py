@@ -20,7 +20,7 @@ import pytest
 
 from app import create_app
 from app.index_download import IndexDownloadError, fetch_index
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.index_archives import deploy_archive
 from tests.live_server import ROOT, free_port, running_server
 from tests.media_bucket import image_sources, publish

@@ -13,7 +13,7 @@ from PIL import Image
 
 from precompute.build import BuildOptions, build_index
 from precompute.decode import decode_photo
-from precompute.index_file import (
+from core.index_file import (
     MAX_CAMERA_CHARS,
     METADATA_KEYS,
     IndexFileError,

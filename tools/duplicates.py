@@ -1,12 +1,12 @@
-"""`python -m precompute.duplicates INDEX`: list the near-duplicate groups, or move all but each group's keep aside.
+"""`python -m tools.duplicates INDEX`: list the near-duplicate groups, or move all but each group's keep aside.
 
-    python -m precompute.duplicates INDEX [--threshold T] [--format csv|json] [--move-to DIR] [--dry-run]
+    python -m tools.duplicates INDEX [--threshold T] [--format csv|json] [--move-to DIR] [--dry-run]
 
 The groups and the suggested keep are those of the web app's /duplicates
-page (`precompute.duplicate_groups`). Listing writes one CSV row per photo, or
+page (`core.duplicate_groups`). Listing writes one CSV row per photo, or
 one JSON document, streamed group by group. `--move-to DIR` moves every photo
 but the suggested keep of its group to the same relative path under DIR
-(`precompute.duplicate_moves`: each file moved whole or left untouched); it
+(`tools.duplicate_moves`: each file moved whole or left untouched); it
 never deletes anything, and `--dry-run` prints the moves without making them.
 The index itself is not changed: run `python -m precompute` again afterwards.
 """
@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from precompute.duplicate_groups import (
+from core.duplicate_groups import (
     DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
 )
-from precompute.duplicate_moves import Move, MoveRefused, Outcome, move_photo
-from precompute.index_file import IndexFileError, PhotoTable, read_index
+from tools.duplicate_moves import Move, MoveRefused, Outcome, move_photo
+from core.index_file import IndexFileError, PhotoTable, read_index
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -54,7 +54,7 @@ def _threshold(text: str) -> float:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _Parser(
-        prog="python -m precompute.duplicates",
+        prog="python -m tools.duplicates",
         description=__doc__.splitlines()[0].split(": ", 1)[1],
         epilog=f"The suggested keep of a group is {KEEP_RULE}. Exit status: {EXIT_OK} done, {EXIT_SOME_NOT_MOVED} some "
         f"photos not moved (each listed; untouched), {EXIT_ERROR} nothing done (unreadable index, unusable DIR), "

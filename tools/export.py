@@ -1,4 +1,4 @@
-"""`python -m precompute.export INDEX --format csv|jsonl [--k N] [--min-score S] [--out FILE]`: the similar lists as a table.
+"""`python -m tools.export INDEX --format csv|jsonl [--k N] [--min-score S] [--out FILE]`: the similar lists as a table.
 
 One row per (photo, rank, similar photo, score): the item-item recommendation
 table a shop or a data pipeline imports. Columns: photo_id, photo_path, rank
@@ -38,7 +38,7 @@ from typing import TextIO
 
 import numpy as np
 
-from precompute.index_file import IndexFileError, PhotoTable, atomic_file, read_index
+from core.index_file import IndexFileError, PhotoTable, atomic_file, read_index
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("photo_id", "photo_path", "rank", "similar_id", "similar_path", "score")
@@ -123,7 +123,7 @@ def _score(text: str) -> float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m precompute.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    parser = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("index", type=Path, help="the index file written by python -m precompute")
     parser.add_argument("--format", choices=FORMATS, default="csv", help="csv (with a header row) or jsonl (default: %(default)s)")
     parser.add_argument("--k", type=int, help="similar photos per photo, best first (default: all the index keeps)")

@@ -15,7 +15,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from precompute.index_file import thumbnail_dir_for
+from core.index_file import thumbnail_dir_for
 
 INDEX_FOLDER = "index/"
 

@@ -16,7 +16,7 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-from precompute.location_data import without_location
+from core.location_data import without_location
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 ORIGINAL_CACHE = "public, max-age=86400"

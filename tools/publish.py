@@ -1,9 +1,9 @@
-"""`python -m precompute.publish INDEX --to s3://BUCKET/PREFIX`: put an index's media in object storage.
+"""`python -m tools.publish INDEX --to s3://BUCKET/PREFIX`: put an index's media in object storage.
 
 The web app then serves thumbnails and previews from the bucket
 (LOOKALIKE_MEDIA_URL) instead of from a folder in its slug, and optionally
 originals (LOOKALIKE_ORIGINALS_URL) and the index itself (LOOKALIKE_INDEX_URL).
-Object names: `precompute/media_objects.py`. Rerunning uploads only what is
+Object names: `tools/media_objects.py`. Rerunning uploads only what is
 not there yet; one object's failure never stops the others, and the exit
 status says whether any failed.
 """
@@ -19,15 +19,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from precompute.bucket import BucketError, BucketPlace, Listed, describe, listed_objects, s3_client
-from precompute.bucket_sync import UNREACHABLE_IN_A_ROW, Destination, SyncReport, sync_objects
+from core.bucket import BucketError, BucketPlace, Listed, describe, listed_objects, s3_client
+from tools.bucket_sync import UNREACHABLE_IN_A_ROW, Destination, SyncReport, sync_objects
 from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
-from precompute.index_archive import INDEX_FOLDER, write_index_archive
-from precompute.index_file import IndexFileError, read_index
-from precompute.location_data import DEFAULT_MODE
-from precompute.media_objects import (ORIGINALS_FOLDER, MediaObject, default_photo_root, original_objects,
+from tools.index_archive import INDEX_FOLDER, write_index_archive
+from core.index_file import IndexFileError, read_index
+from core.location_data import DEFAULT_MODE
+from tools.media_objects import (ORIGINALS_FOLDER, MediaObject, default_photo_root, original_objects,
                                       thumbnail_objects)
-from precompute.publish_record import PublishRecord, record_path
+from tools.publish_record import PublishRecord, record_path
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # nothing was published: the index, the bucket or the credentials are not usable
@@ -42,7 +42,7 @@ class PublishError(Exception):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineErrorParser(
-        prog="python -m precompute.publish",
+        prog="python -m tools.publish",
         description="Upload an index's thumbnails and previews (and optionally its originals and the index itself) "
         "to an S3 bucket, for LOOKALIKE_MEDIA_URL. Credentials come from the standard AWS variables and profiles.",
         epilog=f"Exit status: {EXIT_OK} everything is in the bucket, {EXIT_SOME_FAILED} some objects failed (listed; "

@@ -20,7 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from precompute.bucket import Listed
+from core.bucket import Listed
 
 _VERSION = 1
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from precompute.neighbours import RunningBest, count_similarities, top_k_of_rows
+from precompute.neighbours.exact import RunningBest, count_similarities, top_k_of_rows
 
 # The rule for the parameters; docs/quality.md has the recall it gives.
 _LISTS_PER_SQRT_N = 2  # lists = 2·√N: list size √N / 2 (500 at 1M photos)

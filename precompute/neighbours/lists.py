@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from precompute.neighbour_search import resolve_method, top_k
-from precompute.neighbour_update import PreviousPass, update_top_k
-from precompute.neighbours import similarities_computed
-from precompute.query_expansion import expand
+from precompute.neighbours.search import resolve_method, top_k
+from precompute.neighbours.update import PreviousPass, update_top_k
+from precompute.neighbours.exact import similarities_computed
+from precompute.neighbours.query_expansion import expand
 
 
 
@@ -94,7 +94,7 @@ def _update_pays(n: int, dirty: int, method: str) -> bool:
     if method == "exact":
         full = n * n / 2
     else:
-        from precompute.approximate import ivf_parameters
+        from precompute.neighbours.approximate import ivf_parameters
 
         parameters = ivf_parameters(n, 1)
         full = n * parameters.probes * n / parameters.lists

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from precompute.neighbour_search import top_k
+from precompute.neighbours.search import top_k
 
 
 ALPHA = 3.0

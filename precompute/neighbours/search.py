@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from precompute.neighbours import top_k_neighbours
+from precompute.neighbours.exact import top_k_neighbours
 
 METHODS = ("exact", "approx", "auto")
 AUTO_APPROX_FROM = 20_000
@@ -43,7 +43,7 @@ def top_k(embeddings: np.ndarray, k: int, method: str = "exact") -> tuple[np.nda
     """Each row's k most similar other rows, found by `method` (exact, approx or auto)."""
     if resolve_method(method, len(embeddings)) == "approx":
         check_approx_available()
-        from precompute.approximate import approximate_top_k
+        from precompute.neighbours.approximate import approximate_top_k
 
         return approximate_top_k(embeddings, k)
     return top_k_neighbours(embeddings, k)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from precompute.neighbours import RunningBest, row_tiles, top_k_of_rows
+from precompute.neighbours.exact import RunningBest, row_tiles, top_k_of_rows
 
 _BLOCK = 4096
 

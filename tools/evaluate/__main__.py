@@ -1,9 +1,9 @@
-"""`python -m precompute.evaluate`: is a descriptor configuration better than the cheapest one, on photos it was not chosen on?
+"""`python -m tools.evaluate`: is a descriptor configuration better than the cheapest one, on photos it was not chosen on?
 
 Builds real indexes with each configuration and with the baseline (average
 pooling at the model's own input size, no query expansion, no flip), in one
 run, and prints one table: holidays-dev mAP on each fixed half of the scenes
-(`tune`, `confirm`; see `precompute.evaluate.protocol`) with the paired
+(`tune`, `confirm`; see `tools.evaluate.protocol`) with the paired
 bootstrap interval of the difference against the baseline, near-duplicate
 recall, category-level mAP@10 on imagenet-samples, and the time of each build
 against the baseline's. Under it, for each configuration, how much of the
@@ -30,11 +30,11 @@ import numpy as np
 
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from precompute.evaluate.categories import read_table
-from precompute.evaluate.measures import category_scores, holidays_scores, list_recall, listed_originals, near_duplicate_recall
-from precompute.evaluate.near_duplicates import prepare_near_duplicates
-from precompute.evaluate.protocol import HALVES, PairedDifference, paired_bootstrap
-from precompute.index_file import read_index
+from tools.evaluate.categories import read_table
+from tools.evaluate.measures import category_scores, holidays_scores, list_recall, listed_originals, near_duplicate_recall
+from tools.evaluate.near_duplicates import prepare_near_duplicates
+from tools.evaluate.protocol import HALVES, PairedDifference, paired_bootstrap
+from core.index_file import read_index
 from precompute.models import ModelUnavailable, load_model
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
@@ -179,7 +179,7 @@ def verdict(baseline: Measured, candidates: list[Measured]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m precompute.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate", description=__doc__.splitlines()[0])
     add_descriptor_arguments(parser)
     parser.add_argument("--also", action="append", default=[], metavar="OPTIONS",
                         help="another configuration to evaluate in the same run, as descriptor options that change "

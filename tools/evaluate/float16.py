@@ -1,10 +1,10 @@
-"""`python -m precompute.evaluate.float16`: would storing embeddings as float16 lose anything measurable?
+"""`python -m tools.evaluate.float16`: would storing embeddings as float16 lose anything measurable?
 
 Builds the holidays-dev and near-duplicate indexes once (descriptor options as
-for `python -m precompute.evaluate`), then measures on the same embeddings,
+for `python -m tools.evaluate`), then measures on the same embeddings,
 stored as float32 and as float16 (rounded, then used as float32):
 
-- holidays-dev mAP and near-duplicate recall, as `precompute.evaluate` reports them;
+- holidays-dev mAP and near-duplicate recall, as `tools.evaluate` reports them;
 - search agreement: every photo's float32 descriptor (what an upload of that
   photo gives) ranks the collection as a search by photo does; how many of the
   top-24 lists are identical, in order, and how much they overlap;
@@ -22,15 +22,15 @@ import numpy as np
 
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from precompute.evaluate.metrics import mean_average_precision, recall_of_originals
-from precompute.evaluate.near_duplicates import make_copies
-from precompute.index_file import read_index
+from tools.evaluate.metrics import mean_average_precision, recall_of_originals
+from tools.evaluate.near_duplicates import make_copies
+from core.index_file import read_index
 from precompute.models import ModelUnavailable
-from precompute.query_expansion import expanded_descriptors
+from precompute.neighbours.query_expansion import expanded_descriptors
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 HOLIDAYS, ORIGINALS = DATASETS / "holidays-dev", DATASETS / "imagenet-samples"
-COPIES = 200  # edited copies of imagenet-samples, as `python -m precompute.evaluate` makes by default
+COPIES = 200  # edited copies of imagenet-samples, as `python -m tools.evaluate` makes by default
 SEARCH_RESULTS = 24  # what the search page shows
 
 
@@ -57,7 +57,7 @@ def agreement(embeddings: np.ndarray, k: int = SEARCH_RESULTS) -> tuple[float, f
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m precompute.evaluate.float16", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.evaluate.float16", description=__doc__.splitlines()[0])
     add_descriptor_arguments(parser)
     options = descriptor_options(parser.parse_args(argv))
     missing = [str(folder) for folder in (HOLIDAYS, ORIGINALS) if not folder.is_dir()]
