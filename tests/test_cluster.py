@@ -261,7 +261,7 @@ def _without_ray_address() -> dict:
 
 @needs_ray
 def test_the_example_cluster_config_passes_ray_ups_own_checks():
-    """docs/ray-cluster.yaml is what README tells people to `ray up`: Ray's schema must accept it, offline."""
+    """docs/ray-cluster.yaml is what docs/cluster.md tells people to `ray up`: Ray's schema must accept it, offline."""
     import yaml
     from ray.autoscaler._private.util import prepare_config, validate_config
 

@@ -44,7 +44,7 @@ def _procfile_web_command() -> str:
 
 
 def _runtime_env(runtime_venv: Path, port: int, index: Path, index_url: str) -> dict[str, str]:
-    """What Heroku sets, and what the README has the operator set, for the Procfile's command."""
+    """What Heroku sets, and what docs/heroku.md has the operator set, for the Procfile's command."""
     return {
         "PATH": f"{runtime_venv / 'bin'}:{os.environ['PATH']}",
         "VIRTUAL_ENV": str(runtime_venv),

@@ -269,13 +269,13 @@ def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3
 
 
 def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_private(tiny_index, s3, capsys, monkeypatch):
-    """The README's policy: anyone may read thumbnails, previews and originals; the index needs credentials."""
+    """The policy in docs/publish-and-export.md: anyone may read thumbnails, previews and originals; the index needs credentials."""
     prefix = "site/"
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/{prefix}", "--endpoint-url", s3.url,
                                  "--originals", "--index-archive")
     assert status == 0
-    readme = (PROJECT / "README.md").read_text()
-    policy = json.loads(re.search(r"```json\n(\{.*?\})\n```", readme, re.S).group(1).replace("BUCKET", BUCKET)
+    policy_doc = (PROJECT / "docs" / "publish-and-export.md").read_text()
+    policy = json.loads(re.search(r"```json\n(\{.*?\})\n```", policy_doc, re.S).group(1).replace("BUCKET", BUCKET)
                         .replace("PREFIX/", prefix))
     s3.client().put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
 
