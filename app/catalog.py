@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from app.photo_order import PhotoOrder
 from core.folder_scope import ScopedList, scoped_similar
 from core.folders import Folders
-from app.photo_order import PhotoOrder
 from core.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
 from core.relevance_feedback import best_rows, feedback_query
 

@@ -16,7 +16,6 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, date_taken, display_name
-from core.folder_scope import SCOPES
 from app.links import (
     api_thumbnail_url,
     base_url,
@@ -29,6 +28,7 @@ from app.links import (
 )
 from app.photo_order import SORTS
 from app.page_cache import keep_response
+from core.folder_scope import SCOPES
 from core.location_data import without_location
 
 pages = Blueprint("pages", __name__)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from precompute.build import BuildOptions, build_index  # noqa: E402
 from core.index_file import read_index  # noqa: E402
+from precompute.build import BuildOptions, build_index  # noqa: E402
 from precompute.neighbours.exact import top_k_neighbours  # noqa: E402
 from precompute.scan import PhotoFile, scan_photos  # noqa: E402
 

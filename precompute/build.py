@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
+from core.index_file import new_index, thumbnail_dir_for, write_index
 from precompute import incremental, thumbnails
 from precompute.embed import embed_photos, pick_device
-from core.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbours.lists import neighbour_lists
 from precompute.neighbours.search import ApproxUnavailable, check_approx_available

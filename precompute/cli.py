@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.index_file import MAX_K
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
 from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
-from core.index_file import MAX_K
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
 

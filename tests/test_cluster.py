@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from core.index_file import read_index, thumbnail_dir_for
 from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_ERROR, EXIT_SOME_SKIPPED, main
-from core.index_file import read_index, thumbnail_dir_for
 from tests.hostile_photos import BAD, write_corpus
 from tests.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port, sockets_off_loopback
 from tests.same_index import assert_same_build, assert_same_index

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
+from tests.live_server import ROOT
 from tools import duplicate_moves
 from tools.duplicate_moves import Move, MoveRefused, move_photo
 from tools.evaluate.near_duplicates import save_copy
-from tests.live_server import ROOT
 
 ORIGINALS, SINGLES = 4, 6
 THRESHOLD = "0.55"  # below every copy's score with its original here (0.63 and up), above any other pair's (0.43 at most)

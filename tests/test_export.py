@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic_index import write_synthetic_index
-from tools.export import COLUMNS, main
 from core.index_file import read_index, write_index
 from tests.index_samples import valid_index, with_path
 from tests.live_server import ROOT
+from tools.export import COLUMNS, main
 
 
 def _rows(path: Path, fmt: str) -> list[dict]:

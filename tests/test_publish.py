@@ -25,15 +25,15 @@ from PIL import ExifTags, Image
 
 from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
-from tools import publish
-from precompute.build import BuildOptions, build_index
-from tools.bucket_sync import UNREACHABLE_IN_A_ROW
 from core.index_file import read_index, thumbnail_dir_for
-from tools.media_objects import IMMUTABLE, ORIGINAL_CACHE
-from tools.publish_record import record_path
+from precompute.build import BuildOptions, build_index
 from tests.s3_outage import outage_proxy
 from tests.s3_server import TEST_CREDENTIALS, running_s3
 from tests.tiny_index import PHOTOS, build_tiny_index, write_photo
+from tools import publish
+from tools.bucket_sync import UNREACHABLE_IN_A_ROW
+from tools.media_objects import IMMUTABLE, ORIGINAL_CACHE
+from tools.publish_record import record_path
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUCKET = "lookalike-media"

@@ -25,8 +25,8 @@ from typing import TextIO
 from core.duplicate_groups import (
     DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
 )
-from tools.duplicate_moves import Move, MoveRefused, Outcome, move_photo
 from core.index_file import IndexFileError, PhotoTable, read_index
+from tools.duplicate_moves import Move, MoveRefused, Outcome, move_photo
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -20,11 +20,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.bucket import BucketError, BucketPlace, Listed, describe, listed_objects, s3_client
-from tools.bucket_sync import UNREACHABLE_IN_A_ROW, Destination, SyncReport, sync_objects
-from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
-from tools.index_archive import INDEX_FOLDER, write_index_archive
 from core.index_file import IndexFileError, read_index
 from core.location_data import DEFAULT_MODE
+from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
+from tools.bucket_sync import UNREACHABLE_IN_A_ROW, Destination, SyncReport, sync_objects
+from tools.index_archive import INDEX_FOLDER, write_index_archive
 from tools.media_objects import (ORIGINALS_FOLDER, MediaObject, default_photo_root, original_objects,
                                       thumbnail_objects)
 from tools.publish_record import PublishRecord, record_path

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from precompute.neighbours.search import resolve_method, top_k
-from precompute.neighbours.update import PreviousPass, update_top_k
 from precompute.neighbours.exact import similarities_computed
 from precompute.neighbours.query_expansion import expand
+from precompute.neighbours.search import resolve_method, top_k
+from precompute.neighbours.update import PreviousPass, update_top_k
 
 
 

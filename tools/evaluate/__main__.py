@@ -28,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.index_file import read_index
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
+from precompute.models import ModelUnavailable, load_model
 from tools.evaluate.categories import read_table
 from tools.evaluate.measures import category_scores, holidays_scores, list_recall, listed_originals, near_duplicate_recall
 from tools.evaluate.near_duplicates import prepare_near_duplicates
 from tools.evaluate.protocol import HALVES, PairedDifference, paired_bootstrap
-from core.index_file import read_index
-from precompute.models import ModelUnavailable, load_model
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 

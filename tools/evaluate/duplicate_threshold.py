@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.duplicate_groups import MIN_THRESHOLD, find_groups
+from core.index_file import read_index
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from core.duplicate_groups import MIN_THRESHOLD, find_groups
+from precompute.models import ModelUnavailable
 from tools.evaluate.near_duplicates import prepare_near_duplicates
 from tools.evaluate.protocol import HALVES, half_of_scene
-from core.index_file import read_index
-from precompute.models import ModelUnavailable
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 CANDIDATES = np.round(np.arange(MIN_THRESHOLD, 1.0, 0.01), 2)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.evaluate.metrics import average_precision
-from tools.evaluate.protocol import HALVES, paired_bootstrap, split_by_scene
 from core.index_file import IndexFileError, read_index
 from core.relevance_feedback import UNLIKE_WEIGHT, best_rows, feedback_query
+from tools.evaluate.metrics import average_precision
+from tools.evaluate.protocol import HALVES, paired_bootstrap, split_by_scene
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)

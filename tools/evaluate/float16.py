@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from core.index_file import read_index
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from tools.evaluate.metrics import mean_average_precision, recall_of_originals
-from tools.evaluate.near_duplicates import make_copies
-from core.index_file import read_index
 from precompute.models import ModelUnavailable
 from precompute.neighbours.query_expansion import expanded_descriptors
+from tools.evaluate.metrics import mean_average_precision, recall_of_originals
+from tools.evaluate.near_duplicates import make_copies
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 HOLIDAYS, ORIGINALS = DATASETS / "holidays-dev", DATASETS / "imagenet-samples"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from precompute.neighbours.lists import neighbour_lists
+from precompute.neighbours.query_expansion import expanded_descriptors
 from tools.evaluate.categories import OTHER, wnid_of
 from tools.evaluate.metrics import average_precisions, recall_of_originals
 from tools.evaluate.protocol import split_by_scene
-from precompute.neighbours.lists import neighbour_lists
-from precompute.neighbours.query_expansion import expanded_descriptors
 
 CATEGORY_K = 10
 
