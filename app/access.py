@@ -399,7 +399,7 @@ def public_bind_warning(binds: list[str], environ: dict) -> str | None:
     return (
         f"lookalike: this gallery is public: anyone who can reach {', '.join(public)} can browse every photo "
         f"(originals: {environ.get('LOOKALIKE_ORIGINALS') or 'stripped'}). Set LOOKALIKE_PASSWORD and SECRET_KEY "
-        "to make it private; see the README, Privacy and security."
+        "to make it private; see docs/privacy-and-security.md."
     )
 
 

@@ -4,11 +4,11 @@ Photos are addressed by their integer id only. File paths come from the
 index, never from a request, and a file is served only if, as opened, it is
 inside its folder.
 
-The index's columns are memory-mapped (see `precompute.index_file`): a
+The index's columns are memory-mapped (see `core.index_file`): a
 photo's dict is made when a page shows it, a page's photos together. The
 embeddings are mapped whenever the index has them (search by photo, "more
 like these" and a similar list limited to a folder that the stored lists
-cannot fill rank them, app/folder_scope.py), but read only by those queries:
+cannot fill rank them, core/folder_scope.py), but read only by those queries:
 until one comes, they cost address space, not memory, and once read they are
 pages of the file, shared by every worker. The folder tree and the date order
 are computed here, once, before the workers fork.
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from app.folder_scope import ScopedList, scoped_similar
-from app.folders import Folders
 from app.photo_order import PhotoOrder
-from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
-from precompute.indexed_files import open_inside
-from precompute.relevance_feedback import best_rows, feedback_query
+from core.folder_scope import ScopedList, scoped_similar
+from core.folders import Folders
+from core.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
+from core.indexed_files import open_inside
+from core.relevance_feedback import best_rows, feedback_query
 
 if TYPE_CHECKING:
     from app.media import Media
@@ -128,7 +128,7 @@ class Catalog:
         return self.similar_in(photo_id, "all")[0]
 
     def similar_in(self, photo_id: int, scope: str) -> tuple[list[Similar], bool]:
-        """The similar photos within `scope` (app.folder_scope.SCOPES), and whether the list is as long as asked."""
+        """The similar photos within `scope` (core.folder_scope.SCOPES), and whether the list is as long as asked."""
         found: ScopedList = scoped_similar(
             self.row(photo_id), scope, self.folders, self.neighbours, self.scores, self.embeddings
         )

@@ -1,7 +1,7 @@
 """`/duplicates` and `/api/duplicates`: groups of near-duplicate photos, one page of groups at a time.
 
-The groups come from `precompute.duplicate_groups`, the owner of what a group
-is and which photo to keep, which `python -m precompute.duplicates` uses too.
+The groups come from `core.duplicate_groups`, the owner of what a group
+is and which photo to keep, which `python -m tools.duplicates` uses too.
 Each worker finds the groups of a threshold once and keeps those of the last
 few thresholds (two arrays each); a page makes the photo dicts of its own
 groups only, so the 1,000th page of 20,000 groups costs what the first does.
@@ -30,7 +30,7 @@ from app.cards import described_cards
 from app.catalog import Catalog, date_taken, display_name
 from app.links import base_url
 from app.views import catalog, int_arg, keep_if_linked, photo_as_json
-from precompute.duplicate_groups import (
+from core.duplicate_groups import (
     DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
 )
 

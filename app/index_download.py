@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from app.links import loopback_host
 from app.tar_headers import CheckedTarStream, TarRefused
-from precompute.index_file import IndexFileError, read_index, thumbnail_dir_for
+from core.index_file import IndexFileError, read_index, thumbnail_dir_for
 
 _CHUNK = 1 << 20
 _TAR_HEADER = 512  # bytes each member costs on disk at least: counted, so millions of empty files hit the cap
@@ -158,7 +158,7 @@ def _download(url: str, target: Path, limits: DownloadLimits, deadline: float) -
 
 def _download_s3(url: str, target: Path, limits: DownloadLimits, deadline: float) -> None:
     """`s3://BUCKET/KEY`, read with boto3 and the standard AWS credentials: the archive can stay in a private bucket."""
-    from precompute.bucket import BucketError, BucketPlace, describe, s3_client
+    from core.bucket import BucketError, BucketPlace, describe, s3_client
 
     try:
         bucket, key = BucketPlace.of_object(url, what="LOOKALIKE_INDEX_URL")

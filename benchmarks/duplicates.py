@@ -1,6 +1,6 @@
 """Duplicates: finding the groups of a large collection, and a deep page of many groups against a short list.
 
-- Groups of a million photos (`precompute.duplicate_groups.find_groups`, numpy
+- Groups of a million photos (`core.duplicate_groups.find_groups`, numpy
   union-find plus the keep-rule order) against SciPy's connected components of
   the same edges (compiled code, components only), in the same run: once with
   random lists, where the threshold joins random pairs into long chains (the
@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmarks.measure import Row, best_of_interleaved
 from benchmarks.synthetic_index import duplicate_lists, synthetic_photos, write_duplicates_index
-from precompute.duplicate_groups import DEFAULT_THRESHOLD, find_groups
+from core.duplicate_groups import DEFAULT_THRESHOLD, find_groups
 
 K = 10
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.index_file import (
+from core.index_file import (
     THUMBNAIL_SIZES, PhotoTable, new_index, path_columns, text_columns, thumbnail_dir_for, thumbnail_name, write_index,
 )
 
@@ -32,7 +32,7 @@ DIM = 1280  # the default descriptor's (efficientnet-lite0)
 _BLOCK = 65_536  # rows generated at a time
 _PHOTOS_PER_CLUSTER = 50
 _CLUSTER_SPREAD = 0.6  # noise norm against a unit centre: neighbours within a cluster score about 0.75
-NEIGHBOUR_STEPS = ("random", "exact", "approx", "auto")  # random, or precompute.neighbour_search.METHODS
+NEIGHBOUR_STEPS = ("random", "exact", "approx", "auto")  # random, or precompute.neighbours.search.METHODS
 
 
 def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0, clustered: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -119,7 +119,7 @@ def write_synthetic_index(
         if neighbours == "random":
             found, scores = _random_neighbours(n, k)
         else:
-            from precompute.neighbour_search import top_k  # needs torch; only the real step does
+            from precompute.neighbours.search import top_k  # needs torch; only the real step does
 
             found, scores = top_k(embeddings, k, neighbours)
         model = {"name": "synthetic", "dim": dim, "weights": "random unit vectors", "preprocessing": {},

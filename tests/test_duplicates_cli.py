@@ -1,4 +1,4 @@
-"""`python -m precompute.duplicates`: listings, and moves that leave every file whole in exactly one place.
+"""`python -m tools.duplicates`: listings, and moves that leave every file whole in exactly one place.
 
 The collection is real: imagenet-samples photos in two albums, each with a
 downscaled and a re-saved low-quality copy in other folders, and unrelated
@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from precompute import duplicate_moves
-from precompute.duplicate_moves import Move, MoveRefused, move_photo
-from precompute.evaluate.near_duplicates import save_copy
 from tests.live_server import ROOT
+from tools import duplicate_moves
+from tools.duplicate_moves import Move, MoveRefused, move_photo
+from tools.evaluate.near_duplicates import save_copy
 
 ORIGINALS, SINGLES = 4, 6
 THRESHOLD = "0.55"  # below every copy's score with its original here (0.63 and up), above any other pair's (0.43 at most)
@@ -57,7 +57,7 @@ def collection(imagenet_dir, tmp_path_factory):
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "precompute.duplicates", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "tools.duplicates", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -8,8 +8,8 @@ import pytest
 from app import create_app
 from app.duplicate_views import DEFAULT_MEMBERS_PER_PAGE, MAX_PHOTOS_PER_PAGE, MEMBERS_SHOWN
 from benchmarks.synthetic_index import write_duplicates_index
-from precompute.duplicate_groups import DEFAULT_THRESHOLD, KEEP_RULE, find_groups
-from precompute.index_file import read_index
+from core.duplicate_groups import DEFAULT_THRESHOLD, KEEP_RULE, find_groups
+from core.index_file import read_index
 
 GROUPS, GROUP_SIZE, SINGLES = 7, 3, 5
 

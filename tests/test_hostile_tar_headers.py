@@ -21,8 +21,8 @@ import pytest
 
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from app.tar_headers import SPECIAL_HEADER_LIMIT
-from precompute.index_archive import write_index_archive
-from precompute.index_file import read_index, thumbnail_dir_for, write_index
+from tools.index_archive import write_index_archive
+from core.index_file import read_index, thumbnail_dir_for, write_index
 from tests.index_archives import deploy_archive
 from tests.live_server import ROOT, free_port
 from tests.test_hostile_download import GUNICORN, STARTUP_FAILED

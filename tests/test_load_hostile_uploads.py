@@ -21,7 +21,7 @@ import pytest
 
 from benchmarks.load_test import fetch, worker_pids
 from benchmarks.upload_limits import BOMB
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.hostile_photos import progressive_scan_bomb, write_upload_bombs
 from tests.live_server import free_port, running_server
 

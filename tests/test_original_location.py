@@ -17,8 +17,8 @@ from flask import template_rendered
 from PIL import ExifTags, Image, PngImagePlugin
 
 from app import create_app
-from precompute.index_file import read_index
-from precompute.location_data import without_location
+from core.index_file import read_index
+from core.location_data import without_location
 from tests.exif_photos import tiff_structure
 
 GPS = {1: "N", 2: (52.0, 22.0, 31.5), 3: "E", 4: (4.0, 53.0, 12.25), 5: b"\x00", 6: 12.0}
