@@ -10,7 +10,7 @@ process, under a lock, so concurrent first queries load it once.
 
 Each search is bounded. An upload's size is read from its header and refused
 over UPLOAD_MAX_PIXELS, and a JPEG's scans are counted and refused over
-precompute.jpeg_scans.MAX_SCANS, before anything is decoded (JPEGs are then
+core.jpeg_scans.MAX_SCANS, before anything is decoded (JPEGs are then
 decoded at reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
 once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
 threads (default 1), so searches cannot take every core from the pages
@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from precompute.jpeg_scans import TooManyScans, check_scan_count
+from core.jpeg_scans import TooManyScans, check_scan_count
 
 SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
 

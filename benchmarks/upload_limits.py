@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:  # run as a script
     sys.path.insert(0, str(ROOT))
 
 from app.search import UPLOAD_MAX_PIXELS  # noqa: E402
-from precompute.jpeg_scans import MAX_SCANS  # noqa: E402
+from core.jpeg_scans import MAX_SCANS  # noqa: E402
 from tests.hostile_photos import scan_bomb, write_upload_bombs  # noqa: E402
 
 BOMB = (8000, 6000)  # 48 MP
@@ -124,7 +124,7 @@ def main() -> int:
             from tests.tiny_index import build_tiny_index
 
             args.index = build_tiny_index(folder / "tiny")
-        from precompute.index_file import read_index
+        from core.index_file import read_index
 
         warm = Path(read_index(args.index)["photo_root"]) / "alpha.jpg"
         rows = [(f"ordinary photo {warm.name}", warm)]

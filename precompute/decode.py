@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps
 
-from precompute.jpeg_scans import TooManyScans, check_scan_count
+from core.jpeg_scans import TooManyScans, check_scan_count
 from precompute.photo_metadata import ExifSummary, summarise_exif
 
 # Photos larger than this are refused as decompression bombs (Pillow's default
@@ -47,7 +47,7 @@ def decode_photo(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto
     The result keeps at least `min_shorter` pixels on its shorter side and
     `min_longer` on its longer side (where the original has them), so a JPEG
     can be decoded at reduced size. A JPEG of too many scans is refused before
-    decoding (precompute/jpeg_scans.py): reduced size does not make scans cheaper.
+    decoding (core/jpeg_scans.py): reduced size does not make scans cheaper.
     """
     try:
         check_scan_count(data)

@@ -55,7 +55,7 @@ def test_scan_of_a_missing_folder_says_so(tmp_path):
 
 def test_paths_an_index_cannot_keep_are_skipped_with_their_reason(tmp_path):
     """Too many levels or bytes for the index (index_file.MAX_PATH_PARTS, MAX_PATH_BYTES); the rest are kept."""
-    from precompute.index_file import MAX_PATH_BYTES, MAX_PATH_PARTS
+    from core.index_file import MAX_PATH_BYTES, MAX_PATH_PARTS
 
     touch(tmp_path / "keep.jpg")
     touch(tmp_path.joinpath(*["d"] * (MAX_PATH_PARTS - 1), "deepest-kept.jpg"))
