@@ -10,9 +10,15 @@ the served copy only; the file on disk is never touched:
   (camera, date and orientation stay), and XMP and IPTC (Photoshop) blocks,
   which can hold places, are dropped whole. The compressed pixels are copied
   byte for byte, never re-encoded.
-- Other formats (TIFF, GIF, BMP) are served as they are when they carry no
-  EXIF GPS, XMP or IPTC block, and withheld when they do: rewriting them
-  could re-encode them, and serving them would give the place away.
+- Other formats (TIFF, GIF, BMP, HEIC/HEIF, AVIF, JPEG XL and camera RAW)
+  are served as they are when they carry no EXIF GPS, XMP or IPTC block,
+  and withheld when they do: rewriting them could re-encode them (or, for
+  HEIC and RAW, means rewriting a container whose offsets point everywhere),
+  and serving them would give the place away. A file Pillow cannot read the
+  metadata of (the RAW formats that are not TIFF inside: CR3, RAF, ORF, RW2)
+  is withheld, as is one with an EXIF GPS block anywhere inside (a preview
+  picture's, say). The web app shows these formats as a JPEG made without
+  any metadata (app/renditions.py).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import io
 import zlib
 
 from PIL import ExifTags, Image, UnidentifiedImageError
+
+from precompute.formats import register_decoders
 
 MODES = ("as-is", "stripped", "off")
 DEFAULT_MODE = "stripped"
@@ -49,6 +57,8 @@ def without_location(data: bytes) -> bytes | None:
         served = _webp_without_location(data)
     else:
         served = data
+        if _embedded_gps(data, 0):  # a RAW's preview, a HEIC's EXIF item: anywhere in a file served as it is
+            return None
     return None if served is None or _has_location(served) else served  # checked again, as Pillow reads it
 
 
@@ -185,11 +195,12 @@ def _exif_without_gps(payload: bytes) -> bytes | None:
 
 def _has_location(data: bytes) -> bool:
     """Whether a non-JPEG photo carries a block that can hold a place; True when it cannot be read to tell."""
+    register_decoders()  # HEIC/HEIF and JPEG XL
     try:
         with Image.open(io.BytesIO(data)) as image:
             exif = image.getexif()
             info_keys = {key.lower() for key in image.info if isinstance(key, str)}
             tags = set(getattr(image, "tag_v2", {}) or {})
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError):  # RuntimeError: JPEG XL's plugin
         return True
     return _GPS in exif or any(key.lower() in info_keys for key in _PLACE_KEYS) or bool(tags & {700, 33723, 34377})
