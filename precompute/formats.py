@@ -37,6 +37,19 @@ UNSUPPORTED_IMAGE_SUFFIXES = frozenset({
 BROWSER_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif"})
 
 
+# TIFF-structured RAW files whose header spells other than TIFF's: Olympus ORF, Panasonic RW2.
+_TIFF_LIKE = {b"IIRO": b"II*\x00", b"IIRS": b"II*\x00", b"MMOR": b"MM\x00*", b"IIU\x00": b"II*\x00"}
+_TIFF = (b"II*\x00", b"MM\x00*")
+
+
+def as_tiff(data: bytes) -> bytes | None:
+    """A TIFF-structured file (DNG, CR2, NEF, ARW, PEF, SRW, ORF, RW2) with TIFF's own header, for reading its EXIF; else None."""
+    header = _TIFF_LIKE.get(data[:4], data[:4])
+    if header not in _TIFF:
+        return None
+    return data if header == data[:4] else header + data[4:]
+
+
 def suffix_of(path: str) -> str:
     return PurePosixPath(path).suffix.lower()
 

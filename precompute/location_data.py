@@ -28,7 +28,7 @@ import zlib
 
 from PIL import ExifTags, Image, UnidentifiedImageError
 
-from precompute.formats import register_decoders
+from precompute.formats import as_tiff, register_decoders
 
 MODES = ("as-is", "stripped", "off")
 DEFAULT_MODE = "stripped"
@@ -44,6 +44,7 @@ _PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
 _PNG_PLACE_TEXT = (b"xml:com.adobe.xmp", b"raw profile type exif", b"raw profile type xmp", b"raw profile type iptc",
                    b"raw profile type app1", b"raw profile type 8bim")  # lower case; text chunks named so hold metadata
 _WEBP_XMP_FLAG = 0x04  # in the VP8X chunk's flags: "the file has an XMP chunk"
+_PLACE_TAGS = frozenset({700, 33723, 34377})  # TIFF tags: XMP, IPTC, Photoshop
 _PLACE_KEYS = ("xmp", "XML:com.adobe.xmp", "photoshop", "iptc", "Raw profile type iptc", "Raw profile type xmp")
 
 
@@ -201,6 +202,21 @@ def _has_location(data: bytes) -> bool:
             exif = image.getexif()
             info_keys = {key.lower() for key in image.info if isinstance(key, str)}
             tags = set(getattr(image, "tag_v2", {}) or {})
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, RuntimeError):  # RuntimeError: JPEG XL's plugin
+    except UnidentifiedImageError:
+        return _raw_has_location(data)
+    except (OSError, ValueError, SyntaxError, RuntimeError):  # RuntimeError: JPEG XL's plugin
         return True
-    return _GPS in exif or any(key.lower() in info_keys for key in _PLACE_KEYS) or bool(tags & {700, 33723, 34377})
+    return _GPS in exif or any(key.lower() in info_keys for key in _PLACE_KEYS) or bool(tags & _PLACE_TAGS)
+
+
+def _raw_has_location(data: bytes) -> bool:
+    """A camera RAW Pillow cannot open: its TIFF structure's first directory read for GPS, XMP and IPTC; True if it has none to read."""
+    tiff = as_tiff(data)
+    if tiff is None:  # CR3, RAF, or not a photo at all
+        return True
+    try:
+        exif = Image.Exif()
+        exif.load(tiff)
+        return _GPS in exif or bool(set(exif) & _PLACE_TAGS)
+    except Exception:  # noqa: BLE001 - damaged: withhold rather than leak
+        return True

@@ -22,15 +22,13 @@ import rawpy
 from PIL import Image
 
 from precompute.decode import MAX_PIXELS, DecodedPhoto, DecodeError, check_aspect_ratio, decode_photo
+from precompute.formats import as_tiff
 from precompute.photo_metadata import ExifSummary, summarise_exif
 
 # LibRaw's flip as an EXIF orientation: 3 upside down, 5 turned left, 6 turned right.
 _FLIP_TO_ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
 # A preview whose shape differs more than this from the sensor's is letterboxed or cropped: not the photo.
 _PREVIEW_SHAPE_TOLERANCE = 0.03
-# TIFF-structured RAWs whose header spells other than TIFF's: Olympus ORF, Panasonic RW2.
-_TIFF_LIKE = {b"IIRO": b"II*\x00", b"IIRS": b"II*\x00", b"MMOR": b"MM\x00*", b"IIU\x00": b"II*\x00"}
-_TIFF = (b"II*\x00", b"MM\x00*")
 
 
 def decode_raw(data: bytes, min_shorter: int, min_longer: int) -> DecodedPhoto:
@@ -95,11 +93,11 @@ def _preview(raw: rawpy.RawPy, width: int, height: int, min_shorter: int, min_lo
 
 def _summary(data: bytes, preview_exif: ExifSummary, raw: rawpy.RawPy) -> ExifSummary:
     """Date taken and camera from the RAW's own EXIF, else the preview's, else LibRaw's date."""
-    header = _TIFF_LIKE.get(data[:4], data[:4])
-    if header in _TIFF:
+    tiff = as_tiff(data)
+    if tiff is not None:
         exif = Image.Exif()
         try:
-            exif.load(header + data[4:])
+            exif.load(tiff)
         except Exception:  # noqa: BLE001 - damaged EXIF: what the preview or LibRaw says is all there is
             exif = Image.Exif()
         summary = summarise_exif(exif)

@@ -45,10 +45,11 @@ def encoded(image: Image.Image, format: str, exif: Image.Exif | None = None, **o
 
 
 def dng(image: Image.Image, *, make: str = "Canon", model: str = "Canon EOS R5", orientation: int = 1,
-        preview: bytes | None = None) -> bytes:
-    """A 12-bit RGGB DNG of `image` (even width and height), with `preview` as its embedded JPEG if given."""
+        preview: bytes | None = None, xmp: str = "") -> bytes:
+    """A 12-bit RGGB DNG of `image` (even width and height), with `preview` as its embedded JPEG and `xmp` if given."""
     from pidng.core import RAW2DNG, DNGTags, Tag
     from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, PhotometricInterpretation
+    from pidng.dng import Type
 
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint16)
     height, width = rgb.shape[:2]
@@ -70,6 +71,8 @@ def dng(image: Image.Image, *, make: str = "Canon", model: str = "Canon EOS R5",
         (Tag.DNGBackwardVersion, DNGVersion.V1_2),
     ]:
         tags.set(tag, value)
+    if xmp:
+        tags.set((700, Type.Ascii), xmp)  # XMP, where a DNG may say where it was taken
     with tempfile.TemporaryDirectory() as folder:
         writer = RAW2DNG()
         writer.options(tags, path=folder, compress=False)

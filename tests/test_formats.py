@@ -10,6 +10,7 @@ import ctypes
 import io
 import re
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,10 @@ import precompute.raw_decode
 from app import create_app
 from precompute.build import BuildOptions, build_index
 from precompute.cli import ignored_summary
-from precompute.decode import decode_photo
+from precompute.decode import DecodeError, decode_photo
 from precompute.index_file import read_index
+from precompute.isolation import in_child_process
+from precompute.location_data import without_location
 from tests.camera_files import dng, encoded, exif_block
 
 # Six scenes of holidays-dev; each is indexed as its JPEG and as one re-encoding of it.
@@ -245,3 +248,19 @@ def test_a_raw_is_decoded_from_its_preview_when_large_enough_else_at_half_size(h
     assert (demosaiced.width, demosaiced.height) == (from_preview.width, from_preview.height) == image.size
     difference = np.abs(np.asarray(demosaiced.image.resize(image.size), np.float32) - np.asarray(image, np.float32))
     assert difference.mean() < 24  # the photo itself, through a mosaic and LibRaw's colour processing
+
+
+def test_a_raw_original_is_served_as_it_is_only_when_nothing_in_it_can_say_where(holidays_dir):
+    image = _doubled(_upright_source(holidays_dir, SCENES[0]))
+    plain = dng(image)
+    assert without_location(plain) == plain
+    assert without_location(dng(image, xmp='<x:xmpmeta><exif:GPSLatitude>48,51.5N</exif:GPSLatitude></x:xmpmeta>')) is None
+    gps_preview = encoded(image, "JPEG", exif_block(gps=True))
+    assert without_location(dng(image, preview=gps_preview)) is None  # the preview's EXIF has a GPS block
+    assert without_location(b"\x00\x00\x00\x18ftypcrx " + bytes(64)) is None  # a CR3: no metadata Pillow reads
+
+
+def test_a_decoder_that_never_finishes_is_stopped_and_costs_only_its_photo():
+    with pytest.raises(DecodeError, match="stopped after 1 s"):
+        in_child_process(time.sleep, 60, time_limit_s=1)
+    assert in_child_process(sum, [1, 2, 3]) == 6  # and the next photo is decoded as ever
