@@ -264,3 +264,15 @@ def test_a_decoder_that_never_finishes_is_stopped_and_costs_only_its_photo():
     with pytest.raises(DecodeError, match="stopped after 1 s"):
         in_child_process(time.sleep, 60, time_limit_s=1)
     assert in_child_process(sum, [1, 2, 3]) == 6  # and the next photo is decoded as ever
+
+
+def test_the_share_of_pairs_counts_both_sides_alike(capsys):
+    """Issue #22, item 7: 40 photos compared all with all read '1,600 similarities (205.1% of all pairs)'."""
+    from types import SimpleNamespace
+
+    from precompute.build import BuildReport
+    from precompute.cli import print_summary
+
+    model = SimpleNamespace(name="efficientnet-lite0", weights="ImageNet")
+    print_summary(BuildReport(Path("index.pkl"), Path("index-thumbnails"), model, indexed=40, similarities=1_600))
+    assert "exact, 1,600 similarities (100.0% of the 40 × 40 pairs)." in capsys.readouterr().out
