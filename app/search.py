@@ -27,13 +27,13 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from precompute.formats import register_decoders
+from core.formats import register_decoders
 
 SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
 
 # What `precompute.scan` indexes and Pillow reads, by what Pillow says the
 # content is (never by the file name or the client's content type): phones'
-# HEIC and AVIF too, through the plugins precompute.formats registers.
+# HEIC and AVIF too, through the plugins core.formats registers.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
 ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF"
 # Far below indexing's 200 MP (precompute.decode.MAX_PIXELS): a visitor's upload

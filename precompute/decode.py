@@ -4,7 +4,7 @@ JPEGs are decoded with Pillow's `draft`, which scales in the DCT domain: a
 12-megapixel photo is decoded at 1/2, 1/4 or 1/8 size directly, several times
 faster than a full decode followed by a resize.
 
-The decoder is chosen by the file's name (`precompute.formats`): camera RAW
+The decoder is chosen by the file's name (`core.formats`): camera RAW
 files go to `precompute.raw_decode`, everything else to Pillow, which reads
 HEIC/HEIF and JPEG XL through the plugins registered here.
 """
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from precompute.formats import is_raw, register_decoders
+from core.formats import is_raw, register_decoders
 from precompute.photo_metadata import ExifSummary, summarise_exif
 
 register_decoders()

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from core.formats import isolated_decoder
+from core.index_file import THUMBNAIL_SIZES
 from precompute.decode import DecodedPhoto, DecodeError, decode_photo
-from precompute.formats import isolated_decoder
-from precompute.index_file import THUMBNAIL_SIZES
 from precompute.isolation import in_child_process
 from precompute.photo_metadata import photo_fields
 from precompute.preprocess import Preprocessing
@@ -56,7 +56,7 @@ def decode_and_crop(data: bytes, specs: list[Preprocessing], name: str = "") -> 
 
     Indexing and search by photo both go through here, so an upload is seen
     by the model exactly as an indexed photo is. `name` is the file's name,
-    which picks the decoder (see precompute.formats); an upload has none.
+    which picks the decoder (see core.formats); an upload has none.
     Raises DecodeError.
     """
     decoded = decode_for_model(data, specs, name)

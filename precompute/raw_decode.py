@@ -21,8 +21,8 @@ import numpy as np
 import rawpy
 from PIL import Image
 
+from core.formats import as_tiff
 from precompute.decode import MAX_PIXELS, DecodedPhoto, DecodeError, check_aspect_ratio, decode_photo
-from precompute.formats import as_tiff
 from precompute.photo_metadata import ExifSummary, summarise_exif
 
 # LibRaw's flip as an EXIF orientation: 3 upside down, 5 turned left, 6 turned right.

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from precompute.formats import IMAGE_SUFFIXES, UNSUPPORTED_IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from core.formats import IMAGE_SUFFIXES, UNSUPPORTED_IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

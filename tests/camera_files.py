@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.formats import register_decoders
+from core.formats import register_decoders
 
 _ORIENTATION, _MAKE, _MODEL, _EXIF_IFD, _GPS_IFD, _DATE_TIME_ORIGINAL = 0x0112, 0x010F, 0x0110, 0x8769, 0x8825, 0x9003
 

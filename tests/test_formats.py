@@ -19,12 +19,12 @@ from PIL import Image
 
 import precompute.raw_decode
 from app import create_app
+from core.index_file import read_index
+from core.location_data import without_location
 from precompute.build import BuildOptions, build_index
 from precompute.cli import ignored_summary
 from precompute.decode import DecodeError, decode_photo
-from precompute.index_file import read_index
 from precompute.isolation import in_child_process
-from precompute.location_data import without_location
 from tests.camera_files import dng, encoded, exif_block
 
 # Six scenes of holidays-dev; each is indexed as its JPEG and as one re-encoding of it.
