@@ -298,8 +298,7 @@ def full_size(photo_id: int):
         abort(503, description=str(err))
     except RenditionFailed as err:
         abort(404, description=f"The original cannot be shown full size: {err}")
-    response = send_file(io.BytesIO(jpeg), mimetype="image/jpeg", max_age=ORIGINAL_MAX_AGE, etag=etag, conditional=False)
-    return response
+    return send_file(io.BytesIO(jpeg), mimetype="image/jpeg", max_age=ORIGINAL_MAX_AGE, etag=etag, conditional=False)
 
 
 def download_name(path: str) -> str:

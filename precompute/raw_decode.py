@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from datetime import timezone
 
 import numpy as np
 import rawpy
@@ -109,8 +110,8 @@ def _summary(data: bytes, preview_exif: ExifSummary, raw: rawpy.RawPy) -> ExifSu
 
 def _libraw_time(raw: rawpy.RawPy) -> int | None:
     """LibRaw's date taken as the camera's clock showed it, in seconds read as UTC; None when it has none."""
-    stamp = raw.other.timestamp
+    stamp = raw.other.timestamp  # naive: the clock's reading
     if stamp.year <= 1970:
         return None
-    return int((stamp - stamp.__class__(1970, 1, 1)).total_seconds())
+    return int(stamp.replace(tzinfo=timezone.utc).timestamp())
 
