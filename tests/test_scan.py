@@ -26,10 +26,22 @@ def test_scan_skips_hidden_files_and_folders_and_ignores_non_images(tmp_path):
     touch(tmp_path / ".hidden.jpg")
     touch(tmp_path / ".cache" / "inside.jpg")
     touch(tmp_path / "notes.txt")
-    touch(tmp_path / "raw.cr2")
+    touch(tmp_path / "archive.zip")
     result = scan_photos(tmp_path)
     assert [p.relpath for p in result.photos] == ["keep.jpg"]
     assert result.ignored == 2
+
+
+def test_scan_takes_phone_and_camera_formats_and_counts_videos_and_unreadable_images(tmp_path):
+    photos = ["a.HEIC", "b.heif", "c.avif", "d.jxl", *(f"raw.{suffix}" for suffix in
+              ("dng", "CR2", "cr3", "nef", "arw", "orf", "rw2", "raf", "pef", "srw"))]
+    for name in [*photos, "IMG_1.HEIC", "IMG_1.MOV", "trip/IMG_2.jpg", "trip/img_2.mov", "clip.mp4", "x.m4v", "y.avi",
+                 "z.3gp", "w.mkv", "v.webm", "poster.psd", "logo.svg", "notes.txt"]:
+        touch(tmp_path / name)
+    result = scan_photos(tmp_path)
+    assert sorted(p.relpath for p in result.photos) == sorted([*photos, "IMG_1.HEIC", "trip/IMG_2.jpg"])
+    assert (result.videos, result.live_photo_videos, result.ignored) == (8, 2, 1)
+    assert result.unsupported == {".psd": 1, ".svg": 1}
 
 
 def test_scan_does_not_follow_folder_links(tmp_path):
