@@ -33,7 +33,7 @@ from app.renditions import RenditionBusy, RenditionFailed, full_size_jpeg
 from core.folder_scope import SCOPES
 from core.formats import browser_shows, suffix_of
 from core.location_data import without_location
-from core.served_type import DOWNLOAD_TYPE, image_type
+from core.served_type import BROWSER_TYPES, DOWNLOAD_TYPE, image_type
 
 pages = Blueprint("pages", __name__)
 
@@ -258,10 +258,9 @@ def original(photo_id: int):
     if file is None:
         abort(404, description="The original photo is no longer on disk.")
     name = download_name(photo["path"])
-    attachment = not browser_shows(photo["path"])  # a HEIC or RAW is downloaded; its JPEG is what is viewed
     if mode == "as-is":
         return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE,
-                            **_served_as(file, attachment))
+                            **_served_as(file))
     try:
         with file:  # read from the file opened and checked, never from the path again
             served = without_location(file.read())
@@ -272,15 +271,15 @@ def original(photo_id: int):
               "so it is not served; the preview shows the photo.")
     data = io.BytesIO(served)
     return send_file(data, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True,
-                     etag=f"{photo['sha1']}-stripped", **_served_as(data, attachment))
+                     etag=f"{photo['sha1']}-stripped", **_served_as(data))
 
 
-def _served_as(file: BinaryIO, attachment: bool) -> dict:
+def _served_as(file: BinaryIO) -> dict:
     """`send_file`'s type options for an original: the image type its decoder finds, never its name's;
     anything else a download (every response carries `nosniff`), so no file runs as a page on this origin.
-    A format browsers cannot show (HEIC, RAW) is a download too: its full-size JPEG is what is viewed."""
+    An image browsers cannot show (HEIC, RAW) is a download too: its full-size JPEG is what is viewed."""
     kind = image_type(file)
-    if kind and not attachment:
+    if kind in BROWSER_TYPES:
         return {"mimetype": kind}
     return {"mimetype": kind or DOWNLOAD_TYPE, "as_attachment": True}
 

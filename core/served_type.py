@@ -16,6 +16,8 @@ from typing import BinaryIO
 from PIL import Image
 
 DOWNLOAD_TYPE = "application/octet-stream"
+# What browsers show inline; any other image (HEIC, TIFF and the RAW files built on it) is offered as a download.
+BROWSER_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp", "image/avif"})
 # Pillow's name for a JPEG holding further pictures (MPF, as phones write) is not one browsers know.
 _BROWSER_TYPES = {"MPO": "image/jpeg"}
 
