@@ -1,7 +1,7 @@
 """A full-size JPEG to view an original that browsers cannot show (HEIC, camera RAW, TIFF, JPEG XL).
 
 The photo page links it beside the original, which is then a download. It is
-decoded by the indexing pipeline's own decoder (`precompute.decode`: upright,
+decoded by the indexing pipeline's own decoder (`precompute.query`: upright,
 every colour mode to RGB) and re-encoded with no metadata at all, so it never
 carries a location whatever LOOKALIKE_ORIGINALS says. A RAW file gives the
 camera's embedded JPEG when that is full size, else its sensor data
@@ -28,17 +28,17 @@ class RenditionFailed(Exception):
 
 def full_size_jpeg(data: bytes, name: str) -> bytes:
     """The original's pixels, upright and full size, as a JPEG without metadata. Raises RenditionBusy or RenditionFailed."""
-    from precompute.decode import DecodeError, decode_photo  # imported on the first rendition, not at start
+    from precompute.query import UnreadablePhoto, full_size_picture  # imported on the first rendition, not at start
 
     if not _SLOT.acquire(blocking=False):
         raise RenditionBusy("The server is making another full-size view; try again in a moment.")
     try:
         try:
-            decoded = decode_photo(data, min_shorter=1 << 30, min_longer=1 << 30, name=name)
-        except DecodeError as err:
+            picture = full_size_picture(data, name)
+        except UnreadablePhoto as err:
             raise RenditionFailed(str(err)) from None
         out = io.BytesIO()
-        decoded.image.save(out, "JPEG", quality=QUALITY)
+        picture.save(out, "JPEG", quality=QUALITY)
         return out.getvalue()
     finally:
         _SLOT.release()

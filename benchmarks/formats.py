@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.measure import Row
-from precompute.decode import decode_photo
+from precompute.decoders import decode_photo
 from precompute.prepare import decode_for_model
 from precompute.preprocess import Preprocessing
 

@@ -4,9 +4,9 @@ JPEGs are decoded with Pillow's `draft`, which scales in the DCT domain: a
 12-megapixel photo is decoded at 1/2, 1/4 or 1/8 size directly, several times
 faster than a full decode followed by a resize.
 
-The decoder is chosen by the file's name (`core.formats`): camera RAW
-files go to `precompute.raw_decode`, everything else to Pillow, which reads
-HEIC/HEIF and JPEG XL through the plugins registered here.
+Pillow reads every format but camera RAW, HEIC/HEIF and JPEG XL through the
+plugins registered here; `precompute.decoders` picks this decoder or
+LibRaw's (`precompute.raw_decode`) by the file's name.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from core.formats import is_raw, register_decoders
+from core.formats import register_decoders
 from core.jpeg_scans import TooManyScans, check_scan_count
 from precompute.photo_metadata import ExifSummary, summarise_exif
 
@@ -62,23 +62,17 @@ class DecodedPhoto:
     exif: ExifSummary = ExifSummary()  # date taken, camera, tag count: read here, from the EXIF the decoder parsed anyway
 
 
-def decode_photo(data: bytes, min_shorter: int, min_longer: int, name: str = "", orientation: int | None = None) -> DecodedPhoto:
-    """Decode image bytes into an upright RGB image.
+def decode_image(data: bytes, min_shorter: int, min_longer: int, orientation: int | None = None) -> DecodedPhoto:
+    """Decode image bytes into an upright RGB image with Pillow.
 
     The result keeps at least `min_shorter` pixels on its shorter side and
     `min_longer` on its longer side (where the original has them), so a JPEG
-    can be decoded at reduced size. `name`, the file's name, picks the
-    decoder (an upload has none: Pillow reads it by content). `orientation`
-    overrides the EXIF one: a RAW file's preview is turned as the RAW says.
+    can be decoded at reduced size. `orientation` overrides the EXIF one: a RAW file's preview is turned as the RAW says.
     Pillow refuses a decompression bomb from the size the header declares,
     before decoding, for every format it reads (HEIC's from its container).
     A JPEG of too many scans is refused before decoding (core/jpeg_scans.py):
     reduced size does not make scans cheaper.
     """
-    if is_raw(name):
-        from precompute.raw_decode import decode_raw  # rawpy is imported only where RAW files are
-
-        return decode_raw(data, min_shorter, min_longer)
     try:
         check_scan_count(data)
         with warnings.catch_warnings():

@@ -16,7 +16,8 @@ from PIL import Image
 
 from core.formats import isolated_decoder
 from core.index_file import THUMBNAIL_SIZES
-from precompute.decode import DecodedPhoto, DecodeError, decode_photo
+from precompute.decode import DecodedPhoto, DecodeError
+from precompute.decoders import decode_photo
 from precompute.isolation import in_child_process
 from precompute.photo_metadata import photo_fields
 from precompute.preprocess import Preprocessing

@@ -23,7 +23,7 @@ import rawpy
 from PIL import Image
 
 from core.formats import as_tiff
-from precompute.decode import MAX_PIXELS, DecodedPhoto, DecodeError, check_aspect_ratio, decode_photo
+from precompute.decode import MAX_PIXELS, DecodedPhoto, DecodeError, check_aspect_ratio, decode_image
 from precompute.photo_metadata import ExifSummary, summarise_exif
 
 # LibRaw's flip as an EXIF orientation: 3 upside down, 5 turned left, 6 turned right.
@@ -87,7 +87,7 @@ def _preview(raw: rawpy.RawPy, width: int, height: int, min_shorter: int, min_lo
     if shorter < min(min_shorter, width, height) or longer < min(min_longer, max(width, height)):
         return None
     try:
-        return decode_photo(thumb.data, min_shorter, min_longer, orientation=orientation)
+        return decode_image(thumb.data, min_shorter, min_longer, orientation=orientation)
     except DecodeError:
         return None
 

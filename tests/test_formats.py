@@ -23,7 +23,8 @@ from core.index_file import read_index
 from core.location_data import without_location
 from precompute.build import BuildOptions, build_index
 from precompute.cli import ignored_summary
-from precompute.decode import DecodeError, decode_photo
+from precompute.decode import DecodeError
+from precompute.decoders import decode_photo
 from precompute.isolation import in_child_process
 from tests.camera_files import dng, encoded, exif_block
 

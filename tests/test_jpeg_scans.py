@@ -7,7 +7,8 @@ import io
 import pytest
 
 from app.search import UploadRejected, check_upload
-from precompute.decode import DecodeError, decode_photo
+from precompute.decode import DecodeError
+from precompute.decoders import decode_photo
 from core.jpeg_scans import MAX_SCANS, scan_count
 from tests.hostile_photos import jpeg_bytes, photo_like, scan_bomb
 
