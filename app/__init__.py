@@ -1,7 +1,7 @@
 """Lookalike's web app: a gallery of photos, each with its most similar photos.
 
 Configured from the environment: every setting, its default and meaning is a
-row of app/settings.py (and of the table in docs/web-app.md made from it).
+row of app.settings (and of the table in docs/web-app.md made from it).
 
 It imports no torch, so the web runtime stays small; search by photo imports
 it on first use, where it is installed.

@@ -49,7 +49,7 @@ class IndexDownloadError(Exception):
 
 @dataclass(frozen=True)
 class DownloadLimits:
-    """Caps on one boot-time download (LOOKALIKE_INDEX_MAX_MB, …, read by app/settings.py)."""
+    """Caps on one boot-time download (LOOKALIKE_INDEX_MAX_MB, …, read by app.settings)."""
 
     download_mb: float = 1024
     unpacked_mb: float = 4096

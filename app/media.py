@@ -100,7 +100,7 @@ Media = PublicMedia | PresignedMedia
 
 
 def checked_store_url(text: str) -> str:
-    """A LOOKALIKE_MEDIA_URL or LOOKALIKE_ORIGINALS_URL as it is; ValueError if it names no store (app/settings.py)."""
+    """A LOOKALIKE_MEDIA_URL or LOOKALIKE_ORIGINALS_URL as it is; ValueError if it names no store (app.settings)."""
     parts = urlsplit(text)
     if parts.query or parts.fragment:
         raise ValueError(f"must not have a query or fragment: {text!r}")

@@ -24,7 +24,7 @@ def test_every_config_var_is_described_and_lookalike_ones_are_settings_of_the_re
     for name, setting in MANIFEST["env"].items():
         assert len(setting.get("description", "")) > 20, f"{name} needs a description"
         if name.startswith("LOOKALIKE_") or name == "SECRET_KEY":
-            assert name in registry, f"{name} is not a setting of app/settings.py"
+            assert name in registry, f"{name} is not a setting of app.settings"
             for default in re.findall(r"\(default ([^)]+)\)", setting["description"]):
                 assert f"`{default}`" == registry[name].shown_default(), f"app.json gives {name} another default"
 

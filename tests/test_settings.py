@@ -1,9 +1,11 @@
-"""The settings registry (app/settings.py): the one place the web app reads its environment, and the docs' table."""
+"""The settings registry (app.settings): the one place the web app reads its environment, and the docs' table."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -14,6 +16,8 @@ MARKER = "<!-- generated: python -m app.settings -->\n"
 
 
 def test_the_docs_table_is_the_registrys():
+    printed = subprocess.run([sys.executable, "-m", "app.settings"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert printed.stdout == markdown_table() and printed.stderr == ""
     doc = (ROOT / "docs" / "web-app.md").read_text()
     assert MARKER in doc, "docs/web-app.md lost the marker above its settings table"
     table = doc.split(MARKER, 1)[1]
@@ -30,15 +34,15 @@ def test_every_row_is_a_field_of_the_frozen_settings():
 
 def test_every_lookalike_variable_the_code_names_is_a_row():
     named = set()
-    for path in [*ROOT.glob("app/*.py"), ROOT / "gunicorn.conf.py", ROOT / "precompute" / "runtime.py"]:
+    for path in [*ROOT.glob("app/**/*.py"), ROOT / "gunicorn.conf.py", ROOT / "precompute" / "runtime.py"]:
         named |= set(re.findall(r"\bLOOKALIKE_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
     assert named == {setting.name for setting in SETTINGS} - {"SECRET_KEY"}
 
 
 def test_no_module_but_the_registry_reads_a_setting_from_the_environment():
     read = re.compile(r"(environ|getenv)\W{1,8}(get\(\s*)?[\"'](LOOKALIKE_|SECRET_KEY|DYNO)")
-    readers = [path.name for path in ROOT.glob("app/*.py") if read.search(path.read_text())]
-    assert readers == ["settings.py"]
+    readers = [str(path.relative_to(ROOT)) for path in ROOT.glob("app/**/*.py") if read.search(path.read_text())]
+    assert readers == ["app/settings/__init__.py"]
 
 
 @pytest.mark.parametrize("environ, message", [

@@ -7,14 +7,13 @@ into the one line `lookalike: cannot start: …` and exit status 4.
 
 `python -m app.settings` prints the docs' settings table: paste it over the
 table in docs/web-app.md after changing a row (tests/test_settings.py checks
-that the two agree, and that app.json's settings are rows here).
+that the two agree; tests/test_app_json.py that app.json's settings are rows here).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,10 +125,6 @@ def _yes(text: str) -> bool:
     return text.lower() == "yes"
 
 
-def _text(text: str) -> str:
-    return text
-
-
 def _one_on_heroku(environ: Mapping[str, str]) -> int:
     """1 on Heroku (where `DYNO` is set), else 0"""
     return 1 if environ.get("DYNO") else 0  # on Heroku every request comes through its router
@@ -196,12 +191,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("LOOKALIKE_INDEX", Path("data/index.pkl"), Path, "the index file"),
     Setting(
-        "LOOKALIKE_PHOTO_ROOT", None, _text,
+        "LOOKALIKE_PHOTO_ROOT", None, str,
         "where the originals are, if not where the index recorded them (never a system folder)",
         blank_is_unset=True,
     ),
     Setting(
-        "LOOKALIKE_INDEX_URL", None, _text,
+        "LOOKALIKE_INDEX_URL", None, str,
         "a `.tar.gz` of the index and its thumbnails (or the index alone, with `LOOKALIKE_MEDIA_URL`), downloaded at "
         "boot (`https://`, or `s3://BUCKET/KEY` read with the AWS credentials; http only from 127.0.0.1/localhost)",
         blank_is_unset=True,
@@ -276,13 +271,13 @@ SETTINGS: tuple[Setting, ...] = (
         "stays that of the gallery",
         strip=True, blank_is_unset=True,
     ),
-    Setting("LOOKALIKE_PASSWORD", None, _text, "makes the gallery private: the password of the user `lookalike`"),
+    Setting("LOOKALIKE_PASSWORD", None, str, "makes the gallery private: the password of the user `lookalike`"),
     Setting(
-        "LOOKALIKE_USERS_FILE", None, _text,
+        "LOOKALIKE_USERS_FILE", None, str,
         "makes the gallery private: a file of `name:hash` lines, one per person (`python -m app.users hash NAME` prints one)",
     ),
     Setting(
-        "SECRET_KEY", "", _text,
+        "SECRET_KEY", "", str,
         "signs the session cookies of a private gallery: at least 16 random characters, required with a password",
     ),
     Setting(
@@ -295,7 +290,7 @@ SETTINGS: tuple[Setting, ...] = (
         "`stripped`: originals lose their location data; `as-is`; or `off`: originals are not served",
     ),
     Setting(
-        "LOOKALIKE_CACHE", None, _text,
+        "LOOKALIKE_CACHE", None, str,
         "the folder whose `onnx/` keeps the model search by photo (like indexing) exports for ONNX Runtime; unset: "
         "`$XDG_CACHE_HOME/lookalike`, else `~/.cache/lookalike`. Read by the pipeline (precompute/runtime.py)",
         blank_is_unset=True,
@@ -313,7 +308,3 @@ def markdown_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     rows += [f"| `{s.name}` | {s.shown_default()} | {s.help} |" for s in SETTINGS]
     return "\n".join(rows) + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(markdown_table())
