@@ -26,7 +26,6 @@ import gzip
 import hashlib
 import lzma
 import os
-import re
 import tarfile
 import tempfile
 import time
@@ -51,45 +50,17 @@ class IndexDownloadError(Exception):
 
 @dataclass(frozen=True)
 class DownloadLimits:
-    """Caps on one boot-time download, from the environment (see `from_environment`)."""
+    """Caps on one boot-time download (LOOKALIKE_INDEX_MAX_MB, …, read by app.settings)."""
 
     download_mb: float = 1024
     unpacked_mb: float = 4096
     seconds: float = 120
     sha256: str | None = None  # expected digest of the archive, lower-case hex
 
-    @classmethod
-    def from_environment(cls) -> "DownloadLimits":
-        """LOOKALIKE_INDEX_MAX_MB, LOOKALIKE_INDEX_MAX_UNPACKED_MB, LOOKALIKE_INDEX_TIMEOUT_S, LOOKALIKE_INDEX_SHA256."""
-        defaults = cls()
-        digest = os.environ.get("LOOKALIKE_INDEX_SHA256", "").strip().lower() or None
-        if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise IndexDownloadError("LOOKALIKE_INDEX_SHA256 must be 64 hexadecimal digits (sha256sum's output)")
-        return cls(
-            _positive("LOOKALIKE_INDEX_MAX_MB", defaults.download_mb),
-            _positive("LOOKALIKE_INDEX_MAX_UNPACKED_MB", defaults.unpacked_mb),
-            _positive("LOOKALIKE_INDEX_TIMEOUT_S", defaults.seconds),
-            digest,
-        )
 
-
-def _positive(variable: str, default: float) -> float:
-    text = os.environ.get(variable, "")
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise IndexDownloadError(f"{variable} must be a positive number, not {text!r}")
-    return value
-
-
-def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None, *, with_thumbnails: bool = True) -> None:
+def fetch_index(url: str, index_path: Path, limits: DownloadLimits = DownloadLimits(), *, with_thumbnails: bool = True) -> None:
     """Download the archive at `url`; put its index at `index_path` and, `with_thumbnails`, its thumbnails
     in `thumbnail_dir_for` it (without, any thumbnails in the archive are skipped, never unpacked)."""
-    limits = limits or DownloadLimits.from_environment()
     _check_scheme(url)
     deadline = time.monotonic() + limits.seconds
     index_path = Path(index_path).resolve()

@@ -28,14 +28,14 @@ class PhotoIdConverter(IntegerConverter):
 
 def base_url() -> str:
     """LOOKALIKE_BASE_URL (`https://photos.example.com`), or "" for URLs relative to this server: never the Host header."""
-    return current_app.config["LOOKALIKE_BASE_URL"]
+    return current_app.extensions["lookalike.settings"].base_url
 
 
 def checked_base_url(text: str) -> str:
     """A LOOKALIKE_BASE_URL without its trailing slash; ValueError if it is not an http(s) URL of a host."""
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ValueError(f"LOOKALIKE_BASE_URL must be an http:// or https:// URL such as https://photos.example.com, not {text!r}")
+        raise ValueError(f"must be an http:// or https:// URL such as https://photos.example.com, not {text!r}")
     return text.rstrip("/")
 
 

@@ -32,7 +32,7 @@ import functools
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 from app.links import loopback_host
@@ -46,7 +46,7 @@ _SIGNER = "lookalike-windowed-s3v4"  # our name for botocore's S3 SigV4 with the
 
 
 class MediaSettingError(ValueError):
-    """A media or originals URL, or the lifetime, is unusable; the message says why and what to set."""
+    """A presigned store has no AWS credentials to sign with; the message says what to set."""
 
 
 class PublicMedia:
@@ -99,36 +99,32 @@ class PresignedMedia:
 Media = PublicMedia | PresignedMedia
 
 
-def configured_media(variable: str = "LOOKALIKE_MEDIA_URL", environ: Mapping[str, str] = os.environ) -> Media | None:
-    """The store `variable` (LOOKALIKE_MEDIA_URL or LOOKALIKE_ORIGINALS_URL) names, or None when it is not set."""
-    text = environ.get(variable, "").strip()
-    if not text:
-        return None
+def checked_store_url(text: str) -> str:
+    """A LOOKALIKE_MEDIA_URL or LOOKALIKE_ORIGINALS_URL as it is; ValueError if it names no store (app.settings)."""
     parts = urlsplit(text)
     if parts.query or parts.fragment:
-        raise MediaSettingError(f"{variable} must not have a query or fragment: {text!r}")
+        raise ValueError(f"must not have a query or fragment: {text!r}")
     if parts.scheme == "s3":
         if not _BUCKET.fullmatch(parts.netloc):
-            raise MediaSettingError(f"{variable} names no valid bucket: {text!r} (s3://BUCKET/PREFIX/)")
-        prefix = parts.path.strip("/")
-        lifetime = _lifetime(environ.get("LOOKALIKE_MEDIA_URL_LIFETIME_S", "").strip())
-        return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", lifetime)
+            raise ValueError(f"names no valid bucket: {text!r} (s3://BUCKET/PREFIX/)")
+        return text
     if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and loopback_host(parts.hostname):
-        return PublicMedia(text)
-    raise MediaSettingError(
-        f"{variable} must be https://… (a public bucket or CDN) or s3://BUCKET/PREFIX/ (presigned URLs), "
+        return text
+    raise ValueError(
+        f"must be https://… (a public bucket or CDN) or s3://BUCKET/PREFIX/ (presigned URLs), "
         f"not {text!r}; plain http:// only from this machine"
     )
 
 
-def _lifetime(text: str) -> int:
-    if not text:
-        return DEFAULT_LIFETIME_S
-    if not (text.isascii() and text.isdigit()) or not MIN_LIFETIME_S <= int(text) <= MAX_LIFETIME_S:
-        raise MediaSettingError(
-            f"LOOKALIKE_MEDIA_URL_LIFETIME_S must be whole seconds from {MIN_LIFETIME_S} to {MAX_LIFETIME_S} (a week), not {text!r}"
-        )
-    return int(text)
+def configured_media(url: str | None, lifetime_s: int = DEFAULT_LIFETIME_S) -> Media | None:
+    """The store a checked `url` names (presigned URLs living `lifetime_s`), or None without one."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        prefix = parts.path.strip("/")
+        return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", lifetime_s)
+    return PublicMedia(url)
 
 
 _SIGNING_TIME: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("lookalike_signing_time")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import threading
 import warnings
 
@@ -71,26 +70,22 @@ class SearchBusy(SearchError):
     status = 503
 
 
-class SearchSettingError(Exception):
-    """A LOOKALIKE_SEARCH* variable is not a positive whole number; the message says which."""
-
-
-def _positive_int(variable: str, default: int) -> int:
-    text = os.environ.get(variable, "") or str(default)
-    if not (text.isascii() and text.isdigit() and int(text) >= 1):
-        raise SearchSettingError(f"{variable} must be a whole number of 1 or more, not {text!r}")
-    return int(text)
-
-
 class QueryEmbedder:
     """Turns uploaded image bytes into a unit-length embedding comparable with the index's."""
 
-    def __init__(self, model_info: dict, embedding_width: int | None = None, setting: str = "auto"):
+    def __init__(
+        self,
+        model_info: dict,
+        embedding_width: int | None = None,
+        setting: str = "auto",
+        threads: int = DEFAULT_SEARCH_THREADS,
+        searches_per_worker: int = DEFAULT_SEARCHES_PER_WORKER,
+    ):
         self.model_info = model_info
         self._lock = threading.Lock()
         self._describe = None  # photo bytes -> descriptor, once loaded (precompute.query)
-        self.threads = _positive_int("LOOKALIKE_SEARCH_THREADS", DEFAULT_SEARCH_THREADS)
-        self._slots = threading.BoundedSemaphore(_positive_int("LOOKALIKE_SEARCHES_PER_WORKER", DEFAULT_SEARCHES_PER_WORKER))
+        self.threads = threads
+        self._slots = threading.BoundedSemaphore(searches_per_worker)
         self._unavailable: str | None = (
             ("Search by photo is turned off on this server (LOOKALIKE_SEARCH=off)." if setting == "off" else None)
             or _missing_dependencies()

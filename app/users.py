@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 from werkzeug.security import generate_password_hash
@@ -25,13 +23,11 @@ class UsersError(ValueError):
     """The password settings cannot be used; the message says which one and why, never a hash or a password."""
 
 
-def configured_users(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+def configured_users(users_file: str | None, password: str | None) -> dict[str, str]:
     """Name → password hash from LOOKALIKE_USERS_FILE and LOOKALIKE_PASSWORD; empty when the gallery is public."""
     users: dict[str, str] = {}
-    users_file = environ.get("LOOKALIKE_USERS_FILE")
     if users_file is not None:
         users = read_users_file(Path(users_file))
-    password = environ.get("LOOKALIKE_PASSWORD")
     if password is not None:
         if not password:
             raise UsersError("LOOKALIKE_PASSWORD is set but empty; unset it for a public gallery")

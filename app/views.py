@@ -45,7 +45,7 @@ ORIGINAL_MAX_AGE = 24 * 3600
 
 
 def catalog() -> Catalog:
-    return current_app.extensions["lookalike"]
+    return current_app.extensions["lookalike.catalog"]
 
 
 def int_arg(name: str, default: int) -> int:
@@ -242,7 +242,7 @@ def thumbnail(photo_id: int, kind: str):
 
 
 def _originals_mode() -> str:
-    return current_app.config["LOOKALIKE_ORIGINALS"]
+    return current_app.extensions["lookalike.settings"].originals
 
 
 @pages.route("/photos/<id:photo_id>/original")

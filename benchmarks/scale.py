@@ -142,7 +142,7 @@ def forked_workers_pss(index_path: str, search: str, more_like_these: bool = Fal
     from app import create_app
 
     app = create_app(index_path)
-    catalog = app.extensions["lookalike"]
+    catalog = app.extensions["lookalike.catalog"]
     query = np.random.default_rng(0).standard_normal(catalog.model["dim"]).astype(np.float32)
     query /= np.linalg.norm(query)
     pids, releases = [], []

@@ -96,7 +96,7 @@ def test_twenty_thousand_groups_page_without_making_every_photo(tmp_path):
     """A page makes the photo dicts of its own groups only, whichever page it is, and finds the groups once."""
     index = write_duplicates_index(tmp_path / "index.pkl", TWENTY_THOUSAND, 2, singles=100)
     app = create_app(index)
-    photos = app.extensions["lookalike"].photos
+    photos = app.extensions["lookalike.catalog"].photos
     made = []
     records = photos.records
     photos.records = lambda rows: made.extend(rows) or records(rows)  # count every photo dict made
@@ -120,7 +120,7 @@ HUGE = 5_000  # one group this large (a chain of look-alikes), then GROUPS small
 def huge_app(tmp_path_factory):
     index = write_duplicates_index(tmp_path_factory.mktemp("huge-group") / "index.pkl", 30, 2, singles=5, huge_group=HUGE)
     app = create_app(index)
-    photos = app.extensions["lookalike"].photos
+    photos = app.extensions["lookalike.catalog"].photos
     app.made = []  # every photo dict made, by row
     records = photos.records
     photos.records = lambda rows: app.made.extend(rows) or records(rows)

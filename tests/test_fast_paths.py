@@ -168,7 +168,7 @@ def test_hand_built_urls_equal_url_for(synthetic_index, script_name):
 
     app = create_app(synthetic_index)
     with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": script_name}):
-        for photo in app.extensions["lookalike"].photos[:3]:
+        for photo in app.extensions["lookalike.catalog"].photos[:3]:
             assert photo_url(photo) == url_for("pages.photo", photo_id=photo["id"])
             assert photo_url(photo, {"per_page": 96}) == url_for("pages.photo", photo_id=photo["id"], per_page=96)
             assert original_url(photo) == url_for("pages.original", photo_id=photo["id"])

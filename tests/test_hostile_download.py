@@ -20,6 +20,7 @@ import pytest
 
 from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
+from app.settings import SettingError, read_settings
 from core.index_file import read_index, thumbnail_dir_for, write_index
 from tests.index_archives import QuietHandler, deploy_archive, serving
 from tests.index_samples import index_file_bytes, valid_index, with_path
@@ -202,10 +203,9 @@ def test_a_redirect_cannot_leave_for_plain_http(deployed, tmp_path):
 
 @pytest.mark.parametrize("name", ["LOOKALIKE_INDEX_MAX_MB", "LOOKALIKE_INDEX_MAX_UNPACKED_MB", "LOOKALIKE_INDEX_TIMEOUT_S"])
 @pytest.mark.parametrize("value", ["0", "-1", "lots", "inf"])
-def test_caps_must_be_positive_numbers(name, value, monkeypatch):
-    monkeypatch.setenv(name, value)
-    with pytest.raises(IndexDownloadError, match=f"{name} must be a positive number"):
-        DownloadLimits.from_environment()
+def test_caps_must_be_positive_numbers(name, value):
+    with pytest.raises(SettingError, match=f"{name} must be a positive number"):
+        read_settings({"LOOKALIKE_INDEX_URL": "https://example.com/lookalike-data.tar.gz", name: value})
 
 
 # The photo folder a downloaded index names: inside its own folder, or not used.

@@ -185,7 +185,7 @@ def test_presigned_urls_stay_the_same_within_a_window_and_change_with_it(s3, med
     first = rendered()
     now[0] += 700  # still the same window: the same URLs, from the kept pages or rendered again
     assert rendered() == first
-    app.extensions["lookalike_pages"] = type(app.extensions["lookalike_pages"])()  # rendered afresh, not kept
+    app.extensions["lookalike.pages"] = type(app.extensions["lookalike.pages"])()  # rendered afresh, not kept
     assert rendered() == first
     signed_at = datetime.fromtimestamp(1_800_000_000, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     assert {_query(url)["X-Amz-Date"] for url in first[0] + first[1]} == {signed_at}

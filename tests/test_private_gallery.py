@@ -346,7 +346,7 @@ def test_kept_pages_go_only_to_signed_in_browsers(app):
         again = member.get("/photos/5")
     assert first.status_code == again.status_code == 200 and first.data == again.data
     assert rendered == ["photo.html"]  # the second came from the page cache
-    assert app.extensions["lookalike_pages"].bytes > 0
+    assert app.extensions["lookalike.pages"].bytes > 0
     assert "Set-Cookie" not in again.headers
     assert app.test_client().get("/photos/5").status_code == 302
     assert app.test_client().get("/photos/5", headers=basic("lookalike", "guess")).status_code == 401

@@ -158,7 +158,7 @@ def test_pages_carry_security_headers(client):
 
 
 def test_nearest_ranks_the_whole_collection_when_asked_for_more(client):
-    catalog = client.application.extensions["lookalike"]
+    catalog = client.application.extensions["lookalike.catalog"]
     ranked = catalog.nearest(catalog.embeddings[2], k=24)
     assert [item.photo["id"] for item in ranked][:1] == [2] and ranked[0].score == pytest.approx(1.0, abs=1e-5)
     assert len(ranked) == 5 and sorted(item.photo["id"] for item in ranked) == [0, 1, 2, 3, 4]
