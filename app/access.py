@@ -160,10 +160,7 @@ def commonest_method(hashes: dict[str, str]) -> str:
 def _unknown_user_hash(method: str) -> str:
     """Checked against when the name is unknown: a hash of the users' own method and parameters, so that unknown
     names cost what known ones do (methods differ in cost: a hash of another one would tell the names apart)."""
-    try:
-        return generate_password_hash(secrets.token_hex(16), method)
-    except ValueError:  # a method werkzeug cannot compute: its user cannot sign in either
-        return generate_password_hash(secrets.token_hex(16))
+    return generate_password_hash(secrets.token_hex(16), method)  # app.users refused at start a method it cannot compute
 
 
 class User(UserMixin):

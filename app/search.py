@@ -11,7 +11,8 @@ process, under a lock, so concurrent first queries load it once.
 Each search is bounded. An upload's size is read from its header and refused
 over UPLOAD_MAX_PIXELS, and a JPEG's scans are counted and refused over
 core.jpeg_scans.MAX_SCANS, before anything is decoded (JPEGs are then
-decoded at reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
+decoded at reduced size). These header checks come first, so such an upload
+is refused even while the worker is busy. A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
 once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
 threads (default 1), so searches cannot take every core from the pages
 and a worker's memory is bounded by one search's worst case per slot.
@@ -106,10 +107,10 @@ class QueryEmbedder:
         """Embed one uploaded photo. Raises UploadRejected or SearchUnavailable."""
         if self._unavailable is not None:
             raise SearchUnavailable(self._unavailable)
+        check_upload(data)  # before the slot: a bomb gets its 4xx even while another search runs
         if not self._slots.acquire(blocking=False):
             raise SearchBusy("The server is busy with other searches; try again in a moment.")
         try:
-            check_upload(data)
             describe = self._loaded_describer()
             from precompute.query import UnreadablePhoto
 

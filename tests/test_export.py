@@ -92,6 +92,29 @@ def test_non_utf8_paths_are_written_as_valid_utf8_with_replacement_characters(tm
                                             "U+FFFD (join on the ids)\n")
 
 
+FORMULAS = ['=HYPERLINK("http://evil.example").jpg', "+1+2.jpg", "-2+3.jpg", "@SUM(1).jpg", "\tcmd.jpg", "\rcr.jpg"]
+CR_INSIDE = "x\r=1+1.jpg"  # a row of its own in a reader, were its lone CR left unquoted
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_csv_path_cells_that_begin_like_a_formula_are_escaped(tmp_path, fmt):
+    """A spreadsheet opening the CSV shows such a name rather than running it; JSON Lines keeps every name exact."""
+    names = [*FORMULAS, CR_INSIDE]
+    index = valid_index(n=len(names) + 1, k=2)
+    for row, name in enumerate(names, start=1):
+        index = with_path(index, row, name)
+    path = tmp_path / "index.pkl"
+    write_index(index, path)
+    out = tmp_path / f"similar.{fmt}"
+    assert main([str(path), "--format", fmt, "--out", str(out)]) == 0
+    rows = _rows(out, fmt)
+    assert len(rows) == 2 * (len(names) + 1)
+    written = {row["photo_path"] for row in rows} | {row["similar_path"] for row in rows}
+    escaped = {"'" + name for name in FORMULAS} if fmt == "csv" else set(FORMULAS)
+    assert written == {"p0.jpg", CR_INSIDE, *escaped}
+    assert {int(row["photo_id"]) for row in rows} == set(range(len(names) + 1))
+
+
 @pytest.fixture(scope="module")
 def large_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """200,000 photos × 2 similar: 400,000 rows (benchmarks.synthetic_index, tiny embeddings)."""

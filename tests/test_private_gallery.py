@@ -374,6 +374,25 @@ def test_bad_settings_stop_the_app_with_one_line(synthetic_index, monkeypatch, c
     assert PASSWORD not in err
 
 
+@pytest.mark.parametrize("method", ["pbkdf2:md99:1000", "pbkdf2:sha256:0", "pbkdf2:sha256:99999999999999999999999",
+                                    "pbkdf2:sha256:many", "scrypt:3:8:1", "scrypt:-2:8:1", "scrypt:32768:8"])
+def test_a_hash_werkzeug_cannot_compute_stops_the_app_naming_its_line(tmp_path, synthetic_index, monkeypatch, capsys,
+                                                                      method):
+    """Not a 500 when that user signs in: one line at start, exit status 4."""
+    users = tmp_path / "users"
+    users.write_text(f"alice:{generate_password_hash('alice pw')}\n# bob\nbob:{method}$s4lt$0123abcd\n")
+    monkeypatch.setenv("LOOKALIKE_USERS_FILE", str(users))
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.delenv("LOOKALIKE_PASSWORD", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        create_app(synthetic_index).test_client().get("/api/duplicates", headers=basic("bob", "bob pw"))
+    assert stopped.value.code == 4
+    err = capsys.readouterr().err
+    assert err.startswith("lookalike: cannot start: LOOKALIKE_USERS_FILE line 3: werkzeug cannot check a password")
+    assert f"method {method!r}" in err and err.count("\n") == 1
+    assert "0123abcd" not in err and "s4lt" not in err
+
+
 @pytest.mark.parametrize("text, message", [
     ("alice\n", "line 1 is not `name:hash`"),
     ("alice:plaintext\n", "line 1 is not `name:hash`"),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -72,32 +74,53 @@ def client_and_photo(tiny_index: Path):
     return create_app(tiny_index).test_client(), (Path(read_index(tiny_index)["photo_root"]) / "beta.jpg").read_bytes()
 
 
-def test_a_second_search_at_once_gets_a_clear_503(client_and_photo, monkeypatch):
-    """One search runs in the worker (held inside its upload check); another arriving meanwhile is told to come back."""
-    client, photo = client_and_photo
+@contextmanager
+def one_search_running(client, photo: bytes, monkeypatch) -> Iterator[list]:
+    """A real search of `photo` in another thread, held inside its slot (where the model is fetched) until the block
+    ends; yields the list its status then goes in."""
     started, finish = threading.Event(), threading.Event()
-    real_check = app.search.check_upload
+    real_describer = app.search.QueryEmbedder._loaded_describer
 
-    def held_check(data):
+    def held_describer(embedder):
         started.set()
         finish.wait(60)
-        return real_check(data)
+        return real_describer(embedder)
 
-    monkeypatch.setattr(app.search, "check_upload", held_check)
+    monkeypatch.setattr(app.search.QueryEmbedder, "_loaded_describer", held_describer)
     first: list = []
     worker = threading.Thread(target=lambda: first.append(_post(client, photo).status_code))
     worker.start()
     try:
         assert started.wait(60)
-        second = _post(client, photo)
-        page = client.post("/search", data={"photo": (io.BytesIO(photo), "q.jpg")}, content_type="multipart/form-data")
+        yield first
     finally:
         finish.set()
         worker.join()
+
+
+def test_a_second_search_at_once_gets_a_clear_503(client_and_photo, monkeypatch):
+    """One search runs in the worker; another arriving meanwhile is told to come back."""
+    client, photo = client_and_photo
+    with one_search_running(client, photo, monkeypatch) as first:
+        second = _post(client, photo)
+        page = client.post("/search", data={"photo": (io.BytesIO(photo), "q.jpg")}, content_type="multipart/form-data")
     assert second.status_code == 503 and "busy with other searches" in second.get_json()["detail"]
     assert page.status_code == 503 and "busy with other searches" in page.get_data(as_text=True)
     assert first == [200]
     assert _post(client, photo).status_code == 200, "the slot is given back"
+
+
+def test_bombs_get_their_4xx_even_while_another_search_runs(client_and_photo, bombs: Path, monkeypatch):
+    """The header checks come before the slot: a busy worker still tells a bomb what is wrong with it."""
+    client, photo = client_and_photo
+    with one_search_running(client, photo, monkeypatch) as first:
+        pixels = _post(client, (bombs / "bomb.png").read_bytes())
+        scans = _post(client, scan_bomb())
+        ordinary = _post(client, photo)
+    assert ordinary.status_code == 503, "the slot was held throughout"
+    assert pixels.status_code == 422 and "over the 40-megapixel limit" in pixels.get_json()["detail"]
+    assert scans.status_code == 422 and f"JPEG of over {MAX_SCANS} scans" in scans.get_json()["detail"]
+    assert first == [200]
 
 
 @pytest.mark.parametrize("variable", ["LOOKALIKE_SEARCHES_PER_WORKER", "LOOKALIKE_SEARCH_THREADS"])

@@ -31,6 +31,7 @@ from core.duplicate_groups import (
 )
 from core.index_file import IndexFileError, PhotoTable, read_index
 from tools.duplicate_moves import Move, MoveRefused, Outcome, move_photo
+from tools.spreadsheet_cells import safe_cell
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -39,7 +40,6 @@ EXIT_SOME_NOT_MOVED = 3
 EXIT_INTERRUPTED = 130
 CSV_FIELDS = ("group", "suggested_keep", "id", "path", "width", "height", "size", "exif_tags", "taken", "taken_source")
 _GROUPS_AT_ONCE = 1024  # photo dicts are made this many groups at a time, so a million photos stream
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # control characters and line separators
 
 
@@ -96,12 +96,7 @@ def write_csv(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
     for number, records in group_records(groups, photos):
         for position, photo in enumerate(records):
             listed = _listed(photo)
-            writer.writerow((number, "yes" if position == 0 else "no", *(_cell(listed[field]) for field in CSV_FIELDS[2:])))
-
-
-def _cell(value: object) -> object:
-    """A text cell a spreadsheet would take for a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
-    return "'" + value if isinstance(value, str) and value[:1] in _FORMULA_STARTS else value
+            writer.writerow((number, "yes" if position == 0 else "no", *(safe_cell(listed[field]) for field in CSV_FIELDS[2:])))
 
 
 def shown(text: str) -> str:

@@ -3,7 +3,9 @@
 One row per (photo, rank, similar photo, score): the item-item recommendation
 table a shop or a data pipeline imports. Columns: photo_id, photo_path, rank
 (from 1, best first), similar_id, similar_path, score (the stored cosine, 6
-decimals). Paths are relative to the photo folder.
+decimals). Paths are relative to the photo folder; in CSV a path that begins
+like a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading apostrophe, so a
+spreadsheet shows it rather than runs it (JSON Lines keeps every path exact).
 
 It streams: the index's arrays are memory-mapped, and rows are made and
 written CHUNK_PHOTOS photos at a time, each chunk's columns cut with numpy
@@ -39,6 +41,7 @@ from typing import TextIO
 import numpy as np
 
 from core.index_file import IndexFileError, PhotoTable, atomic_file, read_index
+from tools.spreadsheet_cells import safe_cell
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("photo_id", "photo_path", "rank", "similar_id", "similar_path", "score")
@@ -66,6 +69,8 @@ def export(index: dict, out: TextIO, fmt: str, k: int | None = None, min_score: 
         rows, ranks = np.nonzero(keep)
         photo_rows, similar_rows = rows + start, neighbours[start:stop, :k][keep]
         paths = _paths(photos, np.union1d(photo_rows, similar_rows), done.undecodable)
+        if fmt == "csv":  # once per photo in the chunk, not per cell: no path is run as a spreadsheet formula
+            paths = {row: safe_cell(path) for row, path in paths.items()}
         write(photos.ids[photo_rows].tolist(), [paths[row] for row in photo_rows.tolist()], (ranks + 1).tolist(),
               photos.ids[similar_rows].tolist(), [paths[row] for row in similar_rows.tolist()],
               [f"{score:.6f}" for score in chunk_scores[keep].tolist()])
@@ -84,8 +89,16 @@ def _paths(photos: PhotoTable, rows: np.ndarray, undecodable: set[int]) -> dict[
 
 def _csv_writer(out: TextIO):
     writer = csv.writer(out, lineterminator="\n")
+    # Python before 3.11.9 (gh-67044) leaves a lone CR unquoted when the line end is "\n", and readers end the row
+    # there: a chunk with a CR in a path is written with every cell quoted.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
-    return lambda *columns: writer.writerows(zip(*columns))
+
+    def write(photo_ids, photo_paths, ranks, similar_ids, similar_paths, scores) -> None:
+        has_cr = "\r" in "".join(photo_paths) or "\r" in "".join(similar_paths)
+        (quoted if has_cr else writer).writerows(zip(photo_ids, photo_paths, ranks, similar_ids, similar_paths, scores))
+
+    return write
 
 
 def _jsonl_writer(out: TextIO):
