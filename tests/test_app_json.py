@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from app import create_app
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 MANIFEST = json.loads((ROOT / "app.json").read_text())
 

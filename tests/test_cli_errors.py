@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from precompute.cli import EXIT_ERROR, main
-from tests.hostile_photos import photo_like
+from tests.support.hostile_photos import photo_like
 
 ROOT = Path(__file__).resolve().parent.parent
 USAGE = 2

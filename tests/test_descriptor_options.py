@@ -11,8 +11,8 @@ from PIL import Image
 from precompute.models import load_model
 from precompute.resize import to_model_input
 from precompute.query_expansion import expand
-from tests.eager_reference import embed_scales
-from tests.resnet18_reference import layer_output, save_random_weights
+from tests.support.eager_reference import embed_scales
+from tests.support.resnet18_reference import layer_output, save_random_weights
 
 
 @pytest.fixture(scope="module")

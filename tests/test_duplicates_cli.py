@@ -23,7 +23,7 @@ from PIL import Image, ImageOps
 from precompute import duplicate_moves
 from precompute.duplicate_moves import Move, MoveRefused, move_photo
 from precompute.evaluate.near_duplicates import save_copy
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 ORIGINALS, SINGLES = 4, 6
 THRESHOLD = "0.55"  # below every copy's score with its original here (0.63 and up), above any other pair's (0.43 at most)

@@ -19,8 +19,8 @@ import pytest
 from benchmarks.synthetic_index import write_synthetic_index
 from precompute.export import COLUMNS, main
 from precompute.index_file import read_index, write_index
-from tests.index_samples import valid_index, with_path
-from tests.live_server import ROOT
+from tests.support.index_samples import valid_index, with_path
+from tests.support.live_server import ROOT
 
 
 def _rows(path: Path, fmt: str) -> list[dict]:

@@ -21,7 +21,7 @@ from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_
 from precompute.scan import scan_photos
 from precompute.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.thumbnails import write_thumbnails
-from tests.eager_reference import embed_scales
+from tests.support.eager_reference import embed_scales
 
 CPU = torch.device("cpu")
 SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference

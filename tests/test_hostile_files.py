@@ -18,7 +18,7 @@ from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_SOME_SKIPPED
 from precompute.decode import decode_photo
 from precompute.index_file import read_index
-from tests.hostile_photos import AWKWARD, BAD, NON_UTF8_NAME, jpeg_bytes, photo_like, write_corpus
+from tests.support.hostile_photos import AWKWARD, BAD, NON_UTF8_NAME, jpeg_bytes, photo_like, write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 NON_UTF8 = os.fsdecode(NON_UTF8_NAME)  # how Python spells the name: the bad byte as a lone surrogate

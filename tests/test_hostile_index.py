@@ -17,8 +17,8 @@ import pytest
 from app import create_app
 from benchmarks.synthetic_index import as_format_1
 from precompute.index_file import FORMAT_VERSION, MAX_K
-from tests.index_samples import RunsCode, index_file_bytes, valid_index
-from tests.live_server import free_port
+from tests.support.index_samples import RunsCode, index_file_bytes, valid_index
+from tests.support.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")

@@ -15,7 +15,7 @@ import torch
 from precompute.build import BuildOptions, build_index
 from precompute.cli import main
 from precompute.index_file import PhotoTable, path_columns, read_index, thumbnail_dir_for, write_index
-from tests.same_index import assert_same_index, by_path
+from tests.support.same_index import assert_same_index, by_path
 
 # The cheapest descriptor: these tests are about what is reused, not about quality.
 OPTIONS = BuildOptions(model="efficientnet-lite0", pooling="avg", scales=(), query_expansion=0, k=5, batch_size=8, workers=0)

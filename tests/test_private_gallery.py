@@ -21,8 +21,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import access, create_app
 from app.users import read_users_file
-from tests.live_server import ROOT, running_gunicorn
-from tests.tiny_index import build_tiny_index
+from tests.support.live_server import ROOT, running_gunicorn
+from tests.support.tiny_index import build_tiny_index
 
 PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-key-0123456789abcdef"

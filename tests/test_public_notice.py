@@ -12,7 +12,7 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 from app.access import public_bind_warning
-from tests.live_server import ROOT, running_gunicorn
+from tests.support.live_server import ROOT, running_gunicorn
 
 
 @pytest.mark.parametrize("binds, public", [

@@ -31,9 +31,9 @@ from precompute.bucket_sync import UNREACHABLE_IN_A_ROW
 from precompute.index_file import read_index, thumbnail_dir_for
 from precompute.media_objects import IMMUTABLE, ORIGINAL_CACHE
 from precompute.publish_record import record_path
-from tests.s3_outage import outage_proxy
-from tests.s3_server import TEST_CREDENTIALS, running_s3
-from tests.tiny_index import PHOTOS, build_tiny_index, write_photo
+from tests.support.s3_outage import outage_proxy
+from tests.support.s3_server import TEST_CREDENTIALS, running_s3
+from tests.support.tiny_index import PHOTOS, build_tiny_index, write_photo
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUCKET = "lookalike-media"

@@ -9,7 +9,7 @@ import pytest
 
 from precompute.index_file import read_index
 from precompute.query import DescriberUnavailable, UnreadablePhoto, load_describer
-from tests.tiny_index import build_tiny_index
+from tests.support.tiny_index import build_tiny_index
 
 
 @pytest.fixture(scope="module")
