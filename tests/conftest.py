@@ -14,16 +14,22 @@ from tests.support.datasets import HOLIDAYS, IMAGENET_SAMPLES, dataset
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
-# The fixtures that hand out ../shared/datasets: every test that uses one, directly or through another
-# fixture, is marked needs_data (skipped without the data, failed in CI without it: tests.support.datasets).
-DATA_FIXTURES = frozenset({"holidays_dir", "imagenet_dir"})
+# Markers that follow from the fixtures a test uses, directly or through another fixture, so that new tests get them:
+# needs_data for the fixtures that hand out ../shared/datasets (skipped without the data, failed in CI without it:
+# tests.support.datasets), slow for an index built over a whole data set.
+MARKED_BY_FIXTURE = {
+    "needs_data": frozenset({"holidays_dir", "imagenet_dir"}),
+    "slow": frozenset({"holidays_index", "near_duplicate_index"}),
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.needs_data)
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in MARKED_BY_FIXTURE.items():
+            if fixtures & used:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from app import create_app
 from tests.support.live_server import ROOT
 
@@ -27,6 +29,7 @@ def test_every_config_var_is_described_and_lookalike_ones_are_in_the_readme():
             assert name in documented, f"{name} is not in the README's configuration table"
 
 
+@pytest.mark.slow
 def test_the_manifest_defaults_start_the_app(tiny_index: Path, monkeypatch):
     for name, setting in MANIFEST["env"].items():
         if "value" in setting:

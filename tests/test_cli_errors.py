@@ -126,6 +126,7 @@ def test_cuda_asked_for_without_a_gpu(photos, tmp_path, capsys):
     assert_one_line(err, "no CUDA GPU")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, code, words",
     [(["nowhere"], EXIT_ERROR, "photo folder not found"), (["photos", "--k", "x"], USAGE, "--k")],

@@ -14,6 +14,8 @@ from precompute.query_expansion import expand
 from tests.support.eager_reference import embed_scales
 from tests.support.resnet18_reference import layer_output, save_random_weights
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):

@@ -72,6 +72,7 @@ def copy_of(photos: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(photos, tmp_path / "photos", copy_function=shutil.copy2))
 
 
+@pytest.mark.slow
 def test_the_listing_groups_each_original_with_its_copies_and_keeps_the_original(collection):
     photos, index, expected = collection
     listing = run(index, "--threshold", THRESHOLD, "--format", "json")

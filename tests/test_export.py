@@ -98,6 +98,7 @@ def large_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_index(tmp_path_factory.mktemp("large") / "index.pkl", 200_000, k=2, neighbours="random", dim=4)
 
 
+@pytest.mark.slow
 def test_the_export_streams_in_bounded_memory(large_index, tmp_path):
     """400,000 rows (30 MiB); the peak of Python allocations stays far below the output: one chunk's rows."""
     out = tmp_path / "similar.csv"

@@ -23,6 +23,8 @@ from precompute.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.thumbnails import write_thumbnails
 from tests.support.eager_reference import embed_scales
 
+pytestmark = pytest.mark.slow
+
 CPU = torch.device("cpu")
 SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference
 

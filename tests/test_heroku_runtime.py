@@ -27,6 +27,8 @@ from tests.support.media_bucket import image_sources, publish
 from tests.support.runtime_venv import fresh_runtime_venv, installed_mb
 from tests.support.s3_server import running_s3
 
+pytestmark = pytest.mark.slow
+
 SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv is a generous upper bound
 
 

@@ -147,6 +147,7 @@ class _SlowHandler(QuietHandler):
             pass
 
 
+@pytest.mark.slow
 def test_the_time_cap(deployed, tmp_path):
     with serving(tmp_path, _SlowHandler) as base_url:
         with pytest.raises(IndexDownloadError, match="took over LOOKALIKE_INDEX_TIMEOUT_S=1 s"):

@@ -36,6 +36,7 @@ def corpus_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path, Pat
     return result, folder, index_path
 
 
+@pytest.mark.slow
 def test_bad_files_are_skipped_with_their_reason_and_the_rest_indexed(corpus_run):
     result, _, index_path = corpus_run
     stdout, stderr = result.stdout.decode(), result.stderr.decode()

@@ -214,6 +214,7 @@ def test_another_pooling_rebuilds_in_full(collection, tmp_path):
     assert "pooling: 'avg', now 'gem'" in report.rebuild_reason
 
 
+@pytest.mark.slow
 def test_approx_from_the_command_line_and_its_update(collection, holiday_photos, tmp_path, capsys):
     index_path = tmp_path / "index.pkl"
     args = [str(collection), "--out", str(index_path), "--model", "efficientnet-lite0", "--workers", "0", "--k", "5",

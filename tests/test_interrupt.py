@@ -30,6 +30,7 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*") if ".tmp" in p.name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "signum, workers, to_group",
     [(signal.SIGINT, 1, True), (signal.SIGTERM, 0, False), (signal.SIGTERM, 1, True)],

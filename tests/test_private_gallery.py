@@ -181,6 +181,7 @@ def test_a_changed_password_ends_old_sessions(tmp_path, synthetic_index, monkeyp
     assert later.get("/").status_code == 302
 
 
+@pytest.mark.slow
 def test_failed_sign_ins_are_limited_per_client(app):
     stranger = app.test_client()
     stranger.environ_base["REMOTE_ADDR"] = "192.0.2.1"
@@ -198,6 +199,7 @@ def test_failed_sign_ins_are_limited_per_client(app):
     assert sign_in(friend).status_code == 302  # another address is not held back
 
 
+@pytest.mark.slow
 def test_failed_sign_ins_are_limited_per_name(app):
     for number in range(access.NAME_FAILURES):
         client = app.test_client()

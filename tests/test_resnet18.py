@@ -22,6 +22,8 @@ from precompute.models import ModelUnavailable, load_model
 from precompute.resize import to_model_input
 from tests.support.resnet18_reference import layer_output, save_random_weights
 
+pytestmark = pytest.mark.slow
+
 PHOTOS = [Path(skimage.data.__file__).parent / name for name in ("astronaut.png", "chelsea.png", "coffee.png")]
 
 

@@ -33,6 +33,7 @@ def bombs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_bombs_of_every_format_are_refused_from_the_header(tiny_index: Path, bombs: Path):
     assert BOMB[0] * BOMB[1] > UPLOAD_MAX_PIXELS, "over the upload budget, well under indexing's 200 MP"
     ordinary = Path(read_index(tiny_index)["photo_root"]) / "alpha.jpg"
