@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.index_file import read_index
 from precompute.build import BuildOptions, build_index
-from precompute.index_file import read_index
-from precompute.neighbours import top_k_neighbours
+from precompute.neighbours.exact import top_k_neighbours
 from precompute.scan import PhotoFile, scan_photos
 from tests.support.datasets import HOLIDAYS
 

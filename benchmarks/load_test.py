@@ -32,7 +32,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.support.datasets import HOLIDAYS
 from tests.support.live_server import free_port, running_server
 

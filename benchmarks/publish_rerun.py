@@ -1,4 +1,4 @@
-"""What a rerun of `precompute.publish --originals` costs when nothing changed: with its record, and without.
+"""What a rerun of `tools.publish --originals` costs when nothing changed: with its record, and without.
 
     .venv/bin/python -m benchmarks.publish_rerun [--photos N] [--rounds 3]
 
@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from precompute import publish
 from precompute.build import BuildOptions, build_index
-from precompute.publish_record import record_path
 from tests.support.s3_server import TEST_CREDENTIALS, running_s3
 from tests.support.tiny_index import write_photo
+from tools import publish
+from tools.publish_record import record_path
 
 
 def main() -> int:

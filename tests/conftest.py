@@ -1,4 +1,4 @@
-"""Shared fixtures: the real photo data sets, and one index built from them per test session; the needs_data marker."""
+"""Shared fixtures: the real photo data sets, one index built from them per test session, and the markers they imply."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def near_duplicate_index(imagenet_dir: Path, tmp_path_factory: pytest.TempPathFa
     Photos are `originals/NAME` (links to the data set) and `copies/NAME`; tests must not change them.
     """
     from precompute.build import BuildOptions, build_index
-    from precompute.evaluate.near_duplicates import prepare_near_duplicates
+    from tools.evaluate.near_duplicates import prepare_near_duplicates
 
     work = tmp_path_factory.mktemp("near-duplicates")
     subset = work / "subset"

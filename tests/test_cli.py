@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 
 
 def run_precompute(*args):

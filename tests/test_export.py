@@ -1,4 +1,4 @@
-"""`python -m precompute.export`: the similar lists as CSV or JSON Lines, row for row as the index holds them, streamed."""
+"""`python -m tools.export`: the similar lists as CSV or JSON Lines, row for row as the index holds them, streamed."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic_index import write_synthetic_index
-from precompute.export import COLUMNS, main
-from precompute.index_file import read_index, write_index
+from core.index_file import read_index, write_index
 from tests.support.index_samples import valid_index, with_path
 from tests.support.live_server import ROOT
 from tests.support.paused_run import start_paused, wait_until_paused
+from tools.export import COLUMNS, main
 
 
 def _rows(path: Path, fmt: str) -> list[dict]:
@@ -71,7 +71,7 @@ def test_k_and_min_score_cut_the_lists(holidays_index, tmp_path):
 
 def test_stdout_by_default_from_the_command_line(tmp_path):
     index = write_synthetic_index(tmp_path / "index.pkl", 30, k=4)
-    done = subprocess.run([sys.executable, "-m", "precompute.export", str(index), "--format", "jsonl", "--k", "2"],
+    done = subprocess.run([sys.executable, "-m", "tools.export", str(index), "--format", "jsonl", "--k", "2"],
                           cwd=ROOT, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode("utf-8").splitlines()
@@ -172,7 +172,7 @@ def test_an_interrupted_export_leaves_the_previous_file(large_index, tmp_path):
     out = tmp_path / "similar.csv"
     out.write_text("previous export\n")
     with open(tmp_path / "stderr", "w+b") as stderr:
-        export = start_paused("precompute.export.main", [str(large_index), "--out", str(out)], "precompute.export._paths", 2,
+        export = start_paused("tools.export.main", [str(large_index), "--out", str(out)], "tools.export._paths", 2,
                               stderr=stderr)
         try:
             wait_until_paused(export)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.index_file import read_index, thumbnail_dir_for, write_index
 from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_INTERRUPTED
-from precompute.index_file import read_index, thumbnail_dir_for, write_index
 from tests.support.paused_run import start_paused, wait_until_paused
 
 
