@@ -51,6 +51,7 @@ def test_bad_files_are_skipped_with_their_reason_and_the_rest_indexed(corpus_run
     assert {s["path"]: s["reason"] for s in index["skipped"]}.keys() == BAD.keys()
 
 
+@pytest.mark.slow
 def test_non_utf8_and_emoji_names_reach_the_web_page(corpus_run):
     _, folder, index_path = corpus_run
     client = create_app(index_path).test_client()

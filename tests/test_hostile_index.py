@@ -114,6 +114,7 @@ def test_create_app_refuses_it(hostile, capsys):
 @pytest.mark.parametrize("preload", [True, False], ids=["Procfile", "bare-command"])
 @pytest.mark.parametrize("hostile", ["os.system via __reduce__", "truncated pickle", "truncated data", "format version 1",
                                      "newer format version", "neighbour id out of range"], indirect=True)
+@pytest.mark.slow
 def test_gunicorn_refuses_it(hostile, preload):
     """A real gunicorn, as the Procfile runs it (--preload) and without the flag (gunicorn.conf.py preloads)."""
     path, marker, words = hostile

@@ -94,6 +94,7 @@ def edit_collection(collection: Path, holiday_photos: list[Path], edit: str) -> 
 
 @pytest.mark.parametrize("query_expansion", [0, 2], ids=["plain", "αQE"])
 @pytest.mark.parametrize("edit", ["adds", "changes", "removes"])
+@pytest.mark.slow
 def test_each_kind_of_edit_updates_the_lists_to_what_a_full_rebuild_gives(collection, holiday_photos, tmp_path, edit, query_expansion):
     options = replace(OPTIONS, query_expansion=query_expansion)
     index_path = tmp_path / "out" / "index.pkl"

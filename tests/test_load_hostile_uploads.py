@@ -25,6 +25,8 @@ from core.index_file import read_index
 from tests.support.hostile_photos import progressive_scan_bomb, write_upload_bombs
 from tests.support.live_server import free_port, running_server
 
+pytestmark = pytest.mark.slow
+
 WORKERS = 2
 PAGE_THREADS = 3
 UPLOAD_THREADS = 2

@@ -60,6 +60,7 @@ def sign_in(client, password: str = PASSWORD, target: str = "/", **fields):
 
 
 @pytest.mark.parametrize("url", PROTECTED_PAGES)
+@pytest.mark.slow
 def test_pages_send_strangers_to_sign_in(app, url):
     response = app.test_client().get(url)
     assert response.status_code == 302
@@ -135,6 +136,7 @@ def test_log_out_needs_the_form_and_ends_the_session(app):
     "/\t/evil.example", "/\n/evil.example", "javascript:alert(1)", " //evil.example", "evil.example", "",
     "///evil.example",
 ])
+@pytest.mark.slow
 def test_next_never_leaves_the_site(app, target):
     client = app.test_client()
     response = sign_in(client, target=target)
@@ -288,6 +290,7 @@ FOREIGN = [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Referer": "
 
 @pytest.mark.parametrize("path", ["/search", "/logout", "/api/search"])
 @pytest.mark.parametrize("foreign", FOREIGN, ids=lambda headers: "=".join(*headers.items()))
+@pytest.mark.slow
 def test_basic_auth_posts_from_another_site_are_refused(app, path, foreign):
     """A browser replays cached Basic credentials with another site's form: its Origin (or Referer) gives it away."""
     client = app.test_client()
