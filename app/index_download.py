@@ -7,7 +7,8 @@ is downloaded beside `LOOKALIKE_INDEX` and unpacked there.
 The archive is data from the network, so it decides nothing about where files
 go. Of its members only two things are taken: the file named like the index
 (`index.pkl`) and the flat thumbnail folder named after it, the way precompute
-names it (`index-thumbnails/`, see `thumbnail_dir_for`). Those two, and nothing
+names it (`index-thumbnails/`, see `thumbnail_dir_for`), holding only files
+named as the format names thumbnails (`is_thumbnail_name`). Those two, and nothing
 else, are replaced, each with a rename, after the index has passed the
 restricted unpickler; a failed download leaves the previous files alone. When
 thumbnails are served from object storage (LOOKALIKE_MEDIA_URL), only the
@@ -38,7 +39,7 @@ from urllib.parse import urlsplit
 
 from app.links import loopback_host
 from app.tar_headers import CheckedTarStream, TarRefused
-from core.index_file import IndexFileError, read_index, thumbnail_dir_for
+from core.index_file import IndexFileError, is_thumbnail_name, read_index, thumbnail_dir_for
 
 _CHUNK = 1 << 20
 _TAR_HEADER = 512  # bytes each member costs on disk at least: counted, so millions of empty files hit the cap
@@ -268,9 +269,10 @@ def _over_unpacked_cap(limits: DownloadLimits) -> str:
 
 
 def _wanted(name: str, index_name: str, thumbnails_name: str | None) -> bool:
-    """The index file, or a file directly inside the thumbnail folder, at the top of the archive (or under `./`)."""
+    """The index file, or a file directly inside the thumbnail folder named as the index format names
+    thumbnails (`<hash>-thumb.jpg`), at the top of the archive (or under `./`)."""
     parts = PurePosixPath(name.removeprefix("./")).parts
-    return parts == (index_name,) or (len(parts) == 2 and parts[0] == thumbnails_name and not parts[1].startswith("."))
+    return parts == (index_name,) or (len(parts) == 2 and parts[0] == thumbnails_name and is_thumbnail_name(parts[1]))
 
 
 def _replace_folder(new: Path, target: Path, scratch: Path) -> None:

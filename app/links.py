@@ -100,6 +100,11 @@ def original_url(photo: dict) -> str:
     return f"{request.script_root}/photos/{photo['id']}/original"
 
 
+def full_size_url(photo: dict) -> str:
+    """The full-size JPEG to view an original a browser cannot show (app/renditions.py)."""
+    return f"{request.script_root}/photos/{photo['id']}/full.jpg"
+
+
 def gallery_url(page: int | None = None, keep: dict | None = None) -> str:
     args = {"page": page} if page is not None else {}
     return f"{request.script_root}/{_query({**args, **(keep or {})})}"

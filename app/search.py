@@ -9,8 +9,9 @@ first use, never when the app starts, and the model is loaded once per worker
 process, under a lock, so concurrent first queries load it once.
 
 Each search is bounded. An upload's size is read from its header and refused
-over UPLOAD_MAX_PIXELS before anything is decoded (JPEGs are then decoded at
-reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
+over UPLOAD_MAX_PIXELS, and a JPEG's scans are counted and refused over
+core.jpeg_scans.MAX_SCANS, before anything is decoded (JPEGs are then
+decoded at reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
 once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
 threads (default 1), so searches cannot take every core from the pages
 and a worker's memory is bounded by one search's worst case per slot.
@@ -27,12 +28,16 @@ import warnings
 import numpy as np
 from PIL import Image
 
+from core.formats import register_decoders
+from core.jpeg_scans import TooManyScans, check_scan_count
+
 SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
 
-# What `precompute.scan` indexes, by what Pillow says the content is (never by
-# the file name or the client's content type).
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+# What `precompute.scan` indexes and Pillow reads, by what Pillow says the
+# content is (never by the file name or the client's content type): phones'
+# HEIC and AVIF too, through the plugins core.formats registers.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF"
 # Far below indexing's 200 MP (precompute.decode.MAX_PIXELS): a visitor's upload
 # is decoded in a web worker, and 40 MP covers every camera's full frame.
 UPLOAD_MAX_PIXELS = 40_000_000
@@ -161,6 +166,7 @@ def check_upload(data: bytes) -> None:
     """Refuse what is not a photo, or too large to decode, from its header alone (Pillow, no pipeline)."""
     if not data:
         raise UploadRejected(400, "The uploaded file is empty.")
+    register_decoders()  # HEIC's container header is read like any other
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, on a lower budget
@@ -176,3 +182,7 @@ def check_upload(data: bytes) -> None:
             f"The photo has {width} × {height} pixels, over the {UPLOAD_MAX_PIXELS // 10**6}-megapixel limit "
             "for search; it was not decoded (a possible decompression bomb).",
         )
+    try:
+        check_scan_count(data)
+    except TooManyScans as err:
+        raise UploadRejected(422, f"The photo is {err}.") from None

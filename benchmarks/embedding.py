@@ -29,7 +29,7 @@ from torchvision.models import resnet18
 from benchmarks.measure import Row, Usage, best_of_interleaved
 from core.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.build import BuildOptions
-from precompute.decode import decode_photo
+from precompute.decoders import decode_photo
 from precompute.embed import embed_photos
 from precompute.models import LoadedModel, load_model, load_resnet18
 from precompute.prepare import prepare_photo

@@ -49,6 +49,8 @@ import numpy as np
 FORMAT = "lookalike-index"
 FORMAT_VERSION = 2
 _PAGE = mmap.ALLOCATIONGRANULARITY  # buffers start on this boundary so each one can be mapped alone
+_SLASH = ord("/")
+_CHECK_BLOCK = 4096  # photos checked at once where a check needs temporary arrays: bounded memory for millions
 _MAX_BUFFERS = 64  # an index has a dozen arrays; each buffer is a mapping, and a process may hold only so many
 
 # Long side in pixels of each thumbnail kind: `thumb` for grids and lists, `preview` for a photo's own page.
@@ -83,6 +85,20 @@ METADATA_KEYS = (*METADATA_COLUMNS, "camera_offsets", "camera_bytes")
 TAKEN_SOURCES = ("file", "exif")
 MAX_CAMERA_CHARS = 64
 _MAX_CAMERA_BYTES = 4 * MAX_CAMERA_CHARS  # UTF-8
+# A photo's path relative to the photo folder: at most this many parts (folders and the file name) and bytes
+# (UTF-8). The web app builds every folder above each photo (a path of 20,000 levels cost 2 GB at start) and the
+# file system refuses paths past 4,096 bytes; real libraries stay far below both. `python -m precompute` skips
+# a photo beyond them (`path_problem`) and a loaded index may hold none.
+MAX_PATH_PARTS = 64
+MAX_PATH_BYTES = 1024
+# What an index records of its model (models.LoadedModel.describe, and the neighbour step's settings) and of
+# which type: pages show the name and search loads the model from the rest, so a wrong type stops the load.
+_MODEL_FIELDS = {"name": str, "dim": int, "weights": str, "pooling": str, "scales": list, "flip": bool,
+                 "preprocessing": dict, "query_expansion": int, "neighbours": str}
+_PREPROCESSING_FIELDS = {"resize": int, "crop": int, "mean": list, "std": list, "interpolation": str}
+_MAX_MODEL_TEXT = 4096  # characters in any text of it: `weights` can be a file path
+_MAX_SCALES = 16
+_MAX_CREATED_CHARS = 64
 # Similar photos kept per photo. A photo page shows them all: an index with
 # millions of columns would render a page of a gigabyte.
 MAX_K = 1000
@@ -136,6 +152,12 @@ def thumbnail_dir_for(index_path: Path) -> Path:
 def thumbnail_name(content_hash: str, kind: str) -> str:
     """Named after the photo's content: unchanged photos keep their files, and a run never overwrites one in use."""
     return f"{content_hash[:2 * _THUMBNAIL_KEY_BYTES]}-{kind}.jpg"
+
+
+def is_thumbnail_name(name: str) -> bool:
+    """Whether `name` is one this format gives a thumbnail file: the only names a thumbnail folder holds."""
+    match = _THUMBNAIL_NAME.fullmatch(name)
+    return match is not None and match.group(2) in THUMBNAIL_SIZES
 
 
 _THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_SIZES)  # kind, name after the hash
@@ -612,8 +634,8 @@ def validate_index(index: Any) -> None:
         raise IndexFileError("'neighbors' refers to photos that are not in the index")
     if neighbours.shape[1] > MAX_K:
         raise IndexFileError(f"'neighbors' keeps {neighbours.shape[1]} similar photos per photo; at most {MAX_K} are served")
-    if not isinstance(index.get("model"), dict):
-        raise IndexFileError("'model' must describe the embedding model")
+    _check_model(index.get("model"))
+    _check_created(index.get("created", ""))
     if "expansion_neighbors" in index or "expansion_scores" in index:  # αQE's first pass, for updates
         first = _array(index, "expansion_neighbors", np.int32, 2)
         if first.shape[0] != n or _array(index, "expansion_scores", np.float32, 2).shape != first.shape:
@@ -649,6 +671,7 @@ def _check_photo_columns(columns: dict) -> int:
         raise IndexFileError("photos 'path_offsets' must rise from 0 to the end of 'path_bytes', one non-empty path a photo")
     if not paths.all():
         raise IndexFileError("a photo path holds a NUL byte")
+    _check_path_sizes(offsets, paths)
     _check_metadata_columns(columns, n)
     return n
 
@@ -675,6 +698,69 @@ def _check_metadata_columns(columns: dict, n: int) -> None:
         raise IndexFileError("photos 'camera_offsets' must rise from 0 to the end of 'camera_bytes'")
     if n and lengths.max() > _MAX_CAMERA_BYTES:
         raise IndexFileError(f"a photo's camera name is over {_MAX_CAMERA_BYTES} bytes")
+
+
+def _check_path_sizes(offsets: np.ndarray, paths: np.ndarray) -> None:
+    """Every path within MAX_PATH_BYTES and MAX_PATH_PARTS, a block of photos at a time (little memory for millions)."""
+    for start in range(0, len(offsets) - 1, _CHECK_BLOCK):
+        bounds = offsets[start : start + _CHECK_BLOCK + 1]
+        longest = int(np.diff(bounds).max())
+        if longest > MAX_PATH_BYTES:
+            raise IndexFileError(f"a photo path has {longest:,} bytes; an index keeps paths of at most {MAX_PATH_BYTES}")
+        slashes = np.add.reduceat(paths[bounds[0] : bounds[-1]] == _SLASH, bounds[:-1] - bounds[0], dtype=np.int64)
+        if int(slashes.max()) + 1 > MAX_PATH_PARTS:
+            raise IndexFileError(
+                f"a photo path has {int(slashes.max()) + 1:,} levels; an index keeps paths of at most {MAX_PATH_PARTS}"
+            )
+
+
+def path_problem(relpath: str) -> str | None:
+    """Why a photo at `relpath` (relative to the photo folder) cannot be in an index, or None: too long or too deep."""
+    size, parts = len(relpath.encode("utf-8", "surrogateescape")), relpath.count("/") + 1
+    if size > MAX_PATH_BYTES:
+        return f"path of {size:,} bytes; an index keeps paths of at most {MAX_PATH_BYTES}"
+    if parts > MAX_PATH_PARTS:
+        return f"path of {parts:,} levels; an index keeps paths of at most {MAX_PATH_PARTS}"
+    return None
+
+
+def _check_model(model: Any) -> None:
+    """The model's description: a dict whose known fields have their types (see _MODEL_FIELDS)."""
+    if not isinstance(model, dict) or type(model.get("name")) is not str:
+        raise IndexFileError("'model' must describe the embedding model, with its name")
+    _check_fields("'model'", model, _MODEL_FIELDS)
+    if "dim" in model and model["dim"] < 0 or "query_expansion" in model and model["query_expansion"] < 0:
+        raise IndexFileError("'model' 'dim' and 'query_expansion' must not be negative")
+    scales = model.get("scales", [])
+    if len(scales) > _MAX_SCALES or not all(type(scale) is int and 0 < scale <= 2**16 for scale in scales):
+        raise IndexFileError(f"'model' 'scales' must be at most {_MAX_SCALES} input sizes in pixels")
+    preprocessing = model.get("preprocessing", {})
+    _check_fields("'model' 'preprocessing'", preprocessing, _PREPROCESSING_FIELDS)
+    for key in ("mean", "std"):
+        if key in preprocessing and not (
+            len(preprocessing[key]) == 3 and all(type(value) in (int, float) for value in preprocessing[key])
+        ):
+            raise IndexFileError(f"'model' 'preprocessing' '{key}' must be three numbers")
+
+
+def _check_fields(where: str, fields: dict, types: dict[str, type]) -> None:
+    for key, kind in types.items():
+        value = fields.get(key, kind())
+        if type(value) is not kind:  # exactly: True is not a dimension
+            raise IndexFileError(f"{where} '{key}' must be of type {kind.__name__}, not {type(value).__name__}")
+        if kind is str and len(value) > _MAX_MODEL_TEXT:
+            raise IndexFileError(f"{where} '{key}' is over {_MAX_MODEL_TEXT} characters")
+
+
+def _check_created(created: Any) -> None:
+    """When the index was built, as ISO 8601 text: every page's footer shows it."""
+    try:
+        if type(created) is not str or len(created) > _MAX_CREATED_CHARS:
+            raise ValueError
+        if created:
+            datetime.fromisoformat(created)
+    except ValueError:
+        raise IndexFileError(f"'created' must be an ISO 8601 time (\"2026-01-01T00:00:00+00:00\"), not {created!r:.80}") from None
 
 
 def _plain_name(name: str) -> bool:

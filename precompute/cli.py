@@ -129,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(report: BuildReport) -> None:
     print(f"Indexed {report.indexed} photos in {report.seconds:.1f} s with {report.model.name} ({report.model.weights}).")
-    all_pairs = report.indexed * (report.indexed - 1) // 2
-    share = f" ({report.similarities / all_pairs:.1%} of all pairs)" if all_pairs else ""
+    # Counted as the similarity kernels count them, one per (row, column) of the N × N matrix they fill:
+    # a full exact computation of a small collection is 100%, and symmetric tiles of a large one nearer 50%.
+    all_pairs = report.indexed**2
+    share = f" ({report.similarities / all_pairs:.1%} of the {report.indexed:,} × {report.indexed:,} pairs)" if all_pairs else ""
     print(
         f"Neighbours: {'updated from the previous index' if report.neighbours_updated else 'computed'}, "
         f"{report.neighbour_method}, {report.similarities:,} similarities{share}."
@@ -146,7 +148,29 @@ def print_summary(report: BuildReport) -> None:
         print(f"Skipped {len(report.skipped)}:")
         for skipped in report.skipped:
             print(f"  {skipped.relpath}: {skipped.reason}")
-    if report.ignored:
-        print(f"Ignored {report.ignored} files that are not images.")
+    ignored = ignored_summary(report)
+    if ignored:
+        print(ignored)
     print(f"Index: {report.index_path}")
     print(f"Thumbnails: {report.thumbnail_dir}")
+
+
+def ignored_summary(report: BuildReport) -> str | None:
+    """'Ignored 120 videos (40 of them Live Photos' motion), 2 images of formats not read (.psd 2) and 3 other files.'"""
+    parts = []
+    if report.videos:
+        live = f" ({report.live_photo_videos} of them Live Photos' motion; their photos are indexed)" if report.live_photo_videos else ""
+        parts.append(f"{_count(report.videos, 'video')}{live}")
+    if report.unsupported:
+        kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.unsupported.items()))
+        parts.append(f"{_count(sum(report.unsupported.values()), 'image')} of formats Lookalike does not read ({kinds})")
+    if report.ignored:
+        parts.append(_count(report.ignored, "other file"))
+    if not parts:
+        return None
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Ignored {listed}."
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

@@ -22,7 +22,7 @@ import pytest
 from benchmarks.load_test import fetch, worker_pids
 from benchmarks.upload_limits import BOMB
 from core.index_file import read_index
-from tests.support.hostile_photos import progressive_scan_bomb, write_upload_bombs
+from tests.support.hostile_photos import scan_bomb, write_upload_bombs
 from tests.support.live_server import free_port, running_server
 
 pytestmark = pytest.mark.slow
@@ -105,11 +105,8 @@ def test_pages_answer_while_decompression_bombs_arrive(tiny_index, decompression
     _check(answered, refused, before, after, decompression_bombs, log)
 
 
-# Needs the scan-bomb refusal of branch sec-web (issue #24, item 2); until it is merged, each of these uploads holds
-# a worker until gunicorn kills it. Remove the mark once it is: strict, so a pass is reported until then.
-@pytest.mark.xfail(strict=True, reason="the progressive-JPEG scan bomb is refused only with sec-web's fix (#24 item 2)")
 def test_pages_answer_while_progressive_scan_bombs_arrive(tiny_index, tmp_path):
-    uploads = [(f"scan-bomb-{n}.jpg", progressive_scan_bomb()) for n in range(WORKERS)]  # one for each worker, at once
+    uploads = [(f"scan-bomb-{n}.jpg", scan_bomb(scans=20_000)) for n in range(WORKERS)]  # one for each worker, at once
     log = tmp_path / "gunicorn.log"
     answered, refused, before, after = _load(tiny_index, uploads, log)
     _check(answered, refused, before, after, uploads, log)

@@ -20,7 +20,7 @@ from core.index_file import (
     write_index,
 )
 from precompute.build import BuildOptions, build_index
-from precompute.decode import decode_photo
+from precompute.decoders import decode_photo
 from precompute.photo_metadata import camera_name, summarise_exif
 from tests.support.exif_photos import GPS_LATITUDE, write_exif_photo
 from tests.support.index_samples import index_file_bytes, photo_record, valid_index, without_metadata

@@ -236,6 +236,21 @@ def test_originals_are_published_without_their_location_unless_as_is(tmp_path, s
     assert client.get_object(Bucket=BUCKET, Key="as-is/originals/placed.jpg")["Body"].read() == original
 
 
+def test_an_originals_type_comes_from_its_bytes_never_its_name(tmp_path, s3, capsys):
+    """As the app serves originals: a JPEG named `.png` is stored as `image/jpeg`, so a name can never make a page."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_photo(photos / "disguised.png", 320, 240, (30, 90, 150))
+    with Image.open(photos / "disguised.png") as image:
+        assert image.format == "PNG"
+        image.convert("RGB").save(photos / "disguised.png", format="JPEG")
+    index = tmp_path / "index.pkl"
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", k=1, workers=0))
+    assert run_publish(capsys, index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url, "--originals", "as-is")[0] == 0
+    head = s3.client().head_object(Bucket=BUCKET, Key="site/originals/disguised.png")
+    assert head["ContentType"] == "image/jpeg" and "ContentDisposition" not in head
+
+
 def test_an_original_swapped_for_a_link_out_of_the_folder_or_changed_is_withheld(tmp_path, s3, capsys):
     """The web app's rule: inside the photo folder, as opened, and still the file indexed; else withheld, with why."""
     index = build_tiny_index(tmp_path)

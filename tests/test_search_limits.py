@@ -19,7 +19,8 @@ from app import create_app
 from app.search import UPLOAD_MAX_PIXELS
 from benchmarks.upload_limits import BOMB, measured_in_a_fresh_process
 from core.index_file import read_index, thumbnail_dir_for, write_index
-from tests.support.hostile_photos import UPLOAD_BOMBS, write_upload_bombs
+from core.jpeg_scans import MAX_SCANS
+from tests.support.hostile_photos import UPLOAD_BOMBS, scan_bomb, write_upload_bombs
 
 # Far less than decoding one of them costs (380 MiB and more for 40 MP; benchmarks/README.md), far more than
 # the uploads' bytes and their multipart copies.
@@ -53,6 +54,14 @@ def test_bombs_of_every_format_are_refused_from_the_header(tiny_index: Path, bom
 def test_a_photo_within_the_budget_is_searched(client_and_photo):
     client, photo = client_and_photo
     assert _post(client, photo).status_code == 200
+
+
+def test_a_scan_bomb_upload_is_refused_before_decoding(client_and_photo):
+    """2000 empty scans in 160 KB: a pass over 36 MP each, had it been decoded."""
+    client, _ = client_and_photo
+    answer = _post(client, scan_bomb())
+    assert answer.status_code == 422
+    assert f"JPEG of over {MAX_SCANS} scans" in answer.get_json()["detail"]
 
 
 def _post(client, data: bytes):

@@ -17,7 +17,7 @@ recorded). Any other is withheld, with the reason, never uploaded.
 
 from __future__ import annotations
 
-import mimetypes
+import io
 import os
 import stat
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from core.indexed_files import changed_since_indexed, open_inside
 from core.location_data import without_location
+from core.served_type import DOWNLOAD_TYPE, image_type
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 ORIGINAL_CACHE = "public, max-age=86400"
@@ -43,7 +44,7 @@ class MediaObject:
     name: str
     folder: Path  # resolved: the file must be inside it, as opened
     relative: str  # the file's path in `folder`
-    content_type: str
+    content_type: str | None  # None: the image type found in the bytes, as the app serves originals
     cache_control: str
     strip_location: bool = False
     indexed: tuple[int, int] | None = None  # (size, mtime_ns) the index recorded: the file must still be that one
@@ -69,6 +70,11 @@ class MediaObject:
             raise Withheld("it carries location data that cannot be removed without re-encoding it "
                            "(publish with --originals as-is to send it anyway)")
         return stripped
+
+    def served_as(self, data: bytes) -> str:
+        """The object's Content-Type: an original's comes from what the decoder finds in it, never its name,
+        so `evil.html` holding a GIF and a script is stored as `image/gif`, and a non-image as a download."""
+        return self.content_type or image_type(io.BytesIO(data)) or DOWNLOAD_TYPE
 
     def _why_not_opened(self) -> Exception:
         """Withheld where the rule refused the file, the OSError where it cannot be read at all (gone, say)."""
@@ -103,8 +109,7 @@ def original_objects(index: dict, photo_root: Path, strip_location: bool) -> tup
         except UnicodeEncodeError:  # kept through surrogateescape by the index
             withheld.append((name, "its file name is not valid UTF-8, which an S3 key must be"))
             continue
-        content_type = mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
-        objects.append(MediaObject(name, folder, path, content_type, ORIGINAL_CACHE, strip_location,
+        objects.append(MediaObject(name, folder, path, None, ORIGINAL_CACHE, strip_location,
                                    (sizes[row], times[row])))
     return objects, withheld
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.index_file import PhotoTable, dump_index, new_index, thumbnail_name
+from core.index_file import PhotoTable, dump_index, new_index, read_index, thumbnail_dir_for, thumbnail_name, write_index
 from precompute.neighbours.exact import top_k_neighbours
 
 
@@ -52,6 +52,27 @@ def with_path(index: dict, row: int, path: str) -> dict:
     records = list(index["photos"])
     records[row]["path"] = path
     return {**index, "photos": PhotoTable.from_records(records)}
+
+
+def index_with_paths(index_path: Path, photo_root: str, paths: dict[int, str]) -> dict:
+    """The index at `index_path` with some photos' paths changed, its photos in `photo_root`, thumbnails in
+    `index-thumbnails`."""
+    index = read_index(index_path)
+    for row, path in paths.items():
+        index = with_path(index, row, path)
+    index["photo_root"], index["thumbnail_dir"] = photo_root, "index-thumbnails"
+    return index
+
+
+def local_index_of(index_path: Path, folder: Path, files: dict[str, bytes]) -> Path:
+    """A locally built copy of the index at `index_path` whose photos 0, 1, … are `files`, in folder/photos."""
+    (folder / "photos").mkdir(parents=True)
+    for name, data in files.items():
+        (folder / "photos" / name).write_bytes(data)
+    path = folder / "index.pkl"
+    write_index(index_with_paths(index_path, str(folder / "photos"), dict(enumerate(files))), path)
+    thumbnail_dir_for(path).symlink_to(thumbnail_dir_for(index_path))
+    return path
 
 
 class RunsCode:
