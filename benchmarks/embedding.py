@@ -38,8 +38,8 @@ from precompute.resize import model_crop
 from precompute.runtime import TorchRunner, make_runner
 from precompute.scan import PhotoFile, scan_photos
 from precompute.thumbnails import write_thumbnails
+from tests.support.datasets import IMAGENET_SAMPLES as IMAGENET
 
-IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-samples"
 LARGE_SIZE = (4000, 3000)
 DEFAULT_LABEL = "efficientnet-lite0, 224 px: the default"
 CPU = torch.device("cpu")

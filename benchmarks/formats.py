@@ -27,9 +27,9 @@ from benchmarks.measure import Row
 from precompute.decoders import decode_photo
 from precompute.prepare import decode_for_model
 from precompute.preprocess import Preprocessing
+from tests.support.datasets import HOLIDAYS
 
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT.parent / "shared" / "datasets" / "holidays-dev" / "100300.jpg"
+SOURCE = HOLIDAYS / "100300.jpg"
 SIZE = (4000, 3000)
 MIN_SHORTER, MIN_LONGER = 256, 960  # efficientnet-lite0's resize and the preview's size: what indexing asks for
 SPEC = Preprocessing(resize=MIN_SHORTER, crop=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
@@ -44,8 +44,7 @@ def twelve_megapixels() -> Image.Image:
 
 def files() -> dict[str, tuple[str, bytes]]:
     """Label -> (file name, bytes): the photo in each format, encoded once."""
-    sys.path.insert(0, str(ROOT))
-    from tests.camera_files import dng, encoded
+    from tests.support.camera_files import dng, encoded
 
     photo = twelve_megapixels()
     jpeg = encoded(photo, "JPEG", quality=90)

@@ -1,6 +1,6 @@
 """A bounded load test: real gunicorn (2 workers) on 127.0.0.1, a few thousand mixed requests.
 
-    .venv/bin/python benchmarks/load_test.py [--index INDEX] [--requests 3000] [--concurrency 8]
+    .venv/bin/python -m benchmarks.load_test [--index INDEX] [--requests 3000] [--concurrency 8]
                                              [--searchers 2] [--threads 1]
 
 Sends gallery pages, photo pages, thumbnails, previews, API calls and
@@ -32,13 +32,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from core.index_file import read_index
+from tests.support.datasets import HOLIDAYS
+from tests.support.live_server import free_port, running_server
 
-from core.index_file import read_index  # noqa: E402
-from tests.live_server import free_port, running_server  # noqa: E402
-
-HOLIDAYS = ROOT.parent / "shared" / "datasets" / "holidays-dev"
 RSS_ALLOWANCE_KIB = 8 * 1024  # growth per worker, second half of the run, still counted as flat
 
 

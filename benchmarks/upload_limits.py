@@ -1,6 +1,6 @@
 """What one search by upload costs a worker: bombs refused from the header, and the largest photos accepted.
 
-    .venv/bin/python benchmarks/upload_limits.py [--index INDEX]
+    .venv/bin/python -m benchmarks.upload_limits [--index INDEX]
 
 Each upload is searched in a fresh process (`create_app` and its test client,
 the model loaded by a first ordinary search), which reports the answer, the
@@ -29,13 +29,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script
-    sys.path.insert(0, str(ROOT))
-
-from app.search import UPLOAD_MAX_PIXELS  # noqa: E402
-from core.jpeg_scans import MAX_SCANS  # noqa: E402
-from tests.hostile_photos import scan_bomb, write_upload_bombs  # noqa: E402
+from app.search import UPLOAD_MAX_PIXELS
+from core.jpeg_scans import MAX_SCANS
+from tests.support.hostile_photos import scan_bomb, write_upload_bombs
+from tests.support.live_server import ROOT
 
 BOMB = (8000, 6000)  # 48 MP
 AT_BUDGET = (7300, 5470)  # 39.9 MP
@@ -81,7 +78,7 @@ def _status_mib(field: str) -> float:
 
 
 def measured_in_a_fresh_process(index: Path, warm: Path, files: list[Path]) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--measure", str(index), str(warm), *map(str, files)]
+    command = [sys.executable, "-m", "benchmarks.upload_limits", "--measure", str(index), str(warm), *map(str, files)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"the measuring process failed:\n{done.stderr[-3000:]}")
@@ -121,7 +118,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lookalike-uploads-") as tmp:
         folder = Path(tmp)
         if args.index is None:
-            from tests.tiny_index import build_tiny_index
+            from tests.support.tiny_index import build_tiny_index
 
             args.index = build_tiny_index(folder / "tiny")
         from core.index_file import read_index

@@ -6,9 +6,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from app import create_app
 from app.settings import SETTINGS
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 MANIFEST = json.loads((ROOT / "app.json").read_text())
 
@@ -29,6 +31,7 @@ def test_every_config_var_is_described_and_lookalike_ones_are_settings_of_the_re
                 assert f"`{default}`" == registry[name].shown_default(), f"app.json gives {name} another default"
 
 
+@pytest.mark.slow
 def test_the_manifest_defaults_start_the_app(tiny_index: Path, monkeypatch):
     for name, setting in MANIFEST["env"].items():
         if "value" in setting:

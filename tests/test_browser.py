@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from core.index_file import read_index
-from tests.browser_session import DESKTOP, PHONE, Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
-from tests.live_server import ROOT, running_gunicorn
+from tests.support.browser_session import DESKTOP, PHONE, Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
+from tests.support.live_server import ROOT, running_gunicorn
 
 pytestmark = pytest.mark.browser
 
@@ -457,7 +457,7 @@ PRIVATE_PASSWORD = "a browser's password"
 
 @pytest.fixture(scope="module")
 def private_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from tests.tiny_index import build_tiny_index
+    from tests.support.tiny_index import build_tiny_index
 
     index = build_tiny_index(tmp_path_factory.mktemp("private"))
     log = index.with_name("gunicorn.log")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_session import Tab, browser  # noqa: F401 - browser is a fixture
-from tests.hostile_photos import EVIL_ORIGINALS
-from tests.index_samples import local_index_of
-from tests.live_server import running_gunicorn
+from tests.support.browser_session import Tab, browser  # noqa: F401 - browser is a fixture
+from tests.support.hostile_photos import EVIL_ORIGINALS
+from tests.support.index_samples import local_index_of
+from tests.support.live_server import running_gunicorn
 
 pytestmark = pytest.mark.browser
 

@@ -4,6 +4,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from core.index_file import read_index
 
 
@@ -11,6 +13,7 @@ def run_precompute(*args):
     return subprocess.run([sys.executable, "-m", "precompute", *map(str, args)], capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_summary_reports_indexed_skipped_model_and_index(holidays_dir, tmp_path):
     photos = tmp_path / "photos"
     (photos / "trip").mkdir(parents=True)
@@ -34,6 +37,7 @@ def test_summary_reports_indexed_skipped_model_and_index(holidays_dir, tmp_path)
     )
 
 
+@pytest.mark.slow
 def test_a_missing_folder_is_one_clear_line(tmp_path):
     result = run_precompute(tmp_path / "nope", "--out", tmp_path / "index.pkl")
     assert result.returncode == 1

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tools.evaluate.measures import list_recall
@@ -63,6 +64,7 @@ def test_near_duplicate_set_is_seeded_and_covers_every_edit(tmp_path):
     assert Image.open(tmp_path / "a" / rotated).getexif()[0x0112] == 6
 
 
+@pytest.mark.slow
 def test_evaluate_command_compares_each_configuration_with_the_baseline_on_both_halves(holidays_dir, imagenet_dir, tmp_path):
     holidays = tmp_path / "holidays"
     holidays.mkdir()

@@ -9,7 +9,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import pytest
 
 from benchmarks.synthetic_index import write_synthetic_index
 from core.index_file import read_index, write_index
-from tests.index_samples import valid_index, with_path
-from tests.live_server import ROOT
+from tests.support.index_samples import valid_index, with_path
+from tests.support.live_server import ROOT
+from tests.support.paused_run import start_paused, wait_until_paused
 from tools.export import COLUMNS, main
 
 
@@ -121,6 +121,7 @@ def large_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_index(tmp_path_factory.mktemp("large") / "index.pkl", 200_000, k=2, neighbours="random", dim=4)
 
 
+@pytest.mark.slow
 def test_the_export_streams_in_bounded_memory(large_index, tmp_path):
     """400,000 rows (30 MiB); the peak of Python allocations stays far below the output: one chunk's rows."""
     out = tmp_path / "similar.csv"
@@ -190,14 +191,22 @@ def test_bad_options_get_one_clear_line(tmp_path, capsys, monkeypatch, options, 
 
 
 def test_an_interrupted_export_leaves_the_previous_file(large_index, tmp_path):
+    """Ctrl-C once the first chunk's rows are in the temporary file (the run pauses there: tests.support.paused_run)."""
     out = tmp_path / "similar.csv"
     out.write_text("previous export\n")
-    export = subprocess.Popen([sys.executable, "-m", "tools.export", str(large_index), "--out", str(out)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    while export.poll() is None and not any(p.stat().st_size for p in tmp_path.glob(".similar.csv.*.tmp")):
-        time.sleep(0.01)  # until the export is partway: its temporary file has rows in it
-    export.send_signal(signal.SIGINT)
-    _, err = export.communicate()
+    with open(tmp_path / "stderr", "w+b") as stderr:
+        export = start_paused("tools.export.main", [str(large_index), "--out", str(out)], "tools.export._paths", 2,
+                              stderr=stderr)
+        try:
+            wait_until_paused(export)
+            assert [p.stat().st_size > 0 for p in tmp_path.glob(".similar.csv.*.tmp")] == [True]  # partway
+            export.send_signal(signal.SIGINT)
+            export.wait(timeout=120)
+        finally:
+            export.kill()
+            export.communicate()
+        stderr.seek(0)
+        err = stderr.read()
     assert export.returncode == 130, err
     assert err.decode() == "interrupted; nothing written\n"
     assert out.read_text() == "previous export\n"

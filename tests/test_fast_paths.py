@@ -21,7 +21,9 @@ from precompute.resize import model_crop, to_model_input
 from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
 from precompute.scan import scan_photos
 from precompute.thumbnails import write_thumbnails
-from tests.eager_reference import embed_scales
+from tests.support.eager_reference import embed_scales
+
+pytestmark = pytest.mark.slow
 
 CPU = torch.device("cpu")
 SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference

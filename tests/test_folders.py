@@ -12,8 +12,8 @@ from app import create_app
 from core.folder_scope import scoped_similar
 from core.folders import Folders, _fingerprints, _group_exactly, _group_spans
 from core.index_file import PhotoTable, path_columns, read_index, write_index
-from tests.folder_tree import FILE_TIME_NS, NOT_UTF8, PHOTOS, build_folder_index
-from tests.index_samples import without_metadata
+from tests.support.folder_tree import FILE_TIME_NS, NOT_UTF8, PHOTOS, build_folder_index
+from tests.support.index_samples import without_metadata
 
 LINK = re.compile(r'href="([^"]+)"')
 
@@ -224,7 +224,7 @@ def test_folder_names_with_markup_are_escaped(tmp_path):
     from markupsafe import escape
 
     from precompute.build import BuildOptions, build_index
-    from tests.tiny_index import write_photo
+    from tests.support.tiny_index import write_photo
 
     name = '<img src=x onerror="y">&'
     photos = tmp_path / "photos"

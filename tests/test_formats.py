@@ -26,7 +26,7 @@ from precompute.cli import ignored_summary
 from precompute.decode import DecodeError
 from precompute.decoders import decode_photo
 from precompute.isolation import in_child_process
-from tests.camera_files import dng, encoded, exif_block
+from tests.support.camera_files import dng, encoded, exif_block
 
 # Six scenes of holidays-dev; each is indexed as its JPEG and as one re-encoding of it.
 SCENES = ["100000.jpg", "100300.jpg", "101000.jpg", "102500.jpg", "104000.jpg", "105000.jpg"]

@@ -11,7 +11,7 @@ import pytest
 
 from app.cards import ASPECT_RATIOS, aspect_ratio_class
 from core.index_file import read_index
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 
 def test_the_stylesheet_defines_every_aspect_ratio_class_the_cards_use():

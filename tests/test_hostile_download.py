@@ -22,9 +22,9 @@ from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from app.settings import SettingError, read_settings
 from core.index_file import read_index, thumbnail_dir_for, write_index
-from tests.index_archives import QuietHandler, deploy_archive, serving
-from tests.index_samples import index_file_bytes, valid_index, with_path
-from tests.live_server import ROOT, free_port
+from tests.support.index_archives import QuietHandler, deploy_archive, serving
+from tests.support.index_samples import index_file_bytes, valid_index, with_path
+from tests.support.live_server import ROOT, free_port
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 STARTUP_FAILED = 4
@@ -148,6 +148,7 @@ class _SlowHandler(QuietHandler):
             pass
 
 
+@pytest.mark.slow
 def test_the_time_cap(deployed, tmp_path):
     with serving(tmp_path, _SlowHandler) as base_url:
         with pytest.raises(IndexDownloadError, match="took over LOOKALIKE_INDEX_TIMEOUT_S=1 s"):

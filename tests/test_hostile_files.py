@@ -18,7 +18,7 @@ from core.index_file import read_index
 from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_SOME_SKIPPED
 from precompute.decoders import decode_photo
-from tests.hostile_photos import AWKWARD, BAD, NON_UTF8_NAME, jpeg_bytes, photo_like, write_corpus
+from tests.support.hostile_photos import AWKWARD, BAD, NON_UTF8_NAME, jpeg_bytes, photo_like, write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 NON_UTF8 = os.fsdecode(NON_UTF8_NAME)  # how Python spells the name: the bad byte as a lone surrogate
@@ -36,6 +36,7 @@ def corpus_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path, Pat
     return result, folder, index_path
 
 
+@pytest.mark.slow
 def test_bad_files_are_skipped_with_their_reason_and_the_rest_indexed(corpus_run):
     result, _, index_path = corpus_run
     stdout, stderr = result.stdout.decode(), result.stderr.decode()
@@ -50,6 +51,7 @@ def test_bad_files_are_skipped_with_their_reason_and_the_rest_indexed(corpus_run
     assert {s["path"]: s["reason"] for s in index["skipped"]}.keys() == BAD.keys()
 
 
+@pytest.mark.slow
 def test_non_utf8_and_emoji_names_reach_the_web_page(corpus_run):
     _, folder, index_path = corpus_run
     client = create_app(index_path).test_client()

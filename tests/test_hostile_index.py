@@ -17,8 +17,8 @@ import pytest
 from app import create_app
 from benchmarks.synthetic_index import as_format_1
 from core.index_file import FORMAT_VERSION, MAX_K, MAX_PATH_BYTES, MAX_PATH_PARTS
-from tests.index_samples import RunsCode, index_file_bytes, valid_index, with_path
-from tests.live_server import free_port
+from tests.support.index_samples import RunsCode, index_file_bytes, valid_index, with_path
+from tests.support.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -129,6 +129,7 @@ def test_create_app_refuses_it(hostile, capsys):
 @pytest.mark.parametrize("preload", [True, False], ids=["Procfile", "bare-command"])
 @pytest.mark.parametrize("hostile", ["os.system via __reduce__", "truncated pickle", "truncated data", "format version 1",
                                      "newer format version", "neighbour id out of range"], indirect=True)
+@pytest.mark.slow
 def test_gunicorn_refuses_it(hostile, preload):
     """A real gunicorn, as the Procfile runs it (--preload) and without the flag (gunicorn.conf.py preloads)."""
     path, marker, words = hostile

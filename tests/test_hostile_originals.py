@@ -17,9 +17,9 @@ import pytest
 from app import create_app
 from app.index_download import DownloadLimits, fetch_index
 from core.index_file import read_index, thumbnail_dir_for, write_index
-from tests.hostile_photos import EVIL_ORIGINALS as EVIL
-from tests.index_archives import deploy_archive
-from tests.index_samples import index_with_paths, local_index_of
+from tests.support.hostile_photos import EVIL_ORIGINALS as EVIL
+from tests.support.index_archives import deploy_archive
+from tests.support.index_samples import index_with_paths, local_index_of
 
 
 def _built(tiny_index: Path, index: dict, folder: Path) -> Path:

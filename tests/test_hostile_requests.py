@@ -13,8 +13,8 @@ import pytest
 
 from app import create_app
 from core.index_file import read_index, thumbnail_dir_for, write_index
-from tests.index_samples import with_path
-from tests.live_server import running_gunicorn
+from tests.support.index_samples import with_path
+from tests.support.live_server import running_gunicorn
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 # Text from files a traversal could reach; none of it may ever come back.

@@ -23,8 +23,8 @@ from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from app.tar_headers import SPECIAL_HEADER_LIMIT
 from tools.index_archive import write_index_archive
 from core.index_file import read_index, thumbnail_dir_for, write_index
-from tests.index_archives import deploy_archive
-from tests.live_server import ROOT, free_port
+from tests.support.index_archives import deploy_archive
+from tests.support.live_server import ROOT, free_port
 from tests.test_hostile_download import GUNICORN, STARTUP_FAILED
 
 LIMITS = DownloadLimits(download_mb=100, unpacked_mb=10, seconds=60)
@@ -150,7 +150,8 @@ def test_publish_s_archive_and_the_plain_deploy_archive_still_load(tiny_index, f
     fetch_index(f"{base_url}/{written.path.name}", tmp_path / "a" / "index.pkl", LIMITS, with_thumbnails=False)
     fetch_index(f"{base_url}/plain.tar.gz", tmp_path / "b" / "index.pkl", LIMITS)
     assert read_index(tmp_path / "a" / "index.pkl")["photos"] == read_index(tmp_path / "b" / "index.pkl")["photos"]
-    assert ("é" * 120 + ".jpg") in os.listdir(tmp_path / "b" / "index-thumbnails")
+    # Its long name was read within the header caps; the thumbnail folder then keeps only thumbnail names.
+    assert sorted(os.listdir(tmp_path / "b" / "index-thumbnails")) == sorted(os.listdir(thumbnail_dir_for(tiny_index)))
 
 
 def test_gunicorn_refuses_the_long_name_bomb_in_one_line(file_server, tmp_path):

@@ -15,7 +15,7 @@ import torch
 from core.index_file import PhotoTable, path_columns, read_index, thumbnail_dir_for, write_index
 from precompute.build import BuildOptions, build_index
 from precompute.cli import main
-from tests.same_index import assert_same_index, by_path
+from tests.support.same_index import assert_same_index, by_path
 
 # The cheapest descriptor: these tests are about what is reused, not about quality.
 OPTIONS = BuildOptions(model="efficientnet-lite0", pooling="avg", scales=(), query_expansion=0, k=5, batch_size=8, workers=0)
@@ -94,6 +94,7 @@ def edit_collection(collection: Path, holiday_photos: list[Path], edit: str) -> 
 
 @pytest.mark.parametrize("query_expansion", [0, 2], ids=["plain", "αQE"])
 @pytest.mark.parametrize("edit", ["adds", "changes", "removes"])
+@pytest.mark.slow
 def test_each_kind_of_edit_updates_the_lists_to_what_a_full_rebuild_gives(collection, holiday_photos, tmp_path, edit, query_expansion):
     options = replace(OPTIONS, query_expansion=query_expansion)
     index_path = tmp_path / "out" / "index.pkl"
@@ -214,6 +215,7 @@ def test_another_pooling_rebuilds_in_full(collection, tmp_path):
     assert "pooling: 'avg', now 'gem'" in report.rebuild_reason
 
 
+@pytest.mark.slow
 def test_approx_from_the_command_line_and_its_update(collection, holiday_photos, tmp_path, capsys):
     index_path = tmp_path / "index.pkl"
     args = [str(collection), "--out", str(index_path), "--model", "efficientnet-lite0", "--workers", "0", "--k", "5",

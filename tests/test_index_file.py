@@ -19,7 +19,7 @@ from core.index_file import (
     write_index,
 )
 from precompute.thumbnails import write_thumbnails
-from tests.index_samples import RunsCode, photo_record, valid_index
+from tests.support.index_samples import RunsCode, photo_record, valid_index
 
 
 def small_index(n: int = 3, k: int = 2, dim: int = 4) -> dict:

@@ -13,7 +13,7 @@ from app import create_app
 from benchmarks.synthetic_index import as_format_1
 from core.index_file import FORMAT_VERSION, read_index
 from precompute.cli import main
-from tests.tiny_index import PHOTOS, build_tiny_index
+from tests.support.tiny_index import PHOTOS, build_tiny_index
 
 
 def test_the_next_precompute_run_upgrades_a_version_1_index(tmp_path: Path, capsys):

@@ -10,7 +10,7 @@ from app.search import UploadRejected, check_upload
 from precompute.decode import DecodeError
 from precompute.decoders import decode_photo
 from core.jpeg_scans import MAX_SCANS, scan_count
-from tests.hostile_photos import jpeg_bytes, photo_like, scan_bomb
+from tests.support.hostile_photos import jpeg_bytes, photo_like, scan_bomb
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,10 @@ import pytest
 from benchmarks.load_test import fetch, worker_pids
 from benchmarks.upload_limits import BOMB
 from core.index_file import read_index
-from tests.hostile_photos import scan_bomb, write_upload_bombs
-from tests.live_server import free_port, running_server
+from tests.support.hostile_photos import scan_bomb, write_upload_bombs
+from tests.support.live_server import free_port, running_server
+
+pytestmark = pytest.mark.slow
 
 WORKERS = 2
 PAGE_THREADS = 3

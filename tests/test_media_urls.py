@@ -16,8 +16,8 @@ import pytest
 
 from app import create_app
 from core.index_file import read_index
-from tests.media_bucket import fetch, image_sources, index_alone, make_public, put_thumbnails
-from tests.s3_server import running_s3
+from tests.support.media_bucket import fetch, image_sources, index_alone, make_public, put_thumbnails
+from tests.support.s3_server import running_s3
 
 BUCKET = "lookalike-media"
 PREFIX = "gallery/"

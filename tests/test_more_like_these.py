@@ -14,7 +14,7 @@ from core.index_file import new_index, read_index, write_index
 from core.relevance_feedback import UNLIKE_WEIGHT
 from precompute.neighbours.query_expansion import expanded_descriptors
 from precompute.neighbours.search import top_k
-from tests.index_samples import photo_record
+from tests.support.index_samples import photo_record
 
 
 def _write(path: Path, embeddings: np.ndarray, neighbours: np.ndarray, scores: np.ndarray, **model) -> Path:

@@ -14,7 +14,7 @@ from flask import template_rendered
 from app import create_app
 from app.page_cache import RenderedPages
 from core.index_file import read_index
-from tests.tiny_index import build_tiny_index
+from tests.support.tiny_index import build_tiny_index
 
 
 def _fetch(index: Path, url: str, times: int):

@@ -22,9 +22,9 @@ from core.index_file import (
 from precompute.build import BuildOptions, build_index
 from precompute.decoders import decode_photo
 from precompute.photo_metadata import camera_name, summarise_exif
-from tests.exif_photos import GPS_LATITUDE, write_exif_photo
-from tests.index_samples import index_file_bytes, photo_record, valid_index, without_metadata
-from tests.tiny_index import write_photo
+from tests.support.exif_photos import GPS_LATITUDE, write_exif_photo
+from tests.support.index_samples import index_file_bytes, photo_record, valid_index, without_metadata
+from tests.support.tiny_index import write_photo
 
 OPTIONS = BuildOptions(model="efficientnet-lite0", k=2, workers=0, batch_size=4)
 JUNE_15 = int(datetime(2021, 6, 15, 14, 30, tzinfo=timezone.utc).timestamp())

@@ -13,7 +13,7 @@ from gunicorn.glogging import Logger
 
 from app.access import public_bind_warning
 from app.settings import read_settings
-from tests.live_server import ROOT, running_gunicorn
+from tests.support.live_server import ROOT, running_gunicorn
 
 
 @pytest.mark.parametrize("binds, public", [

@@ -27,9 +27,9 @@ from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from core.index_file import read_index, thumbnail_dir_for
 from precompute.build import BuildOptions, build_index
-from tests.s3_outage import outage_proxy
-from tests.s3_server import TEST_CREDENTIALS, running_s3
-from tests.tiny_index import PHOTOS, build_tiny_index, write_photo
+from tests.support.s3_outage import outage_proxy
+from tests.support.s3_server import TEST_CREDENTIALS, running_s3
+from tests.support.tiny_index import PHOTOS, build_tiny_index, write_photo
 from tools import publish
 from tools.bucket_sync import UNREACHABLE_IN_A_ROW
 from tools.media_objects import IMMUTABLE, ORIGINAL_CACHE
@@ -94,6 +94,7 @@ def test_every_thumbnail_and_preview_is_published_with_its_type_and_caching(holi
     assert "Traceback" not in first.stderr + second.stderr
 
 
+@pytest.mark.slow
 def test_after_adding_photos_only_theirs_are_uploaded(tmp_path, s3, capsys):
     index = build_tiny_index(tmp_path)
     target = ["--to", f"s3://{BUCKET}/site/", "--endpoint-url", s3.url, "--originals"]
@@ -117,6 +118,7 @@ def test_after_adding_photos_only_theirs_are_uploaded(tmp_path, s3, capsys):
         "site/originals/zeta.jpg", "site/originals/eta.jpg"}
 
 
+@pytest.mark.slow
 def test_a_rerun_reads_only_the_files_changed_since_publish_hashed_them(tmp_path, s3, capsys):
     """The record beside the index spares a rerun reading every original; the listing still has the last word."""
     index = build_tiny_index(tmp_path)
@@ -180,6 +182,7 @@ def test_once_the_endpoint_is_down_the_rest_is_not_tried_and_a_rerun_finishes(ho
         assert len(objects(s3)) == expected
 
 
+@pytest.mark.slow
 def test_sigterm_midway_stops_with_one_line_and_a_rerun_finishes(tiny_index, s3):
     total = 2 * len(PHOTOS)
     with outage_proxy(s3.url, uploads_allowed=3, hang=True) as endpoint:
@@ -273,6 +276,7 @@ def test_an_original_swapped_for_a_link_out_of_the_folder_or_changed_is_withheld
         assert b"private notes" not in s3.client().get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
 
 
+@pytest.mark.slow
 def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3(tiny_index, s3, capsys, tmp_path, monkeypatch):
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url, "--index-archive")
     assert status == 0

@@ -9,7 +9,7 @@ import pytest
 
 from core.index_file import read_index
 from precompute.query import DescriberUnavailable, UnreadablePhoto, load_describer
-from tests.tiny_index import build_tiny_index
+from tests.support.tiny_index import build_tiny_index
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +17,7 @@ def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_index(tmp_path_factory.mktemp("tiny"))
 
 
+@pytest.mark.slow
 def test_a_photos_bytes_give_the_descriptor_the_index_holds(tiny_index: Path):
     index = read_index(tiny_index)
     describe = load_describer(index["model"])

@@ -20,7 +20,9 @@ from torchvision.transforms.functional import pil_to_tensor
 from core.index_file import read_index
 from precompute.models import ModelUnavailable, load_model
 from precompute.resize import to_model_input
-from tests.resnet18_reference import layer_output, save_random_weights
+from tests.support.resnet18_reference import layer_output, save_random_weights
+
+pytestmark = pytest.mark.slow
 
 PHOTOS = [Path(skimage.data.__file__).parent / name for name in ("astronaut.png", "chelsea.png", "coffee.png")]
 

@@ -22,7 +22,7 @@ from app.search import UPLOAD_MAX_PIXELS
 from benchmarks.upload_limits import BOMB, measured_in_a_fresh_process
 from core.index_file import read_index, thumbnail_dir_for, write_index
 from core.jpeg_scans import MAX_SCANS
-from tests.hostile_photos import UPLOAD_BOMBS, scan_bomb, write_upload_bombs
+from tests.support.hostile_photos import UPLOAD_BOMBS, scan_bomb, write_upload_bombs
 
 # Far less than decoding one of them costs (380 MiB and more for 40 MP; benchmarks/README.md), far more than
 # the uploads' bytes and their multipart copies.
@@ -36,6 +36,7 @@ def bombs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_bombs_of_every_format_are_refused_from_the_header(tiny_index: Path, bombs: Path):
     assert BOMB[0] * BOMB[1] > UPLOAD_MAX_PIXELS, "over the upload budget, well under indexing's 200 MP"
     ordinary = Path(read_index(tiny_index)["photo_root"]) / "alpha.jpg"

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from app.settings import SETTINGS, SettingError, Settings, markdown_table, read_settings
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 MARKER = "<!-- generated: python -m app.settings -->\n"
 

@@ -13,6 +13,8 @@ from app import create_app
 from core.index_file import read_index, thumbnail_dir_for
 from precompute.neighbours.exact import top_k_neighbours
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from core.index_file import read_index
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 
 def put_thumbnails(client, bucket: str, prefix: str, index_path: Path) -> dict[str, bytes]:
