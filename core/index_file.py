@@ -37,14 +37,14 @@ import mmap
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from core.atomic_write import atomic_file
 
 FORMAT = "lookalike-index"
 FORMAT_VERSION = 2
@@ -401,35 +401,6 @@ def write_index(index: dict, path: Path) -> None:
     """Write `index` to `path` atomically: readers see the old file or the new, never a mix."""
     with atomic_file(Path(path)) as out:
         dump_index(index, out)
-
-
-@contextmanager
-def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO]:
-    """A temporary file beside `path` (`open`'s mode and options), synced and renamed over `path` when the block ends.
-
-    If the block raises (an error, Ctrl-C), the temporary file is removed and `path` is left as it was.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, mode, **options) as out:
-            permit_as_created(out.fileno())
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def permit_as_created(fd: int) -> None:
-    """Give a temporary file the permissions `open` would have (0666 less the umask), not mkstemp's owner-only 0600.
-
-    A web server often runs as another user than the one who built the index.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
 
 
 def dump_index(index: dict, out: IO[bytes]) -> None:

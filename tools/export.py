@@ -38,7 +38,8 @@ from typing import TextIO
 
 import numpy as np
 
-from core.index_file import IndexFileError, PhotoTable, atomic_file, read_index
+from core.atomic_write import atomic_file
+from core.index_file import IndexFileError, PhotoTable, read_index
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("photo_id", "photo_path", "rank", "similar_id", "similar_path", "score")
