@@ -16,7 +16,7 @@ from app import create_app
 from app.catalog import display_name
 from core.index_file import read_index
 from precompute.build import BuildOptions, build_index
-from precompute.cli import EXIT_SOME_SKIPPED
+from precompute.cli import EXIT_INCOMPLETE
 from precompute.decode import decode_photo
 from tests.hostile_photos import AWKWARD, BAD, NON_UTF8_NAME, jpeg_bytes, photo_like, write_corpus
 
@@ -40,7 +40,7 @@ def test_bad_files_are_skipped_with_their_reason_and_the_rest_indexed(corpus_run
     result, _, index_path = corpus_run
     stdout, stderr = result.stdout.decode(), result.stderr.decode()
     assert "Traceback" not in stderr
-    assert result.returncode == EXIT_SOME_SKIPPED, stderr
+    assert result.returncode == EXIT_INCOMPLETE, stderr
     assert f"Indexed {len(AWKWARD) + 1} photos" in stdout
     assert f"Skipped {len(BAD)}:" in stdout
     for name, reason in BAD.items():

@@ -20,7 +20,6 @@ import argparse
 import csv
 import json
 import re
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,22 +29,15 @@ from core.duplicate_groups import (
     DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
 )
 from core.index_file import IndexFileError, PhotoTable, read_index
+from precompute.command_line import (
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, sigterm_as_interrupt,
+)
 from tools.duplicate_moves import Move, MoveRefused, Outcome, move_photo
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_SOME_NOT_MOVED = 3
-EXIT_INTERRUPTED = 130
 CSV_FIELDS = ("group", "suggested_keep", "id", "path", "width", "height", "size", "exif_tags", "taken", "taken_source")
 _GROUPS_AT_ONCE = 1024  # photo dicts are made this many groups at a time, so a million photos stream
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # control characters and line separators
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _threshold(text: str) -> float:
@@ -59,10 +51,10 @@ def _threshold(text: str) -> float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog="python -m tools.duplicates",
         description=__doc__.splitlines()[0].split(": ", 1)[1],
-        epilog=f"The suggested keep of a group is {KEEP_RULE}. Exit status: {EXIT_OK} done, {EXIT_SOME_NOT_MOVED} some "
+        epilog=f"The suggested keep of a group is {KEEP_RULE}. Exit status: {EXIT_OK} done, {EXIT_INCOMPLETE} some "
         f"photos not moved (each listed; untouched), {EXIT_ERROR} nothing done (unreadable index, unusable DIR), "
         f"{EXIT_USAGE} bad option, {EXIT_INTERRUPTED} interrupted (every file moved whole or untouched).",
     )
@@ -199,22 +191,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"would move {shown(str(photo_root / move.path))} -> {shown(str(args.move_to / move.path))}", file=out)
         return EXIT_OK
     outcomes: list[Outcome] = []
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     interrupted = False
     try:
-        move_all(planned_moves(groups, index["photos"]), photo_root, args.move_to, out, outcomes)
+        with sigterm_as_interrupt():
+            move_all(planned_moves(groups, index["photos"]), photo_root, args.move_to, out, outcomes)
     except KeyboardInterrupt:
         interrupted = True
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print("\n".join(summary(outcomes, args.move_to, interrupted)), file=out)
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_SOME_NOT_MOVED if any(not o.moved or o.problem for o in outcomes) else EXIT_OK
-
-
-def _interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    return EXIT_INCOMPLETE if any(not o.moved or o.problem for o in outcomes) else EXIT_OK
 
 
 if __name__ == "__main__":
