@@ -30,18 +30,17 @@ import contextvars
 import datetime
 import functools
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlsplit
 
 from app.links import loopback_host
+from core.bucket import BucketError, BucketPlace
 
 DEFAULT_LIFETIME_S = 3600
 MIN_LIFETIME_S = 4  # a window of one second: for tests
 MAX_LIFETIME_S = 7 * 24 * 3600  # the longest SigV4 allows
 WINDOWS_PER_LIFETIME = 4
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 _SIGNER = "lookalike-windowed-s3v4"  # our name for botocore's S3 SigV4 with the signing time pinned to the window
 
 
@@ -108,11 +107,12 @@ def configured_media(variable: str = "LOOKALIKE_MEDIA_URL", environ: Mapping[str
     if parts.query or parts.fragment:
         raise MediaSettingError(f"{variable} must not have a query or fragment: {text!r}")
     if parts.scheme == "s3":
-        if not _BUCKET.fullmatch(parts.netloc):
-            raise MediaSettingError(f"{variable} names no valid bucket: {text!r} (s3://BUCKET/PREFIX/)")
-        prefix = parts.path.strip("/")
+        try:
+            place = BucketPlace.parse(text, what=variable)
+        except BucketError as err:
+            raise MediaSettingError(f"{variable} names no valid bucket and prefix: {err}") from None
         lifetime = _lifetime(environ.get("LOOKALIKE_MEDIA_URL_LIFETIME_S", "").strip())
-        return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", lifetime)
+        return PresignedMedia(place.bucket, place.prefix, lifetime)
     if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and loopback_host(parts.hostname):
         return PublicMedia(text)
     raise MediaSettingError(

@@ -111,6 +111,7 @@ def test_a_private_gallery_refuses_public_originals_too(tiny_index, monkeypatch,
         ({"LOOKALIKE_MEDIA_URL": "http://media.example.com/gallery/"}, "plain http:// only from this machine"),
         ({"LOOKALIKE_MEDIA_URL": "https://cdn.example.com/media/?v=1"}, "must not have a query"),
         ({"LOOKALIKE_MEDIA_URL": "s3://x/gallery/"}, "names no valid bucket"),
+        ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/../gallery/"}, "no '.' or '..' names"),  # publish's rule
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "0"}, "whole seconds from 4"),
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "604801"}, "a week"),
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "1h"}, "whole seconds"),
