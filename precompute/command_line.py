@@ -7,6 +7,7 @@ Kept free of torch so that light commands (publish, duplicates) start at once.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -52,6 +53,21 @@ def at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
         if maximum is not None and value > maximum:
             raise argparse.ArgumentTypeError(f"must be {maximum} or less, got {value}")
+        return value
+
+    return parse
+
+
+def number_from(minimum: float, maximum: float, what: str = "a number") -> Callable[[str], float]:
+    """An argparse type: a number from `minimum` to `maximum` (never nan), `what` naming it in the error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not minimum <= value <= maximum:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be {what} from {minimum} to {maximum}, got {text!r}")
         return value
 
     return parse

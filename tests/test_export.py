@@ -152,7 +152,7 @@ def _status(argv: list[str]) -> int:
     (["--k", "11"], 2, "error: --k 11: the index keeps 2 similar photos per photo"),
     (["--k", "0"], 2, "--k must be at least 1"),
     (["--k", "two"], 2, "invalid int value"),
-    (["--min-score", "nan"], 2, "must be a cosine from -1 to 1, not 'nan'"),
+    (["--min-score", "nan"], 2, "must be a cosine from -1 to 1, got 'nan'"),
     (["--min-score", "1.5"], 2, "must be a cosine from -1 to 1"),
     (["--format", "xml"], 2, "invalid choice"),
     (["--out", "no-such-folder/similar.csv"], 1, "error: cannot write no-such-folder/similar.csv: no folder"),

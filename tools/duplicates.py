@@ -30,7 +30,8 @@ from core.duplicate_groups import (
 )
 from core.index_file import IndexFileError, PhotoTable, read_index
 from precompute.command_line import (
-    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, sigterm_as_interrupt,
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, number_from,
+    sigterm_as_interrupt,
 )
 from tools.duplicate_moves import Move, MoveRefused, Outcome, move_photo
 
@@ -38,16 +39,6 @@ CSV_FIELDS = ("group", "suggested_keep", "id", "path", "width", "height", "size"
 _GROUPS_AT_ONCE = 1024  # photo dicts are made this many groups at a time, so a million photos stream
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # control characters and line separators
-
-
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not MIN_THRESHOLD <= value <= MAX_THRESHOLD:
-        raise argparse.ArgumentTypeError(f"must be a number from {MIN_THRESHOLD} to {MAX_THRESHOLD}, got {text!r}")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,7 +50,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{EXIT_USAGE} bad option, {EXIT_INTERRUPTED} interrupted (every file moved whole or untouched).",
     )
     parser.add_argument("index", type=Path, help="index file written by python -m precompute")
-    parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=number_from(MIN_THRESHOLD, MAX_THRESHOLD), default=DEFAULT_THRESHOLD,
                         help="similarity at which photos are duplicates (default: %(default)s, see docs/quality.md)")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="listing format (default: %(default)s)")
     parser.add_argument("--move-to", type=Path, metavar="DIR",

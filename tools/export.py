@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import sys
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ import numpy as np
 
 from core.atomic_write import atomic_file
 from core.index_file import IndexFileError, PhotoTable, read_index
+from precompute.command_line import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, number_from
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("photo_id", "photo_path", "rank", "similar_id", "similar_path", "score")
@@ -113,22 +113,12 @@ def output(path: Path | None) -> Iterator[TextIO]:
         yield stream
 
 
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not -1.0 <= value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a cosine from -1 to 1, not {text!r}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("index", type=Path, help="the index file written by python -m precompute")
     parser.add_argument("--format", choices=FORMATS, default="csv", help="csv (with a header row) or jsonl (default: %(default)s)")
     parser.add_argument("--k", type=int, help="similar photos per photo, best first (default: all the index keeps)")
-    parser.add_argument("--min-score", type=_score, metavar="S", help="only pairs scoring at least S (a cosine, -1 to 1)")
+    parser.add_argument("--min-score", type=number_from(-1, 1, "a cosine"), metavar="S", help="only pairs scoring at least S (a cosine, -1 to 1)")
     parser.add_argument("--out", type=Path, help="write to FILE, atomically (default: stdout)")
     args = parser.parse_args(argv)
     if args.k is not None and args.k < 1:
@@ -143,30 +133,30 @@ def main(argv: list[str] | None = None) -> int:
         stored = index["neighbors"].shape[1]
         if args.k is not None and args.k > stored:
             print(f"error: --k {args.k}: the index keeps {stored} similar photos per photo", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         if args.out is not None and not args.out.parent.is_dir():
             print(f"error: cannot write {args.out}: no folder {args.out.parent}", file=sys.stderr)
-            return 1
+            return EXIT_ERROR
         with output(args.out) as out:
             done = export(index, out, args.format, args.k, args.min_score)
     except IndexFileError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours, and nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as err:
         print(f"error: cannot write {args.out or 'stdout'}: {err.strerror or err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted; nothing written" if args.out else "interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     where = f" to {args.out}" if args.out else ""
     print(f"Exported {done.rows:,} rows for {done.photos:,} photos{where}.", file=sys.stderr)
     if done.undecodable:
         print(f"note: paths not valid UTF-8: {len(done.undecodable):,}; their undecodable bytes are written as U+FFFD "
               "(join on the ids)", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":
