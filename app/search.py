@@ -27,6 +27,8 @@ import warnings
 import numpy as np
 from PIL import Image
 
+from core.index_file import ModelInfo
+
 SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
 
 # What `precompute.scan` indexes, by what Pillow says the content is (never by
@@ -80,7 +82,7 @@ def _positive_int(variable: str, default: int) -> int:
 class QueryEmbedder:
     """Turns uploaded image bytes into a unit-length embedding comparable with the index's."""
 
-    def __init__(self, model_info: dict, embedding_width: int | None = None, setting: str = "auto"):
+    def __init__(self, model_info: ModelInfo, embedding_width: int | None = None, setting: str = "auto"):
         self.model_info = model_info
         self._lock = threading.Lock()
         self._describe = None  # photo bytes -> descriptor, once loaded (precompute.query)
@@ -89,12 +91,12 @@ class QueryEmbedder:
         self._unavailable: str | None = (
             ("Search by photo is turned off on this server (LOOKALIKE_SEARCH=off)." if setting == "off" else None)
             or _missing_dependencies()
-            or (None if model_info.get("preprocessing") else "Search by photo is off: the index does not record its preprocessing.")
+            or (None if model_info.preprocessing else "Search by photo is off: the index does not record its preprocessing.")
         )
-        if self._unavailable is None and embedding_width is not None and embedding_width != model_info.get("dim"):
+        if self._unavailable is None and embedding_width is not None and embedding_width != model_info.dim:
             self._unavailable = (
                 f"Search by photo is off: the index holds {embedding_width}-d embeddings, "
-                f"but its model {model_info.get('name')!r} gives {model_info.get('dim')}-d ones."
+                f"but its model {model_info.name!r} gives {model_info.dim}-d ones."
             )
 
     @property
@@ -147,7 +149,7 @@ def _missing_dependencies() -> str | None:
     return None
 
 
-def _load_describer(model_info: dict, threads: int):
+def _load_describer(model_info: ModelInfo, threads: int):
     """The index's own model, loaded the way precompute loaded it, on a deliberate share of the cores."""
     from precompute.query import DescriberUnavailable, load_describer
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from core.index_file import PhotoTable, dump_index, new_index, thumbnail_name
+from core.index_file import Index, PhotoTable, dump_index, new_index, thumbnail_name
 from precompute.neighbours.exact import top_k_neighbours
 
 
@@ -27,7 +29,7 @@ def without_metadata(record: dict) -> dict:
     return {key: value for key, value in record.items() if key not in ("taken", "taken_source", "camera", "exif_tags")}
 
 
-def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
+def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> Index:
     """A small, well-formed index: tests change one thing in it and expect exactly that refused."""
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(n, dim)).astype(np.float32)
@@ -40,18 +42,18 @@ def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
     )
 
 
-def index_file_bytes(index: dict) -> bytes:
+def index_file_bytes(index: Index | dict) -> bytes:
     """What `write_index` would write, in memory: for archives and hand-made files."""
     out = io.BytesIO()
     dump_index(index, out)
     return out.getvalue()
 
 
-def with_path(index: dict, row: int, path: str) -> dict:
+def with_path(index: Index, row: int, path: str) -> Index:
     """The index with one photo's path changed."""
-    records = list(index["photos"])
+    records = list(index.photos)
     records[row]["path"] = path
-    return {**index, "photos": PhotoTable.from_records(records)}
+    return replace(index, photos=PhotoTable.from_records(records))
 
 
 class RunsCode:

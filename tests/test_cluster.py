@@ -230,7 +230,7 @@ def test_a_killed_driver_leaves_the_previous_index_untouched(cluster, holidays_s
         assert b"Traceback" not in seen and b"SIGTERM received" not in seen  # Ray's native handler prints the latter
     assert index_path.read_bytes() == before
     assert [p.name for p in index_path.parent.iterdir() if ".tmp" in p.name] == []
-    assert len(read_index(index_path)["photos"]) == 3
+    assert len(read_index(index_path).photos) == 3
 
 
 @needs_ray

@@ -161,31 +161,31 @@ def main(argv: list[str] | None = None) -> int:
     except IndexFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], args.threshold)
+    groups = find_groups(index.neighbours, index.scores, index.photos, args.threshold)
     out = sys.stdout
     out.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8 is written back as it was
     if groups.crowded:
-        print(f"note: {groups.crowded} photos have all {index['neighbors'].shape[1]} stored similar photos at or above "
+        print(f"note: {groups.crowded} photos have all {index.k} stored similar photos at or above "
               f"{args.threshold}, so they may have more copies than the index lists; index with a larger --k to find them",
               file=sys.stderr)
     if args.move_to is None:
-        (write_json if args.format == "json" else write_csv)(groups, index["photos"], out)
+        (write_json if args.format == "json" else write_csv)(groups, index.photos, out)
         return EXIT_OK
-    photo_root = args.photo_root or Path(index["photo_root"])
+    photo_root = args.photo_root or Path(index.photo_root)
     problem = destination_problem(args.move_to, photo_root)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
     print(f"{len(groups)} groups of {groups.photos} photos at similarity ≥ {args.threshold}; keeping {KEEP_RULE}.", file=out)
     if args.dry_run:
-        for move in planned_moves(groups, index["photos"]):
+        for move in planned_moves(groups, index.photos):
             print(f"would move {shown(str(photo_root / move.path))} -> {shown(str(args.move_to / move.path))}", file=out)
         return EXIT_OK
     outcomes: list[Outcome] = []
     interrupted = False
     try:
         with sigterm_as_interrupt():
-            move_all(planned_moves(groups, index["photos"]), photo_root, args.move_to, out, outcomes)
+            move_all(planned_moves(groups, index.photos), photo_root, args.move_to, out, outcomes)
     except KeyboardInterrupt:
         interrupted = True
     print("\n".join(summary(outcomes, args.move_to, interrupted)), file=out)

@@ -38,7 +38,7 @@ from typing import TextIO
 import numpy as np
 
 from core.atomic_write import atomic_file
-from core.index_file import IndexFileError, PhotoTable, read_index
+from core.index_file import Index, IndexFileError, PhotoTable, read_index
 from precompute.command_line import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, number_from
 
 FORMATS = ("csv", "jsonl")
@@ -53,10 +53,10 @@ class Exported:
     undecodable: set[int] = field(default_factory=set)  # rows whose path was written with U+FFFD (rare: kept all)
 
 
-def export(index: dict, out: TextIO, fmt: str, k: int | None = None, min_score: float | None = None) -> Exported:
+def export(index: Index, out: TextIO, fmt: str, k: int | None = None, min_score: float | None = None) -> Exported:
     """Write the similar lists of `index` to `out`, chunk by chunk; `k` (≤ the stored k) cuts each list, `min_score` filters."""
-    photos: PhotoTable = index["photos"]
-    neighbours, scores = index["neighbors"], index["scores"]
+    photos: PhotoTable = index.photos
+    neighbours, scores = index.neighbours, index.scores
     k = neighbours.shape[1] if k is None else k
     write = _csv_writer(out) if fmt == "csv" else _jsonl_writer(out)
     done = Exported(photos=len(photos))
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         index = read_index(args.index)
-        stored = index["neighbors"].shape[1]
+        stored = index.k
         if args.k is not None and args.k > stored:
             print(f"error: --k {args.k}: the index keeps {stored} similar photos per photo", file=sys.stderr)
             return EXIT_USAGE
