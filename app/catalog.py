@@ -30,7 +30,7 @@ import numpy as np
 from app.photo_order import PhotoOrder
 from core.folder_scope import ScopedList, scoped_similar
 from core.folders import Folders
-from core.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
+from core.index_file import Index, IndexFileError, ModelInfo, PhotoTable, display_name, read_index, system_folder
 from core.indexed_files import open_inside, within
 from core.relevance_feedback import best_rows, feedback_query
 
@@ -75,23 +75,23 @@ class Catalog:
 
     def __init__(
         self,
-        index: dict,
+        index: Index,
         index_path: Path,
         photo_root: Path | None = None,
         originals: "Media | None" = None,
         *,
         confined: bool = False,
     ):
-        self.photos: PhotoTable = index["photos"]
-        embeddings = index["embeddings"]
+        self.photos: PhotoTable = index.photos
+        embeddings = index.embeddings
         # An index may carry no embeddings (N×0): then nothing can be ranked beyond the stored lists.
         self.embeddings: np.ndarray | None = embeddings if embeddings.shape[1] and len(embeddings) else None
-        self.neighbours: np.ndarray = index["neighbors"]
-        self.scores: np.ndarray = index["scores"]
-        self.model: dict = index["model"]
-        self.created: str = index.get("created", "")
+        self.neighbours: np.ndarray = index.neighbours
+        self.scores: np.ndarray = index.scores
+        self.model: ModelInfo = index.model
+        self.created: str = index.created
         index_folder = index_path.parent.resolve()
-        self.thumbnail_dir = (index_folder / index["thumbnail_dir"]).resolve()
+        self.thumbnail_dir = (index_folder / index.thumbnail_dir).resolve()
         if system_folder(self.thumbnail_dir):
             raise IndexFileError(f"{index_path}: the thumbnail folder {self.thumbnail_dir} is a system folder")
         self.originals = originals  # a store (app/media.py) when originals live elsewhere: S3, a CDN
@@ -100,7 +100,7 @@ class Catalog:
         self.photo_root: Path | None = None
         if self.originals is None:
             self.photo_root, self.photo_root_note = served_photo_root(
-                index["photo_root"], index_folder, self.thumbnail_dir, photo_root, confined
+                index.photo_root, index_folder, self.thumbnail_dir, photo_root, confined
             )
         self.row: Callable[[int], int | None] = _row_finder(self.photos.ids)
         self.folders = Folders(self.photos)

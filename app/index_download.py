@@ -79,9 +79,9 @@ def fetch_index(url: str, index_path: Path, limits: DownloadLimits = DownloadLim
         if not with_thumbnails:
             os.replace(new_index, index_path)
             return
-        if index["thumbnail_dir"] != thumbnails.name:
+        if index.thumbnail_dir != thumbnails.name:
             raise IndexDownloadError(
-                f"the index in {url} keeps its thumbnails in {index['thumbnail_dir']!r}, but an index named "
+                f"the index in {url} keeps its thumbnails in {index.thumbnail_dir!r}, but an index named "
                 f"{index_path.name} keeps them in {thumbnails.name!r}: build it with --out .../{index_path.name}"
             )
         new_thumbnails = unpacked / thumbnails.name

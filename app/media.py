@@ -30,18 +30,17 @@ import contextvars
 import datetime
 import functools
 import os
-import re
 import time
 from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 from app.links import loopback_host
+from core.bucket import BucketError, BucketPlace
 
 DEFAULT_LIFETIME_S = 3600
 MIN_LIFETIME_S = 4  # a window of one second: for tests
 MAX_LIFETIME_S = 7 * 24 * 3600  # the longest SigV4 allows
 WINDOWS_PER_LIFETIME = 4
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 _SIGNER = "lookalike-windowed-s3v4"  # our name for botocore's S3 SigV4 with the signing time pinned to the window
 
 
@@ -105,8 +104,10 @@ def checked_store_url(text: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"must not have a query or fragment: {text!r}")
     if parts.scheme == "s3":
-        if not _BUCKET.fullmatch(parts.netloc):
-            raise ValueError(f"names no valid bucket: {text!r} (s3://BUCKET/PREFIX/)")
+        try:
+            BucketPlace.parse(text, what="the URL")
+        except BucketError as err:
+            raise ValueError(f"names no valid bucket and prefix: {err}") from None
         return text
     if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and loopback_host(parts.hostname):
         return text
@@ -120,10 +121,9 @@ def configured_media(url: str | None, lifetime_s: int = DEFAULT_LIFETIME_S) -> M
     """The store a checked `url` names (presigned URLs living `lifetime_s`), or None without one."""
     if url is None:
         return None
-    parts = urlsplit(url)
-    if parts.scheme == "s3":
-        prefix = parts.path.strip("/")
-        return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", lifetime_s)
+    if url.startswith("s3://"):
+        place = BucketPlace.parse(url, what="the URL")  # checked already (checked_store_url)
+        return PresignedMedia(place.bucket, place.prefix, lifetime_s)
     return PublicMedia(url)
 
 

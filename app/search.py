@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from core.formats import register_decoders
+from core.index_file import ModelInfo
 from core.jpeg_scans import TooManyScans, check_scan_count
 
 SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
@@ -76,7 +77,7 @@ class QueryEmbedder:
 
     def __init__(
         self,
-        model_info: dict,
+        model_info: ModelInfo,
         embedding_width: int | None = None,
         setting: str = "auto",
         threads: int = DEFAULT_SEARCH_THREADS,
@@ -90,12 +91,12 @@ class QueryEmbedder:
         self._unavailable: str | None = (
             ("Search by photo is turned off on this server (LOOKALIKE_SEARCH=off)." if setting == "off" else None)
             or _missing_dependencies()
-            or (None if model_info.get("preprocessing") else "Search by photo is off: the index does not record its preprocessing.")
+            or (None if model_info.preprocessing else "Search by photo is off: the index does not record its preprocessing.")
         )
-        if self._unavailable is None and embedding_width is not None and embedding_width != model_info.get("dim"):
+        if self._unavailable is None and embedding_width is not None and embedding_width != model_info.dim:
             self._unavailable = (
                 f"Search by photo is off: the index holds {embedding_width}-d embeddings, "
-                f"but its model {model_info.get('name')!r} gives {model_info.get('dim')}-d ones."
+                f"but its model {model_info.name!r} gives {model_info.dim}-d ones."
             )
 
     @property
@@ -148,7 +149,7 @@ def _missing_dependencies() -> str | None:
     return None
 
 
-def _load_describer(model_info: dict, threads: int):
+def _load_describer(model_info: ModelInfo, threads: int):
     """The index's own model, loaded the way precompute loaded it, on a deliberate share of the cores."""
     from precompute.query import DescriberUnavailable, load_describer
 

@@ -52,7 +52,7 @@ def main() -> int:
         link(photos[count : count + added], folder)
         update = build_index(folder, index_path, options)
         rerun = build_index(folder, index_path, options)  # nothing new: the fixed cost of a run
-        embeddings = read_index(index_path)["embeddings"]
+        embeddings = read_index(index_path).embeddings
         started = time.perf_counter()
         top_k_neighbours(embeddings, options.k)
         neighbour_seconds = time.perf_counter() - started

@@ -69,7 +69,7 @@ def main() -> int:
             uploads = [path.read_bytes() for path in sorted(args.photos.glob("*.jpg"))[:50]]
             send(port, [], 1, uploads, args.searchers, warm_up=True)  # each worker loads the model once
             with_searches, searches = send(port, urls, args.concurrency, uploads, args.searchers)
-    ok = report(results, rss, len(index["photos"]))
+    ok = report(results, rss, len(index.photos))
     ok &= report_searches(results, with_searches, searches, args.searchers)
     return 0 if ok else 1
 
@@ -85,7 +85,7 @@ def build_holidays_index(folder: Path) -> Path:
 
 def mixed_urls(index: dict, count: int, rng: random.Random) -> list[tuple[str, str]]:
     """(kind, url) pairs in a realistic mix; the last kinds must all answer 404."""
-    ids = [photo["id"] for photo in index["photos"]]
+    ids = [photo["id"] for photo in index.photos]
     pages = max(1, -(-len(ids) // 48))
     makers = [
         (20, "gallery page", lambda: f"/?page={rng.randint(1, pages)}"),

@@ -123,7 +123,7 @@ def main() -> int:
             args.index = build_tiny_index(folder / "tiny")
         from core.index_file import read_index
 
-        warm = Path(read_index(args.index)["photo_root"]) / "alpha.jpg"
+        warm = Path(read_index(args.index).photo_root) / "alpha.jpg"
         rows = [(f"ordinary photo {warm.name}", warm)]
         (folder / "bombs").mkdir()
         bombs = write_upload_bombs(folder / "bombs", *BOMB)

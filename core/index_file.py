@@ -2,7 +2,11 @@
 
 This module decides what an index holds (its keys, the per-photo columns, the
 thumbnail folder and the thumbnail names and kinds), builds new indexes
-(`new_index`), writes them and reads them back, checked.
+(`new_index`), writes them and reads them back, checked. A loaded index is an
+`Index` (its model a `ModelInfo`, with the one `compatible()` check): callers
+read typed attributes, and only this module knows the file's dict keys, which
+stay as they were (`neighbors`, `expansion_neighbors`, ...) so that older files
+keep loading.
 
 The file (format version 2) is one pickle file in three parts:
 
@@ -37,14 +41,15 @@ import mmap
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+from core.atomic_write import atomic_file
 
 FORMAT = "lookalike-index"
 FORMAT_VERSION = 2
@@ -381,6 +386,149 @@ def _record_problem(record: Any) -> str | None:
     return None
 
 
+# What decides how a photo becomes a descriptor: two models that agree on these give comparable embeddings.
+# (Query expansion and the neighbour method act after embedding, on the stored descriptors.)
+DESCRIPTOR_KEYS = ("name", "dim", "weights", "pooling", "scales", "preprocessing", "flip")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The index's `model` entry, typed: how its embeddings were made, so a query or an update makes them alike.
+
+    Keys an older index lacks read as their defaults: it was built before they could differ.
+    """
+
+    name: str = ""
+    dim: int | None = None
+    weights: str = ""  # where the weights came from: `file PATH` for `--weights PATH`
+    pooling: str = "avg"
+    scales: tuple[int, ...] = ()
+    preprocessing: dict | None = None
+    flip: bool = False
+    query_expansion: int = 0  # αQE's n; 0 is off
+    neighbours: str = "exact"  # how the lists were found: exact or approx
+    recorded: dict = field(default_factory=dict, repr=False, compare=False)  # as the file holds it, written back as is
+
+    @classmethod
+    def from_dict(cls, recorded: Any) -> "ModelInfo":
+        """Read a `model` entry; IndexFileError if it is not a model's description (the one check, at load too)."""
+        if not isinstance(recorded, dict) or type(recorded.get("name")) is not str:
+            raise IndexFileError("'model' must describe the embedding model, with its name")
+        _check_fields("'model'", recorded, _MODEL_FIELDS)
+        if recorded.get("dim", 0) < 0 or recorded.get("query_expansion", 0) < 0:
+            raise IndexFileError("'model' 'dim' and 'query_expansion' must not be negative")
+        scales = recorded.get("scales", [])
+        if len(scales) > _MAX_SCALES or not all(type(scale) is int and 0 < scale <= 2**16 for scale in scales):
+            raise IndexFileError(f"'model' 'scales' must be at most {_MAX_SCALES} input sizes in pixels")
+        preprocessing = recorded.get("preprocessing", {})
+        _check_fields("'model' 'preprocessing'", preprocessing, _PREPROCESSING_FIELDS)
+        for key in ("mean", "std"):
+            if key in preprocessing and not (
+                len(preprocessing[key]) == 3 and all(type(value) in (int, float) for value in preprocessing[key])
+            ):
+                raise IndexFileError(f"'model' 'preprocessing' '{key}' must be three numbers")
+        values = {name: recorded[name] for name in _MODEL_FIELDS if name in recorded}
+        values["scales"] = tuple(values.get("scales", ()))
+        return cls(**values, recorded=dict(recorded))
+
+    def as_dict(self) -> dict:
+        """The `model` entry as recorded, with any field changed since (`dataclasses.replace`); defaults stay absent."""
+        recorded = dict(self.recorded)
+        for name in _MODEL_FIELDS:
+            value, default = getattr(self, name), _MODEL_DEFAULTS[name]
+            if name in recorded or value != default:
+                recorded[name] = list(value) if name == "scales" else value
+        return recorded
+
+    def mismatch(self, other: "ModelInfo", keys: Sequence[str] = DESCRIPTOR_KEYS) -> str | None:
+        """The first of `keys` (name first) on which the two models differ, as `key: ours, now theirs`; None if none."""
+        for key in sorted(keys, key=lambda k: (k != "name", k)):
+            ours, theirs = getattr(self, key), getattr(other, key)
+            if ours != theirs:
+                return f"{key}: {_shown(ours)!r}, now {_shown(theirs)!r}"
+        return None
+
+    def compatible(self, other: "ModelInfo", keys: Sequence[str] = DESCRIPTOR_KEYS) -> bool:
+        """Whether embeddings made by `other` can stand beside this model's (compared on `keys`)."""
+        return self.mismatch(other, keys) is None
+
+
+_MODEL_DEFAULTS = {name: getattr(ModelInfo, name) for name in _MODEL_FIELDS}
+
+
+def _shown(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value  # scales as the file records them
+
+
+@dataclass(frozen=True)
+class Index:
+    """A loaded index, typed: what `read_index` returns and `write_index` writes.
+
+    `neighbours` and `scores` are the k most similar photos of each row and their cosines, best first;
+    `expansion` is αQE's first pass (neighbour ids, scores), kept so that an update can tell which rows changed.
+    """
+
+    photos: PhotoTable
+    embeddings: np.ndarray
+    neighbours: np.ndarray
+    scores: np.ndarray
+    model: ModelInfo
+    photo_root: str
+    thumbnail_dir: str
+    created: str = ""
+    next_id: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    expansion: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def from_dict(cls, index: dict) -> "Index":
+        """From the file's dict (validated: see `validate_index`)."""
+        photos = index["photos"] if isinstance(index["photos"], PhotoTable) else PhotoTable(index["photos"])
+        used = int(photos.ids.max(initial=-1)) + 1
+        next_id = index.get("next_id")
+        expansion = None
+        if "expansion_neighbors" in index:
+            expansion = (index["expansion_neighbors"], index["expansion_scores"])
+        return cls(
+            photos=photos,
+            embeddings=index["embeddings"],
+            neighbours=index["neighbors"],
+            scores=index["scores"],
+            model=index["model"] if isinstance(index["model"], ModelInfo) else ModelInfo.from_dict(index["model"]),
+            photo_root=index["photo_root"],
+            thumbnail_dir=index["thumbnail_dir"],
+            created=index.get("created") if isinstance(index.get("created"), str) else "",
+            next_id=max(used, next_id) if type(next_id) is int else used,
+            skipped=index.get("skipped") if isinstance(index.get("skipped"), list) else [],
+            expansion=expansion,
+        )
+
+    def as_dict(self) -> dict:
+        """The file's dict (its keys spelt as the format has always spelt them)."""
+        index = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "created": self.created,
+            "model": self.model.as_dict(),
+            "photo_root": self.photo_root,
+            "thumbnail_dir": self.thumbnail_dir,
+            "photos": self.photos,
+            "embeddings": self.embeddings,
+            "neighbors": self.neighbours,
+            "scores": self.scores,
+            "next_id": self.next_id,
+            "skipped": self.skipped,
+        }
+        if self.expansion is not None:
+            index["expansion_neighbors"], index["expansion_scores"] = self.expansion
+        return index
+
+    @property
+    def k(self) -> int:
+        """Similar photos kept per photo."""
+        return self.neighbours.shape[1]
+
+
 def new_index(
     photos: PhotoTable | list[dict],
     embeddings: np.ndarray,
@@ -394,68 +542,40 @@ def new_index(
     skipped: list[dict] | None = None,
     created: str | None = None,
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
-) -> dict:
-    """An index dict with every key the format has, ready for `write_index`.
+) -> Index:
+    """A new index, ready for `write_index`; `model` is the model's description (`LoadedModel.describe()` and more).
 
     `expansion`: αQE's first-pass neighbour ids and scores, kept so that an update can tell which rows changed.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
-    index = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": model,
-        "photo_root": photo_root,
-        "thumbnail_dir": thumbnail_dir,
-        "photos": table,
-        "embeddings": embeddings,
-        "neighbors": neighbours,
-        "scores": scores,
-        "next_id": next_id if next_id is not None else int(table.ids.max(initial=-1)) + 1,
-        "skipped": skipped or [],
-    }
-    if expansion is not None:
-        index["expansion_neighbors"], index["expansion_scores"] = expansion
-    return index
+    return Index(
+        photos=table,
+        embeddings=embeddings,
+        neighbours=neighbours,
+        scores=scores,
+        model=ModelInfo.from_dict(model),
+        photo_root=photo_root,
+        thumbnail_dir=thumbnail_dir,
+        created=created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        next_id=next_id if next_id is not None else int(table.ids.max(initial=-1)) + 1,
+        skipped=skipped or [],
+        expansion=expansion,
+    )
 
 
-def write_index(index: dict, path: Path) -> None:
-    """Write `index` to `path` atomically: readers see the old file or the new, never a mix."""
+def write_index(index: Index | dict, path: Path) -> None:
+    """Write `index` to `path` atomically: readers see the old file or the new, never a mix.
+
+    A dict is written as it is, in the file's own layout (tests make damaged files this way).
+    """
     with atomic_file(Path(path)) as out:
         dump_index(index, out)
 
 
-@contextmanager
-def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO]:
-    """A temporary file beside `path` (`open`'s mode and options), synced and renamed over `path` when the block ends.
-
-    If the block raises (an error, Ctrl-C), the temporary file is removed and `path` is left as it was.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, mode, **options) as out:
-            permit_as_created(out.fileno())
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def permit_as_created(fd: int) -> None:
-    """Give a temporary file the permissions `open` would have (0666 less the umask), not mkstemp's owner-only 0600.
-
-    A web server often runs as another user than the one who built the index.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-
-
-def dump_index(index: dict, out: IO[bytes]) -> None:
+def dump_index(index: Index | dict, out: IO[bytes]) -> None:
     """The three parts of an index file (see the module docstring), written to a binary file."""
+    if isinstance(index, Index):
+        index = index.as_dict()
     payload = {key: _plain(value) for key, value in index.items()}
     if isinstance(index.get("photos"), PhotoTable):
         payload["photos"] = {name: _plain(column) for name, column in index["photos"].columns.items()}
@@ -486,7 +606,7 @@ def _page_aligned(offset: int) -> int:
     return -(-offset // _PAGE) * _PAGE
 
 
-def read_index(path: Path, *, upgrade: bool = False) -> dict:
+def read_index(path: Path, *, upgrade: bool = False) -> Index:
     """Load and validate an index file, its arrays memory-mapped; raise IndexFileError with a clear reason.
 
     With `upgrade`, an index of format version 1 is read and converted (the
@@ -519,8 +639,7 @@ def read_index(path: Path, *, upgrade: bool = False) -> dict:
         validate_index(index)
     except IndexFileError as err:
         raise IndexFileError(f"{path}: {err}") from None
-    index["photos"] = PhotoTable(index["photos"])
-    return index
+    return Index.from_dict(index)
 
 
 def _unpickle(file: IO[bytes], buffers: list | None = None) -> Any:
@@ -634,7 +753,7 @@ def validate_index(index: Any) -> None:
         raise IndexFileError("'neighbors' refers to photos that are not in the index")
     if neighbours.shape[1] > MAX_K:
         raise IndexFileError(f"'neighbors' keeps {neighbours.shape[1]} similar photos per photo; at most {MAX_K} are served")
-    _check_model(index.get("model"))
+    ModelInfo.from_dict(index.get("model"))
     _check_created(index.get("created", ""))
     if "expansion_neighbors" in index or "expansion_scores" in index:  # αQE's first pass, for updates
         first = _array(index, "expansion_neighbors", np.int32, 2)
@@ -722,25 +841,6 @@ def path_problem(relpath: str) -> str | None:
     if parts > MAX_PATH_PARTS:
         return f"path of {parts:,} levels; an index keeps paths of at most {MAX_PATH_PARTS}"
     return None
-
-
-def _check_model(model: Any) -> None:
-    """The model's description: a dict whose known fields have their types (see _MODEL_FIELDS)."""
-    if not isinstance(model, dict) or type(model.get("name")) is not str:
-        raise IndexFileError("'model' must describe the embedding model, with its name")
-    _check_fields("'model'", model, _MODEL_FIELDS)
-    if "dim" in model and model["dim"] < 0 or "query_expansion" in model and model["query_expansion"] < 0:
-        raise IndexFileError("'model' 'dim' and 'query_expansion' must not be negative")
-    scales = model.get("scales", [])
-    if len(scales) > _MAX_SCALES or not all(type(scale) is int and 0 < scale <= 2**16 for scale in scales):
-        raise IndexFileError(f"'model' 'scales' must be at most {_MAX_SCALES} input sizes in pixels")
-    preprocessing = model.get("preprocessing", {})
-    _check_fields("'model' 'preprocessing'", preprocessing, _PREPROCESSING_FIELDS)
-    for key in ("mean", "std"):
-        if key in preprocessing and not (
-            len(preprocessing[key]) == 3 and all(type(value) in (int, float) for value in preprocessing[key])
-        ):
-            raise IndexFileError(f"'model' 'preprocessing' '{key}' must be three numbers")
 
 
 def _check_fields(where: str, fields: dict, types: dict[str, type]) -> None:

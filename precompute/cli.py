@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,14 +12,11 @@ from tqdm import tqdm
 
 from core.index_file import MAX_K
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
-from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
+from precompute.command_line import (
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, at_least, sigterm_as_interrupt,
+)
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_SOME_SKIPPED = 3  # the index was written, but some photos could not be read
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; the previous index is untouched
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -73,8 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineErrorParser(
         prog="python -m precompute",
         description="Embed every photo in a folder and write the similar-photos index the web app serves.",
-        epilog=f"Exit status: {EXIT_OK} all photos indexed, {EXIT_SOME_SKIPPED} index written but some photos "
-        f"skipped, {EXIT_ERROR} no index written, 2 bad usage, {EXIT_INTERRUPTED} interrupted (the previous "
+        epilog=f"Exit status: {EXIT_OK} all photos indexed, {EXIT_INCOMPLETE} index written but some photos "
+        f"skipped, {EXIT_ERROR} no index written, {EXIT_USAGE} bad usage, {EXIT_INTERRUPTED} interrupted (the previous "
         "index is untouched). Rerunning over an existing index embeds only new and changed photos.",
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
@@ -106,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("Nothing new to embed.", file=sys.stderr)
 
-    previous_handler = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill` stops a run as cleanly as Ctrl-C
     try:
-        report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
+        with sigterm_as_interrupt():
+            report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
@@ -120,11 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted by {signal_name}: the previous index, if any, is unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
         if bar is not None:
             bar.close()
     print_summary(report)
-    return EXIT_SOME_SKIPPED if report.skipped else EXIT_OK
+    return EXIT_INCOMPLETE if report.skipped else EXIT_OK
 
 
 def print_summary(report: BuildReport) -> None:

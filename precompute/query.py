@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from core.index_file import ModelInfo
 from precompute.decode import DecodeError
 from precompute.decoders import decode_photo
 
@@ -54,7 +55,7 @@ class Describer:
         return embed_crops(self.runner, [crops])[0]
 
 
-def load_describer(model_info: dict, threads: int | None = None) -> Describer:
+def load_describer(model_info: ModelInfo, threads: int | None = None) -> Describer:
     """The describer for an index whose `model` entry is `model_info`; raises DescriberUnavailable.
 
     `threads`: the cores one query may use, in ONNX Runtime and in torch's
@@ -66,27 +67,21 @@ def load_describer(model_info: dict, threads: int | None = None) -> Describer:
 
     if threads:
         torch.set_num_threads(threads)
-    name = model_info.get("name", "")
+    name = model_info.name
     try:
-        model = load_model(
-            name,
-            _weights_file(model_info),
-            model_info.get("pooling", "avg"),
-            tuple(model_info.get("scales", ())),
-            bool(model_info.get("flip", False)),
-        )
+        model = load_model(name, _weights_file(model_info), model_info.pooling, model_info.scales, model_info.flip)
     except ModelUnavailable as err:
         raise DescriberUnavailable(f"the index's model {name!r} cannot be loaded ({err})") from None
-    built_with = {key: model_info.get(key) for key in ("dim", "preprocessing", "flip")}
-    loaded = {key: model.describe().get(key) for key in built_with}
-    if loaded != built_with:
-        raise DescriberUnavailable(f"model {name!r} loads here with {loaded}, but the index was built with {built_with}")
+    # The name, pooling and scales were the index's own, and the same weights may be found in another place here.
+    mismatch = model_info.mismatch(ModelInfo.from_dict(model.describe()), keys=("dim", "preprocessing", "flip"))
+    if mismatch:
+        raise DescriberUnavailable(f"model {name!r} loads here unlike the index's ({mismatch})")
     return Describer(model, threads)
 
 
-def _weights_file(model_info: dict) -> Path | None:
+def _weights_file(model_info: ModelInfo) -> Path | None:
     """The weights file the index was built with, when it came from `--weights FILE`."""
-    source = str(model_info.get("weights", ""))
+    source = model_info.weights
     return Path(source.removeprefix("file ")) if source.startswith("file ") else None
 
 

@@ -101,7 +101,7 @@ def test_query_expansion_works_with_approx():
 
 
 def test_recall_on_real_embeddings(holidays_index: Path):
-    embeddings = read_index(holidays_index)["embeddings"]
+    embeddings = read_index(holidays_index).embeddings
     exact, _ = top_k_neighbours(embeddings, 10)
     neighbours, scores = approximate_top_k(embeddings, 10)
     assert_neighbour_format(embeddings, neighbours, scores, 10)

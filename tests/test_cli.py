@@ -28,12 +28,12 @@ def test_summary_reports_indexed_skipped_model_and_index(holidays_dir, tmp_path)
     assert "broken.jpg:" in result.stdout and "Skipped 1" in result.stdout
     assert f"Index: {out}" in result.stdout
     index = read_index(out)
-    assert [p["path"] for p in index["photos"]] == ["trip/100000.jpg", "trip/100001.jpg", "trip/100002.jpg"]
-    assert index["neighbors"].shape == (3, 2)
-    assert [s["path"] for s in index["skipped"]] == ["broken.jpg"] and index["skipped"][0]["reason"]
+    assert [p["path"] for p in index.photos] == ["trip/100000.jpg", "trip/100001.jpg", "trip/100002.jpg"]
+    assert index.neighbours.shape == (3, 2)
+    assert [s["path"] for s in index.skipped] == ["broken.jpg"] and index.skipped[0]["reason"]
     thumbs = out.parent / "index-thumbnails"
     assert sorted(p.name for p in thumbs.iterdir()) == sorted(
-        t["file"] for p in index["photos"] for t in p["thumbnails"].values()
+        t["file"] for p in index.photos for t in p["thumbnails"].values()
     )
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from core.index_file import read_index, thumbnail_dir_for
 from precompute.build import BuildOptions, build_index
-from precompute.cli import EXIT_ERROR, EXIT_SOME_SKIPPED, main
+from precompute.cli import EXIT_ERROR, EXIT_INCOMPLETE, main
 from tests.support.hostile_photos import BAD, write_corpus
 from tests.support.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port, sockets_off_loopback
 from tests.support.same_index import assert_same_build, assert_same_index
@@ -111,9 +111,9 @@ def test_bad_files_get_the_same_report_as_a_local_run(cluster, tmp_path, capsys)
     write_corpus(folder)
     local_index, cluster_index = tmp_path / "local" / "index.pkl", tmp_path / "cluster" / "index.pkl"
     common = ["--model", "efficientnet-lite0", "--batch-size", "4", "--k", "3"]
-    assert main([str(folder), "--out", str(local_index), *common]) == EXIT_SOME_SKIPPED
+    assert main([str(folder), "--out", str(local_index), *common]) == EXIT_INCOMPLETE
     local_lines = capsys.readouterr().out.splitlines()
-    assert main([str(folder), "--out", str(cluster_index), "--ray", cluster.address, *common]) == EXIT_SOME_SKIPPED
+    assert main([str(folder), "--out", str(cluster_index), "--ray", cluster.address, *common]) == EXIT_INCOMPLETE
     cluster_lines = capsys.readouterr().out.splitlines()
 
     def report(lines: list[str]) -> list[str]:
@@ -231,7 +231,7 @@ def test_a_killed_driver_leaves_the_previous_index_untouched(cluster, holidays_s
         assert b"Traceback" not in seen and b"SIGTERM received" not in seen  # Ray's native handler prints the latter
     assert index_path.read_bytes() == before
     assert [p.name for p in index_path.parent.iterdir() if ".tmp" in p.name] == []
-    assert len(read_index(index_path)["photos"]) == 3
+    assert len(read_index(index_path).photos) == 3
 
 
 @needs_ray

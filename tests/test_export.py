@@ -32,7 +32,7 @@ def _rows(path: Path, fmt: str) -> list[dict]:
 
 def _expected(index: dict, k: int, min_score: float | None = None) -> list[tuple]:
     """(photo_id, photo_path, rank, similar_id, similar_path, score) straight from the index's arrays."""
-    photos, neighbours, scores = index["photos"], index["neighbors"], index["scores"]
+    photos, neighbours, scores = index.photos, index.neighbours, index.scores
     return [
         (int(photos.ids[row]), photos.path(row), rank + 1, int(photos.ids[neighbours[row, rank]]),
          photos.path(int(neighbours[row, rank])), float(scores[row, rank]))
@@ -55,7 +55,7 @@ def test_holidays_export_matches_the_index_row_for_row(holidays_index, tmp_path,
     out = tmp_path / f"similar.{fmt}"
     assert main([str(holidays_index), "--format", fmt, "--out", str(out)]) == 0
     index = read_index(holidays_index)
-    expected = _expected(index, index["neighbors"].shape[1])
+    expected = _expected(index, index.neighbours.shape[1])
     assert len(expected) == 402 * 10
     _check(_rows(out, fmt), expected)
     assert capsys.readouterr().err == f"Exported 4,020 rows for 402 photos to {out}.\n"
@@ -176,7 +176,7 @@ def _status(argv: list[str]) -> int:
     (["--k", "11"], 2, "error: --k 11: the index keeps 2 similar photos per photo"),
     (["--k", "0"], 2, "--k must be at least 1"),
     (["--k", "two"], 2, "invalid int value"),
-    (["--min-score", "nan"], 2, "must be a cosine from -1 to 1, not 'nan'"),
+    (["--min-score", "nan"], 2, "must be a cosine from -1 to 1, got 'nan'"),
     (["--min-score", "1.5"], 2, "must be a cosine from -1 to 1"),
     (["--format", "xml"], 2, "invalid choice"),
     (["--out", "no-such-folder/similar.csv"], 1, "error: cannot write no-such-folder/similar.csv: no folder"),

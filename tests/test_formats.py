@@ -111,18 +111,18 @@ def library(holidays_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def _photos(index_path: Path) -> dict[str, dict]:
-    return {photo["path"]: photo for photo in read_index(index_path)["photos"]}
+    return {photo["path"]: photo for photo in read_index(index_path).photos}
 
 
 def test_every_re_encoding_lists_its_photo_first(library):
     _, index_path, sources, _ = library
     index = read_index(index_path)
-    ids = {photo["path"]: photo["id"] for photo in index["photos"]}
-    by_id = {photo["id"]: photo["path"] for photo in index["photos"]}
-    rows = {photo["id"]: row for row, photo in enumerate(index["photos"])}
+    ids = {photo["path"]: photo["id"] for photo in index.photos}
+    by_id = {photo["id"]: photo["path"] for photo in index.photos}
+    rows = {photo["id"]: row for row, photo in enumerate(index.photos)}
     for name, source in sources.items():
-        first = index["neighbors"][rows[ids[name]]][0]
-        assert by_id[int(index["photos"][first]["id"])] == source, name
+        first = index.neighbours[rows[ids[name]]][0]
+        assert by_id[int(index.photos[first]["id"])] == source, name
 
 
 def test_each_bad_file_costs_only_itself_with_its_reason(library):
@@ -152,7 +152,7 @@ def test_orientation_date_and_camera_are_carried_over_never_the_location(library
     doubled = (photos[SCENES[5]]["width"] * 2 // 2 * 2, photos[SCENES[5]]["height"] * 2 // 2 * 2)
     assert ((raw["width"], raw["height"]), raw["camera"]) == (doubled, "Canon EOS R5")  # upright by the RAW's orientation
     assert set(heic) >= {"taken", "camera"} and not any("gps" in key.lower() for key in heic)
-    thumbnails = index_path.parent / read_index(index_path)["thumbnail_dir"]
+    thumbnails = index_path.parent / read_index(index_path).thumbnail_dir
     for kind in ("thumb", "preview"):
         with Image.open(thumbnails / heic["thumbnails"][kind]["file"]) as thumbnail:
             assert thumbnail.format == "JPEG" and not thumbnail.getexif()

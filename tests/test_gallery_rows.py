@@ -41,7 +41,7 @@ def test_buckets_crop_at_most_two_percent_within_the_range():
 def test_gallery_and_similar_cards_carry_their_photos_aspect_ratio_and_no_inline_style(synthetic_index):
     from app import create_app
 
-    photos = {photo["id"]: photo["thumbnails"]["thumb"] for photo in read_index(synthetic_index)["photos"]}
+    photos = {photo["id"]: photo["thumbnails"]["thumb"] for photo in read_index(synthetic_index).photos}
     client = create_app(synthetic_index).test_client()
     for url in ("/", "/photos/7"):
         html = client.get(url).get_data(as_text=True)

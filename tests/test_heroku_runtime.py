@@ -143,7 +143,7 @@ def test_with_media_elsewhere_fetch_index_takes_the_index_and_leaves_the_thumbna
     deploy_archive(tiny_index, folder / "full.tar.gz")
     target = tmp_path / "data" / "index.pkl"
     fetch_index(f"{base_url}/full.tar.gz", target, with_thumbnails=False)
-    assert read_index(target)["photos"] == read_index(tiny_index)["photos"]
+    assert read_index(target).photos == read_index(tiny_index).photos
     assert sorted(p.name for p in target.parent.iterdir()) == ["index.pkl"]
 
 

@@ -6,6 +6,8 @@ before any connection is made, so no test sends traffic off this machine.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import hashlib
 import http.server
 import io
@@ -21,7 +23,7 @@ import pytest
 from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from app.settings import SettingError, read_settings
-from core.index_file import read_index, thumbnail_dir_for, write_index
+from core.index_file import Index, read_index, thumbnail_dir_for, write_index
 from tests.support.index_archives import QuietHandler, deploy_archive, serving
 from tests.support.index_samples import index_file_bytes, valid_index, with_path
 from tests.support.live_server import ROOT, free_port
@@ -45,7 +47,7 @@ def _tar(target: Path, members: dict[str, bytes], folders: dict[str, Path] | Non
 def _hostile_archive(tiny_index: Path, target: Path, thumbnail_dir: str) -> Path:
     """The tiny index, saying its thumbnails are in `thumbnail_dir`, with a folder of that name in the archive."""
     index = read_index(tiny_index)
-    index["thumbnail_dir"] = thumbnail_dir
+    index = replace(index, thumbnail_dir=thumbnail_dir)
     members = {"index.pkl": index_file_bytes(index), f"{thumbnail_dir}/base.html": b"{{ cycler.__init__ }}"}
     return _tar(target, members)
 
@@ -88,7 +90,7 @@ def test_other_members_are_never_unpacked(tiny_index, file_server, deployed):
     assert _untouched(deployed)
     assert sorted(p.name for p in deployed.parent.iterdir()) == ["index-thumbnails", "index.pkl", "photos", "templates"]
     assert not (deployed.parent / "index-thumbnails" / "sub").exists()
-    assert read_index(deployed)["photos"] == read_index(tiny_index)["photos"]
+    assert read_index(deployed).photos == read_index(tiny_index).photos
 
 
 def test_the_thumbnail_folder_is_named_after_the_index(tiny_index, file_server, tmp_path):
@@ -96,7 +98,7 @@ def test_the_thumbnail_folder_is_named_after_the_index(tiny_index, file_server, 
     index = read_index(tiny_index)
     build = tmp_path / "build"
     build.mkdir()
-    index["thumbnail_dir"] = "shop-thumbnails"
+    index = replace(index, thumbnail_dir="shop-thumbnails")
     write_index(index, build / "shop.pkl")
     (build / "shop-thumbnails").symlink_to(thumbnail_dir_for(tiny_index))
     served, base_url = file_server
@@ -216,10 +218,8 @@ def _archive_of(index: dict, thumbnails: Path, target: Path) -> Path:
     return _tar(target, {"index.pkl": index_file_bytes(index)}, {"index-thumbnails": thumbnails})
 
 
-def _passwd_index(photo_root: str) -> dict:
-    index = with_path(valid_index(), 0, "etc/passwd")
-    index["photo_root"], index["thumbnail_dir"] = photo_root, "index-thumbnails"
-    return index
+def _passwd_index(photo_root: str) -> Index:
+    return replace(with_path(valid_index(), 0, "etc/passwd"), photo_root=photo_root, thumbnail_dir="index-thumbnails")
 
 
 @pytest.mark.parametrize("photo_root", ["/", "/etc/..", "/etc", "/proc/self", "/usr/share"])
@@ -244,7 +244,7 @@ def test_a_downloaded_index_keeps_its_photos_inside_its_folder(tiny_index, file_
     """Built from ~/Pictures, shipped by URL: the recorded folder is not used unless LOOKALIKE_PHOTO_ROOT says so."""
     served, base_url = file_server
     index = read_index(tiny_index)
-    photo = index["photos"][0]
+    photo = index.photos[0]
     outside = _archive_of(index, thumbnail_dir_for(tiny_index), served / "outside.tar.gz")
     target = tmp_path / "data" / "index.pkl"
     monkeypatch.setenv("LOOKALIKE_ORIGINALS", "as-is")  # byte for byte, so the copy below can be recognised
@@ -254,12 +254,12 @@ def test_a_downloaded_index_keeps_its_photos_inside_its_folder(tiny_index, file_
     assert client.get(f"/photos/{photo['id']}/original").status_code == 404
     assert "not on this server" in client.get(f"/photos/{photo['id']}").get_data(as_text=True)
 
-    monkeypatch.setenv("LOOKALIKE_PHOTO_ROOT", index["photo_root"])  # the operator says where they are
+    monkeypatch.setenv("LOOKALIKE_PHOTO_ROOT", index.photo_root)  # the operator says where they are
     client = create_app(target).test_client()
     assert client.get(f"/photos/{photo['id']}/original").status_code == 200
 
     monkeypatch.delenv("LOOKALIKE_PHOTO_ROOT")
-    inside = _archive_of({**index, "photo_root": "originals"}, thumbnail_dir_for(tiny_index), served / "inside.tar.gz")
+    inside = _archive_of(replace(index, photo_root="originals"), thumbnail_dir_for(tiny_index), served / "inside.tar.gz")
     monkeypatch.setenv("LOOKALIKE_INDEX_URL", f"{base_url}/{inside.name}")
     (target.parent / "originals").mkdir()
     (target.parent / "originals" / photo["path"]).write_bytes(b"shipped beside the index")
@@ -274,9 +274,9 @@ def test_a_locally_built_index_may_keep_its_photos_anywhere_but_system_folders(t
     local.parent.mkdir()
     write_index(index, local)
     thumbnail_dir_for(local).symlink_to(thumbnail_dir_for(tiny_index))
-    assert not Path(index["photo_root"]).is_relative_to(local.parent)
+    assert not Path(index.photo_root).is_relative_to(local.parent)
     client = create_app(local).test_client()
-    assert client.get(f"/photos/{index['photos'][0]['id']}/original").status_code == 200
+    assert client.get(f"/photos/{index.photos[0]['id']}/original").status_code == 200
 
 
 def test_gunicorn_refuses_an_archive_aimed_at_the_templates(tiny_index, file_server, deployed):

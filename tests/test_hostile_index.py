@@ -26,7 +26,7 @@ STARTUP_FAILED = 4
 
 
 def changed(edit: Callable[[dict], None]) -> bytes:
-    index = valid_index()
+    index = valid_index().as_dict()  # the file's own layout, to damage
     edit(index)
     return index_file_bytes(index)
 
@@ -36,7 +36,7 @@ def columns(index: dict) -> dict:
 
 
 def with_code(marker: Path) -> bytes:
-    index = valid_index()
+    index = valid_index().as_dict()
     index["created"] = RunsCode(marker)  # deep inside an otherwise valid index
     return index_file_bytes(index)
 

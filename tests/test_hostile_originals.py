@@ -58,7 +58,7 @@ def test_the_probes_archive_serves_no_page(tiny_index, file_server, tmp_path, mo
 
 @pytest.mark.parametrize("mode", ["as-is", "stripped"])
 def test_an_originals_type_is_what_its_decoder_found_never_its_name(tiny_index, tmp_path, monkeypatch, mode):
-    photo = (Path(read_index(tiny_index)["photo_root"]) / "alpha.jpg").read_bytes()
+    photo = (Path(read_index(tiny_index).photo_root) / "alpha.jpg").read_bytes()
     files = {**EVIL, "photo.txt": photo}
     monkeypatch.setenv("LOOKALIKE_ORIGINALS", mode)
     client = create_app(local_index_of(tiny_index, tmp_path, files)).test_client()
@@ -88,7 +88,7 @@ def test_the_thumbnail_folder_keeps_only_thumbnail_names(tiny_index, file_server
     archive = deploy_archive(tiny_index, served / "extra-names.tar.gz", extra)
     target = tmp_path / "data" / "index.pkl"
     fetch_index(f"{base_url}/{archive.name}", target, DownloadLimits())
-    expected = {t["file"] for photo in read_index(target)["photos"] for t in photo["thumbnails"].values()}
+    expected = {t["file"] for photo in read_index(target).photos for t in photo["thumbnails"].values()}
     assert {path.name for path in thumbnail_dir_for(target).iterdir()} == expected
 
 
@@ -97,7 +97,7 @@ def test_the_thumbnail_folder_keeps_only_thumbnail_names(tiny_index, file_server
 def test_a_downloaded_index_may_not_root_its_photos_at_its_thumbnails(tiny_index, file_server, tmp_path, monkeypatch,
                                                                       capsys, photo_root, path):
     served, base_url = file_server
-    thumb = read_index(tiny_index)["photos"][0]["thumbnails"]["thumb"]["file"]
+    thumb = read_index(tiny_index).photos[0]["thumbnails"]["thumb"]["file"]
     index = index_with_paths(tiny_index, photo_root, {0: path.format(thumb=thumb)})
     source = _built(tiny_index, index, tmp_path / "source")
     archive = deploy_archive(source, served / f"root-{len(photo_root)}.tar.gz")
@@ -110,7 +110,7 @@ def test_a_downloaded_index_may_not_root_its_photos_at_its_thumbnails(tiny_index
 def test_no_original_is_served_from_the_thumbnail_folder(tiny_index, tmp_path):
     """A local index may keep its photos above its own folder (`~/Pictures/.lookalike/index.pkl`), not serve thumbnails."""
     index = read_index(tiny_index)
-    thumb = index["photos"][0]["thumbnails"]["thumb"]["file"]
+    thumb = index.photos[0]["thumbnails"]["thumb"]["file"]
     local = tmp_path / ".lookalike" / "index.pkl"
     local.parent.mkdir()
     write_index(index_with_paths(tiny_index, str(tmp_path), {0: f".lookalike/index-thumbnails/{thumb}"}), local)

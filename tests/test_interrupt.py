@@ -65,9 +65,9 @@ def test_a_killed_run_leaves_the_previous_index_untouched(signum, workers, to_gr
     assert "Traceback" not in message
     assert previous_index.read_bytes() == before
     index = read_index(previous_index)
-    assert len(index["photos"]) == 3
+    assert len(index.photos) == 3
     thumbnails = thumbnail_dir_for(previous_index)
-    assert all((thumbnails / t["file"]).is_file() for p in index["photos"] for t in p["thumbnails"].values())
+    assert all((thumbnails / t["file"]).is_file() for p in index.photos for t in p["thumbnails"].values())
     assert leftovers(previous_index.parent) == []
 
 

@@ -34,7 +34,7 @@ MIN_PAGES, MAX_PAGES = 60, 3000  # pages sent: at least this many, and on until 
 
 
 def _pages(index: Path) -> list[str]:
-    ids = [photo["id"] for photo in read_index(index)["photos"]]
+    ids = [photo["id"] for photo in read_index(index).photos]
     per_photo = [f"/photos/{i}" for i in ids] + [f"/photos/{i}/thumb.jpg" for i in ids]
     return ["/", "/?per_page=2&page=2", "/duplicates", f"/api/photos/{ids[0]}/similar", *per_photo]
 

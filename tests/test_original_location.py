@@ -292,7 +292,7 @@ def located_index(tmp_path_factory) -> Path:
 
 
 def _ids(index: Path) -> dict[str, int]:
-    return {photo["path"]: photo["id"] for photo in read_index(index)["photos"]}
+    return {photo["path"]: photo["id"] for photo in read_index(index).photos}
 
 
 def _client(index: Path, monkeypatch, mode: str | None):

@@ -130,8 +130,8 @@ def test_a_kept_photo_page_follows_its_original_leaving_and_coming_back(tmp_path
     index_path = build_tiny_index(tmp_path / "tiny")
     index = read_index(index_path)
     root = tmp_path / "photos"
-    shutil.copytree(index["photo_root"], root)
-    photo = next(p for p in index["photos"] if p["path"] == "alpha.jpg")
+    shutil.copytree(index.photo_root, root)
+    photo = next(p for p in index.photos if p["path"] == "alpha.jpg")
     client = create_app(index_path, photo_root=root).test_client()
     url = f"/photos/{photo['id']}"
 

@@ -7,6 +7,8 @@ allocated counts. Times are in that benchmark, not here.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import io
 import threading
 from collections.abc import Iterator
@@ -39,7 +41,7 @@ def bombs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_bombs_of_every_format_are_refused_from_the_header(tiny_index: Path, bombs: Path):
     assert BOMB[0] * BOMB[1] > UPLOAD_MAX_PIXELS, "over the upload budget, well under indexing's 200 MP"
-    ordinary = Path(read_index(tiny_index)["photo_root"]) / "alpha.jpg"
+    ordinary = Path(read_index(tiny_index).photo_root) / "alpha.jpg"
     measured = measured_in_a_fresh_process(tiny_index, ordinary, sorted(bombs.iterdir()))
     assert measured["warm_status"] == 200, "search works in that process: the bombs are refused for their size"
     assert measured["torch_threads"] == 1, "a worker's searches use one torch thread by default"
@@ -72,7 +74,7 @@ def _post(client, data: bytes):
 
 @pytest.fixture(scope="module")
 def client_and_photo(tiny_index: Path):
-    return create_app(tiny_index).test_client(), (Path(read_index(tiny_index)["photo_root"]) / "beta.jpg").read_bytes()
+    return create_app(tiny_index).test_client(), (Path(read_index(tiny_index).photo_root) / "beta.jpg").read_bytes()
 
 
 @contextmanager
@@ -136,14 +138,14 @@ def test_search_settings_must_be_whole_numbers(tiny_index, variable, value, monk
 def test_an_index_of_another_width_turns_search_off_at_start(tiny_index: Path, tmp_path: Path, capsys):
     """Its model says 1280-d, its embeddings are 8-d: one line at start, then 503s, never a 500 per search."""
     index = read_index(tiny_index)
-    index["embeddings"] = np.ascontiguousarray(index["embeddings"][:, :8])
+    index = replace(index, embeddings=np.ascontiguousarray(index.embeddings[:, :8]))
     narrow = tmp_path / "index.pkl"
     write_index(index, narrow)
     thumbnail_dir_for(narrow).symlink_to(thumbnail_dir_for(tiny_index))
     client = create_app(narrow).test_client()
     line = "lookalike: Search by photo is off: the index holds 8-d embeddings, but its model 'efficientnet-lite0'"
     assert line in capsys.readouterr().err
-    photo = (Path(index["photo_root"]) / "beta.jpg").read_bytes()
+    photo = (Path(index.photo_root) / "beta.jpg").read_bytes()
     response = _post(client, photo)
     assert response.status_code == 503 and "8-d embeddings" in response.get_json()["detail"]
     assert client.get("/photos/0").status_code == 200

@@ -23,6 +23,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.index_file import Index
 from core.indexed_files import changed_since_indexed, open_inside
 from core.location_data import without_location
 from core.served_type import DOWNLOAD_TYPE, image_type
@@ -89,17 +90,17 @@ class MediaObject:
         return OSError(f"it cannot be opened as a file inside {self.folder}")
 
 
-def thumbnail_objects(index: dict, index_path: Path) -> list[MediaObject]:
+def thumbnail_objects(index: Index, index_path: Path) -> list[MediaObject]:
     """Every thumbnail and preview file the index names, once each (duplicate photos share theirs)."""
-    folder = (Path(index_path).parent / index["thumbnail_dir"]).resolve()
-    names = {entry["file"] for photo in index["photos"] for entry in photo["thumbnails"].values()}
+    folder = (Path(index_path).parent / index.thumbnail_dir).resolve()
+    names = {entry["file"] for photo in index.photos for entry in photo["thumbnails"].values()}
     return [MediaObject(name, folder, name, "image/jpeg", IMMUTABLE) for name in sorted(names)]
 
 
-def original_objects(index: dict, photo_root: Path, strip_location: bool) -> tuple[list[MediaObject], list[tuple[str, str]]]:
+def original_objects(index: Index, photo_root: Path, strip_location: bool) -> tuple[list[MediaObject], list[tuple[str, str]]]:
     """Every photo's original, and (path, reason) for those whose name cannot be an S3 key."""
     objects, withheld = [], []
-    photos, folder = index["photos"], Path(photo_root).resolve()
+    photos, folder = index.photos, Path(photo_root).resolve()
     sizes, times = photos.columns["size"].tolist(), photos.columns["mtime_ns"].tolist()
     for row in range(len(photos)):
         path = photos.path(row)
@@ -114,7 +115,7 @@ def original_objects(index: dict, photo_root: Path, strip_location: bool) -> tup
     return objects, withheld
 
 
-def default_photo_root(index: dict, index_path: Path) -> Path:
+def default_photo_root(index: Index, index_path: Path) -> Path:
     """The folder the index was built from, as it recorded it (relative to the index's folder if relative)."""
-    return Path(index_path).parent / index["photo_root"]
+    return Path(index_path).parent / index.photo_root
 
