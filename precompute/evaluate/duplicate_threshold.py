@@ -1,22 +1,28 @@
-"""`python -m precompute.evaluate.duplicate_threshold`: which similarity should join photos into duplicate groups?
+"""`python -m precompute.evaluate.duplicate_threshold`: which photos should join into duplicate groups?
 
-Builds one collection: the near-duplicate set of `python -m precompute.evaluate`
-(the imagenet-samples originals and 200 seeded edited copies) and, as hard
-distractors, holidays-dev (several different shots of each scene, as a
-personal collection has: alike, but not copies). It is indexed with the
-default descriptor and k, grouped at each candidate threshold exactly as
-`/duplicates` groups (`precompute.duplicate_groups`), and the groups are
-measured by pairs: a pair of photos in one group is right if one is an edited
-copy of the other. Precision is the share of grouped pairs that are right,
-recall the share of (copy, original) pairs that share a group. Two shots of
-one holidays scene in a group count as wrong, even the near-identical ones.
+Builds one collection of photos and seeded edited copies of some of them, one
+edit each, the twelve kinds in turn (`DUPLICATE_KINDS`: resize 50 % and 25 %,
+JPEG quality 15, crop 80 % centred and 60 % off centre, grayscale, mirror, 90°
+pixel rotation, brightness and contrast, caption band, PNG re-save, letterbox
+padding): copies of imagenet-samples photos (one photo per class: nothing
+alike but the copy) and copies of holidays-dev photos, whose scene has other
+shots (alike, but not copies: the hard distractors a personal collection
+has). It is indexed with the default descriptor and k, grouped exactly as
+`/duplicates` groups (`precompute.duplicate_groups`): similar shots at each
+candidate threshold, and same-picture groups where the index has the evidence.
+Groups are measured by pairs: a pair of photos in one group is right if one
+is an edited copy of the other. Precision is the share of grouped pairs that
+are right, recall the share of (copy, original) pairs that share a group. Two
+shots of one holidays scene in a group count as wrong, however alike.
 
 The photos are split in two fixed halves: an imagenet-samples original by the
-parity of its WordNet id (even: tune, odd: confirm), its copy with it, so each
-half holds every kind of edit; a holidays-dev photo by its scene, as
-`precompute.evaluate.protocol` splits them. The threshold is chosen on the
-tune half, as the highest F1 (ties: the higher threshold, which groups less),
-and its precision and recall on the confirm half are what docs/quality.md states.
+parity of its WordNet id (even: tune, odd: confirm), a holidays-dev photo by
+its scene as `precompute.evaluate.protocol` splits them, a copy with its
+original, so each half holds every kind of edit. Every threshold is chosen on
+the tune half, as the highest F1 (ties: the higher threshold, which groups
+less), and its precision and recall on the confirm half are what
+docs/quality.md states, per edit too. The copies are made in a temporary
+folder (or `--work`, kept for the next run), never in the repository.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,14 +39,17 @@ import numpy as np
 
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from precompute.duplicate_groups import MIN_THRESHOLD, find_groups
-from precompute.evaluate.near_duplicates import prepare_near_duplicates
+from precompute.duplicate_groups import MIN_THRESHOLD, DuplicateGroups, find_groups
+from precompute.evaluate.near_duplicates import DUPLICATE_KINDS, make_copies
 from precompute.evaluate.protocol import HALVES, half_of_scene
 from precompute.index_file import read_index
 from precompute.models import ModelUnavailable
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 CANDIDATES = np.round(np.arange(MIN_THRESHOLD, 1.0, 0.01), 2)
+# The collection's folders: each set of originals (linked, never copied) and the folder of its edited copies.
+SOURCES = {"originals": "copies", "holidays": "holiday-copies"}
+Made = dict[str, tuple[str, str]]  # copy path in the collection -> (original path in it, edit kind)
 
 
 @dataclass(frozen=True)
@@ -60,32 +71,55 @@ class PairCounts:
         total = self.precision + self.recall
         return 2 * self.precision * self.recall / total if total else 0.0
 
+    def __str__(self) -> str:
+        return f"precision {self.precision:.3f} ({self.right}/{self.grouped}), recall {self.recall:.3f} ({self.right}/{self.true})"
+
 
 def half_of_original(name: str) -> str:
     """The fixed split: an original whose WordNet id (`n01440764_tench.JPEG`) is even is in tune, odd in confirm."""
     return HALVES[int(name.split("_")[0].lstrip("n")) % 2]
 
 
-def photo_halves(index: dict, made: dict[str, tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+def half_of_photo(path: str) -> str:
+    """A photo's half: a holidays photo by its scene, an imagenet-samples one by its WordNet id."""
+    folder, _, name = path.partition("/")
+    return half_of_scene(int(Path(name).stem) // 100) if folder == "holidays" else half_of_original(name)
+
+
+def prepare_collection(work: Path, originals: Path, holidays: Path, copies: int, holiday_copies: int, seed: int) -> tuple[Path, Made]:
+    """The collection under `work/photos` and its map of copies.
+
+    The copies are written again on every run; being seeded, they come out
+    byte for byte the same, so a kept `--work` index reuses their embeddings.
+    """
+    photos = work / "photos"
+    made: Made = {}
+    for (folder, copy_folder), source, count in zip(SOURCES.items(), (originals, holidays), (copies, holiday_copies)):
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        (photos / folder).mkdir(parents=True, exist_ok=True)
+        for file in files:
+            if not (photos / folder / file.name).is_symlink():
+                (photos / folder / file.name).symlink_to(file.resolve())
+        for name, (original, kind) in make_copies(files, photos / copy_folder, count, seed, DUPLICATE_KINDS).items():
+            made[f"{copy_folder}/{name}"] = (f"{folder}/{original}", kind)
+    return photos, made
+
+
+def photo_halves(index: dict, made: Made) -> tuple[np.ndarray, np.ndarray]:
     """(each row's half, each row's original row: itself for an original, its original's for a copy)."""
     paths = [photo["path"] for photo in index["photos"]]
     row_of = {path: row for row, path in enumerate(paths)}
     source = np.arange(len(paths))
     halves = []
     for row, path in enumerate(paths):
-        folder, _, name = path.partition("/")
-        if folder == "holidays":  # a distractor: no copies, split by scene
-            halves.append(half_of_scene(int(Path(name).stem) // 100))
-            continue
-        original = made[name][0] if folder == "copies" else name
-        source[row] = row_of[f"originals/{original}"]
-        halves.append(half_of_original(original))
+        original = made[path][0] if path in made else path
+        source[row] = row_of[original]
+        halves.append(half_of_photo(original))
     return np.array(halves), source
 
 
-def pair_counts(index: dict, threshold: float, halves: np.ndarray, source: np.ndarray) -> dict[str, PairCounts]:
-    """Grouped, right and true pairs per half, for the groups at `threshold`."""
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
+def pair_counts(groups: DuplicateGroups, halves: np.ndarray, source: np.ndarray) -> dict[str, PairCounts]:
+    """Grouped, right and true pairs per half."""
     copies = np.flatnonzero(source != np.arange(len(source)))
     counts = {}
     for half in HALVES:
@@ -101,8 +135,7 @@ def pair_counts(index: dict, threshold: float, halves: np.ndarray, source: np.nd
     return counts
 
 
-def largest_group(index: dict, threshold: float) -> int:
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
+def largest_group(groups: DuplicateGroups) -> int:
     return int(np.diff(groups.starts).max(initial=0))
 
 
@@ -111,68 +144,83 @@ def chosen(table: dict[float, dict[str, PairCounts]]) -> float:
     return max(table, key=lambda t: (round(table[t]["tune"].f1, 6), t))
 
 
+def recall_by_edit(groups: DuplicateGroups, paths: list[str], made: Made, halves: np.ndarray,
+                   source: np.ndarray) -> dict[str, dict[str, tuple[int, int]]]:
+    """{edit kind: {half: (copies sharing a group with their original, copies)}}."""
+    group_of = np.full(len(source), -1)
+    for number in range(len(groups)):
+        group_of[groups.group(number)] = number
+    found: dict[str, dict[str, tuple[int, int]]] = {kind: {half: (0, 0) for half in HALVES} for kind in DUPLICATE_KINDS}
+    for row, path in enumerate(paths):
+        if path in made:
+            kind, half = made[path][1], halves[row]
+            hit = group_of[row] >= 0 and group_of[row] == group_of[source[row]]
+            done, total = found[kind][half]
+            found[kind][half] = (done + int(hit), total + 1)
+    return found
+
+
+def per_edit_table(found: dict[str, dict[str, tuple[int, int]]]) -> list[str]:
+    lines = ["| edit | tune | confirm |", "|---|---|---|"]
+    for kind, halves in found.items():
+        lines.append(f"| {kind} | " + " | ".join(f"{done}/{total}" for done, total in halves.values()) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m precompute.evaluate.duplicate_threshold", description=__doc__.splitlines()[0])
     add_descriptor_arguments(parser)
     parser.add_argument("--originals", type=Path, default=DATASETS / "imagenet-samples", help="photos to make copies of")
-    parser.add_argument("--holidays", type=Path, default=DATASETS / "holidays-dev", help="distractors: photos alike but not copies")
-    parser.add_argument("--copies", type=int, default=200, help="edited copies to make (default: %(default)s)")
+    parser.add_argument("--holidays", type=Path, default=DATASETS / "holidays-dev",
+                        help="photos alike but not copies, some of them copied too")
+    parser.add_argument("--copies", type=int, default=120, help="edited copies of --originals photos (default: %(default)s)")
+    parser.add_argument("--holiday-copies", type=int, default=120, help="edited copies of --holidays photos (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the edits (default: %(default)s)")
     parser.add_argument("--k", type=int, default=BuildOptions.k, help="neighbours stored per photo (default: %(default)s)")
+    parser.add_argument("--work", type=Path, help="keep the copies and the index in this folder and reuse them next time "
+                        "(an incremental update); default: a temporary folder, removed")
     args = parser.parse_args(argv)
     for folder in (args.originals, args.holidays):
         if not folder.is_dir():
             print(f"error: data set not found: {folder} (see ../shared/datasets/README.md)", file=sys.stderr)
             return 1
     try:
-        with tempfile.TemporaryDirectory(prefix="lookalike-duplicates-") as work:
-            photos, made = prepare_near_duplicates(args.originals, Path(work), args.copies, args.seed)
-            (photos / "holidays").mkdir()
-            for photo in sorted(args.holidays.glob("*.jpg")):
-                (photos / "holidays" / photo.name).symlink_to(photo.resolve())
-            build_index(photos, Path(work) / "index.pkl", replace(descriptor_options(args), k=args.k))
-            index = read_index(Path(work) / "index.pkl")
-            halves, source = photo_halves(index, made)
-            table = {float(t): pair_counts(index, float(t), halves, source) for t in CANDIDATES}
-            largest = {float(t): largest_group(index, float(t)) for t in CANDIDATES}
+        with (nullcontext(str(args.work)) if args.work else tempfile.TemporaryDirectory(prefix="lookalike-duplicates-")) as work:
+            work = Path(work)
+            photos, made = prepare_collection(work, args.originals, args.holidays, args.copies, args.holiday_copies, args.seed)
+            build_index(photos, work / "index.pkl", replace(descriptor_options(args), k=args.k))
+            index = read_index(work / "index.pkl")
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    paths = [photo["path"] for photo in index["photos"]]
+    halves, source = photo_halves(index, made)
     print(f"{index['model']['name']}, {index['model']['pooling']} pooling, k={index['neighbors'].shape[1]}: "
-          f"{len(index['photos'])} photos, {len(made)} of them edited copies of others")
-    print("| threshold | tune precision | tune recall | tune F1 | confirm precision | confirm recall | confirm F1 | largest group |")
-    print("|---|---|---|---|---|---|---|---|")
-    for threshold, counts in table.items():
-        cells = [f"{threshold:.2f}"]
-        for half in HALVES:
-            c = counts[half]
-            cells += [f"{c.precision:.3f} ({c.right}/{c.grouped})", f"{c.recall:.3f} ({c.right}/{c.true})", f"{c.f1:.3f}"]
-        cells.append(str(largest[threshold]))
-        print("| " + " | ".join(cells) + " |")
-    best = chosen(table)
-    confirm = table[best]["confirm"]
-    print(f"\nChosen on the tune half: {best:.2f} (F1 {table[best]['tune'].f1:.3f}); on the confirm half: "
-          f"precision {confirm.precision:.3f}, recall {confirm.recall:.3f}, F1 {confirm.f1:.3f}.")
-    print(f"At {best:.2f}, copies grouped with their original, per edit (both halves): "
-          + ", ".join(f"{kind} {found}/{total}" for kind, (found, total) in recall_by_edit(index, made, best, source).items()))
+          f"{len(paths)} photos, {len(made)} of them edited copies of others ({', '.join(DUPLICATE_KINDS)})")
+    print("\n## Similar shots: the similarity threshold\n")
+    similar = {float(t): find_groups(index["neighbors"], index["scores"], index["photos"], float(t)) for t in CANDIDATES}
+    best = report_thresholds({t: (pair_counts(g, halves, source), largest_group(g)) for t, g in similar.items()},
+                             lambda t: f"{t:.2f}")
+    print("\n".join(per_edit_table(recall_by_edit(similar[best], paths, made, halves, source))))
     return 0
 
 
-def recall_by_edit(index: dict, made: dict[str, tuple[str, str]], threshold: float, source: np.ndarray) -> dict[str, tuple[int, int]]:
-    """{edit kind: (copies sharing a group with their original, copies)} at `threshold`."""
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
-    group_of = np.full(len(source), -1)
-    for number in range(len(groups)):
-        group_of[groups.group(number)] = number
-    found: dict[str, tuple[int, int]] = {}
-    for row, photo in enumerate(index["photos"]):
-        folder, _, name = photo["path"].partition("/")
-        if folder == "copies":
-            kind = made[name][1]
-            hit = group_of[row] >= 0 and group_of[row] == group_of[source[row]]
-            done, total = found.get(kind, (0, 0))
-            found[kind] = (done + int(hit), total + 1)
-    return found
+def report_thresholds(table: dict, label: Callable) -> float:
+    """Print one row per candidate and the tune half's choice; return it."""
+    print("| threshold | tune precision | tune recall | tune F1 | confirm precision | confirm recall | confirm F1 | largest group |")
+    print("|---|---|---|---|---|---|---|---|")
+    for threshold, (counts, largest) in table.items():
+        cells = [label(threshold)]
+        for half in HALVES:
+            c = counts[half]
+            cells += [f"{c.precision:.3f} ({c.right}/{c.grouped})", f"{c.recall:.3f} ({c.right}/{c.true})", f"{c.f1:.3f}"]
+        cells.append(str(largest))
+        print("| " + " | ".join(cells) + " |")
+    best = chosen({t: counts for t, (counts, _) in table.items()})
+    tune, confirm = table[best][0]["tune"], table[best][0]["confirm"]
+    print(f"\nChosen on the tune half: {label(best)} (F1 {tune.f1:.3f}); on the confirm half: {confirm}, F1 {confirm.f1:.3f}.")
+    print(f"At {label(best)}, copies grouped with their original, per edit and half:")
+    return best
 
 
 if __name__ == "__main__":
