@@ -12,6 +12,7 @@ import torch
 
 from precompute import incremental, thumbnails
 from precompute.embed import embed_photos, pick_device
+from precompute.evidence import evidence_path_for, reusable_evidence, write_evidence
 from precompute.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbour_lists import neighbour_lists
@@ -38,6 +39,7 @@ class BuildOptions:
     workers: int | None = None  # None: one per core, up to 4
     device: str = "auto"  # with `ray`: where the cluster's embedding actors run
     ray: str | None = None  # a Ray cluster's address (or "auto") to decode and embed on; None: this machine
+    rerank: str = "off"  # see precompute.rerank: off, local, ...
 
 
 @dataclass
@@ -59,6 +61,7 @@ class BuildReport:
     neighbour_method: str = "exact"  # exact or approx
     neighbours_updated: bool = False  # the previous lists were updated, not computed again
     similarities: int = 0  # pairs of photos compared to find the neighbours
+    evidence_note: str | None = None  # why the evidence side file was extracted again, if it was
 
 
 def build_index(
@@ -95,6 +98,9 @@ def build_index(
     thumbnail_dir.mkdir(exist_ok=True)
     previous = incremental.load_previous(index_path, photo_dir, model)
     plan = incremental.plan_update(scan.photos, previous, thumbnail_dir)
+    wants_evidence = options.rerank != "off"
+    evidence_path = evidence_path_for(index_path)
+    kept_evidence, evidence_note = (reusable_evidence(evidence_path, plan) if wants_evidence else ({}, None))
     if options.ray and plan.to_embed:
         _cluster_step(lambda cluster: cluster.check_shared_storage(photo_dir, thumbnail_dir, plan.to_embed[0]))
     if on_start:
@@ -102,7 +108,8 @@ def build_index(
     if options.ray:
         embedded = _cluster_step(
             lambda cluster: cluster.embed_on_cluster(
-                plan.to_embed, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device, on_progress=on_progress
+                plan.to_embed, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device,
+                on_progress=on_progress, evidence=wants_evidence,
             )
         )
     else:
@@ -114,6 +121,7 @@ def build_index(
             workers=options.workers,
             device=device,
             on_progress=on_progress,
+            evidence=wants_evidence,
         )
     skipped = scan.skipped + [Skipped(plan.to_embed[pos].relpath, why) for pos, why in embedded.failures]
     skipped.sort(key=lambda s: s.relpath)
@@ -139,6 +147,9 @@ def build_index(
         skipped=[{"path": s.relpath, "reason": s.reason} for s in skipped],
         expansion=lists.expansion,
     )
+    if wants_evidence:
+        kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
+        write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos])
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}
     thumbnails.remove_unused(thumbnail_dir, in_use)
@@ -160,6 +171,7 @@ def build_index(
         neighbour_method=lists.method,
         neighbours_updated=lists.updated,
         similarities=lists.similarities,
+        evidence_note=evidence_note,
     )
 
 

@@ -1,0 +1,244 @@
+"""Instance evidence: do two photos show the same scene? RootSIFT matching checked by RANSAC. The one owner.
+
+Both the re-ranking of similar lists (`precompute.rerank`) and duplicate
+grouping use this module, so the features are extracted once per photo
+(`extract_features`, in the prepare workers, while the photo is decoded
+anyway) and every check goes through `verify`.
+
+The stable API:
+
+- `extract_features(rgb) -> LocalFeatures`: RootSIFT (OpenCV's SIFT, L1
+  normalised, square-rooted, unit L2 length) of the photo scaled to at most
+  `FEATURE_SIDE` pixels on its long side, at most `MAX_FEATURES` keypoints;
+  descriptors stored as uint8 (`DESCRIPTOR_SCALE`), coordinates as float16
+  pixels of that scaled image (`LocalFeatures.size`).
+- `gray_thumbnail(rgb) -> uint8 (h, w)`: the photo in grey, at most
+  `GRAY_SIDE` pixels on its long side, for checks of content after alignment.
+- `verify(query, candidates, mirrored=...) -> list[Match]`: one query against
+  many candidates, matched as matrix products (one GEMM per chunk of
+  candidates), mutual nearest neighbours that pass Lowe's ratio test, then
+  `cv2.estimateAffine2D` with RANSAC for each candidate with enough
+  tentative matches (the others are rejected before RANSAC). A `Match`
+  carries the inlier count and the 2×3 affine transform that maps the
+  query's feature coordinates onto the candidate's.
+- SIFT is invariant to rotation, so a photo turned by any angle (the four
+  quarter turns included) matches without extra work; its transform says by
+  how much (`Match.rotation_degrees`). A mirrored copy needs mirrored
+  descriptors: `mirrored=True` also matches the query's mirror image, by
+  permuting its descriptor bins (`mirror_descriptors`, no second
+  extraction); the better of the two matchings is kept, and
+  `Match.mirrored` says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+FEATURE_SIDE = 512  # long side of the image SIFT sees; larger photos are scaled down first
+MAX_FEATURES = 500  # the strongest keypoints kept (docs/quality.md: what fewer cost)
+DESCRIPTOR_SCALE = 512  # RootSIFT components (≤ 1, in practice ≤ 0.5) times this, rounded and clipped to uint8
+GRAY_SIDE = 64  # long side of the grey thumbnail
+RATIO = 0.8  # Lowe's ratio test, on distances
+RANSAC_PIXELS = 8.0  # reprojection threshold, in pixels of the feature image
+MIN_INLIERS = 12  # from this many inliers a pair counts as verified: the same scene or object
+_CHUNK = 16  # candidates per matrix product: bounds the similarity block to about n × 16 × MAX_FEATURES floats
+
+_sift = None
+
+
+@dataclass(frozen=True)
+class LocalFeatures:
+    """One photo's keypoints: positions in pixels of the feature image, uint8 RootSIFT descriptors."""
+
+    points: np.ndarray  # (n, 2) float16: x, y
+    descriptors: np.ndarray  # (n, 128) uint8
+    size: tuple[int, int]  # width, height of the feature image the points refer to
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+@dataclass(frozen=True)
+class Match:
+    """How a candidate matched a query."""
+
+    inliers: int  # matches consistent with `transform` (0 when no transform was found)
+    tentative: int  # mutual nearest neighbours passing the ratio test
+    transform: np.ndarray | None  # 2×3 float64 affine map, query feature pixels -> candidate feature pixels
+    mirrored: bool = False  # the match is with the query's mirror image (the transform includes the reflection)
+
+    @property
+    def verified(self) -> bool:
+        return self.inliers >= MIN_INLIERS
+
+    @property
+    def rotation_degrees(self) -> float | None:
+        """The transform's rotation, counter-clockwise in image coordinates; None without a transform."""
+        if self.transform is None:
+            return None
+        a, c = self.transform[0, 0], self.transform[1, 0]
+        return float(np.degrees(np.arctan2(c, a)))
+
+    @property
+    def scale(self) -> float | None:
+        """The transform's area scale, square-rooted: candidate size over query size."""
+        if self.transform is None:
+            return None
+        return float(np.sqrt(abs(np.linalg.det(self.transform[:, :2]))))
+
+
+NO_MATCH = Match(0, 0, None)
+
+
+def _detector():
+    global _sift
+    if _sift is None:
+        _sift = cv2.SIFT_create(nfeatures=MAX_FEATURES)
+    return _sift
+
+
+def feature_image(rgb: np.ndarray) -> np.ndarray:
+    """The photo in grey, scaled down to at most FEATURE_SIDE on its long side."""
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    return _shrink(gray, FEATURE_SIDE)
+
+
+def gray_thumbnail(rgb: np.ndarray) -> np.ndarray:
+    """The photo in grey, at most GRAY_SIDE pixels on its long side (uint8, h × w)."""
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    return _shrink(gray, GRAY_SIDE)
+
+
+def _shrink(gray: np.ndarray, side: int) -> np.ndarray:
+    height, width = gray.shape
+    if max(height, width) <= side:
+        return np.ascontiguousarray(gray)
+    factor = side / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def extract_features(rgb: np.ndarray) -> LocalFeatures:
+    """RootSIFT of a uint8 RGB (or grey) photo; see the module docstring for the scale and the cap."""
+    gray = feature_image(rgb)
+    size = (gray.shape[1], gray.shape[0])
+    try:
+        keypoints, descriptors = _detector().detectAndCompute(gray, None)
+    except cv2.error:  # e.g. a photo of a few pixels: no features, not a failed photo
+        keypoints, descriptors = (), None
+    if descriptors is None or not keypoints:
+        return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), size)
+    keypoints, descriptors = keypoints[:MAX_FEATURES], descriptors[:MAX_FEATURES]
+    points = np.array([kp.pt for kp in keypoints], np.float32).astype(np.float16)
+    return LocalFeatures(points, quantise(root_sift(descriptors)), size)
+
+
+def root_sift(descriptors: np.ndarray) -> np.ndarray:
+    """SIFT to RootSIFT (Arandjelović & Zisserman 2012): L1-normalise, square-root; rows come out of unit L2 length."""
+    descriptors = descriptors.astype(np.float32)
+    descriptors /= np.maximum(descriptors.sum(axis=1, keepdims=True), 1e-7)
+    return np.sqrt(descriptors)
+
+
+def quantise(root: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(root * DESCRIPTOR_SCALE), 0, 255).astype(np.uint8)
+
+
+def unit_descriptors(descriptors: np.ndarray) -> np.ndarray:
+    """Stored uint8 descriptors back to float32 rows of unit length (zero rows stay zero)."""
+    rows = descriptors.astype(np.float32)
+    rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-7)
+    return rows
+
+
+# OpenCV's SIFT descriptor is 4 × 4 cells (row-major, y then x, in the keypoint's rotated frame) of 8 orientation
+# bins. Mirroring the image mirrors the keypoint's frame about its own x axis (its dominant orientation): cell rows
+# swap (y -> 3 - y) and each gradient angle θ becomes -θ (bin o -> (8 - o) mod 8). tests/test_verification.py
+# checks this against descriptors extracted from the flipped image.
+_MIRROR = np.array([((3 - y) * 4 + x) * 8 + (8 - o) % 8 for y in range(4) for x in range(4) for o in range(8)])
+
+
+def mirror_descriptors(descriptors: np.ndarray) -> np.ndarray:
+    """Each descriptor as it would be extracted from the mirror image of the photo (a permutation of its bins)."""
+    return descriptors[:, _MIRROR]
+
+
+def verify(query: LocalFeatures, candidates: Sequence[LocalFeatures], *, mirrored: bool = False,
+           min_tentative: int = MIN_INLIERS) -> list[Match]:
+    """Match `query` against each candidate; one Match per candidate, in order.
+
+    Candidates with fewer than `min_tentative` tentative matches are rejected
+    before RANSAC (they could not reach that many inliers). With `mirrored`,
+    the query's mirror image is matched too and the better result kept.
+    """
+    results = [NO_MATCH] * len(candidates)
+    if len(query) < 3 or not candidates:
+        return results
+    views = [(unit_descriptors(query.descriptors), False)]
+    if mirrored:
+        views.append((unit_descriptors(mirror_descriptors(query.descriptors)), True))
+    query_points = query.points.astype(np.float32)
+    for start in range(0, len(candidates), _CHUNK):
+        chunk = list(candidates[start:start + _CHUNK])
+        stacked, lengths = _stack(chunk)
+        for descriptors, is_mirror in views:
+            pairs = _tentative_matches(descriptors, stacked, lengths)
+            for offset, (query_rows, candidate_rows) in enumerate(pairs):
+                position = start + offset
+                match = _geometry(query_points, chunk[offset], query_rows, candidate_rows, min_tentative, is_mirror)
+                if (match.inliers, match.tentative) > (results[position].inliers, results[position].tentative):
+                    results[position] = match
+    return results
+
+
+def _stack(chunk: list[LocalFeatures]) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk's descriptors padded to one (c, m, 128) float32 block (zero rows pad), and each one's length."""
+    lengths = np.array([len(features) for features in chunk])
+    width = max(1, int(lengths.max()))
+    block = np.zeros((len(chunk), width, 128), np.float32)
+    for slot, features in enumerate(chunk):
+        if len(features):
+            block[slot, :len(features)] = unit_descriptors(features.descriptors)
+    return block, lengths
+
+
+def _tentative_matches(query: np.ndarray, block: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per candidate, (query rows, candidate rows) of mutual nearest neighbours that pass the ratio test.
+
+    One matrix product for the whole chunk; the nearest and second nearest
+    are found along the candidate axis, the reverse nearest along the query axis.
+    """
+    chunk, width, _ = block.shape
+    similarity = (query @ block.reshape(-1, 128).T).reshape(len(query), chunk, width)
+    padding = np.arange(width)[None, :] >= lengths[:, None]  # (chunk, width)
+    similarity[:, padding] = -1.0
+    best = similarity.argmax(axis=2)  # (n, chunk)
+    best_similarity = np.take_along_axis(similarity, best[:, :, None], axis=2)[:, :, 0]
+    np.put_along_axis(similarity, best[:, :, None], -1.0, axis=2)
+    second_similarity = similarity.max(axis=2)
+    np.put_along_axis(similarity, best[:, :, None], best_similarity[:, :, None], axis=2)
+    # Unit vectors: distance² = 2 - 2·similarity. Ratio test on distances: d1 < RATIO · d2.
+    passes = (2 - 2 * best_similarity) < RATIO**2 * (2 - 2 * second_similarity)
+    reverse = similarity.argmax(axis=0)  # (chunk, width): the nearest query row of each candidate row
+    mutual = reverse[np.arange(chunk)[None, :], best] == np.arange(len(query))[:, None]
+    good = passes & mutual & (best < lengths[None, :])
+    return [(np.flatnonzero(good[:, slot]), best[good[:, slot], slot]) for slot in range(chunk)]
+
+
+def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np.ndarray, candidate_rows: np.ndarray,
+              min_tentative: int, mirrored: bool) -> Match:
+    tentative = len(query_rows)
+    if tentative < max(3, min_tentative):
+        return Match(0, tentative, None, mirrored)
+    source = query_points[query_rows]
+    target = candidate.points.astype(np.float32)[candidate_rows]
+    transform, inlier_mask = cv2.estimateAffine2D(
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=2000, confidence=0.99
+    )
+    if transform is None or inlier_mask is None:
+        return Match(0, tentative, None, mirrored)
+    return Match(int(inlier_mask.sum()), tentative, transform, mirrored)
