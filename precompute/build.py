@@ -17,6 +17,7 @@ from precompute.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbour_lists import neighbour_lists
 from precompute.neighbour_search import ApproxUnavailable, check_approx_available
+from precompute.same_picture import SamePictureStep, same_picture_pairs
 from precompute.scan import Skipped, scan_photos
 
 
@@ -62,6 +63,7 @@ class BuildReport:
     neighbours_updated: bool = False  # the previous lists were updated, not computed again
     similarities: int = 0  # pairs of photos compared to find the neighbours
     evidence_note: str | None = None  # why the evidence side file was extracted again, if it was
+    same_picture: SamePictureStep | None = None  # the verified "same picture" pairs, when the evidence was extracted
 
 
 def build_index(
@@ -135,6 +137,11 @@ def build_index(
         )
     except ApproxUnavailable as err:
         raise BuildError(str(err)) from None
+    evidence, same = [], None
+    if wants_evidence:
+        kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
+        evidence = [kept_evidence[info["sha1"]] for info in merged.infos]
+        same = same_picture_pairs(evidence, lists.neighbours, previous.index)
     index = new_index(
         merged.infos,
         merged.embeddings,
@@ -146,10 +153,10 @@ def build_index(
         next_id=merged.next_id,
         skipped=[{"path": s.relpath, "reason": s.reason} for s in skipped],
         expansion=lists.expansion,
+        same_picture=same.pairs if same else None,
     )
     if wants_evidence:
-        kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
-        write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos])
+        write_evidence(evidence_path, evidence)
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}
     thumbnails.remove_unused(thumbnail_dir, in_use)
@@ -172,6 +179,7 @@ def build_index(
         neighbours_updated=lists.updated,
         similarities=lists.similarities,
         evidence_note=evidence_note,
+        same_picture=same,
     )
 
 

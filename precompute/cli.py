@@ -135,6 +135,10 @@ def print_summary(report: BuildReport) -> None:
         f"Neighbours: {'updated from the previous index' if report.neighbours_updated else 'computed'}, "
         f"{report.neighbour_method}, {report.similarities:,} similarities{share}."
     )
+    if report.same_picture is not None:
+        same = report.same_picture
+        print(f"Same picture: {len(same.pairs):,} verified pairs of {same.candidates:,} candidates "
+              f"({same.verified:,} checked now, the others kept from the previous index).")
     if report.rebuild_reason:
         print(f"Rebuilt in full: {report.rebuild_reason}.")
     print(

@@ -372,10 +372,13 @@ def new_index(
     skipped: list[dict] | None = None,
     created: str | None = None,
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
+    same_picture: np.ndarray | None = None,
 ) -> dict:
     """An index dict with every key the format has, ready for `write_index`.
 
     `expansion`: αQE's first-pass neighbour ids and scores, kept so that an update can tell which rows changed.
+    `same_picture`: the verified "same picture" pairs (`precompute.same_picture`), row pairs (m × 2 int32, first
+    row below second); None when the index was built without the evidence to verify them.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
     index = {
@@ -394,6 +397,8 @@ def new_index(
     }
     if expansion is not None:
         index["expansion_neighbors"], index["expansion_scores"] = expansion
+    if same_picture is not None:
+        index["same_picture"] = np.asarray(same_picture, np.int32).reshape(-1, 2)
     return index
 
 
@@ -620,6 +625,10 @@ def validate_index(index: Any) -> None:
             raise IndexFileError(f"'expansion_neighbors' and 'expansion_scores' must both be {n}×k")
         if first.size and (first.min() < 0 or first.max() >= n):
             raise IndexFileError("'expansion_neighbors' refers to photos that are not in the index")
+    if "same_picture" in index:  # verified copies: optional, an index without the evidence has none
+        pairs = _array(index, "same_picture", np.int32, 2)
+        if pairs.shape[1:] != (2,) or (pairs.size and (pairs.min() < 0 or pairs.max() >= n or (pairs[:, 0] >= pairs[:, 1]).any())):
+            raise IndexFileError("'same_picture' must be pairs of rows of the index, the lower row first")
     thumbnail_dir = index.get("thumbnail_dir")
     if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
         raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")

@@ -242,3 +242,158 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
     if transform is None or inlier_mask is None:
         return Match(0, tentative, None, mirrored)
     return Match(int(inlier_mask.sum()), tentative, transform, mirrored)
+
+
+# --- Same picture (issue #21): is one photo an edited copy of the other? ------------------------------------------
+#
+# Two shots of one scene verify as "the same scene" above; a copy must pass more. Three kinds of evidence, all
+# stored per photo (no second decode):
+# 1. one geometric transform explains the local features, tightly: the median error of the inliers, measured in
+#    the smaller photo's pixels, is small (a re-save, resize, crop, mirror or quarter turn maps exactly; another
+#    viewpoint only roughly);
+# 2. after alignment, the grey thumbnails agree up to a global monotone tone curve (grayscale, brightness and
+#    contrast), in both photos' frames: a moved subject, another moment or another viewpoint leaves pixels that no
+#    tone curve explains. A band along one edge that disagrees as a whole (a caption) is left out first;
+# 3. SSCD copy-descriptor similarity, where both photos have it.
+# The thresholds are chosen on the tune half of `python -m precompute.evaluate.duplicate_threshold` (docs/quality.md).
+
+SAME_MIN_INLIERS = 12  # as MIN_INLIERS: fewer is no evidence of one transform
+SAME_MAX_ERROR = 0.25  # median inlier error, pixels of the smaller feature image
+SAME_MAX_DISAGREEMENT = 0.05  # share of the overlap's thumbnail pixels no global tone curve explains
+SAME_MIN_SSCD = 0.5  # SSCD cosine, where both photos have one
+_TONE_LEVELS = 24  # a thumbnail pixel this far (of 255) from the tone curve's value disagrees
+_TONE_BINS = 32
+_BAND_SHARE = 0.15  # an edge row or column with more disagreeing pixels than this is an overlaid band...
+_MAX_BAND = 0.25  # ...up to this share of the thumbnail's side
+
+
+@dataclass(frozen=True)
+class Sameness:
+    """The evidence that two photos are one picture; `same` applies the thresholds."""
+
+    inliers: int
+    error: float  # median inlier error in pixels of the smaller feature image (inf without a transform)
+    disagreement: float  # share of overlapping thumbnail pixels off the tone curve, the worse of the two frames
+    sscd: float | None = None  # cosine of the SSCD descriptors, when both photos have one
+
+    def same(self, min_inliers: int = SAME_MIN_INLIERS, max_error: float = SAME_MAX_ERROR,
+             max_disagreement: float = SAME_MAX_DISAGREEMENT, min_sscd: float = SAME_MIN_SSCD) -> bool:
+        return (self.inliers >= min_inliers and self.error <= max_error and self.disagreement <= max_disagreement
+                and (self.sscd is None or self.sscd >= min_sscd))
+
+
+NOT_SAME = Sameness(0, float("inf"), 1.0)
+
+
+def picture_sameness(a: LocalFeatures, a_gray: np.ndarray, b: LocalFeatures, b_gray: np.ndarray,
+                     a_sscd: np.ndarray | None = None, b_sscd: np.ndarray | None = None) -> Sameness:
+    """How far the stored evidence says `a` and `b` are one picture; the same whichever comes first."""
+    if (a.descriptors.tobytes(), a.size) > (b.descriptors.tobytes(), b.size):  # one order: RANSAC's sample differs
+        a, a_gray, a_sscd, b, b_gray, b_sscd = b, b_gray, b_sscd, a, a_gray, a_sscd
+    match, error = _tight_match(a, b)
+    if match.transform is None or match.inliers < 3:
+        return NOT_SAME
+    forward = _affine_3x3(match.transform)
+    to_gray_a, to_gray_b = _gray_scale(a, a_gray), _gray_scale(b, b_gray)
+    in_b = to_gray_b @ forward @ np.linalg.inv(to_gray_a)  # a's thumbnail pixels -> b's
+    disagreement = max(tone_disagreement(a_gray, b_gray, in_b), tone_disagreement(b_gray, a_gray, np.linalg.inv(in_b)))
+    sscd = None
+    if a_sscd is not None and b_sscd is not None:
+        sscd = float(np.dot(a_sscd.astype(np.float32), b_sscd.astype(np.float32)))
+    return Sameness(match.inliers, error, disagreement, sscd)
+
+
+def _tight_match(query: LocalFeatures, candidate: LocalFeatures) -> tuple[Match, float]:
+    """The better of the plain and mirrored matchings, and its inliers' median error in the smaller image's pixels."""
+    if len(query) < 3 or len(candidate) < 3:
+        return NO_MATCH, float("inf")
+    block, lengths = _stack([candidate])
+    points = query.points.astype(np.float32)
+    best, best_error = NO_MATCH, float("inf")
+    for is_mirror in (False, True):
+        descriptors = mirror_descriptors(query.descriptors) if is_mirror else query.descriptors
+        (query_rows, candidate_rows), = _tentative_matches(unit_descriptors(descriptors), block, lengths)
+        match = _geometry(points, candidate, query_rows, candidate_rows, MIN_INLIERS, is_mirror)
+        if match.transform is None or (match.inliers, match.tentative) <= (best.inliers, best.tentative):
+            continue
+        source, target = points[query_rows], candidate.points.astype(np.float32)[candidate_rows]
+        errors = np.linalg.norm(source @ match.transform[:, :2].T + match.transform[:, 2] - target, axis=1)
+        inlying = errors[errors <= RANSAC_PIXELS]
+        scale = max(match.scale or 1.0, 1e-6)  # errors are in the candidate's pixels: a larger candidate divides
+        best, best_error = match, float(np.median(inlying)) / max(scale, 1.0) if len(inlying) else float("inf")
+    return best, best_error
+
+
+def _affine_3x3(transform: np.ndarray) -> np.ndarray:
+    return np.vstack([transform, [0.0, 0.0, 1.0]])
+
+
+def _gray_scale(features: LocalFeatures, gray: np.ndarray) -> np.ndarray:
+    """Feature-image pixels -> grey-thumbnail pixels (both are scalings of the same decoded photo).
+
+    Pixel centres map to pixel centres (x + ½ scales), or a mirror image would be off by most of a pixel.
+    """
+    width, height = features.size
+    sx, sy = gray.shape[1] / max(width, 1), gray.shape[0] / max(height, 1)
+    return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+
+
+def tone_disagreement(moving: np.ndarray, fixed: np.ndarray, moving_to_fixed: np.ndarray) -> float:
+    """The share of `fixed`'s pixels covered by `moving` (warped by the 3×3 map) that no monotone tone curve explains.
+
+    Both thumbnails are blurred a little (resampling and compression differ
+    at 64 px); the tone curve is the monotone (isotonic) fit of `fixed` on
+    `moving`, over 32 bins of grey. Rows and columns along an edge that
+    disagree as a whole (a caption band) are left out first, up to a quarter
+    of each side. 1.0 when too little overlaps to tell.
+    """
+    height, width = fixed.shape
+    warp = moving_to_fixed[:2].astype(np.float64)
+    moving = cv2.GaussianBlur(moving.astype(np.float32), (0, 0), 1.0)
+    fixed = cv2.GaussianBlur(fixed.astype(np.float32), (0, 0), 1.0)
+    warped = cv2.warpAffine(moving, warp, (width, height), flags=cv2.INTER_LINEAR)
+    covered = cv2.warpAffine(np.ones(moving.shape, np.uint8), warp, (width, height), flags=cv2.INTER_NEAREST)
+    covered = cv2.erode(covered, np.ones((3, 3), np.uint8)) > 0
+    if covered.sum() < 0.05 * covered.size or covered.sum() < 64:
+        return 1.0
+    kept = covered
+    for _ in range(2):  # fit, find the bands, fit again without them: a black band would bend the curve
+        bins = np.minimum((warped[kept] * (_TONE_BINS / 256.0)).astype(np.int64), _TONE_BINS - 1)
+        curve = _isotonic_means(bins, fixed[kept])
+        everywhere = np.minimum((warped * (_TONE_BINS / 256.0)).astype(np.int64), _TONE_BINS - 1)
+        off = covered & (np.abs(fixed - curve[everywhere]) > _TONE_LEVELS)
+        kept = covered & ~_edge_bands(off, covered)
+    return float(off[kept].sum() / kept.sum()) if kept.sum() >= 64 else 1.0
+
+
+def _isotonic_means(bins: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per bin, the monotone non-decreasing least-squares fit of `values` (pool adjacent violators over the bins)."""
+    counts = np.bincount(bins, minlength=_TONE_BINS).astype(np.float64)
+    sums = np.bincount(bins, values.astype(np.float64), minlength=_TONE_BINS)
+    present = np.flatnonzero(counts)
+    blocks: list[list[float]] = []  # [mean, weight, bins pooled]
+    for count, total in zip(counts[present], sums[present]):
+        blocks.append([total / count, count, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean, weight, pooled = blocks.pop()
+            blocks[-1] = [(blocks[-1][0] * blocks[-1][1] + mean * weight) / (blocks[-1][1] + weight),
+                          blocks[-1][1] + weight, blocks[-1][2] + pooled]
+    curve = np.zeros(_TONE_BINS)
+    curve[present] = np.repeat([mean for mean, _, _ in blocks], [pooled for _, _, pooled in blocks])
+    return curve
+
+
+def _edge_bands(off: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Rows and columns at each edge of the overlap where most pixels disagree: an overlaid band, not content."""
+    band = np.zeros(off.shape, bool)
+    for axis in (0, 1):  # 0: rows, 1: columns
+        shares = off.sum(axis=1 - axis) / np.maximum(covered.sum(axis=1 - axis), 1)
+        lines = np.flatnonzero(covered.any(axis=1 - axis))
+        limit = int(_MAX_BAND * len(shares))
+        for ordered in (lines, lines[::-1]):
+            taken = ordered[: limit][np.cumprod(shares[ordered[: limit]] > _BAND_SHARE).astype(bool)]
+            if axis == 0:
+                band[taken] = True
+            else:
+                band[:, taken] = True
+    return band

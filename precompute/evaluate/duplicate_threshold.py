@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         with (nullcontext(str(args.work)) if args.work else tempfile.TemporaryDirectory(prefix="lookalike-duplicates-")) as work:
             work = Path(work)
             photos, made = prepare_collection(work, args.originals, args.holidays, args.copies, args.holiday_copies, args.seed)
-            build_index(photos, work / "index.pkl", replace(descriptor_options(args), k=args.k))
+            build_index(photos, work / "index.pkl", replace(descriptor_options(args), k=args.k, rerank="local"))
             index = read_index(work / "index.pkl")
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
