@@ -89,6 +89,8 @@ class Catalog:
         self.embeddings: np.ndarray | None = embeddings if embeddings.shape[1] and len(embeddings) else None
         self.neighbours: np.ndarray = index["neighbors"]
         self.scores: np.ndarray = index["scores"]
+        # Verified "same picture" pairs (precompute.same_picture); None: the index was built without the evidence.
+        self.same_picture: np.ndarray | None = index.get("same_picture")
         self.model: dict = index["model"]
         self.created: str = index.get("created", "")
         index_folder = index_path.parent.resolve()

@@ -1,9 +1,15 @@
-"""`python -m precompute.duplicates INDEX`: list the near-duplicate groups, or move all but each group's keep aside.
+"""`python -m precompute.duplicates INDEX`: list the duplicate groups, or move all but each group's keep aside.
 
-    python -m precompute.duplicates INDEX [--threshold T] [--format csv|json] [--move-to DIR] [--dry-run]
+    python -m precompute.duplicates INDEX [--kind same-picture|similar-shots [--threshold T]] [--format csv|json]
+                                          [--move-to DIR] [--dry-run]
 
 The groups and the suggested keep are those of the web app's /duplicates
-page (`precompute.duplicate_groups`). Listing writes one CSV row per photo, or
+page (`precompute.duplicate_groups`). By default the groups are "same
+picture": copies of one photo, each pair verified on local features and
+thumbnails when the index was built. `--kind similar-shots` gives the groups
+of photos at least `--threshold` alike instead (bursts, re-takes: not
+copies); moving those is asked for only by naming that kind. An index built
+without the evidence offers similar shots only, and says so. Listing writes one CSV row per photo, or
 one JSON document, streamed group by group. `--move-to DIR` moves every photo
 but the suggested keep of its group to the same relative path under DIR
 (`precompute.duplicate_moves`: each file moved whole or left untouched); it
@@ -23,7 +29,8 @@ from pathlib import Path
 from typing import TextIO
 
 from precompute.duplicate_groups import (
-    DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
+    DEFAULT_THRESHOLD, GROUP_KINDS, KEEP_RULE, KIND_NAMES, MAX_THRESHOLD, MIN_THRESHOLD, NO_EVIDENCE, SAME_PICTURE,
+    SIMILAR_SHOTS, DuplicateGroups, find_groups, has_same_picture, photo_facts, same_picture_groups,
 )
 from precompute.duplicate_moves import Move, MoveRefused, Outcome, move_photo
 from precompute.index_file import IndexFileError, PhotoTable, read_index
@@ -61,8 +68,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{EXIT_USAGE} bad option, {EXIT_INTERRUPTED} interrupted (every file moved whole or untouched).",
     )
     parser.add_argument("index", type=Path, help="index file written by python -m precompute")
-    parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                        help="similarity at which photos are duplicates (default: %(default)s, see docs/quality.md)")
+    parser.add_argument("--kind", choices=GROUP_KINDS, default=SAME_PICTURE,
+                        help="same-picture: verified copies of one photo; similar-shots: photos at least --threshold "
+                        "alike (default: %(default)s)")
+    parser.add_argument("--threshold", type=_threshold,
+                        help=f"with --kind {SIMILAR_SHOTS}: similarity at which photos join (default: {DEFAULT_THRESHOLD}, "
+                        "see docs/quality.md)")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="listing format (default: %(default)s)")
     parser.add_argument("--move-to", type=Path, metavar="DIR",
                         help="move every photo but each group's suggested keep into DIR, keeping relative paths")
@@ -72,6 +83,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.dry_run and args.move_to is None:
         parser.error("--dry-run needs --move-to DIR")
+    if args.threshold is not None and args.kind != SIMILAR_SHOTS:
+        parser.error(f"--threshold applies to similar shots: add --kind {SIMILAR_SHOTS}")
+    if args.kind == SIMILAR_SHOTS and args.threshold is None:
+        args.threshold = DEFAULT_THRESHOLD
     return args
 
 
@@ -93,7 +108,7 @@ def write_csv(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
 
 
 def write_json(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
-    head = {"threshold": groups.threshold, "keep_rule": KEEP_RULE, "groups_total": len(groups), "photos_total": groups.photos,
+    head = {"kind": groups.kind, "threshold": groups.threshold, "keep_rule": KEEP_RULE, "groups_total": len(groups), "photos_total": groups.photos,
             "photos_with_full_lists": groups.crowded}
     out.write(json.dumps(head)[:-1] + ', "groups": [')
     for number, records in group_records(groups, photos):
@@ -104,6 +119,12 @@ def write_json(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None
 
 def _listed(photo: dict) -> dict:
     return {"id": photo["id"], "path": photo["path"], **photo_facts(photo)}
+
+
+def describe(groups: DuplicateGroups) -> str:
+    if groups.threshold is None:
+        return f"{KIND_NAMES[SAME_PICTURE]}: copies verified on local features and thumbnails"
+    return f"{KIND_NAMES[SIMILAR_SHOTS]}: similarity ≥ {groups.threshold}"
 
 
 def planned_moves(groups: DuplicateGroups, photos: PhotoTable) -> Iterator[Move]:
@@ -160,7 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     except IndexFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], args.threshold)
+    if args.kind == SAME_PICTURE and not has_same_picture(index):
+        print(f"error: {args.index}: {NO_EVIDENCE}; --kind {SIMILAR_SHOTS} lists those", file=sys.stderr)
+        return EXIT_ERROR
+    if args.kind == SAME_PICTURE:
+        groups = same_picture_groups(index["same_picture"], index["photos"])
+    else:
+        groups = find_groups(index["neighbors"], index["scores"], index["photos"], args.threshold)
     out = sys.stdout
     out.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8 is written back as it was
     if groups.crowded:
@@ -175,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"{len(groups)} groups of {groups.photos} photos at similarity ≥ {args.threshold}; keeping {KEEP_RULE}.", file=out)
+    print(f"{len(groups)} groups of {groups.photos} photos ({describe(groups)}); keeping {KEEP_RULE}.", file=out)
     if args.dry_run:
         for move in planned_moves(groups, index["photos"]):
             print(f"would move {photo_root / move.path} -> {args.move_to / move.path}", file=out)
