@@ -28,6 +28,8 @@ folder (or `--work`, kept for the next run), never in the repository.
 from __future__ import annotations
 
 import argparse
+import itertools
+import pickle
 import sys
 import tempfile
 from collections.abc import Callable
@@ -39,14 +41,20 @@ import numpy as np
 
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
-from precompute.duplicate_groups import MIN_THRESHOLD, DuplicateGroups, find_groups
+from precompute import verification
+from precompute.duplicate_groups import MIN_THRESHOLD, DuplicateGroups, find_groups, same_picture_groups
 from precompute.evaluate.near_duplicates import DUPLICATE_KINDS, make_copies
 from precompute.evaluate.protocol import HALVES, half_of_scene
+from precompute.evidence import evidence_path_for, read_evidence
 from precompute.index_file import read_index
 from precompute.models import ModelUnavailable
+from precompute.same_picture import candidate_pairs
 
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 CANDIDATES = np.round(np.arange(MIN_THRESHOLD, 1.0, 0.01), 2)
+# The same-picture decision's thresholds tried on the tune half: (min inliers, max inlier error in px, max disagreement).
+SAME_GRID = list(itertools.product((12, 20, 30), (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7, 1.0),
+                                   (0.02, 0.035, 0.05, 0.08, 0.12)))
 # The collection's folders: each set of originals (linked, never copied) and the folder of its edited copies.
 SOURCES = {"originals": "copies", "holidays": "holiday-copies"}
 Made = dict[str, tuple[str, str]]  # copy path in the collection -> (original path in it, edit kind)
@@ -106,15 +114,23 @@ def prepare_collection(work: Path, originals: Path, holidays: Path, copies: int,
 
 
 def photo_halves(index: dict, made: Made) -> tuple[np.ndarray, np.ndarray]:
-    """(each row's half, each row's original row: itself for an original, its original's for a copy)."""
+    """(each row's half, each row's original row: itself for an original, its original's for a copy).
+
+    A photo whose bytes equal an earlier photo's is a copy of that one: holidays-dev holds two such files under
+    different scenes (103101 and 103901, 103102 and 103902), one picture however the data set files it.
+    """
     paths = [photo["path"] for photo in index["photos"]]
     row_of = {path: row for row, path in enumerate(paths)}
+    first_with = {}
     source = np.arange(len(paths))
     halves = []
     for row, path in enumerate(paths):
         original = made[path][0] if path in made else path
         source[row] = row_of[original]
         halves.append(half_of_photo(original))
+    for row, content in enumerate(bytes(h) for h in index["photos"].columns["sha1"]):
+        if source[row] == row:
+            source[row] = first_with.setdefault(content, row)
     return np.array(halves), source
 
 
@@ -139,9 +155,16 @@ def largest_group(groups: DuplicateGroups) -> int:
     return int(np.diff(groups.starts).max(initial=0))
 
 
-def chosen(table: dict[float, dict[str, PairCounts]]) -> float:
-    """The threshold with the highest tune-half F1; ties go to the higher threshold."""
-    return max(table, key=lambda t: (round(table[t]["tune"].f1, 6), t))
+def chosen(table: dict, strictness: Callable = lambda threshold: threshold):
+    """The threshold with the highest tune-half F1; ties go to the strictest (the higher similarity threshold,
+    which groups less)."""
+    return max(table, key=lambda t: (round(table[t]["tune"].f1, 6), strictness(t)))
+
+
+def _same_strictness(thresholds: tuple) -> tuple:
+    """More inliers, less error and less disagreement are stricter."""
+    min_inliers, max_error, max_disagreement = thresholds
+    return (-max_error, -max_disagreement, min_inliers)
 
 
 def recall_by_edit(groups: DuplicateGroups, paths: list[str], made: Made, halves: np.ndarray,
@@ -202,21 +225,70 @@ def main(argv: list[str] | None = None) -> int:
     best = report_thresholds({t: (pair_counts(g, halves, source), largest_group(g)) for t, g in similar.items()},
                              lambda t: f"{t:.2f}")
     print("\n".join(per_edit_table(recall_by_edit(similar[best], paths, made, halves, source))))
+    print("\n## Same picture: verified pairs\n")
+    evidence = read_evidence(evidence_path_for(work / "index.pkl"))
+    report_same_picture(index, pair_sameness(index, evidence, work / "sameness.pickle" if args.work else None),
+                        paths, made, halves, source)
     return 0
 
 
-def report_thresholds(table: dict, label: Callable) -> float:
-    """Print one row per candidate and the tune half's choice; return it."""
+def pair_sameness(index: dict, evidence, cache: Path | None) -> tuple[np.ndarray, list]:
+    """Every candidate pair of the index and its `verification.Sameness`; kept in `cache` by content, when given."""
+    pairs = candidate_pairs(index["neighbors"])
+    known = pickle.loads(cache.read_bytes()) if cache and cache.exists() else {}
+    found = []
+    for a, b in pairs.tolist():
+        key = (evidence.sha1(a), evidence.sha1(b))
+        if key not in known:
+            known[key] = verification.picture_sameness(evidence.features(a), evidence.gray(a), evidence.features(b),
+                                                       evidence.gray(b), evidence.sscd(a), evidence.sscd(b))
+        found.append(known[key])
+    if cache:
+        cache.write_bytes(pickle.dumps(known))
+    return pairs, found
+
+
+def report_same_picture(index: dict, counts: tuple, paths: list[str], made: Made, halves: np.ndarray, source: np.ndarray) -> None:
+    """Groups of the pairs that pass each threshold of SAME_GRID, the tune half's choice, and the defaults' figures."""
+    pairs, sameness = counts
+    offered = set(map(tuple, pairs.tolist()))
+    copies = np.flatnonzero(source != np.arange(len(source)))
+    candidates = sum((min(row, source[row]), max(row, source[row])) in offered for row in copies.tolist())
+    print(f"{len(pairs)} candidate pairs from the similar lists; {candidates} of the {len(copies)} (copy, original) pairs "
+          "among them.")
+
+    def groups(min_inliers: int, max_error: float, max_disagreement: float) -> DuplicateGroups:
+        passed = [pair for pair, same in zip(pairs.tolist(), sameness) if same.same(min_inliers, max_error, max_disagreement)]
+        return same_picture_groups(np.array(passed, np.int64).reshape(-1, 2), index["photos"])
+
+    table = {}
+    for thresholds in SAME_GRID:
+        grouped = groups(*thresholds)
+        table[thresholds] = (pair_counts(grouped, halves, source), largest_group(grouped))
+    best = report_thresholds(table, lambda t: f"inliers ≥ {t[0]}, error ≤ {t[1]}, disagreement ≤ {t[2]}",
+                             shown=lambda t, best: t[0] == best[0] and (t[1] == best[1] or t[2] == best[2]),
+                             strictness=_same_strictness)
+    print("\n".join(per_edit_table(recall_by_edit(groups(*best), paths, made, halves, source))))
+    defaults = (verification.SAME_MIN_INLIERS, verification.SAME_MAX_ERROR, verification.SAME_MAX_DISAGREEMENT)
+    stored = table.get(defaults) or (pair_counts(groups(*defaults), halves, source), 0)
+    print(f"\nThe pipeline's defaults {defaults}: tune {stored[0]['tune']}; confirm {stored[0]['confirm']}.")
+
+
+def report_thresholds(table: dict, label: Callable, shown: Callable = lambda threshold, best: True,
+                      strictness: Callable = lambda threshold: threshold):
+    """Print a row per candidate that `shown(candidate, choice)` admits, and the tune half's choice; return it."""
     print("| threshold | tune precision | tune recall | tune F1 | confirm precision | confirm recall | confirm F1 | largest group |")
     print("|---|---|---|---|---|---|---|---|")
+    best = chosen({t: counts for t, (counts, _) in table.items()}, strictness)
     for threshold, (counts, largest) in table.items():
+        if not shown(threshold, best):
+            continue
         cells = [label(threshold)]
         for half in HALVES:
             c = counts[half]
             cells += [f"{c.precision:.3f} ({c.right}/{c.grouped})", f"{c.recall:.3f} ({c.right}/{c.true})", f"{c.f1:.3f}"]
         cells.append(str(largest))
         print("| " + " | ".join(cells) + " |")
-    best = chosen({t: counts for t, (counts, _) in table.items()})
     tune, confirm = table[best][0]["tune"], table[best][0]["confirm"]
     print(f"\nChosen on the tune half: {label(best)} (F1 {tune.f1:.3f}); on the confirm half: {confirm}, F1 {confirm.f1:.3f}.")
     print(f"At {label(best)}, copies grouped with their original, per edit and half:")
