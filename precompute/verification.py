@@ -255,7 +255,7 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
 #    contrast), in both photos' frames: a moved subject, another moment or another viewpoint leaves pixels that no
 #    tone curve explains. A band along one edge that disagrees as a whole (a caption) is left out first;
 # 3. SSCD copy-descriptor similarity, where both photos have it.
-# The thresholds are chosen on the tune half of `python -m precompute.evaluate.duplicate_threshold` (docs/quality.md).
+# The thresholds are chosen on the tune half of `python -m tools.evaluate.duplicate_threshold` (docs/quality.md).
 
 SAME_MIN_INLIERS = 12  # as MIN_INLIERS: fewer is no evidence of one transform
 SAME_MAX_ERROR = 0.2  # median inlier error, pixels of the smaller feature image

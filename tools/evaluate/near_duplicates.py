@@ -104,7 +104,7 @@ _EDITS = {
     "pad": _letterbox,
 }
 KINDS = ("crop", "downscale", "jpeg", "flip", "grayscale", "brightness-contrast", "exif-rotation", "caption")
-# What people do to a photo that keeps it the same picture (`python -m precompute.evaluate.duplicate_threshold`).
+# What people do to a photo that keeps it the same picture (`python -m tools.evaluate.duplicate_threshold`).
 DUPLICATE_KINDS = ("half", "quarter", "jpeg15", "crop80", "crop60", "gray", "mirror", "rot90", "bright", "caption", "png", "pad")
 
 
