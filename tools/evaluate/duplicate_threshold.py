@@ -207,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         if not folder.is_dir():
             print(f"error: data set not found: {folder} (see ../shared/datasets/README.md)", file=sys.stderr)
             return 1
+    for folder, count in ((args.originals, args.copies), (args.holidays, args.holiday_copies)):
+        if not 0 <= count <= sum(1 for p in folder.iterdir() if p.is_file()):
+            print(f"error: cannot make {count} copies of the photos of {folder}: one copy a photo, at most", file=sys.stderr)
+            return 1
     try:
         with (nullcontext(str(args.work)) if args.work else tempfile.TemporaryDirectory(prefix="lookalike-duplicates-")) as work:
             work = Path(work)
