@@ -373,12 +373,14 @@ def new_index(
     created: str | None = None,
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
     same_picture: np.ndarray | None = None,
+    same_picture_check: dict | None = None,
 ) -> dict:
     """An index dict with every key the format has, ready for `write_index`.
 
     `expansion`: αQE's first-pass neighbour ids and scores, kept so that an update can tell which rows changed.
     `same_picture`: the verified "same picture" pairs (`precompute.same_picture`), row pairs (m × 2 int32, first
-    row below second); None when the index was built without the evidence to verify them.
+    row below second); None when the index was built without the evidence to verify them. `same_picture_check`:
+    the settings they were verified with (plain values), so an update knows whether their verdicts still hold.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
     index = {
@@ -399,6 +401,7 @@ def new_index(
         index["expansion_neighbors"], index["expansion_scores"] = expansion
     if same_picture is not None:
         index["same_picture"] = np.asarray(same_picture, np.int32).reshape(-1, 2)
+        index["same_picture_check"] = dict(same_picture_check or {})
     return index
 
 
@@ -629,6 +632,8 @@ def validate_index(index: Any) -> None:
         pairs = _array(index, "same_picture", np.int32, 2)
         if pairs.shape[1:] != (2,) or (pairs.size and (pairs.min() < 0 or pairs.max() >= n or (pairs[:, 0] >= pairs[:, 1]).any())):
             raise IndexFileError("'same_picture' must be pairs of rows of the index, the lower row first")
+        if not isinstance(index.get("same_picture_check", {}), dict):
+            raise IndexFileError("'same_picture_check' must be a dict of the settings the pairs were verified with")
     thumbnail_dir = index.get("thumbnail_dir")
     if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
         raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")

@@ -17,7 +17,7 @@ from precompute.evidence import evidence_path_for, reusable_evidence, write_evid
 from precompute.models import LoadedModel, load_model
 from precompute.neighbours.lists import neighbour_lists
 from precompute.neighbours.search import ApproxUnavailable, check_approx_available
-from precompute.same_picture import SamePictureStep, same_picture_pairs
+from precompute.same_picture import CHECK, SamePictureStep, same_picture_pairs
 from precompute.scan import Skipped, scan_photos
 
 
@@ -154,6 +154,7 @@ def build_index(
         skipped=[{"path": s.relpath, "reason": s.reason} for s in skipped],
         expansion=lists.expansion,
         same_picture=same.pairs if same else None,
+        same_picture_check=CHECK,
     )
     if wants_evidence:
         write_evidence(evidence_path, evidence)

@@ -11,7 +11,9 @@ into groups.
 An update verifies only the candidates it has not verified before: a pair
 whose two photos' contents (SHA-1) were a candidate pair of the previous index
 keeps its verdict, since the verdict depends on nothing but those two photos'
-evidence. So an update gives the same pairs as a full rebuild.
+evidence, when the previous index was checked the same way (`CHECK`: the
+evidence's settings and the decision's thresholds). So an update gives the
+same pairs as a full rebuild.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from precompute.evidence import PhotoEvidence
-from precompute.verification import SAME_MIN_SSCD, picture_sameness
+from precompute.evidence import SETTINGS, PhotoEvidence
+from precompute.verification import SAME_MIN_SSCD, SAME_PICTURE_SETTINGS, picture_sameness
 
 SSCD_NEIGHBOURS = 5  # nearest SSCD neighbours per photo offered as candidates, when every photo has SSCD
 _SSCD_BLOCK = 4096  # rows per block of the SSCD products: never an N×N matrix
+# What a verdict depends on besides the two photos: stored in the index, and earlier verdicts are kept only if equal.
+CHECK = {**SETTINGS, **SAME_PICTURE_SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def _key(sha1: str, other: str) -> tuple[str, str]:
 
 def _previous_verdicts(index: dict | None) -> tuple[set, set]:
     """(content pairs the previous index verified, those it found the same picture); empty without its evidence."""
-    if index is None or "same_picture" not in index:
+    if index is None or "same_picture" not in index or index.get("same_picture_check") != CHECK:
         return set(), set()
     hashes = index["photos"].columns["sha1"]
     sha1 = [row.tobytes().hex() for row in hashes]

@@ -265,6 +265,12 @@ _TONE_LEVELS = 24  # a thumbnail pixel this far (of 255) from the tone curve's v
 _TONE_BINS = 32
 _BAND_SHARE = 0.15  # an edge row or column with more disagreeing pixels than this is an overlaid band...
 _MAX_BAND = 0.25  # ...up to this share of the thumbnail's side
+# Everything a verdict depends on besides the two photos' evidence (an index keeps it with its pairs).
+SAME_PICTURE_SETTINGS = {
+    "min_inliers": SAME_MIN_INLIERS, "max_error": SAME_MAX_ERROR, "max_disagreement": SAME_MAX_DISAGREEMENT,
+    "min_sscd": SAME_MIN_SSCD, "ratio": RATIO, "ransac_pixels": RANSAC_PIXELS, "tone_levels": _TONE_LEVELS,
+    "tone_bins": _TONE_BINS, "band_share": _BAND_SHARE, "max_band": _MAX_BAND,
+}
 
 
 @dataclass(frozen=True)

@@ -197,3 +197,24 @@ def test_the_index_refuses_same_picture_pairs_that_are_not_rows(collection):
     for bad in (np.array([[0, n]], np.int32), np.array([[1, 0]], np.int32), np.array([[0, 1]], np.int64)):
         with pytest.raises(IndexFileError, match="same_picture"):
             validate_index({**loaded, "same_picture": bad})
+
+
+def test_sscd_neighbours_above_the_bar_become_candidates_and_others_do_not():
+    from precompute.same_picture import candidate_pairs
+
+    neighbours = np.array([[1], [0], [3], [2]], np.int32)  # the similar lists pair 0–1 and 2–3
+    vectors = np.eye(4, dtype=np.float32)
+    vectors[3] = (vectors[0] + vectors[3]) / np.sqrt(2)  # 0 and 3: cosine 0.71, above SAME_MIN_SSCD
+    assert candidate_pairs(neighbours).tolist() == [[0, 1], [2, 3]]
+    assert candidate_pairs(neighbours, vectors).tolist() == [[0, 1], [0, 3], [2, 3]]
+
+
+def test_earlier_verdicts_are_kept_only_when_checked_the_same_way(collection):
+    from precompute.same_picture import CHECK, _previous_verdicts
+
+    _, index = collection
+    loaded = read_index(index)
+    assert loaded["same_picture_check"] == CHECK
+    known, same = _previous_verdicts(loaded)
+    assert len(same) == len(loaded["same_picture"]) and same <= known
+    assert _previous_verdicts({**loaded, "same_picture_check": {**CHECK, "max_error": 1.0}}) == (set(), set())
