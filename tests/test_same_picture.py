@@ -174,6 +174,9 @@ def test_the_pages_show_same_picture_groups_first_and_switch_to_similar_shots(co
     similar = client.get("/api/duplicates?kind=similar-shots&threshold=0.80").get_json()
     assert similar["kind"] == "similar-shots" and similar["threshold"] == 0.8
     assert "at similarity ≥ 0.92" in client.get("/duplicates?kind=similar-shots").get_data(as_text=True)
+    group = client.get("/duplicates/groups/1").get_data(as_text=True)
+    assert f"{len(groups[0]):,} photos that are the same picture" in group
+    assert client.get("/api/duplicates/groups/1").get_json()["kind"] == "same-picture"
     assert client.get("/api/duplicates?kind=same-picture&threshold=0.9").status_code == 400
     assert client.get("/api/duplicates?kind=copies").status_code == 400
 
