@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tools.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original
 from tools.evaluate.near_duplicates import DUPLICATE_KINDS
 
@@ -26,7 +28,8 @@ def test_halves_split_by_wordnet_id():
     assert half_of_original("n01440764_tench.JPEG") == "tune" and half_of_original("n01443537_goldfish.JPEG") == "confirm"
 
 
-def test_the_command_prints_a_row_per_threshold_its_choice_and_every_edit_of_both_kinds(holidays_dir, imagenet_dir, tmp_path):
+@pytest.mark.parametrize("kept", [False, True], ids=["temporary-folder", "work-folder"])
+def test_the_command_prints_a_row_per_threshold_its_choice_and_every_edit_of_both_kinds(holidays_dir, imagenet_dir, tmp_path, kept):
     holidays, originals = tmp_path / "holidays", tmp_path / "originals"
     holidays.mkdir()
     originals.mkdir()
@@ -37,7 +40,7 @@ def test_the_command_prints_a_row_per_threshold_its_choice_and_every_edit_of_bot
     result = subprocess.run(
         [sys.executable, "-m", "tools.evaluate.duplicate_threshold", "--model", "efficientnet-lite0", "--workers", "1",
          "--holidays", str(holidays), "--originals", str(originals), "--copies", "12", "--holiday-copies", "12",
-         "--work", str(tmp_path / "work")],
+         *(["--work", str(tmp_path / "work")] if kept else [])],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -55,7 +58,8 @@ def test_the_command_prints_a_row_per_threshold_its_choice_and_every_edit_of_bot
         assert len(edits) == 2, kind
         assert all(sum(int(cell.split("/")[1]) for cell in line.strip("|").split("|")[1:]) == 2 for line in edits)
     assert lines[-1].startswith("The pipeline's defaults (12, ")
-    assert len(list((tmp_path / "work" / "photos" / "holiday-copies").iterdir())) == 12  # made in --work, not here
+    if kept:
+        assert len(list((tmp_path / "work" / "photos" / "holiday-copies").iterdir())) == 12  # made in --work, not here
 
 
 def test_more_copies_than_photos_is_one_line_and_a_clean_exit(imagenet_dir, holidays_dir, tmp_path):

@@ -217,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             photos, made = prepare_collection(work, args.originals, args.holidays, args.copies, args.holiday_copies, args.seed)
             build_index(photos, work / "index.pkl", replace(descriptor_options(args), k=args.k, rerank="local"))
             index = read_index(work / "index.pkl")
+            # Inside the folder's lifetime: the evidence side file goes with a temporary one.
+            sameness = pair_sameness(index, read_evidence(evidence_path_for(work / "index.pkl")),
+                                     work / "sameness.pickle" if args.work else None)
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -230,9 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                              lambda t: f"{t:.2f}")
     print("\n".join(per_edit_table(recall_by_edit(similar[best], paths, made, halves, source))))
     print("\n## Same picture: verified pairs\n")
-    evidence = read_evidence(evidence_path_for(work / "index.pkl"))
-    report_same_picture(index, pair_sameness(index, evidence, work / "sameness.pickle" if args.work else None),
-                        paths, made, halves, source)
+    report_same_picture(index, sameness, paths, made, halves, source)
     return 0
 
 
