@@ -8,11 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from precompute import incremental, thumbnails
+from precompute import incremental, rerank, thumbnails, verification
 from precompute.embed import embed_photos, pick_device
-from precompute.evidence import evidence_path_for, reusable_evidence, write_evidence
+from precompute.evidence import evidence_path_for, read_evidence, reusable_evidence, write_evidence
 from precompute.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbour_lists import neighbour_lists
@@ -39,7 +40,7 @@ class BuildOptions:
     workers: int | None = None  # None: one per core, up to 4
     device: str = "auto"  # with `ray`: where the cluster's embedding actors run
     ray: str | None = None  # a Ray cluster's address (or "auto") to decode and embed on; None: this machine
-    rerank: str = "off"  # see precompute.rerank: off, local, ...
+    rerank: str = rerank.DEFAULT_MODE  # precompute.rerank.MODES: off, or the evidence that re-ranks the lists
 
 
 @dataclass
@@ -62,6 +63,10 @@ class BuildReport:
     neighbours_updated: bool = False  # the previous lists were updated, not computed again
     similarities: int = 0  # pairs of photos compared to find the neighbours
     evidence_note: str | None = None  # why the evidence side file was extracted again, if it was
+    rerank: str = "off"
+    pairs_verified: int = 0  # candidate pairs matched by local features in this run
+    pairs_reused: int = 0  # candidate pairs whose result the previous run had
+    rerank_seconds: float = 0.0  # CPU time of the matching
 
 
 def build_index(
@@ -128,28 +133,40 @@ def build_index(
     merged = incremental.merge(plan, previous, embedded.infos, embedded.embeddings)
     if not merged.infos:
         raise BuildError(f"none of the {len(scan.photos)} photos in {photo_dir} could be read; no index written")
+    reranking = options.rerank != "off"
+    previous_pairs = _previous_pairs(index_path, previous) if reranking else None
+    search_k = max(options.k, rerank.CANDIDATES) if reranking else options.k
     try:
         lists = neighbour_lists(
-            merged.embeddings, options.k, options.query_expansion, options.neighbours,
-            incremental.previous_lists(previous, plan, merged),
+            merged.embeddings, search_k, options.query_expansion, options.neighbours,
+            incremental.previous_lists(
+                previous, plan, merged, (previous_pairs.neighbours, previous_pairs.cosines) if previous_pairs else None
+            ),
         )
     except ApproxUnavailable as err:
         raise BuildError(str(err)) from None
+    neighbours, scores, verified, reranked = lists.neighbours, lists.scores, None, None
+    if reranking:
+        kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
+        write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos])
+        kept_evidence.clear()
+        reranked = _rerank(index_path, merged.infos, lists.neighbours, lists.scores, previous_pairs, previous, plan, merged)
+        neighbours, scores = reranked.neighbours[:, : options.k], reranked.scores[:, : options.k]
+        verified = reranked.inliers[:, : options.k] >= verification.MIN_INLIERS
     index = new_index(
         merged.infos,
         merged.embeddings,
-        lists.neighbours,
-        lists.scores,
-        model=model.describe() | {"query_expansion": options.query_expansion, "neighbours": lists.method},
+        neighbours,
+        scores,
+        model=model.describe() | {"query_expansion": options.query_expansion, "neighbours": lists.method,
+                                  "rerank": options.rerank},
         photo_root=str(photo_dir),
         thumbnail_dir=thumbnail_dir.name,
         next_id=merged.next_id,
         skipped=[{"path": s.relpath, "reason": s.reason} for s in skipped],
         expansion=lists.expansion,
+        verified=verified,
     )
-    if wants_evidence:
-        kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
-        write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos])
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}
     thumbnails.remove_unused(thumbnail_dir, in_use)
@@ -172,7 +189,31 @@ def build_index(
         neighbours_updated=lists.updated,
         similarities=lists.similarities,
         evidence_note=evidence_note,
+        rerank=options.rerank,
+        pairs_verified=reranked.verified_pairs if reranked else 0,
+        pairs_reused=reranked.reused_pairs if reranked else 0,
+        rerank_seconds=reranked.seconds if reranked else 0.0,
     )
+
+
+def _previous_pairs(index_path: Path, previous: incremental.Previous) -> rerank.PairCache | None:
+    """The previous run's candidate lists and verified pairs, if it re-ranked and they belong to its index."""
+    if previous.index is None:
+        return None
+    return rerank.read_pairs(rerank.pairs_path_for(index_path), previous.index["photos"].columns["sha1"])
+
+
+def _rerank(index_path, infos, candidates, cosines, previous_pairs, previous, plan, merged) -> rerank.Reranked:
+    """Verify the candidate lists with the evidence just written, reusing the previous run's results where valid."""
+    evidence = read_evidence(evidence_path_for(index_path))
+    keys = [info["sha1"] for info in infos]
+    known = None
+    if previous_pairs is not None:
+        known = previous_pairs.known(incremental.previous_lists(previous, plan, merged).new_row, keys)
+    reranked = rerank.rerank(candidates, cosines, keys, evidence.features, known)
+    sha1 = np.array([np.frombuffer(bytes.fromhex(key), np.uint8) for key in keys], np.uint8).reshape(len(keys), 20)
+    rerank.write_pairs(rerank.pairs_path_for(index_path), sha1, candidates, cosines, reranked.candidate_inliers)
+    return reranked
 
 
 def _check_writable(index_path: Path) -> None:

@@ -372,10 +372,12 @@ def new_index(
     skipped: list[dict] | None = None,
     created: str | None = None,
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
+    verified: np.ndarray | None = None,
 ) -> dict:
     """An index dict with every key the format has, ready for `write_index`.
 
     `expansion`: αQE's first-pass neighbour ids and scores, kept so that an update can tell which rows changed.
+    `verified`: with `--rerank`, N × k bool: whether local features confirmed the listed photo shows the same scene.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
     index = {
@@ -394,6 +396,8 @@ def new_index(
     }
     if expansion is not None:
         index["expansion_neighbors"], index["expansion_scores"] = expansion
+    if verified is not None:
+        index["verified"] = verified
     return index
 
 
@@ -620,6 +624,8 @@ def validate_index(index: Any) -> None:
             raise IndexFileError(f"'expansion_neighbors' and 'expansion_scores' must both be {n}×k")
         if first.size and (first.min() < 0 or first.max() >= n):
             raise IndexFileError("'expansion_neighbors' refers to photos that are not in the index")
+    if "verified" in index and _array(index, "verified", np.bool_, 2).shape != neighbours.shape:
+        raise IndexFileError(f"'verified' must be {n}×k like 'neighbors'")
     thumbnail_dir = index.get("thumbnail_dir")
     if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
         raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")
