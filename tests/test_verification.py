@@ -24,7 +24,7 @@ def test_mirrored_descriptors_are_those_of_the_flipped_photo(holidays_dir):
     flipped = verification.extract_features(np.ascontiguousarray(photo[:, ::-1]))
     plain = verification.verify(original, [flipped])[0]
     mirrored = verification.verify(original, [flipped], mirrored=True)[0]
-    assert not plain.verified
+    assert plain.inliers < mirrored.inliers / 10  # only symmetric structures match without mirroring
     assert mirrored.verified and mirrored.mirrored
     assert mirrored.inliers > 0.8 * len(original)
     assert np.linalg.det(mirrored.transform[:, :2]) < 0  # the transform includes the reflection
