@@ -57,15 +57,18 @@ def rerank(
     keys: list[str],
     features_of: Callable[[int], LocalFeatures],
     known: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    owners: np.ndarray | None = None,
 ) -> Reranked:
-    """Re-rank the candidate lists (`neighbours`, `cosines`: N × C, from the neighbour search).
+    """Re-rank the candidate lists (`neighbours`, `cosines`: L × C, from the neighbour search).
 
     `keys[row]` orders a pair's two photos (content hashes: stable across
     runs); `features_of(row)` gives a photo's local features; `known(a, b)`,
-    for arrays of rows, gives earlier results (inliers, or NO_RESULT).
+    for arrays of rows, gives earlier results (inliers, or NO_RESULT);
+    `owners[i]` is the row whose list `neighbours[i]` is (default: row i, every row's list).
     """
     started = time.process_time()
-    first, second = _pairs(neighbours, keys)
+    owners = np.arange(len(neighbours)) if owners is None else np.asarray(owners, np.int64)
+    first, second = _pairs(neighbours, owners, keys)
     inliers = np.full(len(first), NO_RESULT, np.int64)
     if known is not None and len(first):
         inliers[:] = known(first, second)
@@ -74,7 +77,7 @@ def rerank(
     for query, rows in _by_query(first[todo], second[todo], todo):
         matches = verification.verify(features_of(query), [features_of(int(b)) for b in second[rows]])
         inliers[rows] = [m.inliers if m.transform is not None else 0 for m in matches]
-    listed = _lookup(first, second, inliers, neighbours, keys)
+    listed = _lookup(first, second, inliers, neighbours, owners, keys)
     scores = combined_score(cosines, listed)
     order = np.lexsort((np.broadcast_to(np.arange(neighbours.shape[1]), neighbours.shape), -scores), axis=1) \
         if neighbours.size else np.zeros(neighbours.shape, np.int64)
@@ -92,10 +95,10 @@ def combined_score(cosines: np.ndarray, inliers: np.ndarray) -> np.ndarray:
     return cosines + (1 - cosines) * strength
 
 
-def _pairs(neighbours: np.ndarray, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(neighbours: np.ndarray, owners: np.ndarray, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Every unordered pair the lists hold, once, as (query row, candidate row) with the query's key the smaller."""
-    n, c = neighbours.shape
-    rows = np.repeat(np.arange(n), c)
+    n, c = len(keys), neighbours.shape[1]
+    rows = np.repeat(owners, c)
     columns = neighbours.reshape(-1).astype(np.int64)
     valid = (columns >= 0) & (columns != rows)
     rows, columns = rows[valid], columns[valid]
@@ -125,10 +128,11 @@ def _by_query(first: np.ndarray, second: np.ndarray, positions: np.ndarray):
         yield int(first[chosen[0]]), positions[chosen]
 
 
-def _lookup(first: np.ndarray, second: np.ndarray, inliers: np.ndarray, neighbours: np.ndarray, keys: list[str]) -> np.ndarray:
-    """The inliers of each listed pair (N × C), from the per-pair results."""
-    n = len(neighbours)
-    rows = np.broadcast_to(np.arange(n)[:, None], neighbours.shape)
+def _lookup(first: np.ndarray, second: np.ndarray, inliers: np.ndarray, neighbours: np.ndarray, owners: np.ndarray,
+            keys: list[str]) -> np.ndarray:
+    """The inliers of each listed pair (L × C), from the per-pair results."""
+    n = len(keys)
+    rows = np.broadcast_to(owners[:, None], neighbours.shape)
     columns = neighbours.astype(np.int64)
     rank = _key_rank(keys)
     swap = rank[rows] > rank[np.maximum(columns, 0)]
