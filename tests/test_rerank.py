@@ -84,3 +84,25 @@ def test_a_damaged_side_file_is_said_and_the_evidence_extracted_again(holidays_d
     assert "Evidence: " in capsys.readouterr().out
     assert_same_index(read_index(index_path), before)
     assert [p["id"] for p in read_index(index_path)["photos"]] == [p["id"] for p in before["photos"]]
+
+
+def test_the_photo_page_and_api_show_the_ranking_score_and_mark_the_same_scene(holidays_dir, tmp_path):
+    from app import create_app
+
+    photos = _collection(holidays_dir, tmp_path / "photos")
+    report = build_index(photos, tmp_path / "index" / "index.pkl", OPTIONS)
+    index = read_index(report.index_path)
+    row = next(r for r, p in enumerate(index["photos"]) if p["path"] == QUERY)
+    photo_id = int(index["photos"][row]["id"])
+    client = create_app(report.index_path).test_client()
+    html = client.get(f"/photos/{photo_id}").get_data(as_text=True)
+    listed = html[html.index('id="similar-heading"'):]
+    assert "details match point for point" in listed
+    assert listed.count('class="same-scene" title=') == 1
+    assert listed.index("same-scene\" title=") < listed.index("edited.jpg", listed.index("<ol")) + 400
+    shown = [float(s) for s in __import__("re").findall(r'class="score-value">(?:<[^>]+>[^<]*</span>)?([0-9.]+)<', listed)]
+    assert shown == sorted(shown, reverse=True) and shown == [round(float(s), 2) for s in index["scores"][row]]
+    answer = client.get(f"/api/photos/{photo_id}/similar").get_json()
+    assert answer["ranked_by"] == "appearance+local-features"
+    assert [item["same_scene"] for item in answer["similar"]] == index["verified"][row].tolist()
+    assert [item["score"] for item in answer["similar"]] == [round(float(s), 4) for s in index["scores"][row]]
