@@ -150,7 +150,8 @@ def build_index(
         kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
         write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos])
         kept_evidence.clear()
-        reranked = _rerank(index_path, merged.infos, lists.neighbours, lists.scores, previous_pairs, previous, plan, merged)
+        reranked = _rerank(index_path, merged.infos, lists.neighbours, lists.scores, previous_pairs, previous, plan, merged,
+                           options.ray)
         neighbours, scores = reranked.neighbours[:, : options.k], reranked.scores[:, : options.k]
         verified = reranked.inliers[:, : options.k] >= verification.MIN_INLIERS
     index = new_index(
@@ -203,14 +204,20 @@ def _previous_pairs(index_path: Path, previous: incremental.Previous) -> rerank.
     return rerank.read_pairs(rerank.pairs_path_for(index_path), previous.index["photos"].columns["sha1"])
 
 
-def _rerank(index_path, infos, candidates, cosines, previous_pairs, previous, plan, merged) -> rerank.Reranked:
-    """Verify the candidate lists with the evidence just written, reusing the previous run's results where valid."""
+def _rerank(index_path, infos, candidates, cosines, previous_pairs, previous, plan, merged, ray) -> rerank.Reranked:
+    """Verify the candidate lists with the evidence just written, reusing the previous run's results where valid.
+
+    With `ray`, the pairs are verified in tasks on the cluster's nodes.
+    """
     evidence = read_evidence(evidence_path_for(index_path))
     keys = [info["sha1"] for info in infos]
     known = None
     if previous_pairs is not None:
         known = previous_pairs.known(incremental.previous_lists(previous, plan, merged).new_row, keys)
-    reranked = rerank.rerank(candidates, cosines, keys, evidence.features, known)
+    on_nodes = None
+    if ray:
+        on_nodes = lambda groups: _cluster_step(lambda cluster: cluster.verify_on_cluster(evidence.path, groups))  # noqa: E731
+    reranked = rerank.rerank(candidates, cosines, keys, evidence.features, known, verify_groups=on_nodes)
     sha1 = np.array([np.frombuffer(bytes.fromhex(key), np.uint8) for key in keys], np.uint8).reshape(len(keys), 20)
     rerank.write_pairs(rerank.pairs_path_for(index_path), sha1, candidates, cosines, reranked.candidate_inliers)
     return reranked

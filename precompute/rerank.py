@@ -37,6 +37,9 @@ CANDIDATES = 30  # candidates verified per photo (docs/quality.md: chosen on the
 INLIER_SCALE = 5.0  # inliers at which a verified pair's score is halfway from its cosine to 1
 NO_RESULT = -1  # `Verified.inliers` of a pair not verified (yet)
 
+# [(query row, its candidate rows)] -> inliers per candidate, per group
+VerifyGroups = Callable[[list[tuple[int, np.ndarray]]], list[np.ndarray]]
+
 
 @dataclass
 class Reranked:
@@ -58,6 +61,7 @@ def rerank(
     features_of: Callable[[int], LocalFeatures],
     known: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     owners: np.ndarray | None = None,
+    verify_groups: VerifyGroups | None = None,
 ) -> Reranked:
     """Re-rank the candidate lists (`neighbours`, `cosines`: L × C, from the neighbour search).
 
@@ -65,6 +69,7 @@ def rerank(
     runs); `features_of(row)` gives a photo's local features; `known(a, b)`,
     for arrays of rows, gives earlier results (inliers, or NO_RESULT);
     `owners[i]` is the row whose list `neighbours[i]` is (default: row i, every row's list).
+    `verify_groups` does the matching (default: here, with `features_of`; a Ray run: on the cluster's nodes).
     """
     started = time.process_time()
     owners = np.arange(len(neighbours)) if owners is None else np.asarray(owners, np.int64)
@@ -74,9 +79,11 @@ def rerank(
         inliers[:] = known(first, second)
     todo = np.flatnonzero(inliers == NO_RESULT)
     reused = len(first) - len(todo)
-    for query, rows in _by_query(first[todo], second[todo], todo):
-        matches = verification.verify(features_of(query), [features_of(int(b)) for b in second[rows]])
-        inliers[rows] = [m.inliers if m.transform is not None else 0 for m in matches]
+    groups = list(_by_query(first[todo], second[todo], todo))
+    verify_groups = verify_groups or (lambda wanted: verify_here(wanted, features_of))
+    results = verify_groups([(query, second[rows]) for query, rows in groups])
+    for (_, rows), found in zip(groups, results):
+        inliers[rows] = found
     listed = _lookup(first, second, inliers, neighbours, owners, keys)
     scores = combined_score(cosines, listed)
     order = np.lexsort((np.broadcast_to(np.arange(neighbours.shape[1]), neighbours.shape), -scores), axis=1) \
@@ -85,6 +92,15 @@ def rerank(
     return Reranked(take(neighbours).astype(np.int32), take(scores).astype(np.float32),
                     np.clip(take(listed), 0, 65535).astype(np.uint16), listed, len(todo), reused,
                     time.process_time() - started)
+
+
+def verify_here(groups: list[tuple[int, np.ndarray]], features_of: Callable[[int], LocalFeatures]) -> list[np.ndarray]:
+    """Inliers of each (query row, candidate rows) group, one `verify` batch per query."""
+    results = []
+    for query, candidates in groups:
+        matches = verification.verify(features_of(query), [features_of(int(b)) for b in candidates])
+        results.append(np.array([m.inliers for m in matches], np.int64))
+    return results
 
 
 def combined_score(cosines: np.ndarray, inliers: np.ndarray) -> np.ndarray:
