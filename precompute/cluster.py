@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from precompute.embed import EmbeddedPhotos, concatenate, embed_batch
+from precompute.evidence import EvidenceSpec
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
 from precompute.preprocess import Preprocessing
@@ -124,7 +125,7 @@ def embed_on_cluster(
     batch_size: int = 32,
     device: str = "auto",
     on_progress: Callable[[int], None] | None = None,
-    evidence: bool = False,
+    evidence: EvidenceSpec | None = None,
 ) -> EmbeddedPhotos:
     """What `embed.embed_photos` returns, computed by the cluster joined with `connect`.
 
@@ -208,7 +209,7 @@ def _verify_chunk(evidence_path: str, groups: list[tuple[int, np.ndarray]]) -> l
 
 def _prepare_chunk(
     start: int, photos: Sequence[PhotoFile], specs: list[Preprocessing], photo_dir: Path, thumbnail_dir: Path,
-    evidence: bool = False,
+    evidence: EvidenceSpec | None = None,
 ) -> list[PreparedPhoto]:
     """A Ray task: `prepare_photo` for a run of photos, numbered from `start`; uint8 crops, never float tensors."""
     require_folders(photo_dir, thumbnail_dir)

@@ -10,6 +10,9 @@ score in 0..1, the one the web app shows:
 
 so verification can only raise a pair, towards 1, the more so the more
 geometrically consistent matches it has; and order and displayed score agree.
+With SSCD (`sscd`, `local+sscd`; optional, see precompute/sscd.py), each
+photo's nearest by SSCD join its candidates, and the score is raised again:
+score + (1 − score) · clip(SSCD_WEIGHT · (cos_sscd − SSCD_FLOOR), 0, 1).
 
 Each unordered pair is verified once, whichever photo's list it came from,
 always with the photo of the smaller content hash as the query: the result
@@ -31,9 +34,12 @@ from precompute import verification
 from precompute.index_file import atomic_file
 from precompute.verification import LocalFeatures
 
-MODES = ("off", "local")
+MODES = ("off", "local", "sscd", "local+sscd")
 DEFAULT_MODE = "local"
 CANDIDATES = 30  # candidates verified per photo (docs/quality.md: chosen on the tune half)
+SSCD_CANDIDATES = 20  # with SSCD, each photo's nearest by SSCD join its candidates (issue #20's measurement)
+SSCD_FLOOR = 0.2  # SSCD cosines up to this are unrelated photos; above it they raise the score ...
+SSCD_WEIGHT = 2.0  # ... this steeply: an SSCD cosine of 0.7 or more lifts a pair to 1
 INLIER_SCALE = 5.0  # inliers at which a verified pair's score is halfway from its cosine to 1
 NO_RESULT = -1  # `Verified.inliers` of a pair not verified (yet)
 
@@ -62,6 +68,8 @@ def rerank(
     known: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     owners: np.ndarray | None = None,
     verify_groups: VerifyGroups | None = None,
+    sscd: np.ndarray | None = None,
+    local: bool = True,
 ) -> Reranked:
     """Re-rank the candidate lists (`neighbours`, `cosines`: L × C, from the neighbour search).
 
@@ -70,6 +78,8 @@ def rerank(
     for arrays of rows, gives earlier results (inliers, or NO_RESULT);
     `owners[i]` is the row whose list `neighbours[i]` is (default: row i, every row's list).
     `verify_groups` does the matching (default: here, with `features_of`; a Ray run: on the cluster's nodes).
+    `sscd`: every row's SSCD vector (N × 512), to raise the scores with; `local`: verify local features at all.
+    Candidates of -1 (padding) are listed last.
     """
     started = time.process_time()
     owners = np.arange(len(neighbours)) if owners is None else np.asarray(owners, np.int64)
@@ -77,21 +87,47 @@ def rerank(
     inliers = np.full(len(first), NO_RESULT, np.int64)
     if known is not None and len(first):
         inliers[:] = known(first, second)
+    if not local:
+        inliers[:] = 0
     todo = np.flatnonzero(inliers == NO_RESULT)
-    reused = len(first) - len(todo)
+    reused = len(first) - len(todo) if local else 0
     groups = list(_by_query(first[todo], second[todo], todo))
     verify_groups = verify_groups or (lambda wanted: verify_here(wanted, features_of))
     results = verify_groups([(query, second[rows]) for query, rows in groups])
     for (_, rows), found in zip(groups, results):
         inliers[rows] = found
     listed = _lookup(first, second, inliers, neighbours, owners, keys)
-    scores = combined_score(cosines, listed)
+    sscd_cosines = None
+    if sscd is not None:
+        mates = np.asarray(sscd[np.maximum(neighbours, 0)], np.float32)
+        sscd_cosines = np.einsum("lcd,ld->lc", mates, np.asarray(sscd[owners], np.float32))
+    scores = np.where(neighbours >= 0, combined_score(cosines, listed, sscd_cosines), -1.0)
     order = np.lexsort((np.broadcast_to(np.arange(neighbours.shape[1]), neighbours.shape), -scores), axis=1) \
         if neighbours.size else np.zeros(neighbours.shape, np.int64)
     take = lambda a: np.take_along_axis(a, order, axis=1)  # noqa: E731
     return Reranked(take(neighbours).astype(np.int32), take(scores).astype(np.float32),
                     np.clip(take(listed), 0, 65535).astype(np.uint16), listed, len(todo), reused,
                     time.process_time() - started)
+
+
+def uses_local(mode: str) -> bool:
+    return mode in ("local", "local+sscd")
+
+
+def uses_sscd(mode: str) -> bool:
+    return mode in ("sscd", "local+sscd")
+
+
+def with_sscd_candidates(neighbours: np.ndarray, cosines: np.ndarray, embeddings: np.ndarray,
+                         sscd_neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's candidates joined by its nearest by SSCD that are not among them yet (-1 pads), with model cosines."""
+    extra = sscd_neighbours.astype(np.int64)
+    present = (extra[:, :, None] == neighbours[:, None, :]).any(axis=2)
+    extra = np.where(present, -1, extra)
+    extra_cosines = np.einsum("lcd,ld->lc", np.asarray(embeddings[np.maximum(extra, 0)], np.float32),
+                              np.asarray(embeddings, np.float32))
+    return (np.concatenate([neighbours, extra], axis=1).astype(np.int32),
+            np.concatenate([cosines, np.where(extra >= 0, extra_cosines, -1.0)], axis=1).astype(np.float32))
 
 
 def verify_here(groups: list[tuple[int, np.ndarray]], features_of: Callable[[int], LocalFeatures]) -> list[np.ndarray]:
@@ -103,12 +139,15 @@ def verify_here(groups: list[tuple[int, np.ndarray]], features_of: Callable[[int
     return results
 
 
-def combined_score(cosines: np.ndarray, inliers: np.ndarray) -> np.ndarray:
-    """The displayed score (see the module docstring): the cosine, raised towards 1 for verified pairs."""
+def combined_score(cosines: np.ndarray, inliers: np.ndarray, sscd_cosines: np.ndarray | None = None) -> np.ndarray:
+    """The displayed score (see the module docstring): the cosine, raised towards 1 for verified pairs (and by SSCD)."""
     cosines = np.clip(cosines.astype(np.float64), 0.0, 1.0)
     verified = inliers >= verification.MIN_INLIERS
     strength = np.where(verified, inliers / (np.maximum(inliers, 0) + INLIER_SCALE), 0.0)
-    return cosines + (1 - cosines) * strength
+    score = cosines + (1 - cosines) * strength
+    if sscd_cosines is not None:
+        score += (1 - score) * np.clip(SSCD_WEIGHT * (sscd_cosines - SSCD_FLOOR), 0.0, 1.0)
+    return score
 
 
 def _pairs(neighbours: np.ndarray, owners: np.ndarray, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:

