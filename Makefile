@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-precompute.txt requirements-de
 
 ## demo: gather demo photos, index them and serve the gallery on http://127.0.0.1:$(PORT)
 demo: $(VENV)/.installed
-	$(PY) -m precompute.demo $(DEMO_PHOTOS)
+	$(PY) -m tools.demo $(DEMO_PHOTOS)
 	$(PY) -m precompute $(DEMO_PHOTOS) --out $(DEMO_INDEX)
 	LOOKALIKE_INDEX=$(DEMO_INDEX) $(VENV)/bin/gunicorn --preload --threads 4 --bind 127.0.0.1:$(PORT) "app:create_app()"
 

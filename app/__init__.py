@@ -51,8 +51,8 @@ from app.search_views import search_pages
 from app.static_files import enable_cache_busting
 from app.users import UsersError, configured_users
 from app.views import pages
-from precompute import location_data
-from precompute.index_file import IndexFileError
+from core import location_data
+from core.index_file import IndexFileError
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _CONTENT_SECURITY_POLICY = (

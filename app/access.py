@@ -16,14 +16,14 @@ import math
 import secrets
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -102,6 +102,7 @@ class Users:
         self._reuse_key = secrets.token_bytes(32)
         self._verified: OrderedDict[bytes, float] = OrderedDict()  # HMAC of name and password → until when
         self._lock = threading.Lock()
+        self._unknown_user_hash = _unknown_user_hash(commonest_method(hashes))
 
     def verify(self, name: str, password: str, client: str) -> Verdict:
         """Check a password, unless this client or this name has failed too often lately."""
@@ -111,7 +112,7 @@ class Users:
         if self._verified_lately(name, password):
             return Verdict(name)
         known = self.hashes.get(name)
-        if check_password_hash(known or _unknown_user_hash(), password) and known is not None:
+        if check_password_hash(known or self._unknown_user_hash, password) and known is not None:
             self.clients.forget(client)
             self._remember(name, password)
             return Verdict(name)
@@ -148,10 +149,20 @@ class Users:
                 self._verified.popitem(last=False)
 
 
-@lru_cache(maxsize=1)
-def _unknown_user_hash() -> str:
-    """Checked against when the name is unknown, so that unknown names cost the time known ones do."""
-    return generate_password_hash(secrets.token_hex(16))
+def commonest_method(hashes: dict[str, str]) -> str:
+    """The method most of the users' hashes use, with its parameters (`pbkdf2:sha256:600000`), the first one on a tie."""
+    methods = Counter(password_hash.partition("$")[0] for password_hash in hashes.values())
+    return methods.most_common(1)[0][0] if methods else "scrypt"
+
+
+@lru_cache(maxsize=4)
+def _unknown_user_hash(method: str) -> str:
+    """Checked against when the name is unknown: a hash of the users' own method and parameters, so that unknown
+    names cost what known ones do (methods differ in cost: a hash of another one would tell the names apart)."""
+    try:
+        return generate_password_hash(secrets.token_hex(16), method)
+    except ValueError:  # a method werkzeug cannot compute: its user cannot sign in either
+        return generate_password_hash(secrets.token_hex(16))
 
 
 class User(UserMixin):
@@ -232,13 +243,41 @@ def require_sign_in():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if current_user.is_authenticated:
-        if request.method in _CSRF_METHODS and not g.get("lookalike_by_basic"):
-            current_app.extensions["csrf"].protect()
+        if request.method in _CSRF_METHODS:
+            _check_forgery(by_basic=bool(g.get("lookalike_by_basic")))
         return None
     refused: Verdict | None = g.get("lookalike_refused")
     if refused is not None or request.path.startswith("/api/"):
         return _basic_refusal(refused)
     return redirect(url_for("access.login", next=_this_url()))
+
+
+def _check_forgery(by_basic: bool) -> None:
+    """Refuse a POST another site may have made the browser send; API clients, which are not browsers, need no token.
+
+    A browser sends its cookie, and replays HTTP Basic credentials it has
+    cached, with a form another site makes it post. So a cookie needs the
+    form's CSRF token; so does Basic outside /api/, where the forms are
+    (browsers post them with their token). Basic on /api/ needs none, as
+    scripts have no token, but what a browser posts from another site says so
+    in its Origin (or Referer) header and is refused; scripts send neither.
+    """
+    if by_basic and _from_another_site():
+        abort(403, description="A request signed in by HTTP Basic came from another site's page, so it is refused.")
+    if not by_basic or not request.path.startswith("/api/"):
+        current_app.extensions["csrf"].protect()
+
+
+def _from_another_site() -> bool:
+    """Whether the Origin header, or without one the Referer, names another host than this request's (`null` included)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if source is None:
+        return False
+    try:
+        host = urlsplit(source).netloc
+    except ValueError:
+        return True
+    return host.lower() != request.host.lower()
 
 
 def _basic_refusal(verdict: Verdict | None):
@@ -360,7 +399,7 @@ def public_bind_warning(binds: list[str], environ: dict) -> str | None:
     return (
         f"lookalike: this gallery is public: anyone who can reach {', '.join(public)} can browse every photo "
         f"(originals: {environ.get('LOOKALIKE_ORIGINALS') or 'stripped'}). Set LOOKALIKE_PASSWORD and SECRET_KEY "
-        "to make it private; see the README, Privacy and security."
+        "to make it private; see docs/privacy-and-security.md."
     )
 
 

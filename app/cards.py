@@ -57,11 +57,14 @@ def ranked_cards(similar: list[Similar], keep: dict | None = None, picks: tuple[
     return Markup(f'<ol class="grid ranked">{items}</ol>')
 
 
-def described_cards(photos: list[dict], describe: Callable[[dict], Markup]) -> Markup:
-    """Photos side by side in a justified row of cards, each with `describe(photo)` under it (a duplicate group)."""
+def described_cards(photos: list[dict], describe: Callable[[dict], Markup], marked_first: bool = True) -> Markup:
+    """Photos side by side in a justified row of cards, each with `describe(photo)` under it (a duplicate group).
+
+    The first card is outlined (a group's suggested keep) unless `marked_first` is false (a group's later pages).
+    """
     card = _card_maker(None)
     items = "".join(card(photo, None, describe(photo)) for photo in photos)
-    return Markup(f'<ul class="grid described">{items}</ul>')
+    return Markup(f'<ul class="grid described{"" if marked_first else " continued"}">{items}</ul>')
 
 
 def _card_maker(keep: dict | None, picks: tuple[str, ...] = (), checked: bool = False) -> Callable[..., Markup]:

@@ -4,11 +4,11 @@ Photos are addressed by their integer id only. File paths come from the
 index, never from a request, and a file is served only if, as opened, it is
 inside its folder.
 
-The index's columns are memory-mapped (see `precompute.index_file`): a
+The index's columns are memory-mapped (see `core.index_file`): a
 photo's dict is made when a page shows it, a page's photos together. The
 embeddings are mapped whenever the index has them (search by photo, "more
 like these" and a similar list limited to a folder that the stored lists
-cannot fill rank them, app/folder_scope.py), but read only by those queries:
+cannot fill rank them, core/folder_scope.py), but read only by those queries:
 until one comes, they cost address space, not memory, and once read they are
 pages of the file, shared by every worker. The folder tree and the date order
 are computed here, once, before the workers fork.
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,11 +27,12 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from app.folder_scope import ScopedList, scoped_similar
-from app.folders import Folders
 from app.photo_order import PhotoOrder
-from precompute.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
-from precompute.relevance_feedback import best_rows, feedback_query
+from core.folder_scope import ScopedList, scoped_similar
+from core.folders import Folders
+from core.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
+from core.indexed_files import open_inside
+from core.relevance_feedback import best_rows, feedback_query
 
 if TYPE_CHECKING:
     from app.media import Media
@@ -132,7 +131,7 @@ class Catalog:
         return self.similar_in(photo_id, "all")[0]
 
     def similar_in(self, photo_id: int, scope: str) -> tuple[list[Similar], bool, bool]:
-        """The similar photos within `scope` (app.folder_scope.SCOPES), whether the list is as long as asked,
+        """The similar photos within `scope` (core.folder_scope.SCOPES), whether the list is as long as asked,
         and whether it is ranked with local-feature evidence (else by appearance alone)."""
         found: ScopedList = scoped_similar(
             self.row(photo_id), scope, self.folders, self.neighbours, self.scores, self.embeddings, self.verified
@@ -272,33 +271,6 @@ def served_photo_root(
             f"{index_folder}; set LOOKALIKE_PHOTO_ROOT to serve them"
         )
     return root, None
-
-
-def open_inside(folder: Path, relative: str) -> BinaryIO | None:
-    """`folder / relative` opened for reading if the file opened is a regular file inside `folder`, else None.
-
-    Decided on the opened file, on every call: a path checked once and opened
-    later could have been swapped for a symlink in between. The file's real path
-    must lie inside `folder` and name the very file that was opened (same device
-    and inode), so a swap during the check is caught too.
-    """
-    path = folder / relative
-    try:
-        # O_NONBLOCK: a FIFO put in a photo's place must not hang the worker; regular files ignore it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except (OSError, ValueError):  # ValueError: a NUL in the name
-        return None
-    try:
-        opened = os.fstat(fd)
-        real = Path(os.path.realpath(path))
-        if stat.S_ISREG(opened.st_mode) and real.is_relative_to(folder):
-            named = os.stat(real, follow_symlinks=False)
-            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
-                return os.fdopen(fd, "rb")
-    except OSError:
-        pass
-    os.close(fd)
-    return None
 
 
 def _inside(folder: Path, relative: str) -> Path | None:

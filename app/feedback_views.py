@@ -3,7 +3,7 @@
 The whole query is in the URL (`?like=1,2,3&unlike=7&k=24`), so a result page
 can be bookmarked and shared. Ids may come comma-separated or as repeated
 arguments (what a form of checkboxes sends). The ranking is precompute's
-Rocchio query over the stored embeddings (precompute.relevance_feedback): no
+Rocchio query over the stored embeddings (core.relevance_feedback): no
 torch, so it works wherever the index carries embeddings, Heroku included.
 """
 
@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, jsonify, render_template, request
 
 from app.views import catalog, similar_as_json
-from precompute.relevance_feedback import UNLIKE_WEIGHT
+from core.relevance_feedback import UNLIKE_WEIGHT
 
 feedback_pages = Blueprint("feedback", __name__)
 

@@ -12,14 +12,18 @@ else, are replaced, each with a rename, after the index has passed the
 restricted unpickler; a failed download leaves the previous files alone. When
 thumbnails are served from object storage (LOOKALIKE_MEDIA_URL), only the
 index is taken: the archive may hold it alone.
-Download size, unpacked size and time are capped, an optional SHA-256 is
+Download size, unpacked size (every byte of the tar stream, its headers
+too: see app/tar_headers.py) and time are capped, an optional SHA-256 is
 checked before anything is unpacked, and plain http:// is refused except from
 this machine.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
+import lzma
 import os
 import re
 import tarfile
@@ -29,10 +33,12 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from app.links import loopback_host
-from precompute.index_file import IndexFileError, read_index, thumbnail_dir_for
+from app.tar_headers import CheckedTarStream, TarRefused
+from core.index_file import IndexFileError, read_index, thumbnail_dir_for
 
 _CHUNK = 1 << 20
 _TAR_HEADER = 512  # bytes each member costs on disk at least: counted, so millions of empty files hit the cap
@@ -152,7 +158,7 @@ def _download(url: str, target: Path, limits: DownloadLimits, deadline: float) -
 
 def _download_s3(url: str, target: Path, limits: DownloadLimits, deadline: float) -> None:
     """`s3://BUCKET/KEY`, read with boto3 and the standard AWS credentials: the archive can stay in a private bucket."""
-    from precompute.bucket import BucketError, BucketPlace, describe, s3_client
+    from core.bucket import BucketError, BucketPlace, describe, s3_client
 
     try:
         bucket, key = BucketPlace.of_object(url, what="LOOKALIKE_INDEX_URL")
@@ -220,22 +226,45 @@ def _unpack(
     folder.mkdir()
     if thumbnails_name is not None:
         (folder / thumbnails_name).mkdir()
+
+    def within_caps(read: int) -> None:  # every byte of the tar stream, headers included
+        if read > cap:
+            raise IndexDownloadError(_over_unpacked_cap(limits))
+        _check_time(deadline, limits)
+
     try:
-        with tarfile.open(archive, "r|*") as tar:  # a stream: members are read once, in order, never all held
-            for member in tar:
+        with _decompressed(archive) as raw, tarfile.open(fileobj=CheckedTarStream(raw, within_caps), mode="r|") as tar:
+            for member in tar:  # a stream: members are read once, in order, never all held
                 _check_time(deadline, limits)
                 total += _TAR_HEADER + max(0, member.size)
-                if total > cap:
-                    raise IndexDownloadError(
-                        f"the index archive unpacks to over LOOKALIKE_INDEX_MAX_UNPACKED_MB={limits.unpacked_mb:g} MB; "
-                        "stopped before writing more"
-                    )
+                if total > cap:  # known from the header: stop before writing the member
+                    raise IndexDownloadError(_over_unpacked_cap(limits))
                 tarfile.data_filter(member, str(folder))
                 if member.isfile() and _wanted(member.name, index_name, thumbnails_name):
                     member.name = PurePosixPath(member.name.removeprefix("./")).as_posix()
                     tar.extract(member, folder, filter="data")
-    except (tarfile.TarError, OSError) as err:
+    except TarRefused as refused:
+        raise IndexDownloadError(f"the index archive cannot be unpacked: refusing {refused}") from None
+    except (tarfile.TarError, OSError, EOFError, lzma.LZMAError) as err:  # EOFError: a truncated gzip stream
         raise IndexDownloadError(f"the index archive cannot be unpacked: {err}") from None
+
+
+def _decompressed(archive: Path) -> BinaryIO:
+    """The archive's tar stream, decompressed as it is read (gzip, bzip2, xz or none, as `tar` accepts)."""
+    with open(archive, "rb") as file:
+        magic = file.read(6)
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.open(archive, "rb")
+    if magic.startswith(b"BZh"):
+        return bz2.open(archive, "rb")
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.open(archive, "rb")
+    return open(archive, "rb")
+
+
+def _over_unpacked_cap(limits: DownloadLimits) -> str:
+    return (f"the index archive unpacks to over LOOKALIKE_INDEX_MAX_UNPACKED_MB={limits.unpacked_mb:g} MB; "
+            "stopped before writing more")
 
 
 def _wanted(name: str, index_name: str, thumbnails_name: str | None) -> bool:

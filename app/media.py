@@ -1,6 +1,6 @@
 """Thumbnails and previews served from object storage (LOOKALIKE_MEDIA_URL) instead of by the app.
 
-`python -m precompute.publish INDEX --to s3://BUCKET/PREFIX` uploads every
+`python -m tools.publish INDEX --to s3://BUCKET/PREFIX` uploads every
 thumbnail and preview as `PREFIX/<its file name>` (the content-hash names of
 the index's thumbnail folder). Pages then point each <img> at the store, and
 the dyno needs no thumbnail folder at all. Two modes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from precompute.index_file import PhotoTable
+from core.index_file import PhotoTable
 
 SORTS = ("name", "date")  # the gallery's `sort` argument; "name" is the default
 

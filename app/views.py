@@ -16,7 +16,6 @@ from flask import Blueprint, Response, abort, current_app, jsonify, redirect, re
 from app.access import is_private
 from app.cards import photo_card, ranked_cards
 from app.catalog import Catalog, Similar, date_taken, display_name
-from app.folder_scope import SCOPES
 from app.links import (
     api_thumbnail_url,
     base_url,
@@ -29,7 +28,8 @@ from app.links import (
 )
 from app.photo_order import SORTS
 from app.page_cache import keep_response
-from precompute.location_data import without_location
+from core.folder_scope import SCOPES
+from core.location_data import without_location
 
 pages = Blueprint("pages", __name__)
 
@@ -134,7 +134,7 @@ def folder(name: str):
 
     The folder is read from the path's bytes, not from `name`: Werkzeug
     decodes the path as UTF-8 with replacement characters, which would lose a
-    folder name that is not UTF-8 on disk (see app/folders.py). Other
+    folder name that is not UTF-8 on disk (see core/folders.py). Other
     spellings of the same bytes (`shop%2Fsofas`) are the same folder, and the
     page cache, keyed by the decoded path, keeps one page for all of them.
     """

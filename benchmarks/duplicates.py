@@ -1,12 +1,15 @@
 """Duplicates: finding the groups of a large collection, and a deep page of many groups against a short list.
 
-- Groups of a million photos (`precompute.duplicate_groups.find_groups`, numpy
+- Groups of a million photos (`core.duplicate_groups.find_groups`, numpy
   union-find plus the keep-rule order) against SciPy's connected components of
   the same edges (compiled code, components only), in the same run: once with
   random lists, where the threshold joins random pairs into long chains (the
   hard case for the union-find's rounds), once for groups of three.
 - `/duplicates` page 1,000 of 20,000 groups against page 1 of an index with
   20 groups, rendered by Flask with the page cache off, interleaved.
+- `/duplicates` and `/api/duplicates?per_page=1` page 1 of an index whose first
+  group holds `--duplicates-photos` photos (a chain) against the same page where
+  that group holds only the photos a page shows of it: time and bytes, interleaved.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from benchmarks.measure import Row, best_of_interleaved
 from benchmarks.synthetic_index import duplicate_lists, synthetic_photos, write_duplicates_index
-from precompute.duplicate_groups import DEFAULT_THRESHOLD, find_groups
+from core.duplicate_groups import DEFAULT_THRESHOLD, find_groups
 
 K = 10
 
@@ -72,7 +75,7 @@ def _grouping_rows(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def _paging_row(args: argparse.Namespace) -> Row:
+def _paging_rows(args: argparse.Namespace) -> list[Row]:
     from app import create_app
 
     previous = os.environ.get("LOOKALIKE_PAGE_CACHE_MB")
@@ -86,24 +89,42 @@ def _paging_row(args: argparse.Namespace) -> Row:
             os.environ["LOOKALIKE_PAGE_CACHE_MB"] = previous
 
 
-def _paging(args: argparse.Namespace, create_app) -> Row:
+def _paging(args: argparse.Namespace, create_app) -> list[Row]:
+    from app.duplicate_views import MEMBERS_SHOWN
+
     with tempfile.TemporaryDirectory(prefix="lookalike-duplicates-") as folder:
-        many = create_app(write_duplicates_index(Path(folder) / "many" / "index.pkl", args.duplicates_groups, 2)).test_client()
-        few = create_app(write_duplicates_index(Path(folder) / "few" / "index.pkl", 20, 2)).test_client()
+        def client(name: str, groups: int, huge_group: int = 0):
+            index = write_duplicates_index(Path(folder) / name / "index.pkl", groups, 2, huge_group=huge_group)
+            return create_app(index).test_client()
+
+        few, many = client("few", 20), client("many", args.duplicates_groups)
+        huge = client("huge", 20, huge_group=args.duplicates_photos)
+        shown = client("shown", 20, huge_group=MEMBERS_SHOWN)  # the same cards on the page, and nothing more
         last = -(-args.duplicates_groups // 20)
-        deep, short = f"/duplicates?page={last}", "/duplicates"
-        for client, url in ((many, deep), (few, short)):
-            assert client.get(url).status_code == 200  # finds the groups once, as a worker does
-        repeat = 50
+        rows = [_versus(args, (many, f"/duplicates?page={last}"), (few, "/duplicates"),
+                        f"/duplicates page {last:,} of {args.duplicates_groups:,} groups vs page 1 of 20 groups")]
+        for url in ("/duplicates", "/api/duplicates?per_page=1"):
+            rows.append(_versus(args, (huge, url), (shown, url),
+                                f"{url} page 1, a group of {args.duplicates_photos:,} photos first vs of {MEMBERS_SHOWN}"))
+    return rows
 
-        def pages(client, url):
-            return lambda: [client.get(url) for _ in range(repeat)]
 
-        best = best_of_interleaved(args.rounds, deep=pages(many, deep), short=pages(few, short))
-    return Row(f"/duplicates page {last:,} of {args.duplicates_groups:,} groups vs page 1 of 20 groups",
-               1000 * best["deep"].seconds / repeat, 1000 * best["short"].seconds / repeat, "ms",
-               goal="ratio ≥ 0.8", higher_is_better=False)
+def _versus(args: argparse.Namespace, ours: tuple, baseline: tuple, figure: str) -> Row:
+    """Milliseconds a request for ours takes against the baseline's, interleaved; the answers' sizes in the note."""
+    sizes = []
+    for client, url in (ours, baseline):
+        answer = client.get(url)  # finds the groups once, as a worker does
+        assert answer.status_code == 200, url
+        sizes.append(len(answer.data))
+    repeat = 50
+
+    def requests(client, url):
+        return lambda: [client.get(url) for _ in range(repeat)]
+
+    best = best_of_interleaved(args.rounds, ours=requests(*ours), baseline=requests(*baseline))
+    return Row(figure, 1000 * best["ours"].seconds / repeat, 1000 * best["baseline"].seconds / repeat, "ms",
+               goal="ratio ≥ 0.8", higher_is_better=False, note=f"{sizes[0]:,} bytes vs {sizes[1]:,}")
 
 
 def run(args: argparse.Namespace) -> list[Row]:
-    return [*_grouping_rows(args), _paging_row(args)]
+    return [*_grouping_rows(args), *_paging_rows(args)]

@@ -27,6 +27,7 @@ from torchvision import transforms
 from torchvision.models import resnet18
 
 from benchmarks.measure import Row, Usage, best_of_interleaved
+from core.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.build import BuildOptions
 from precompute.decode import decode_photo
 from precompute.embed import embed_photos
@@ -36,7 +37,6 @@ from precompute.preprocess import Preprocessing
 from precompute.resize import model_crop
 from precompute.runtime import TorchRunner, make_runner
 from precompute.scan import PhotoFile, scan_photos
-from precompute.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.thumbnails import write_thumbnails
 
 IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-samples"

@@ -4,7 +4,7 @@ On a synthetic index (`benchmarks.synthetic_index`: albums of 1,000 photos,
 dates spread over ten years):
 
 - the folder tree, computed at load: the vectorised fingerprints of
-  `app.folders` against grouping the paths one Python string at a time
+  `core.folders` against grouping the paths one Python string at a time
   (the obvious way, and the baseline);
 - the app's whole load (`Catalog.load`: folders and the date order
   included) against reading the index alone;
@@ -51,9 +51,9 @@ def _group_one_by_one(photos) -> int:
 def run(args: argparse.Namespace) -> Iterator[Row]:
     from app import create_app
     from app.catalog import Catalog
-    from app.folder_scope import scoped_similar
-    from app.folders import Folders
-    from precompute.index_file import read_index
+    from core.folder_scope import scoped_similar
+    from core.folders import Folders
+    from core.index_file import read_index
 
     n, rounds = args.folders_photos, args.rounds
     note = f"{n:,} photos"

@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from core.index_file import read_index  # noqa: E402
 from precompute.build import BuildOptions, build_index  # noqa: E402
-from precompute.index_file import read_index  # noqa: E402
-from precompute.neighbours import top_k_neighbours  # noqa: E402
+from precompute.neighbours.exact import top_k_neighbours  # noqa: E402
 from precompute.scan import PhotoFile, scan_photos  # noqa: E402
 
 HOLIDAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "holidays-dev"

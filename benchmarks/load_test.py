@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from precompute.index_file import read_index  # noqa: E402
+from core.index_file import read_index  # noqa: E402
 from tests.live_server import free_port, running_server  # noqa: E402
 
 HOLIDAYS = ROOT.parent / "shared" / "datasets" / "holidays-dev"

@@ -3,7 +3,7 @@
 On clustered 1280-d vectors (the default descriptor's size), in one fresh
 process: exact lists for N photos (the baseline, timed), then `fraction`·N
 new photos are inserted at random rows and the lists are updated
-(`precompute.neighbour_lists`, timed). The update is checked against exact
+(`precompute.neighbours.lists`, timed). The update is checked against exact
 lists computed for 1,000 sampled rows of the grown collection. The
 similarities computed are counted, not estimated.
 """
@@ -34,9 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def full_and_update(n: int, added: int, query_expansion: int) -> dict:
     """In a child process: time a full exact computation over n rows and an update adding `added` rows."""
     from benchmarks.synthetic_index import random_unit_vectors
-    from precompute.neighbour_lists import PreviousLists, neighbour_lists
-    from precompute.neighbours import top_k_of_rows
-    from precompute.query_expansion import expand
+    from precompute.neighbours.lists import PreviousLists, neighbour_lists
+    from precompute.neighbours.exact import top_k_of_rows
+    from precompute.neighbours.query_expansion import expand
 
     grown = random_unit_vectors(n + added, DESCRIPTOR_DIM, seed=3, clustered=True)
     is_new = np.zeros(n + added, bool)

@@ -1,8 +1,8 @@
 """All-pairs top-k neighbours: exact against faiss `IndexFlatIP`, and approx (`--neighbours auto`) against exact.
 
-1. `precompute.neighbours` against faiss's exact `IndexFlatIP`, random unit
+1. `precompute.neighbours.exact` against faiss's exact `IndexFlatIP`, random unit
    vectors of d = 512 (`--sizes`).
-2. The IVF search (`precompute.approximate`, what `auto` picks from 20,000
+2. The IVF search (`precompute.neighbours.approximate`, what `auto` picks from 20,000
    photos) against today's exact path, on clustered 1280-d vectors, the
    default descriptor's size (`--approx-sizes`): time and recall@10. Below the
    auto threshold these rows show where approx stops paying.
@@ -57,7 +57,7 @@ def search(kind: str, n: int) -> tuple[float, float, np.ndarray]:
     """In a child process: (seconds, memory the search added in MiB, neighbours) for one implementation."""
     vectors = unit_vectors(n)
     if kind == "ours":
-        from precompute.neighbours import top_k_neighbours
+        from precompute.neighbours.exact import top_k_neighbours
 
         before = _start_memory()
         started = time.perf_counter()
@@ -92,8 +92,8 @@ def search_clustered(method: str, n: int, sample: int = 0) -> tuple[float, float
     """In a child process: (seconds, memory added in MiB, neighbours, recall@10 on `sample` rows checked exactly or None,
     CPU s, the load average meanwhile)."""
     from benchmarks.synthetic_index import random_unit_vectors
-    from precompute.neighbour_search import top_k
-    from precompute.neighbours import top_k_of_rows
+    from precompute.neighbours.search import top_k
+    from precompute.neighbours.exact import top_k_of_rows
 
     vectors = random_unit_vectors(n, DESCRIPTOR_DIM, clustered=True)
     before = _start_memory()
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
     if args.million:
         (seconds, added, _, recall, cpu, load), peak = in_fresh_process(search_clustered, "auto", args.million, RECALL_SAMPLE)
         label = f"N={args.million:,}, clustered, d={DESCRIPTOR_DIM}, k={K}; {load}"
-        from precompute.neighbour_search import resolve_method
+        from precompute.neighbours.search import resolve_method
 
         yield Row(f"neighbours with --neighbours auto ({resolve_method('auto', args.million)})", seconds / 60, None, "min",
                   "≤ 15 min", note=label)
@@ -151,7 +151,7 @@ def _best_in_fresh_processes(work, kinds: tuple[str, ...], n: int, rounds: int) 
 
 
 def _approx_rows(args: argparse.Namespace) -> Iterator[Row]:
-    from precompute.neighbour_search import resolve_method
+    from precompute.neighbours.search import resolve_method
 
     for n in args.approx_sizes:
         best, results = _best_in_fresh_processes(search_clustered, ("approx", "exact"), n, args.rounds)

@@ -1,4 +1,4 @@
-"""What a rerun of `precompute.publish --originals` costs when nothing changed: with its record, and without.
+"""What a rerun of `tools.publish --originals` costs when nothing changed: with its record, and without.
 
     .venv/bin/python benchmarks/publish_rerun.py [--photos N] [--rounds 3]
 
@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from precompute import publish  # noqa: E402
 from precompute.build import BuildOptions, build_index  # noqa: E402
-from precompute.publish_record import record_path  # noqa: E402
 from tests.s3_server import TEST_CREDENTIALS, running_s3  # noqa: E402
 from tests.tiny_index import write_photo  # noqa: E402
+from tools import publish  # noqa: E402
+from tools.publish_record import record_path  # noqa: E402
 
 
 def main() -> int:

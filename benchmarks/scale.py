@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
 
 
 def _file_size_rows(folder: Path, args: argparse.Namespace) -> Iterator[Row]:
-    from precompute.index_file import read_index
+    from core.index_file import read_index
 
     folder.mkdir()
     index_path = write_synthetic_index(folder / "index.pkl", args.size_photos, neighbours="random", dim=args.scale_dim)

@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
 
 
 def _load_rows(folder: Path, args: argparse.Namespace) -> Iterator[Row]:
-    from precompute.index_file import read_index
+    from core.index_file import read_index
 
     index = write_synthetic_index(folder / "load" / "index.pkl", args.load_photos, neighbours="random")
     format_1 = folder / "load" / "format-1.pkl"

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.index_file import (
+from core.index_file import (
     THUMBNAIL_SIZES, PhotoTable, new_index, path_columns, text_columns, thumbnail_dir_for, thumbnail_name, write_index,
 )
 
@@ -32,7 +32,7 @@ DIM = 1280  # the default descriptor's (efficientnet-lite0)
 _BLOCK = 65_536  # rows generated at a time
 _PHOTOS_PER_CLUSTER = 50
 _CLUSTER_SPREAD = 0.6  # noise norm against a unit centre: neighbours within a cluster score about 0.75
-NEIGHBOUR_STEPS = ("random", "exact", "approx", "auto")  # random, or precompute.neighbour_search.METHODS
+NEIGHBOUR_STEPS = ("random", "exact", "approx", "auto")  # random, or precompute.neighbours.search.METHODS
 
 
 def random_unit_vectors(n: int, dim: int = DIM, seed: int = 0, clustered: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -119,7 +119,7 @@ def write_synthetic_index(
         if neighbours == "random":
             found, scores = _random_neighbours(n, k)
         else:
-            from precompute.neighbour_search import top_k  # needs torch; only the real step does
+            from precompute.neighbours.search import top_k  # needs torch; only the real step does
 
             found, scores = top_k(embeddings, k, neighbours)
         model = {"name": "synthetic", "dim": dim, "weights": "random unit vectors", "preprocessing": {},
@@ -150,10 +150,25 @@ def duplicate_lists(groups: int, group_size: int = 2, singles: int = 0, score: f
     return neighbours, np.where(is_mate, np.float32(score), np.float32(0.2)).astype(np.float32)
 
 
-def write_duplicates_index(index_path: Path, groups: int, group_size: int = 2, singles: int = 0, score: float = 0.97) -> Path:
-    """An index whose neighbour lists are `duplicate_lists(...)`, with meaningless 4-d embeddings: for the duplicates pages."""
+def ring_lists(size: int, k: int, score: float = 0.97) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour lists that make one group of `size` photos from short lists: each lists the next and the one before
+    it on a ring (then the ones two away, ...), all at `score`, as chains of look-alikes do at a low threshold."""
+    steps = np.array([(rank // 2 + 1) * (1 if rank % 2 == 0 else -1) for rank in range(k)])
+    neighbours = (np.arange(size)[:, None] + steps[None, :]) % size
+    return neighbours.astype(np.int32), np.full((size, k), score, np.float32)
+
+
+def write_duplicates_index(index_path: Path, groups: int, group_size: int = 2, singles: int = 0, score: float = 0.97,
+                           huge_group: int = 0) -> Path:
+    """An index whose neighbour lists are `duplicate_lists(...)`, with meaningless 4-d embeddings: for the duplicates pages.
+
+    With `huge_group`, its first rows are one more group of that many photos (`ring_lists`), the largest.
+    """
     index_path = Path(index_path)
     neighbours, scores = duplicate_lists(groups, group_size, singles, score)
+    if huge_group:
+        ring, ring_scores = ring_lists(huge_group, neighbours.shape[1], score)
+        neighbours, scores = np.concatenate([ring, neighbours + huge_group]), np.concatenate([ring_scores, scores])
     thumbnail_dir = thumbnail_dir_for(index_path)
     photos = synthetic_photos(len(neighbours), _thumbnails(thumbnail_dir))
     model = {"name": "synthetic", "dim": 4, "weights": "random unit vectors", "preprocessing": {}}

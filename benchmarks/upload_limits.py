@@ -118,7 +118,7 @@ def main() -> int:
             from tests.tiny_index import build_tiny_index
 
             args.index = build_tiny_index(folder / "tiny")
-        from precompute.index_file import read_index
+        from core.index_file import read_index
 
         warm = Path(read_index(args.index)["photo_root"]) / "alpha.jpg"
         rows = [(f"ordinary photo {warm.name}", warm)]

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.index_file import new_index, thumbnail_dir_for, write_index
 from precompute import incremental, rerank, thumbnails, verification
 from precompute.embed import embed_photos, pick_device
 from precompute.evidence import EvidenceSpec, evidence_path_for, read_evidence, reusable_evidence, write_evidence
-from precompute.index_file import new_index, thumbnail_dir_for, write_index
 from precompute.models import LoadedModel, load_model
-from precompute.neighbour_lists import neighbour_lists
-from precompute.neighbour_search import ApproxUnavailable, check_approx_available, top_k
+from precompute.neighbours.lists import neighbour_lists
+from precompute.neighbours.search import ApproxUnavailable, check_approx_available, top_k
 from precompute.scan import Skipped, scan_photos
 
 
@@ -35,7 +35,7 @@ class BuildOptions:
     query_expansion: int = 0  # neighbours mixed into each descriptor; 0 is off
     flip: bool = False  # also embed each photo's mirror image and sum the two descriptors
     k: int = 10
-    neighbours: str = "auto"  # exact, approx (IVF, faiss) or auto: see precompute.neighbour_search
+    neighbours: str = "auto"  # exact, approx (IVF, faiss) or auto: see precompute.neighbours.search
     batch_size: int = 32
     workers: int | None = None  # None: one per core, up to 4
     device: str = "auto"  # with `ray`: where the cluster's embedding actors run

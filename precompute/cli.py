@@ -11,11 +11,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.index_file import MAX_K
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
 from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
-from precompute.index_file import MAX_K
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
-from precompute.neighbour_search import AUTO_APPROX_FROM, METHODS
+from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
 from precompute.rerank import CANDIDATES as RERANK_CANDIDATES
 from precompute.rerank import MODES as RERANK_MODES
 from precompute.rerank import SSCD_CANDIDATES, uses_local, uses_sscd

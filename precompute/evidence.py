@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from precompute import verification
-from precompute.index_file import atomic_file
+from core.index_file import atomic_file
 from precompute.verification import LocalFeatures
 
 if TYPE_CHECKING:

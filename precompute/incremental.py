@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.index_file import IndexFileError, read_index
+from core.index_file import IndexFileError, read_index
 from precompute.models import LoadedModel
-from precompute.neighbour_lists import PreviousLists
+from precompute.neighbours.lists import PreviousLists
 from precompute.photo_metadata import photo_fields, recorded_summary, summary_from_file
 from precompute.scan import PhotoFile
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from precompute.index_file import MAX_CAMERA_CHARS
+from core.index_file import MAX_CAMERA_CHARS
 
 _EXIF_IFD, _GPS_IFD, _INTEROP_IFD = 0x8769, 0x8825, 0xA005
 _MAKE, _MODEL, _DATE_TIME_ORIGINAL = 0x010F, 0x0110, 0x9003

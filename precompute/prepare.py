@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.index_file import THUMBNAIL_SIZES
 from precompute.decode import DecodedPhoto, DecodeError, decode_photo
-from precompute.index_file import THUMBNAIL_SIZES
 from precompute.photo_metadata import photo_fields
 from precompute.preprocess import Preprocessing
 from precompute.resize import model_crop

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from precompute import verification
-from precompute.index_file import atomic_file
+from core.index_file import atomic_file
 from precompute.verification import LocalFeatures
 
 MODES = ("off", "local", "sscd", "local+sscd")

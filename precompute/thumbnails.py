@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from precompute.index_file import THUMBNAIL_SIZES, permit_as_created, thumbnail_name
+from core.index_file import THUMBNAIL_SIZES, permit_as_created, thumbnail_name
 from precompute.resize import fit_within, resize
 
 _JPEG_QUALITY = 85

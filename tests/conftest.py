@@ -81,7 +81,7 @@ def near_duplicate_index(imagenet_dir: Path, tmp_path_factory: pytest.TempPathFa
     Photos are `originals/NAME` (links to the data set) and `copies/NAME`; tests must not change them.
     """
     from precompute.build import BuildOptions, build_index
-    from precompute.evaluate.near_duplicates import prepare_near_duplicates
+    from tools.evaluate.near_duplicates import prepare_near_duplicates
 
     work = tmp_path_factory.mktemp("near-duplicates")
     subset = work / "subset"

@@ -1,7 +1,8 @@
-"""Photos with the EXIF a camera writes (date taken, make and model, a GPS position), made with Pillow in the tests."""
+"""Photos with the EXIF a camera writes (date taken, make and model, a GPS position), made with Pillow or by hand."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 from PIL import Image
@@ -29,3 +30,38 @@ def write_exif_photo(
     with Image.open(path) as image:
         image.load()
         image.save(path, "JPEG", exif=exif)
+
+
+def tiff_structure(ifds: list[list[tuple]], chain: dict[int, int] | None = None, tail: bytes = b"") -> bytes:
+    """A big-endian TIFF structure, built by hand to put IFD pointers where Pillow never writes them.
+
+    IFD 0 comes first, then the others in order, then `tail`. An entry is
+    (tag, type, count, value): value is the bytes of the value, ("ifd", k) for
+    the offset of IFD k, or "tail" for the offset of `tail`. `chain` maps an
+    IFD to the one after it (IFD0 to IFD1, say).
+    """
+    def extra(entries):  # values over 4 bytes, after the IFD, each padded to an even length
+        return b"".join(v + b"\0" * (len(v) & 1) for *_, v in entries if isinstance(v, bytes) and len(v) > 4)
+
+    offsets, at = [], 8
+    for entries in ifds:
+        offsets.append(at)
+        at += 2 + 12 * len(entries) + 4 + len(extra(entries))
+    out = b"MM\x00*" + struct.pack(">I", 8)
+    for number, entries in enumerate(ifds):
+        values_at = offsets[number] + 2 + 12 * len(entries) + 4
+        out += struct.pack(">H", len(entries))
+        for tag, kind, count, value in sorted(entries, key=lambda entry: entry[0]):
+            if value == "tail":
+                field = struct.pack(">I", at)
+            elif isinstance(value, tuple):
+                field = struct.pack(">I", offsets[value[1]])
+            elif len(value) <= 4:
+                field = value.ljust(4, b"\0")
+            else:
+                field = struct.pack(">I", values_at)
+                values_at += len(value) + (len(value) & 1)
+            out += struct.pack(">HHI", tag, kind, count) + field
+        out += struct.pack(">I", offsets[(chain or {})[number]] if number in (chain or {}) else 0)
+        out += extra(sorted(entries, key=lambda entry: entry[0]))
+    return out + tail

@@ -63,6 +63,20 @@ def jpeg_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def progressive_scan_bomb(width: int = 6000, height: int = 6000, scans: int = 20_000) -> bytes:
+    """A progressive JPEG under the pixel limits that costs a decoder minutes: thousands of empty 10-byte scans.
+
+    libjpeg walks every coefficient block of the image once per scan, whatever the
+    draft size, so 36 MP and 20,000 scans (200 KB) are 20,000 passes over 560,000
+    blocks. Each scan is an AC refinement of the one component with no data.
+    """
+    data = bytearray(jpeg_bytes(photo_like(64, 48).convert("L"), progressive=True))
+    sof = data.index(b"\xff\xc2")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    empty_scan = b"\xff\xda" + struct.pack(">HBBBBBB", 8, 1, 1, 0x00, 1, 63, 0x10)
+    return bytes(data[: data.rindex(b"\xff\xd9")]) + empty_scan * scans + b"\xff\xd9"
+
+
 def write_corpus(folder: Path) -> None:
     """Write every BAD and AWKWARD file, plus the non-UTF-8 name, into `folder`."""
     good = jpeg_bytes(photo_like(seed=1))

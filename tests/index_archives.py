@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 
 
 def deploy_archive(index_path: Path, target: Path, extra: dict[str, bytes] | None = None) -> Path:

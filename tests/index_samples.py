@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from precompute.index_file import PhotoTable, dump_index, new_index, thumbnail_name
-from precompute.neighbours import top_k_neighbours
+from core.index_file import PhotoTable, dump_index, new_index, thumbnail_name
+from precompute.neighbours.exact import top_k_neighbours
 
 
 def photo_record(i: int) -> dict:

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.live_server import ROOT
 
 
@@ -38,9 +38,9 @@ def image_sources(page: str) -> list[str]:
 
 
 def publish(index_path: Path, s3, destination: str, *options: str) -> dict[str, str]:
-    """`python -m precompute.publish INDEX --to DESTINATION --endpoint-url URL [options]`, run as a user runs it,
+    """`python -m tools.publish INDEX --to DESTINATION --endpoint-url URL [options]`, run as a user runs it,
     against the endpoint `s3`; the settings it prints (LOOKALIKE_INDEX_URL=…), by name."""
-    command = [sys.executable, "-m", "precompute.publish", str(index_path), "--to", destination, "--endpoint-url", s3.url]
+    command = [sys.executable, "-m", "tools.publish", str(index_path), "--to", destination, "--endpoint-url", s3.url]
     result = subprocess.run([*command, *options], cwd=ROOT, env={**os.environ, **s3.credentials}, capture_output=True,
                             text=True)
     assert result.returncode == 0, f"publish failed:\n{result.stdout}\n{result.stderr}"

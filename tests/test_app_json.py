@@ -18,13 +18,13 @@ def test_the_manifest_builds_with_the_python_buildpack_and_generates_the_session
     assert MANIFEST["env"]["LOOKALIKE_INDEX_URL"]["required"] is True  # the slug holds no index: the dyno fetches it
 
 
-def test_every_config_var_is_described_and_lookalike_ones_are_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"^\| `([A-Z_0-9]+)` \|", readme, re.M))
+def test_every_config_var_is_described_and_lookalike_ones_are_in_the_settings_table():
+    settings_doc = (ROOT / "docs" / "web-app.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z_0-9]+)` \|", settings_doc, re.M))
     for name, setting in MANIFEST["env"].items():
         assert len(setting.get("description", "")) > 20, f"{name} needs a description"
         if name.startswith("LOOKALIKE_") or name == "SECRET_KEY":
-            assert name in documented, f"{name} is not in the README's configuration table"
+            assert name in documented, f"{name} is not in the settings table of docs/web-app.md"
 
 
 def test_the_manifest_defaults_start_the_app(tiny_index: Path, monkeypatch):

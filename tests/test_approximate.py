@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute.approximate import IvfParameters, _search_lists, approximate_top_k, ivf_parameters
-from precompute.index_file import read_index
-from precompute.neighbour_lists import neighbour_lists
-from precompute.neighbour_search import AUTO_APPROX_FROM, resolve_method, top_k
-from precompute.neighbours import top_k_neighbours
+from core.index_file import read_index
+from precompute.neighbours.approximate import IvfParameters, _search_lists, approximate_top_k, ivf_parameters
+from precompute.neighbours.exact import top_k_neighbours
+from precompute.neighbours.lists import neighbour_lists
+from precompute.neighbours.search import AUTO_APPROX_FROM, resolve_method, top_k
 from tests.test_neighbours import unit_rows
 
 # holidays-dev's embeddings (efficientnet-lite0, the default descriptor): the pipeline's approx

@@ -72,7 +72,9 @@ def test_the_folders_benchmark_runs_at_toy_sizes():
 def test_the_duplicates_benchmark_runs_at_toy_sizes():
     table = _benchmark("duplicates", "--duplicates-photos", "3000", "--duplicates-groups", "100")
     for figure in ("groups of 3,000 photos, random pairs", "groups of 3,000 photos, groups of three (1,000 groups)",
-                   "/duplicates page 5 of 100 groups vs page 1 of 20 groups"):
+                   "/duplicates page 5 of 100 groups vs page 1 of 20 groups",
+                   "/duplicates page 1, a group of 3,000 photos first vs of 12",
+                   "/api/duplicates?per_page=1 page 1, a group of 3,000 photos first vs of 12"):
         assert figure in table
 
 

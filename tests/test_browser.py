@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.browser_session import DESKTOP, PHONE, Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
 from tests.live_server import ROOT, running_gunicorn
 

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import sys
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 
 
 def run_precompute(*args):

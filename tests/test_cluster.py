@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from core.index_file import read_index, thumbnail_dir_for
 from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_ERROR, EXIT_SOME_SKIPPED, main
-from precompute.index_file import read_index, thumbnail_dir_for
 from tests.hostile_photos import BAD, write_corpus
 from tests.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port, sockets_off_loopback
 from tests.same_index import assert_same_build, assert_same_index
@@ -261,7 +261,7 @@ def _without_ray_address() -> dict:
 
 @needs_ray
 def test_the_example_cluster_config_passes_ray_ups_own_checks():
-    """docs/ray-cluster.yaml is what README tells people to `ray up`: Ray's schema must accept it, offline."""
+    """docs/ray-cluster.yaml is what docs/cluster.md tells people to `ray up`: Ray's schema must accept it, offline."""
     import yaml
     from ray.autoscaler._private.util import prepare_config, validate_config
 

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from precompute.models import load_model
+from precompute.neighbours.query_expansion import expand
 from precompute.resize import to_model_input
-from precompute.query_expansion import expand
 from tests.eager_reference import embed_scales
 from tests.resnet18_reference import layer_output, save_random_weights
 

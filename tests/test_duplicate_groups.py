@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from precompute.duplicate_groups import connected_components, find_groups
-from precompute.index_file import PhotoTable
+from core.duplicate_groups import connected_components, find_groups
+from core.index_file import PhotoTable
 from tests.index_samples import photo_record
 
 

@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from precompute.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original
+from tools.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original
 
 
 def test_pair_counts_give_precision_recall_and_f1():
@@ -34,7 +34,7 @@ def test_the_command_prints_a_row_per_threshold_and_its_choice(holidays_dir, ima
     for source in sorted(imagenet_dir.iterdir())[:16]:
         (originals / source.name).symlink_to(source)
     result = subprocess.run(
-        [sys.executable, "-m", "precompute.evaluate.duplicate_threshold", "--model", "efficientnet-lite0", "--workers", "1",
+        [sys.executable, "-m", "tools.evaluate.duplicate_threshold", "--model", "efficientnet-lite0", "--workers", "1",
          "--holidays", str(holidays), "--originals", str(originals), "--copies", "8"],
         capture_output=True, text=True, check=False,
     )

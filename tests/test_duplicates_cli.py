@@ -1,4 +1,4 @@
-"""`python -m precompute.duplicates`: listings, and moves that leave every file whole in exactly one place.
+"""`python -m tools.duplicates`: listings, and moves that leave every file whole in exactly one place.
 
 The collection is real: imagenet-samples photos in two albums, each with a
 downscaled and a re-saved low-quality copy in other folders, and unrelated
@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from precompute import duplicate_moves
-from precompute.duplicate_moves import Move, MoveRefused, move_photo
-from precompute.evaluate.near_duplicates import save_copy
 from tests.live_server import ROOT
+from tools import duplicate_moves
+from tools.duplicate_moves import Move, MoveRefused, move_photo
+from tools.evaluate.near_duplicates import save_copy
 
 ORIGINALS, SINGLES = 4, 6
 THRESHOLD = "0.55"  # below every copy's score with its original here (0.63 and up), above any other pair's (0.43 at most)
@@ -57,7 +57,7 @@ def collection(imagenet_dir, tmp_path_factory):
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "precompute.duplicates", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "tools.duplicates", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -251,3 +251,73 @@ def test_bad_input_gets_one_line_and_a_clean_exit(collection, tmp_path, args, st
     assert result.returncode == status
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_link_in_dir_back_into_the_photo_folder_never_moves_a_photo_there(tmp_path):
+    """DIR/sub is a link to a folder inside the photos: following it would move the copy back in among them."""
+    root, aside = tmp_path / "photos", tmp_path / "aside"
+    (root / "sub").mkdir(parents=True)
+    (root / "inside").mkdir()
+    aside.mkdir()
+    (aside / "sub").symlink_to(root / "inside")
+    photo = root / "sub" / "copy.jpg"
+    photo.write_bytes(b"a duplicate")
+    info = photo.stat()
+    with pytest.raises(MoveRefused, match="leads back into the photo folder"):
+        move_photo(Move("sub/copy.jpg", info.st_size, info.st_mtime_ns), root, aside)
+    (aside / "sub").unlink()
+    (aside / "sub").symlink_to(root)  # deeper: DIR/sub/a/b would be made inside the photos
+    with pytest.raises(MoveRefused, match="leads back into the photo folder"):
+        move_photo(Move("sub/copy.jpg", info.st_size, info.st_mtime_ns), root, aside)
+    assert photo.read_bytes() == b"a duplicate" and list((root / "inside").iterdir()) == []
+    assert sorted(p.name for p in root.iterdir()) == ["inside", "sub"]
+
+
+FORGED = "x\nmoved kept-safe.jpg"  # its second line reads like a photo moved
+FORMULAS = ["=HYPERLINK(\"evil.example\").jpg", "+1+2.jpg", "-2+3.jpg", "@SUM(1).jpg", "\tcmd.jpg"]
+
+
+@pytest.fixture(scope="module")
+def hostile_names(imagenet_dir, tmp_path_factory):
+    """One photo and identical copies named like formulas or with a line break: one group, indexed for real."""
+    from precompute.build import BuildOptions, build_index
+
+    root = tmp_path_factory.mktemp("hostile-names")
+    photos = root / "photos"
+    photos.mkdir()
+    source = sorted(imagenet_dir.iterdir())[0]
+    for name in ["keep.jpg", FORGED, *FORMULAS]:
+        shutil.copy2(source, photos / name)
+    index = root / "index.pkl"
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", workers=0))
+    return photos, index
+
+
+def test_csv_cells_that_begin_like_a_formula_are_escaped(hostile_names):
+    import csv
+
+    _, index = hostile_names
+    listing = run(index, "--threshold", THRESHOLD)
+    assert listing.returncode == 0, listing.stderr
+    rows = list(csv.DictReader(listing.stdout.splitlines(keepends=True)))
+    paths = {row["path"] for row in rows}
+    assert len(rows) == 2 + len(FORMULAS)
+    assert {"'" + name for name in FORMULAS} <= paths
+    assert not any(row[field][:1] in "=+-@\t\r" for row in rows for field in row)
+    json_paths = {photo["path"] for group in json.loads(run(index, "--threshold", THRESHOLD, "--format", "json").stdout)["groups"]
+                  for photo in group}
+    assert set(FORMULAS) <= json_paths  # the JSON listing keeps every name exact
+
+
+def test_a_name_with_a_line_break_cannot_forge_a_line_of_output(hostile_names, tmp_path):
+    photos, index = hostile_names
+    root = copy_of(photos, tmp_path)
+    for extra in ([], ["--dry-run"]):
+        result = run(index, "--threshold", THRESHOLD, "--photo-root", root, "--move-to", tmp_path / "aside", *extra)
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = result.stdout.splitlines()
+        assert not any(line.startswith("moved kept-safe") for line in lines)
+        kind = "would move " if extra else "moved "
+        assert len([line for line in lines if line.startswith(kind)]) == 1 + len(FORMULAS)
+        assert sum(repr(FORGED) in line or repr(str(root / FORGED)) in line for line in lines) == 1
+    assert (tmp_path / "aside" / FORGED).is_file()

@@ -1,7 +1,7 @@
 """On real photos: which edited copies the default threshold groups with their originals, and the keep rule.
 
 The collection is the first 240 imagenet-samples photos and 48 seeded edited
-copies of them (six of each edit), as `python -m precompute.evaluate` makes
+copies of them (six of each edit), as `python -m tools.evaluate` makes
 them. The bars follow what the evaluation measured at the default threshold
 (docs/quality.md: every flipped, EXIF-rotated and brightness-changed copy,
 most captioned ones, few cropped, grayscale or downscaled ones), a little
@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from precompute.duplicate_groups import DEFAULT_THRESHOLD, find_groups
-from precompute.index_file import read_index
+from core.duplicate_groups import DEFAULT_THRESHOLD, find_groups
+from core.index_file import read_index
 
 ALWAYS_FOUND = ("flip", "exif-rotation", "brightness-contrast")  # 25 of 25, 25 and 24 in the evaluation
 

@@ -1,13 +1,15 @@
 """/duplicates and /api/duplicates through Flask's test client, over synthetic indexes of known groups."""
 
+import math
 import re
 
 import pytest
 
 from app import create_app
+from app.duplicate_views import DEFAULT_MEMBERS_PER_PAGE, MAX_PHOTOS_PER_PAGE, MEMBERS_SHOWN
 from benchmarks.synthetic_index import write_duplicates_index
-from precompute.duplicate_groups import DEFAULT_THRESHOLD, KEEP_RULE, find_groups
-from precompute.index_file import read_index
+from core.duplicate_groups import DEFAULT_THRESHOLD, KEEP_RULE, find_groups
+from core.index_file import read_index
 
 GROUPS, GROUP_SIZE, SINGLES = 7, 3, 5
 
@@ -109,3 +111,73 @@ def test_twenty_thousand_groups_page_without_making_every_photo(tmp_path):
     assert data["groups_total"] == TWENTY_THOUSAND and len(data["groups"]) == 100
     assert 0 < len(made) <= 200  # the page's photos only (those of the page shown before are kept)
     assert app.extensions["lookalike.duplicates"].cache_info().misses == 1  # the groups were found once
+
+
+HUGE = 5_000  # one group this large (a chain of look-alikes), then GROUPS small ones
+
+
+@pytest.fixture(scope="module")
+def huge_app(tmp_path_factory):
+    index = write_duplicates_index(tmp_path_factory.mktemp("huge-group") / "index.pkl", 30, 2, singles=5, huge_group=HUGE)
+    app = create_app(index)
+    photos = app.extensions["lookalike"].photos
+    app.made = []  # every photo dict made, by row
+    records = photos.records
+    photos.records = lambda rows: app.made.extend(rows) or records(rows)
+    return app
+
+
+def _cards(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<li id="photo-(\d+)"', html)]
+
+
+@pytest.mark.parametrize("per_page", [1, 20, 100])
+def test_a_huge_group_shows_its_first_photos_and_links_to_the_rest(huge_app, per_page):
+    """One request holds at most MAX_PHOTOS_PER_PAGE photos however large a group is and however many groups a page asks."""
+    client = huge_app.test_client()
+    huge_app.made.clear()
+    page = client.get(f"/duplicates?per_page={per_page}")
+    html = page.get_data(as_text=True)
+    shown = min(MEMBERS_SHOWN, MAX_PHOTOS_PER_PAGE // per_page)
+    cards = _cards(html)
+    huge = huge_app.extensions["lookalike.duplicates"](DEFAULT_THRESHOLD).group(0)
+    assert len(huge) == HUGE and cards[:shown] == huge[:shown].tolist()  # the group's first photos (ids are rows here)
+    assert len(cards) <= MAX_PHOTOS_PER_PAGE and len(set(huge_app.made)) <= MAX_PHOTOS_PER_PAGE
+    assert f"Group 1 · {HUGE:,} photos" in html and f'href="/duplicates/groups/1">All {HUGE:,} photos of group 1' in html
+    assert len(page.data) < 2_000 * MAX_PHOTOS_PER_PAGE  # bytes: a few hundred cards, not 5,000
+    huge_app.made.clear()
+    data = client.get(f"/api/duplicates?per_page={per_page}").get_json()
+    assert data["members_per_group"] == shown and len(data["groups"][0]) == shown
+    assert sum(len(group) for group in data["groups"]) <= MAX_PHOTOS_PER_PAGE
+    assert data["group_sizes"][0] == HUGE and data["group_urls"][0] == "/api/duplicates/groups/1"
+    assert data["photos_total"] == HUGE + 60
+
+
+def test_a_groups_own_pages_hold_every_photo_once_in_keep_order(huge_app):
+    client = huge_app.test_client()
+    groups = huge_app.extensions["lookalike.duplicates"](DEFAULT_THRESHOLD)
+    seen, page, pages = [], 1, None
+    while pages is None or page <= pages:
+        data = client.get(f"/api/duplicates/groups/1?per_page=100000&page={page}").get_json()
+        assert data["per_page"] == MAX_PHOTOS_PER_PAGE and len(data["photos"]) <= MAX_PHOTOS_PER_PAGE
+        assert [photo["suggested_keep"] for photo in data["photos"]].count(True) == (page == 1)
+        seen += [photo["id"] for photo in data["photos"]]
+        pages, page = data["pages"], page + 1
+    assert seen == groups.group(0).tolist() and (data["group"], data["size"]) == (1, HUGE)
+    assert client.get(f"/api/duplicates/groups/1?per_page=100000&page={pages + 1}").status_code == 404
+
+    html = client.get("/duplicates/groups/1?page=2").get_data(as_text=True)
+    assert _cards(html) == groups.group(0)[DEFAULT_MEMBERS_PER_PAGE : 2 * DEFAULT_MEMBERS_PER_PAGE].tolist()
+    assert "Suggested keep</p>" not in html and 'class="grid described continued"' in html
+    assert 'href="/duplicates/groups/1?page=3"' in html and 'href="/duplicates/groups/1"' in html  # next, previous
+    assert f"Page 2 of {math.ceil(HUGE / DEFAULT_MEMBERS_PER_PAGE)}" in html
+    first = client.get("/duplicates/groups/1").get_data(as_text=True)
+    assert first.count("Suggested keep</p>") == 1 and _cards(first)[0] == groups.group(0)[0]
+    small = client.get("/duplicates/groups/2?threshold=0.95").get_data(as_text=True)
+    assert _cards(small) == groups.group(1).tolist() and "pagination" not in small
+
+
+@pytest.mark.parametrize("url", ["/duplicates/groups/0", "/duplicates/groups/32", "/duplicates/groups/01",
+                                 "/duplicates/groups/x", "/duplicates/groups/1?page=0", "/api/duplicates/groups/99"])
+def test_groups_that_do_not_exist_are_404(huge_app, url):
+    assert huge_app.test_client().get(url).status_code == 404

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 from PIL import Image
 
-from precompute.evaluate.measures import list_recall
-from precompute.evaluate.metrics import average_precision, mean_average_precision, recall_of_originals
-from precompute.evaluate.near_duplicates import KINDS, make_copies
+from tools.evaluate.measures import list_recall
+from tools.evaluate.metrics import average_precision, mean_average_precision, recall_of_originals
+from tools.evaluate.near_duplicates import KINDS, make_copies
 
 
 def test_average_precision_of_known_rankings():
@@ -74,7 +74,7 @@ def test_evaluate_command_compares_each_configuration_with_the_baseline_on_both_
         (originals / source.name).symlink_to(source)
     record, scores = tmp_path / "quality.md", tmp_path / "scores.json"
     result = subprocess.run(
-        [sys.executable, "-m", "precompute.evaluate", "--model", "efficientnet-lite0", "--pooling", "avg", "--scales", "224",
+        [sys.executable, "-m", "tools.evaluate", "--model", "efficientnet-lite0", "--pooling", "avg", "--scales", "224",
          "--query-expansion", "0", "--also=--pooling gem", "--also=--scales 224 --pooling gem", "--holidays", str(holidays),
          "--originals", str(originals), "--copies", "8", "--workers", "1", "--record", str(record), "--scores", str(scores)],
         capture_output=True, text=True, check=False,

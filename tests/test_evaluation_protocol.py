@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute.evaluate.categories import CATEGORIES, OTHER, TABLE, category_of, derive_table, read_table, wnid_of
-from precompute.evaluate.metrics import average_precisions
-from precompute.evaluate.protocol import half_of_scene, paired_bootstrap, split_by_scene
+from tools.evaluate.categories import CATEGORIES, OTHER, TABLE, category_of, derive_table, read_table, wnid_of
+from tools.evaluate.metrics import average_precisions
+from tools.evaluate.protocol import half_of_scene, paired_bootstrap, split_by_scene
 
 
 def test_split_is_by_scene_fixed_and_disjoint():

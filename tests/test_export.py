@@ -1,4 +1,4 @@
-"""`python -m precompute.export`: the similar lists as CSV or JSON Lines, row for row as the index holds them, streamed."""
+"""`python -m tools.export`: the similar lists as CSV or JSON Lines, row for row as the index holds them, streamed."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic_index import write_synthetic_index
-from precompute.export import COLUMNS, main
-from precompute.index_file import read_index, write_index
+from core.index_file import read_index, write_index
 from tests.index_samples import valid_index, with_path
 from tests.live_server import ROOT
+from tools.export import COLUMNS, main
 
 
 def _rows(path: Path, fmt: str) -> list[dict]:
@@ -71,7 +71,7 @@ def test_k_and_min_score_cut_the_lists(holidays_index, tmp_path):
 
 def test_stdout_by_default_from_the_command_line(tmp_path):
     index = write_synthetic_index(tmp_path / "index.pkl", 30, k=4)
-    done = subprocess.run([sys.executable, "-m", "precompute.export", str(index), "--format", "jsonl", "--k", "2"],
+    done = subprocess.run([sys.executable, "-m", "tools.export", str(index), "--format", "jsonl", "--k", "2"],
                           cwd=ROOT, capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.decode("utf-8").splitlines()
@@ -169,7 +169,7 @@ def test_bad_options_get_one_clear_line(tmp_path, capsys, monkeypatch, options, 
 def test_an_interrupted_export_leaves_the_previous_file(large_index, tmp_path):
     out = tmp_path / "similar.csv"
     out.write_text("previous export\n")
-    export = subprocess.Popen([sys.executable, "-m", "precompute.export", str(large_index), "--out", str(out)],
+    export = subprocess.Popen([sys.executable, "-m", "tools.export", str(large_index), "--out", str(out)],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     while export.poll() is None and not any(p.stat().st_size for p in tmp_path.glob(".similar.csv.*.tmp")):
         time.sleep(0.01)  # until the export is partway: its temporary file has rows in it

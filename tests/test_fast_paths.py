@@ -13,13 +13,13 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.models import resnet18
 
+from core.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.embed import embed_photos
 from precompute.models import LoadedModel, load_efficientnet_lite0, load_model, load_resnet18
-from precompute.neighbours import top_k_neighbours
+from precompute.neighbours.exact import top_k_neighbours
 from precompute.resize import model_crop, to_model_input
 from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
 from precompute.scan import scan_photos
-from precompute.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.thumbnails import write_thumbnails
 from tests.eager_reference import embed_scales
 

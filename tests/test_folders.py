@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from app import create_app
-from app.folder_scope import scoped_similar
-from app.folders import Folders, _fingerprints, _group_exactly, _group_spans
-from precompute.index_file import PhotoTable, path_columns, read_index, write_index
+from core.folder_scope import scoped_similar
+from core.folders import Folders, _fingerprints, _group_exactly, _group_spans
+from core.index_file import PhotoTable, path_columns, read_index, write_index
 from tests.folder_tree import FILE_TIME_NS, NOT_UTF8, PHOTOS, build_folder_index
 from tests.index_samples import without_metadata
 

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from app.cards import ASPECT_RATIOS, aspect_ratio_class
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.live_server import ROOT
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from app import create_app
 from app.index_download import IndexDownloadError, fetch_index
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.index_archives import deploy_archive
 from tests.live_server import ROOT, free_port, running_server
 from tests.media_bucket import image_sources, publish
@@ -44,7 +44,7 @@ def _procfile_web_command() -> str:
 
 
 def _runtime_env(runtime_venv: Path, port: int, index: Path, index_url: str) -> dict[str, str]:
-    """What Heroku sets, and what the README has the operator set, for the Procfile's command."""
+    """What Heroku sets, and what docs/heroku.md has the operator set, for the Procfile's command."""
     return {
         "PATH": f"{runtime_venv / 'bin'}:{os.environ['PATH']}",
         "VIRTUAL_ENV": str(runtime_venv),

@@ -20,7 +20,7 @@ import pytest
 
 from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
-from precompute.index_file import read_index, thumbnail_dir_for, write_index
+from core.index_file import read_index, thumbnail_dir_for, write_index
 from tests.index_archives import QuietHandler, deploy_archive, serving
 from tests.index_samples import index_file_bytes, valid_index, with_path
 from tests.live_server import ROOT, free_port

@@ -14,10 +14,10 @@ from PIL import Image
 
 from app import create_app
 from app.catalog import display_name
+from core.index_file import read_index
 from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_SOME_SKIPPED
 from precompute.decode import decode_photo
-from precompute.index_file import read_index
 from tests.hostile_photos import AWKWARD, BAD, NON_UTF8_NAME, jpeg_bytes, photo_like, write_corpus
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ import pytest
 
 from app import create_app
 from benchmarks.synthetic_index import as_format_1
-from precompute.index_file import FORMAT_VERSION, MAX_K
+from core.index_file import FORMAT_VERSION, MAX_K
 from tests.index_samples import RunsCode, index_file_bytes, valid_index
 from tests.live_server import free_port
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index, thumbnail_dir_for, write_index
+from core.index_file import read_index, thumbnail_dir_for, write_index
 from tests.index_samples import with_path
 from tests.live_server import running_gunicorn
 

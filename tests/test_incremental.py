@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.index_file import PhotoTable, path_columns, read_index, thumbnail_dir_for, write_index
 from precompute.build import BuildOptions, build_index
 from precompute.cli import main
-from precompute.index_file import PhotoTable, path_columns, read_index, thumbnail_dir_for, write_index
 from tests.same_index import assert_same_index, by_path
 
 # The cheapest descriptor: these tests are about what is reused, not about quality.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic_index import as_format_1
-from precompute.index_file import (
+from core.index_file import (
     FORMAT_VERSION,
     IndexFileError,
     PhotoTable,

@@ -11,8 +11,8 @@ import pytest
 
 from app import create_app
 from benchmarks.synthetic_index import as_format_1
+from core.index_file import FORMAT_VERSION, read_index
 from precompute.cli import main
-from precompute.index_file import FORMAT_VERSION, read_index
 from tests.tiny_index import PHOTOS, build_tiny_index
 
 

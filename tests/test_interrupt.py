@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from core.index_file import read_index, thumbnail_dir_for, write_index
 from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_INTERRUPTED
-from precompute.index_file import read_index, thumbnail_dir_for, write_index
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRESS = re.compile(rb"(\d+)/(\d+) \[")

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.media_bucket import fetch, image_sources, index_alone, make_public, put_thumbnails
 from tests.s3_server import running_s3
 

@@ -10,10 +10,10 @@ import pytest
 from app import create_app
 from app.feedback_views import MAX_PHOTOS, MAX_RESULTS
 from benchmarks.synthetic_index import random_unit_vectors
-from precompute.index_file import new_index, read_index, write_index
-from precompute.neighbour_search import top_k
-from precompute.query_expansion import expanded_descriptors
-from precompute.relevance_feedback import UNLIKE_WEIGHT
+from core.index_file import new_index, read_index, write_index
+from core.relevance_feedback import UNLIKE_WEIGHT
+from precompute.neighbours.query_expansion import expanded_descriptors
+from precompute.neighbours.search import top_k
 from tests.index_samples import photo_record
 
 

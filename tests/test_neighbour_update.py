@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from precompute.neighbour_update import PreviousPass, update_top_k
-from precompute.neighbours import similarities_computed, top_k_neighbours
+from precompute.neighbours.exact import similarities_computed, top_k_neighbours
+from precompute.neighbours.update import PreviousPass, update_top_k
 from tests.test_neighbours import unit_rows
 
 

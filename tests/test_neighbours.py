@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from precompute.neighbours import top_k_neighbours
+from precompute.neighbours.exact import top_k_neighbours
 
 
 def unit_rows(n: int, d: int, seed: int = 0) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,9 @@ from flask import template_rendered
 from PIL import ExifTags, Image, PngImagePlugin
 
 from app import create_app
-from precompute.location_data import without_location
-from precompute.index_file import read_index
+from core.index_file import read_index
+from core.location_data import without_location
+from tests.exif_photos import tiff_structure
 
 GPS = {1: "N", 2: (52.0, 22.0, 31.5), 3: "E", 4: (4.0, 53.0, 12.25), 5: b"\x00", 6: 12.0}
 XMP = (b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF><rdf:Description "
@@ -78,15 +80,18 @@ def test_a_jpeg_loses_its_places_and_keeps_the_rest():
         assert np.array_equal(pixels, np.asarray(image))
 
 
-def test_a_second_picture_with_places_is_withheld():
-    """Multi-picture JPEGs (MPF) append more pictures after the first, each with its own segments."""
-    first, with_gps, without_gps = io.BytesIO(), io.BytesIO(), io.BytesIO()
+def test_a_multi_picture_jpeg_is_served_as_its_first_picture_alone():
+    """Multi-picture JPEGs (MPF) append more pictures after the first one's end, each with its own segments."""
+    first, with_gps = io.BytesIO(), io.BytesIO()
     _pixels().save(first, "JPEG")
     _pixels(seed=5).save(with_gps, "JPEG", exif=_exif(with_gps=True).tobytes())
-    _pixels(seed=6).save(without_gps, "JPEG", exif=_exif(with_gps=False).tobytes())
-    assert without_location(first.getvalue() + with_gps.getvalue()) is None
-    both = first.getvalue() + without_gps.getvalue()
-    assert without_location(both) == both
+    assert without_location(first.getvalue() + with_gps.getvalue()) == first.getvalue()
+    mpo = io.BytesIO()
+    _pixels().save(mpo, "MPO", save_all=True, append_images=[_pixels(seed=6)])
+    served = without_location(mpo.getvalue())
+    assert b"MPF\x00" in mpo.getvalue() and b"MPF\x00" not in served  # its index of the dropped pictures goes too
+    with Image.open(io.BytesIO(served)) as image, Image.open(io.BytesIO(mpo.getvalue())) as before:
+        assert getattr(image, "n_frames", 1) == 1 and np.array_equal(np.asarray(image), np.asarray(before))
 
 
 def test_a_jpeg_without_places_is_served_as_it_is():
@@ -163,6 +168,109 @@ def test_a_tiff_with_places_is_withheld():
 def test_a_damaged_png_or_webp_is_withheld(make):
     data = make()
     assert without_location(data[: len(data) // 2]) is None
+
+
+AREA = b"Amsterdam Centraal"  # GPSAreaInformation: the bytes that must not survive
+LATITUDE = struct.pack(">6I", 52, 1, 22, 1, 3150, 100)
+_ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED = 2, 3, 4, 5, 7
+
+
+def _gps_ifd() -> list[tuple]:
+    return [(1, _ASCII, 2, b"N\0"), (2, _RATIONAL, 3, LATITUDE), (0x1C, _UNDEFINED, len(AREA), AREA)]
+
+
+def _exif_pointing_to_gps_from(where: str) -> bytes:
+    """EXIF whose GPS block hangs off IFD1 (the thumbnail's) or the Exif sub-IFD, never IFD0, as Pillow reads it."""
+    ifd0 = [(0x010F, _ASCII, 8, b"TestCam\0"), (0x8769, _LONG, 1, ("ifd", 1))]
+    exif_ifd = [(0x9003, _ASCII, 20, b"2024:05:01 12:00:00\0")]
+    ifd1 = [(0x0103, _SHORT, 1, struct.pack(">H", 6))]
+    (exif_ifd if where == "Exif sub-IFD" else ifd1).append((0x8825, _LONG, 1, ("ifd", 3)))
+    return b"Exif\x00\x00" + tiff_structure([ifd0, exif_ifd, ifd1, _gps_ifd()], chain={0: 2})
+
+
+def _no_gps_left(data: bytes) -> None:
+    assert AREA not in data and LATITUDE not in data
+    with Image.open(io.BytesIO(data)) as image:
+        exif = image.getexif()
+        assert exif[ExifTags.Base.Make] == "TestCam"
+        for ifd in (ExifTags.IFD.Exif, ExifTags.IFD.IFD1):
+            assert ExifTags.IFD.GPSInfo not in exif.get_ifd(ifd)
+        assert ExifTags.IFD.GPSInfo not in exif
+
+
+@pytest.mark.parametrize("where", ["IFD1", "Exif sub-IFD"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_gps_pointed_to_from_any_ifd_is_dropped(fmt, where):
+    original = io.BytesIO()
+    _pixels().save(original, fmt, exif=_exif_pointing_to_gps_from(where), **({"lossless": True} if fmt == "WEBP" else {}))
+    original = original.getvalue()
+    assert AREA in original
+    served = without_location(original)
+    assert served is not None
+    _no_gps_left(served)
+    with Image.open(io.BytesIO(served)) as image, Image.open(io.BytesIO(original)) as before:
+        assert np.array_equal(np.asarray(image), np.asarray(before))
+        assert image.getexif().get_ifd(ExifTags.IFD.Exif)[0x9003] == "2024:05:01 12:00:00"
+
+
+def test_a_tiff_with_gps_in_its_exif_sub_ifd_is_withheld():
+    """A TIFF file is itself the EXIF structure: its GPS, pointed to from the Exif sub-IFD, is found there."""
+    pixels = bytes(8 * 8 * 3)
+    image_ifd = [(0x0100, _SHORT, 1, struct.pack(">H", 8)), (0x0101, _SHORT, 1, struct.pack(">H", 8)),
+                 (0x0102, _SHORT, 3, struct.pack(">3H", 8, 8, 8)), (0x0103, _SHORT, 1, struct.pack(">H", 1)),
+                 (0x0106, _SHORT, 1, struct.pack(">H", 2)), (0x0111, _LONG, 1, "tail"),
+                 (0x0115, _SHORT, 1, struct.pack(">H", 3)), (0x0116, _SHORT, 1, struct.pack(">H", 8)),
+                 (0x0117, _LONG, 1, struct.pack(">I", len(pixels))), (0x8769, _LONG, 1, ("ifd", 1))]
+    exif_ifd = [(0x9003, _ASCII, 20, b"2024:05:01 12:00:00\0"), (0x8825, _LONG, 1, ("ifd", 2))]
+    tiff = tiff_structure([image_ifd, exif_ifd, _gps_ifd()], tail=pixels)
+    with Image.open(io.BytesIO(tiff)) as image:
+        assert image.size == (8, 8) and ExifTags.IFD.GPSInfo not in image.getexif()  # not where Pillow looks
+    assert without_location(tiff) is None
+
+
+def test_a_thumbnail_with_its_own_gps_gets_the_photo_withheld():
+    """The EXIF thumbnail is a JPEG of its own; one that carries GPS is caught by the last look over the copy."""
+    thumbnail = io.BytesIO()
+    _pixels(32, 24).save(thumbnail, "JPEG", exif=_exif(with_gps=True).tobytes())
+    ifd0 = [(0x010F, _ASCII, 8, b"TestCam\0")]
+    ifd1 = [(0x0201, _LONG, 1, "tail"), (0x0202, _LONG, 1, struct.pack(">I", len(thumbnail.getvalue())))]
+    exif = b"Exif\x00\x00" + tiff_structure([ifd0, ifd1], chain={0: 1}, tail=thumbnail.getvalue())
+    photo = io.BytesIO()
+    _pixels().save(photo, "JPEG", exif=exif)
+    assert without_location(photo.getvalue()) is None
+
+
+def _mp4_with_a_place() -> bytes:
+    """A motion photo's video: ftyp, then moov/udta/©xyz with the place (as phones write it), then mdat."""
+    def box(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", 8 + len(body)) + kind + body
+
+    place = b"+52.3702+004.8952/"
+    xyz = box(b"\xa9xyz", struct.pack(">HH", len(place), 0x15C7) + place)
+    return box(b"ftyp", b"mp42\0\0\0\0isommp42") + box(b"moov", box(b"udta", xyz)) + box(b"mdat", bytes(256))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_whatever_follows_the_image_s_end_is_dropped(fmt):
+    """A motion photo (a JPEG with its MP4 appended) keeps the MP4's ©xyz location unless the tail goes."""
+    image = io.BytesIO()
+    _pixels().save(image, fmt, exif=_exif(with_gps=False).tobytes())
+    motion_photo = image.getvalue() + _mp4_with_a_place()
+    served = without_location(motion_photo)
+    assert served == image.getvalue()
+    assert b"\xa9xyz" not in served and b"+52.3702" not in served
+    with Image.open(io.BytesIO(served)) as after, Image.open(io.BytesIO(motion_photo)) as before:
+        assert np.array_equal(np.asarray(after), np.asarray(before))
+
+
+def test_a_progressive_jpeg_is_walked_scan_by_scan_to_its_end():
+    """Segments between scans are read too, and the image stays byte for byte."""
+    image = io.BytesIO()
+    _pixels().save(image, "JPEG", progressive=True, exif=_exif(with_gps=True).tobytes())
+    data = image.getvalue()
+    assert data.count(b"\xff\xda") > 2
+    served = without_location(data + _mp4_with_a_place())
+    assert _gps_of(served) == {} and _image_data(served) == _image_data(data)
 
 
 # Through the app, on an index built by the real pipeline.

@@ -13,7 +13,7 @@ from flask import template_rendered
 
 from app import create_app
 from app.page_cache import RenderedPages
-from precompute.index_file import read_index
+from core.index_file import read_index
 from tests.tiny_index import build_tiny_index
 
 

@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from precompute.build import BuildOptions, build_index
-from precompute.decode import decode_photo
-from precompute.index_file import (
+from core.index_file import (
     MAX_CAMERA_CHARS,
     METADATA_KEYS,
     IndexFileError,
@@ -21,6 +19,8 @@ from precompute.index_file import (
     read_index,
     write_index,
 )
+from precompute.build import BuildOptions, build_index
+from precompute.decode import decode_photo
 from precompute.photo_metadata import camera_name, summarise_exif
 from tests.exif_photos import GPS_LATITUDE, write_exif_photo
 from tests.index_samples import index_file_bytes, photo_record, valid_index, without_metadata

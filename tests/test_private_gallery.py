@@ -28,8 +28,10 @@ PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-key-0123456789abcdef"
 PROTECTED_PAGES = ["/", "/?page=2&per_page=10", "/photos/1", "/photos/1/thumb.jpg", "/photos/1/preview.jpg",
                    "/photos/1/original", "/search", "/similar?like=1,2&unlike=3", "/logout", "/photos/99999", "/no-such-page",
-                   "/folders/album-000/", "/folders/caf%E9/", "/?sort=date", "/photos/1?in=folder", "/duplicates"]
+                   "/folders/album-000/", "/folders/caf%E9/", "/?sort=date", "/photos/1?in=folder", "/duplicates",
+                   "/duplicates/groups/1"]
 PROTECTED_API = ["/api/photos/1/similar", "/api/photos/99999/similar", "/api/similar?like=1", "/api/duplicates",
+                 "/api/duplicates/groups/1",
                  "/api/anything"]
 
 
@@ -181,6 +183,38 @@ def test_a_changed_password_ends_old_sessions(tmp_path, synthetic_index, monkeyp
     assert later.get("/").status_code == 302
 
 
+PBKDF2 = "pbkdf2:sha256:1000"  # few rounds, for speed: what matters is that every check uses these same ones
+
+
+def _method(password_hash: str) -> str:
+    return password_hash.partition("$")[0]
+
+
+@pytest.mark.parametrize("others", [0, 1], ids=["pbkdf2 only", "pbkdf2 and one scrypt"])
+def test_unknown_names_are_checked_against_a_hash_of_the_users_own_method(tmp_path, synthetic_index, monkeypatch, others):
+    """No timing: every password check, known name or not, verifies a hash of the method most users' hashes use."""
+    users = tmp_path / "users"
+    lines = [f"{name}:{generate_password_hash(name + ' pw', PBKDF2)}" for name in ("alice", "bob")]
+    lines += [f"carol:{generate_password_hash('carol pw')}"] * others  # scrypt, werkzeug's default
+    users.write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("LOOKALIKE_USERS_FILE", str(users))
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.delenv("LOOKALIKE_PASSWORD", raising=False)
+    checked = []
+
+    def observed(password_hash: str, password: str) -> bool:
+        checked.append(_method(password_hash))
+        return check_password_hash(password_hash, password)
+
+    monkeypatch.setattr(access, "check_password_hash", observed)
+    client = create_app(synthetic_index).test_client()
+    assert client.get("/api/duplicates", headers=basic("mallory", "alice pw")).status_code == 401
+    assert "do not match" in sign_in(client, password="bob pw", name="nobody").text
+    assert client.get("/api/duplicates", headers=basic("alice", "guess")).status_code == 401
+    assert checked == [PBKDF2] * 3  # unknown, unknown, known: the same work
+    assert client.get("/api/duplicates", headers=basic("bob", "bob pw")).status_code == 200
+
+
 def test_failed_sign_ins_are_limited_per_client(app):
     stranger = app.test_client()
     stranger.environ_base["REMOTE_ADDR"] = "192.0.2.1"
@@ -244,6 +278,35 @@ def test_forms_need_their_csrf_token_when_signed_in(private_env, tiny_index):
 def test_basic_auth_api_uploads_need_no_csrf_token(app):
     response = app.test_client().post("/api/search", data={}, headers=basic("lookalike", PASSWORD))
     assert response.status_code in (400, 503) and "CSRF" not in response.json["detail"]
+
+
+FOREIGN = [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Referer": "https://evil.example/page"},
+           {"Origin": "http://localhost.evil.example"}]
+
+
+@pytest.mark.parametrize("path", ["/search", "/logout", "/api/search"])
+@pytest.mark.parametrize("foreign", FOREIGN, ids=lambda headers: "=".join(*headers.items()))
+def test_basic_auth_posts_from_another_site_are_refused(app, path, foreign):
+    """A browser replays cached Basic credentials with another site's form: its Origin (or Referer) gives it away."""
+    client = app.test_client()
+    response = client.post(path, data={}, headers={**basic("lookalike", PASSWORD), **foreign})
+    assert response.status_code == 403 and "another site" in response.text
+    assert client.get("/", headers=basic("lookalike", PASSWORD)).status_code == 200  # GETs are unaffected
+
+
+def test_basic_auth_posts_from_this_site_or_a_script_pass(app):
+    client = app.test_client()
+    for headers in ({}, {"Origin": "http://localhost"}, {"Referer": "http://localhost/search"}):
+        response = client.post("/api/search", data={}, headers={**basic("lookalike", PASSWORD), **headers})
+        assert response.status_code in (400, 503) and "CSRF" not in response.json["detail"], headers
+    # The HTML forms are a browser's, and carry their token: without it, a 400, with it, through.
+    no_token = client.post("/logout", headers=basic("lookalike", PASSWORD))
+    assert no_token.status_code == 400 and "CSRF" in no_token.text
+    page = client.get("/logout", headers=basic("lookalike", PASSWORD)).text  # the form, as a Basic browser gets it
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    signed_out = client.post("/logout", data={"csrf_token": token},
+                             headers={**basic("lookalike", PASSWORD), "Origin": "http://localhost"})
+    assert signed_out.status_code == 302
 
 
 def test_cookies_are_secure_over_https(app, synthetic_index, monkeypatch):
@@ -389,6 +452,15 @@ def test_live_sign_in_then_cached_pages_stay_private(private_server):
     assert _request(private_server, "GET", "/photos/2", headers={"Cookie": "lookalike_session=forged"})[0] == 302
     status, headers, _ = _request(private_server, "GET", "/photos/2/thumb.jpg", headers=basic("lookalike", PASSWORD))
     assert status == 200 and "private" in headers["Cache-Control"] and "public" not in headers["Cache-Control"]
+
+
+def test_live_basic_auth_posts_from_another_site_are_refused(private_server):
+    form = {**basic("lookalike", PASSWORD), "Content-Type": "application/x-www-form-urlencoded"}
+    for path in ("/search", "/logout", "/api/search"):
+        status, _, body = _request(private_server, "POST", path, {**form, "Origin": "https://evil.example"}, "")
+        assert status == 403 and b"another site" in body, path
+    status, _, body = _request(private_server, "POST", "/api/search", form, "")  # a script: no Origin, no token
+    assert status in (400, 503) and b"CSRF" not in body
 
 
 def test_live_gunicorn_refuses_a_password_without_secret_key(synthetic_index):

@@ -1,4 +1,4 @@
-"""`python -m precompute.publish` against a real local S3 endpoint (moto's server on 127.0.0.1, through boto3 over HTTP).
+"""`python -m tools.publish` against a real local S3 endpoint (moto's server on 127.0.0.1, through boto3 over HTTP).
 
 Every expected object with its Content-Type and Cache-Control; a rerun uploads
 nothing; after an incremental precompute run only the new photos' objects go
@@ -25,15 +25,15 @@ from PIL import ExifTags, Image
 
 from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
-from precompute import publish
+from core.index_file import read_index, thumbnail_dir_for
 from precompute.build import BuildOptions, build_index
-from precompute.bucket_sync import UNREACHABLE_IN_A_ROW
-from precompute.index_file import read_index, thumbnail_dir_for
-from precompute.media_objects import IMMUTABLE, ORIGINAL_CACHE
-from precompute.publish_record import record_path
 from tests.s3_outage import outage_proxy
 from tests.s3_server import TEST_CREDENTIALS, running_s3
 from tests.tiny_index import PHOTOS, build_tiny_index, write_photo
+from tools import publish
+from tools.bucket_sync import UNREACHABLE_IN_A_ROW
+from tools.media_objects import IMMUTABLE, ORIGINAL_CACHE
+from tools.publish_record import record_path
 
 PROJECT = Path(__file__).resolve().parent.parent
 BUCKET = "lookalike-media"
@@ -72,7 +72,7 @@ def thumbnail_names(index_path: Path) -> set[str]:
 
 
 def test_every_thumbnail_and_preview_is_published_with_its_type_and_caching(holidays_index, s3):
-    command = [sys.executable, "-m", "precompute.publish", holidays_index, "--to", f"s3://{BUCKET}/gallery",
+    command = [sys.executable, "-m", "tools.publish", holidays_index, "--to", f"s3://{BUCKET}/gallery",
                "--endpoint-url", s3.url]
     first = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
@@ -183,7 +183,7 @@ def test_once_the_endpoint_is_down_the_rest_is_not_tried_and_a_rerun_finishes(ho
 def test_sigterm_midway_stops_with_one_line_and_a_rerun_finishes(tiny_index, s3):
     total = 2 * len(PHOTOS)
     with outage_proxy(s3.url, uploads_allowed=3, hang=True) as endpoint:
-        command = [sys.executable, "-m", "precompute.publish", str(tiny_index), "--to", f"s3://{BUCKET}/p",
+        command = [sys.executable, "-m", "tools.publish", str(tiny_index), "--to", f"s3://{BUCKET}/p",
                    "--endpoint-url", endpoint.url, "--jobs", "1"]
         run = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -233,6 +233,31 @@ def test_originals_are_published_without_their_location_unless_as_is(tmp_path, s
     assert client.get_object(Bucket=BUCKET, Key="as-is/originals/placed.jpg")["Body"].read() == original
 
 
+def test_an_original_swapped_for_a_link_out_of_the_folder_or_changed_is_withheld(tmp_path, s3, capsys):
+    """The web app's rule: inside the photo folder, as opened, and still the file indexed; else withheld, with why."""
+    index = build_tiny_index(tmp_path)
+    photos = tmp_path / "photos"
+    notes, elsewhere = tmp_path / "notes.txt", tmp_path / "someone-else.jpg"
+    notes.write_text("my private notes, not a photo\n")
+    write_photo(elsewhere, 640, 480, (200, 40, 40))
+    (photos / "alpha.jpg").unlink()
+    (photos / "alpha.jpg").symlink_to(notes)
+    (photos / "beta.jpg").unlink()
+    (photos / "beta.jpg").symlink_to(elsewhere)
+    with open(photos / "epsilon.jpg", "ab") as edited:  # edited after indexing: not the photo the index describes
+        edited.write(b"\0")
+    for mode in ("as-is", "stripped"):
+        status, out, _ = run_publish(capsys, index, "--to", f"s3://{BUCKET}/{mode}/", "--endpoint-url", s3.url,
+                                     "--originals", mode)
+        assert status == 0, out
+        assert set(objects(s3, f"{mode}/originals/")) == {f"{mode}/originals/café.jpg", f"{mode}/originals/delta.png"}
+        assert "Withheld 3, never uploaded:" in out
+        assert f"originals/alpha.jpg: it leads out of {photos}" in out and f"originals/beta.jpg: it leads out of" in out
+        assert "originals/epsilon.jpg: it changed since it was indexed" in out
+    for item in objects(s3).values():
+        assert b"private notes" not in s3.client().get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+
+
 def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3(tiny_index, s3, capsys, tmp_path, monkeypatch):
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url, "--index-archive")
     assert status == 0
@@ -269,13 +294,13 @@ def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3
 
 
 def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_private(tiny_index, s3, capsys, monkeypatch):
-    """The README's policy: anyone may read thumbnails, previews and originals; the index needs credentials."""
+    """The policy in docs/publish-and-export.md: anyone may read thumbnails, previews and originals; the index needs credentials."""
     prefix = "site/"
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/{prefix}", "--endpoint-url", s3.url,
                                  "--originals", "--index-archive")
     assert status == 0
-    readme = (PROJECT / "README.md").read_text()
-    policy = json.loads(re.search(r"```json\n(\{.*?\})\n```", readme, re.S).group(1).replace("BUCKET", BUCKET)
+    policy_doc = (PROJECT / "docs" / "publish-and-export.md").read_text()
+    policy = json.loads(re.search(r"```json\n(\{.*?\})\n```", policy_doc, re.S).group(1).replace("BUCKET", BUCKET)
                         .replace("PREFIX/", prefix))
     s3.client().put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
 

@@ -13,10 +13,10 @@ fails loudly.
 
 import numpy as np
 
+from core.index_file import read_index
 from precompute.build import BuildOptions
-from precompute.evaluate.measures import holidays_scores
-from precompute.evaluate.protocol import split_by_scene
-from precompute.index_file import read_index
+from tools.evaluate.measures import holidays_scores
+from tools.evaluate.protocol import split_by_scene
 
 
 def test_the_holidays_index_uses_the_default_descriptor(holidays_index):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 from precompute.query import DescriberUnavailable, UnreadablePhoto, load_describer
 from tests.tiny_index import build_tiny_index
 

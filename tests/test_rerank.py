@@ -12,7 +12,7 @@ from PIL import Image, ImageEnhance
 
 from precompute.build import BuildOptions, build_index
 from precompute.evidence import evidence_path_for
-from precompute.index_file import read_index
+from core.index_file import read_index
 from precompute.rerank import pairs_path_for
 from tests.same_index import assert_same_index
 

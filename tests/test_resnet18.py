@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision.models import ResNet18_Weights
 from torchvision.transforms.functional import pil_to_tensor
 
-from precompute.index_file import read_index
+from core.index_file import read_index
 from precompute.models import ModelUnavailable, load_model
 from precompute.resize import to_model_input
 from tests.resnet18_reference import layer_output, save_random_weights

@@ -14,7 +14,7 @@ from PIL import Image
 
 import app.search
 from app import create_app
-from precompute.index_file import read_index, write_index
+from core.index_file import read_index, write_index
 
 QUERIES = ["100000.jpg", "100300.jpg", "114900.jpg"]
 

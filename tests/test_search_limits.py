@@ -18,7 +18,7 @@ import app.search
 from app import create_app
 from app.search import UPLOAD_MAX_PIXELS
 from benchmarks.upload_limits import BOMB, measured_in_a_fresh_process
-from precompute.index_file import read_index, thumbnail_dir_for, write_index
+from core.index_file import read_index, thumbnail_dir_for, write_index
 from tests.hostile_photos import UPLOAD_BOMBS, write_upload_bombs
 
 # Far less than decoding one of them costs (380 MiB and more for 40 MP; benchmarks/README.md), far more than

@@ -84,7 +84,7 @@ def test_local_plus_sscd_lists_the_edited_shot_first_and_keeps_sscd_vectors(holi
 
     from precompute.build import build_index
     from precompute.evidence import evidence_path_for, read_evidence
-    from precompute.index_file import read_index
+    from core.index_file import read_index
     from tests.test_rerank import OPTIONS, QUERY, _collection, _listed
 
     photos = _collection(holidays_dir, tmp_path / "photos")

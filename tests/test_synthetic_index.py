@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index, thumbnail_dir_for
-from precompute.neighbours import top_k_neighbours
+from core.index_file import read_index, thumbnail_dir_for
+from precompute.neighbours.exact import top_k_neighbours
 
 ROOT = Path(__file__).resolve().parents[1]
 

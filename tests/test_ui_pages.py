@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from precompute.index_file import PhotoTable, read_index, write_index
+from core.index_file import PhotoTable, read_index, write_index
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app import create_app
-from precompute.index_file import read_index
+from core.index_file import read_index
 
 LINK = re.compile(r'(?:href|src)="([^"]+)"')
 

@@ -1,0 +1,134 @@
+"""Near-duplicate groups from an index's stored neighbour lists, and the photo of each group to keep.
+
+One owner for the `/duplicates` page, `/api/duplicates` and `python -m
+tools.duplicates`, so the three always agree on what a group is and
+which photo it suggests keeping. It needs only numpy (no torch, no scipy):
+the web app runs it on Heroku.
+
+A group is a connected component of the graph whose edges are the stored
+(photo, neighbour) pairs scoring at least the threshold. The lists hold each
+photo's top k only: a pair above the threshold that lies beyond rank k in
+both photos' lists is joined only through other members of the group. Such a
+photo has all k of its list at or above the threshold; `crowded` counts them,
+so the pages and the command can say when a larger `--k` would find more.
+
+Groups come in a stable order: the largest first, then by their lowest photo
+id. Within a group the photos follow the keep rule, the suggested keep first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from core.index_file import PhotoTable
+
+# Chosen on the tune half of the near-duplicate evaluation and confirmed on the other (docs/quality.md,
+# `python -m tools.evaluate.duplicate_threshold`).
+DEFAULT_THRESHOLD = 0.92
+# Below this a group is "alike", not "the same photo": chains of look-alikes would join most of a collection.
+MIN_THRESHOLD = 0.50
+MAX_THRESHOLD = 1.0
+KEEP_RULE = "the highest resolution (width × height), then the largest file, then the most EXIF tags, then the lowest id"
+
+
+@dataclass(frozen=True)
+class DuplicateGroups:
+    """The groups at one threshold, as two arrays: cheap to keep per threshold, and to page through."""
+
+    threshold: float
+    rows: np.ndarray  # index rows of every grouped photo, group after group, each in keep-rule order
+    starts: np.ndarray  # group g is rows[starts[g]:starts[g + 1]]; its suggested keep is rows[starts[g]]
+    crowded: int  # photos whose whole neighbour list scores at or above the threshold
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def group(self, number: int) -> np.ndarray:
+        """The rows of group `number`, the suggested keep first."""
+        return self.rows[self.starts[number] : self.starts[number + 1]]
+
+    def groups(self, start: int, stop: int) -> list[np.ndarray]:
+        """Groups `start` to `stop` (a page): only their rows are touched."""
+        return [self.group(number) for number in range(max(0, start), min(stop, len(self)))]
+
+    @property
+    def photos(self) -> int:
+        return len(self.rows)
+
+
+def connected_components(n: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Each of `n` nodes' component label, the smallest node in its component, for edges first[i]–second[i].
+
+    Vectorised union-find: every round hooks each tree's root under the
+    smallest root it has an edge to, then compresses the paths fully, so
+    every root is the smallest node of its tree. A round costs O(edges) in
+    numpy and merges at least one tree of every component still in pieces;
+    in practice few rounds are needed (benchmarks/README.md: a million photos
+    in under a second, chains included).
+    """
+    parent = np.arange(n, dtype=np.int64)
+    first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
+    while True:
+        a, b = parent[first], parent[second]
+        apart = a != b
+        if not apart.any():
+            return parent
+        first, second, a, b = first[apart], second[apart], a[apart], b[apart]  # edges inside one tree are done
+        np.minimum.at(parent, np.maximum(a, b), np.minimum(a, b))
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+
+
+def keep_order(photos: PhotoTable, rows: np.ndarray) -> np.ndarray:
+    """Positions that sort `rows` by the keep rule (KEEP_RULE), best first."""
+    columns = photos.columns
+    dimensions = columns["dimensions"][rows].astype(np.int64)
+    pixels = dimensions[:, 0] * dimensions[:, 1]
+    return np.lexsort((photos.ids[rows], -_exif_tag_counts(photos, rows), -columns["size"][rows], -pixels))
+
+
+def _exif_tag_counts(photos: PhotoTable, rows: np.ndarray) -> np.ndarray:
+    """EXIF tags per photo; an index from before the metadata columns counts none, so the rule goes on to the id."""
+    return photos.columns["exif_tags"][rows].astype(np.int64) if photos.has_metadata else np.zeros(len(rows), np.int64)
+
+
+def find_groups(neighbours: np.ndarray, scores: np.ndarray, photos: PhotoTable, threshold: float) -> DuplicateGroups:
+    """The groups of photos joined by stored similarities of at least `threshold`, ordered (see the module docstring)."""
+    n = len(photos)
+    if neighbours.shape[1] == 0 or n == 0:
+        return DuplicateGroups(threshold, np.zeros(0, np.int64), np.zeros(1, np.int64), 0)
+    above = np.asarray(scores) >= np.float32(threshold)
+    sources, ranks = np.nonzero(above)
+    labels = connected_components(n, sources, np.asarray(neighbours)[sources, ranks])
+    sizes = np.bincount(labels, minlength=n)
+    members = np.flatnonzero(sizes[labels] >= 2)
+    group_of = labels[members]
+    ids = photos.ids[members]
+    lowest_id = np.full(n, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(lowest_id, group_of, ids)
+    # Groups: largest first, then by lowest id; within each, the keep rule's order.
+    within = np.empty(len(members), np.int64)
+    within[keep_order(photos, members)] = np.arange(len(members))
+    order = np.lexsort((within, lowest_id[group_of], -sizes[group_of]))
+    rows = members[order]
+    ordered_groups = group_of[order]
+    boundaries = np.flatnonzero(ordered_groups[1:] != ordered_groups[:-1]) + 1
+    starts = np.concatenate(([0], boundaries, [len(rows)])) if len(rows) else np.zeros(1, np.int64)
+    crowded = int(np.count_nonzero(above[:, -1]))
+    return DuplicateGroups(threshold, rows.astype(np.int64), starts.astype(np.int64), crowded)
+
+
+def photo_facts(photo: dict) -> dict:
+    """What the keep rule weighs and when the photo was taken, for the JSON API and the command's listings.
+
+    The date is ISO 8601 without a zone: EXIF records the camera's clock, not where in the world it was.
+    """
+    taken = datetime.fromtimestamp(photo["taken"], timezone.utc).replace(tzinfo=None).isoformat()
+    return {"width": photo["width"], "height": photo["height"], "size": photo["size"], "exif_tags": photo["exif_tags"],
+            "taken": taken, "taken_source": photo["taken_source"]}

@@ -1,0 +1,1 @@
+"""Retrieval-quality evaluation: holidays-dev mAP and near-duplicate recall."""
