@@ -36,7 +36,7 @@ from precompute.verification import LocalFeatures
 
 MODES = ("off", "local", "sscd", "local+sscd")
 DEFAULT_MODE = "local"
-CANDIDATES = 30  # candidates verified per photo (docs/quality.md: chosen on the tune half)
+CANDIDATES = 20  # candidates verified per photo (docs/quality.md: chosen on the tune half)
 SSCD_CANDIDATES = 20  # with SSCD, each photo's nearest by SSCD join its candidates (issue #20's measurement)
 SSCD_FLOOR = 0.2  # SSCD cosines up to this are unrelated photos; above it they raise the score ...
 SSCD_WEIGHT = 2.0  # ... this steeply: an SSCD cosine of 0.7 or more lifts a pair to 1

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-FEATURE_SIDE = 512  # long side of the image SIFT sees; larger photos are scaled down first
+FEATURE_SIDE = 256  # long side of the image SIFT sees; larger photos are scaled down first
 MAX_FEATURES = 400  # the strongest keypoints kept (docs/quality.md: what fewer cost)
 DESCRIPTOR_SCALE = 512  # RootSIFT components (≤ 1, in practice ≤ 0.5) times this, rounded and clipped to uint8
 GRAY_SIDE = 64  # long side of the grey thumbnail
