@@ -33,10 +33,12 @@ The stable API:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 FEATURE_SIDE = 256  # long side of the image SIFT sees; larger photos are scaled down first
 MAX_FEATURES = 400  # the strongest keypoints kept (docs/quality.md: what fewer cost)
@@ -45,6 +47,7 @@ GRAY_SIDE = 64  # long side of the grey thumbnail
 RATIO = 0.8  # Lowe's ratio test, on distances
 RANSAC_PIXELS = 8.0  # reprojection threshold, in pixels of the feature image
 MIN_INLIERS = 8  # from this many inliers a pair counts as verified: the same scene or object
+RANSAC_ITERATIONS = 2000  # at most; RANSAC stops sooner once 99 % sure of its best model
 _CHUNK = 16  # candidates per matrix product: bounds the similarity block to about n × 16 × MAX_FEATURES floats
 
 _sift = None
@@ -176,39 +179,52 @@ def verify(query: LocalFeatures, candidates: Sequence[LocalFeatures], *, mirrore
         views.append((_as_unit(mirror_descriptors(query.descriptors)), True))
     query_points = query.points.astype(np.float32)
     min_tentative = MIN_INLIERS if min_tentative is None else min_tentative
-    for start in range(0, len(candidates), _CHUNK):
-        chunk = list(candidates[start:start + _CHUNK])
-        block, lengths = _stack(chunk)
-        for descriptors, is_mirror in views:
-            pairs = _tentative_matches(descriptors, block, lengths)
-            for offset, (query_rows, candidate_rows) in enumerate(pairs):
-                position = start + offset
-                match = _geometry(query_points, chunk[offset], query_rows, candidate_rows, min_tentative, is_mirror)
-                if (match.inliers, match.tentative) > (results[position].inliers, results[position].tentative):
-                    results[position] = match
+    with _one_thread():
+        for start in range(0, len(candidates), _CHUNK):
+            chunk = list(candidates[start:start + _CHUNK])
+            block, lengths = _stack(chunk)
+            for descriptors, is_mirror in views:
+                pairs = _tentative_matches(descriptors, block, lengths)
+                for offset, (query_rows, candidate_rows) in enumerate(pairs):
+                    position = start + offset
+                    match = _geometry(query_points, chunk[offset], query_rows, candidate_rows, min_tentative, is_mirror)
+                    if (match.inliers, match.tentative) > (results[position].inliers, results[position].tentative):
+                        results[position] = match
     return results
 
 
-def _as_unit(descriptors: np.ndarray) -> np.ndarray:
+@contextmanager
+def _one_thread():
+    """These products are small (hundreds × thousands): a second BLAS thread spins more CPU than it saves
+    (benchmarks/README.md). numpy's BLAS has no thread setting, so the products run in torch."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _as_unit(descriptors: np.ndarray) -> torch.Tensor:
     """Stored descriptors as float32, scaled so that a product with `_stack`'s rows is a cosine.
 
     RootSIFT rows have unit length before quantisation, so the uint8 rows have
     length DESCRIPTOR_SCALE up to rounding: no per-row normalisation is needed.
     """
-    return descriptors.astype(np.float32) * (1.0 / DESCRIPTOR_SCALE**2)
+    return torch.from_numpy(descriptors.astype(np.float32) * (1.0 / DESCRIPTOR_SCALE**2))
 
 
-def _stack(chunk: list[LocalFeatures]) -> tuple[np.ndarray, np.ndarray]:
+def _stack(chunk: list[LocalFeatures]) -> tuple[torch.Tensor, np.ndarray]:
     """The chunk's descriptors as one (128, c × m) float32 matrix, each candidate's rows padded with zeros to m."""
     lengths = np.array([len(features) for features in chunk])
     width = max(1, int(lengths.max()))
-    block = np.zeros((len(chunk), width, 128), np.float32)
+    block = np.zeros((128, len(chunk), width), np.float32)
     for slot, features in enumerate(chunk):
-        block[slot, :len(features)] = features.descriptors
-    return block.reshape(-1, 128).T, lengths
+        block[:, slot, :len(features)] = features.descriptors.T
+    return torch.from_numpy(block.reshape(128, -1)), lengths
 
 
-def _tentative_matches(query: np.ndarray, block: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _tentative_matches(query: torch.Tensor, block: torch.Tensor, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per candidate, (query rows, candidate rows) of mutual nearest neighbours that pass the ratio test.
 
     One matrix product for the whole chunk; then three passes over it: the
@@ -217,7 +233,7 @@ def _tentative_matches(query: np.ndarray, block: np.ndarray, lengths: np.ndarray
     similarity 0, never better than a real match (RootSIFT is non-negative).
     """
     chunk = len(lengths)
-    similarity = (query @ block).reshape(len(query), chunk, -1)
+    similarity = (query @ block).numpy().reshape(len(query), chunk, -1)
     column_best = similarity.max(axis=0)  # (chunk, m): each candidate row's best similarity to any query row
     best = similarity.argmax(axis=2)[:, :, None]  # (n, chunk, 1)
     best_similarity = np.take_along_axis(similarity, best, axis=2)
@@ -239,7 +255,7 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
     source = query_points[query_rows]
     target = candidate.points.astype(np.float32)[candidate_rows]
     transform, inlier_mask = cv2.estimateAffine2D(
-        source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=2000, confidence=0.99
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=RANSAC_ITERATIONS, confidence=0.99
     )
     if transform is None or inlier_mask is None:
         return Match(0, tentative, None, mirrored)
