@@ -374,6 +374,7 @@ def new_index(
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
     same_picture: np.ndarray | None = None,
     same_picture_check: dict | None = None,
+    verified: np.ndarray | None = None,
 ) -> dict:
     """An index dict with every key the format has, ready for `write_index`.
 
@@ -381,6 +382,7 @@ def new_index(
     `same_picture`: the verified "same picture" pairs (`precompute.same_picture`), row pairs (m × 2 int32, first
     row below second); None when the index was built without the evidence to verify them. `same_picture_check`:
     the settings they were verified with (plain values), so an update knows whether their verdicts still hold.
+    `verified`: with `--rerank`, N × k bool: whether local features confirmed the listed photo shows the same scene.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
     index = {
@@ -402,6 +404,8 @@ def new_index(
     if same_picture is not None:
         index["same_picture"] = np.asarray(same_picture, np.int32).reshape(-1, 2)
         index["same_picture_check"] = dict(same_picture_check or {})
+    if verified is not None:
+        index["verified"] = verified
     return index
 
 
@@ -634,6 +638,8 @@ def validate_index(index: Any) -> None:
             raise IndexFileError("'same_picture' must be pairs of rows of the index, the lower row first")
         if not isinstance(index.get("same_picture_check", {}), dict):
             raise IndexFileError("'same_picture_check' must be a dict of the settings the pairs were verified with")
+    if "verified" in index and _array(index, "verified", np.bool_, 2).shape != neighbours.shape:
+        raise IndexFileError(f"'verified' must be {n}×k like 'neighbors'")
     thumbnail_dir = index.get("thumbnail_dir")
     if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
         raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")

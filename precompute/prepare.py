@@ -23,7 +23,7 @@ from precompute.scan import PhotoFile
 from precompute.thumbnails import write_thumbnails
 
 if TYPE_CHECKING:
-    from precompute.evidence import PhotoEvidence
+    from precompute.evidence import EvidenceSpec, PhotoEvidence
 
 
 @dataclass
@@ -56,7 +56,7 @@ def decode_and_crop(data: bytes, specs: list[Preprocessing]) -> tuple[DecodedPho
 
 
 def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], thumbnail_dir: Path,
-                  evidence: bool = False) -> PreparedPhoto:
+                  evidence: EvidenceSpec | None = None) -> PreparedPhoto:
     """Read, hash, decode, thumbnail and crop one photo; with `evidence`, also extract its instance evidence
     from the same decoded pixels (OpenCV is imported only then)."""
     try:
@@ -69,7 +69,7 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
     try:
         decoded, rgb, pixels = decode_and_crop(data, specs)
         thumbnails = write_thumbnails(rgb, thumbnail_dir, content_hash)
-        extracted = _evidence(rgb, content_hash, (decoded.width, decoded.height)) if evidence else None
+        extracted = _evidence(rgb, content_hash, (decoded.width, decoded.height), evidence) if evidence else None
     except DecodeError as err:
         return PreparedPhoto(position, error=str(err))
     except (OSError, ValueError) as err:  # e.g. a full disk while writing a thumbnail
@@ -87,7 +87,7 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
     return PreparedPhoto(position, pixels, info, evidence=extracted)
 
 
-def _evidence(rgb: np.ndarray, content_hash: str, image_size: tuple[int, int]) -> PhotoEvidence:
+def _evidence(rgb: np.ndarray, content_hash: str, image_size: tuple[int, int], spec: EvidenceSpec) -> PhotoEvidence:
     from precompute.evidence import extract_evidence
 
-    return extract_evidence(rgb, content_hash, image_size)
+    return extract_evidence(rgb, content_hash, image_size, spec)

@@ -33,18 +33,21 @@ The stable API:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
-FEATURE_SIDE = 512  # long side of the image SIFT sees; larger photos are scaled down first
-MAX_FEATURES = 500  # the strongest keypoints kept (docs/quality.md: what fewer cost)
+FEATURE_SIDE = 256  # long side of the image SIFT sees; larger photos are scaled down first
+MAX_FEATURES = 400  # the strongest keypoints kept (docs/quality.md: what fewer cost)
 DESCRIPTOR_SCALE = 512  # RootSIFT components (≤ 1, in practice ≤ 0.5) times this, rounded and clipped to uint8
 GRAY_SIDE = 64  # long side of the grey thumbnail
 RATIO = 0.8  # Lowe's ratio test, on distances
 RANSAC_PIXELS = 8.0  # reprojection threshold, in pixels of the feature image
-MIN_INLIERS = 12  # from this many inliers a pair counts as verified: the same scene or object
+MIN_INLIERS = 8  # from this many inliers a pair counts as verified: the same scene or object
+RANSAC_ITERATIONS = 2000  # at most; RANSAC stops sooner once 99 % sure of its best model
 _CHUNK = 16  # candidates per matrix product: bounds the similarity block to about n × 16 × MAX_FEATURES floats
 
 _sift = None
@@ -148,13 +151,6 @@ def quantise(root: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(root * DESCRIPTOR_SCALE), 0, 255).astype(np.uint8)
 
 
-def unit_descriptors(descriptors: np.ndarray) -> np.ndarray:
-    """Stored uint8 descriptors back to float32 rows of unit length (zero rows stay zero)."""
-    rows = descriptors.astype(np.float32)
-    rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-7)
-    return rows
-
-
 # OpenCV's SIFT descriptor is 4 × 4 cells (row-major, y then x, in the keypoint's rotated frame) of 8 orientation
 # bins. Mirroring the image mirrors the keypoint's frame about its own x axis (its dominant orientation): cell rows
 # swap (y -> 3 - y) and each gradient angle θ becomes -θ (bin o -> (8 - o) mod 8). tests/test_verification.py
@@ -168,64 +164,86 @@ def mirror_descriptors(descriptors: np.ndarray) -> np.ndarray:
 
 
 def verify(query: LocalFeatures, candidates: Sequence[LocalFeatures], *, mirrored: bool = False,
-           min_tentative: int = MIN_INLIERS) -> list[Match]:
+           min_tentative: int | None = None) -> list[Match]:
     """Match `query` against each candidate; one Match per candidate, in order.
 
-    Candidates with fewer than `min_tentative` tentative matches are rejected
-    before RANSAC (they could not reach that many inliers). With `mirrored`,
+    Candidates with fewer than `min_tentative` (default MIN_INLIERS) tentative
+    matches are rejected before RANSAC (they could not reach that many inliers). With `mirrored`,
     the query's mirror image is matched too and the better result kept.
     """
     results = [NO_MATCH] * len(candidates)
     if len(query) < 3 or not candidates:
         return results
-    views = [(unit_descriptors(query.descriptors), False)]
+    views = [(_as_unit(query.descriptors), False)]
     if mirrored:
-        views.append((unit_descriptors(mirror_descriptors(query.descriptors)), True))
+        views.append((_as_unit(mirror_descriptors(query.descriptors)), True))
     query_points = query.points.astype(np.float32)
-    for start in range(0, len(candidates), _CHUNK):
-        chunk = list(candidates[start:start + _CHUNK])
-        stacked, lengths = _stack(chunk)
-        for descriptors, is_mirror in views:
-            pairs = _tentative_matches(descriptors, stacked, lengths)
-            for offset, (query_rows, candidate_rows) in enumerate(pairs):
-                position = start + offset
-                match = _geometry(query_points, chunk[offset], query_rows, candidate_rows, min_tentative, is_mirror)
-                if (match.inliers, match.tentative) > (results[position].inliers, results[position].tentative):
-                    results[position] = match
+    min_tentative = MIN_INLIERS if min_tentative is None else min_tentative
+    with _one_thread():
+        for start in range(0, len(candidates), _CHUNK):
+            chunk = list(candidates[start:start + _CHUNK])
+            block, lengths = _stack(chunk)
+            for descriptors, is_mirror in views:
+                pairs = _tentative_matches(descriptors, block, lengths)
+                for offset, (query_rows, candidate_rows) in enumerate(pairs):
+                    position = start + offset
+                    match = _geometry(query_points, chunk[offset], query_rows, candidate_rows, min_tentative, is_mirror)
+                    if (match.inliers, match.tentative) > (results[position].inliers, results[position].tentative):
+                        results[position] = match
     return results
 
 
-def _stack(chunk: list[LocalFeatures]) -> tuple[np.ndarray, np.ndarray]:
-    """The chunk's descriptors padded to one (c, m, 128) float32 block (zero rows pad), and each one's length."""
+@contextmanager
+def _one_thread():
+    """These products are small (hundreds × thousands): a second BLAS thread spins more CPU than it saves
+    (benchmarks/README.md). numpy's BLAS has no thread setting, so the products run in torch."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _as_unit(descriptors: np.ndarray) -> torch.Tensor:
+    """Stored descriptors as float32, scaled so that a product with `_stack`'s rows is a cosine.
+
+    RootSIFT rows have unit length before quantisation, so the uint8 rows have
+    length DESCRIPTOR_SCALE up to rounding: no per-row normalisation is needed.
+    """
+    return torch.from_numpy(descriptors.astype(np.float32) * (1.0 / DESCRIPTOR_SCALE**2))
+
+
+def _stack(chunk: list[LocalFeatures]) -> tuple[torch.Tensor, np.ndarray]:
+    """The chunk's descriptors as one (128, c × m) float32 matrix, each candidate's rows padded with zeros to m."""
     lengths = np.array([len(features) for features in chunk])
     width = max(1, int(lengths.max()))
-    block = np.zeros((len(chunk), width, 128), np.float32)
+    block = np.zeros((128, len(chunk), width), np.float32)
     for slot, features in enumerate(chunk):
-        if len(features):
-            block[slot, :len(features)] = unit_descriptors(features.descriptors)
-    return block, lengths
+        block[:, slot, :len(features)] = features.descriptors.T
+    return torch.from_numpy(block.reshape(128, -1)), lengths
 
 
-def _tentative_matches(query: np.ndarray, block: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def _tentative_matches(query: torch.Tensor, block: torch.Tensor, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per candidate, (query rows, candidate rows) of mutual nearest neighbours that pass the ratio test.
 
-    One matrix product for the whole chunk; the nearest and second nearest
-    are found along the candidate axis, the reverse nearest along the query axis.
+    One matrix product for the whole chunk; then three passes over it: the
+    best match of each candidate row (for mutuality), the best and the second
+    best of each query row in each candidate. Padding rows are zero vectors:
+    similarity 0, never better than a real match (RootSIFT is non-negative).
     """
-    chunk, width, _ = block.shape
-    similarity = (query @ block.reshape(-1, 128).T).reshape(len(query), chunk, width)
-    padding = np.arange(width)[None, :] >= lengths[:, None]  # (chunk, width)
-    similarity[:, padding] = -1.0
-    best = similarity.argmax(axis=2)  # (n, chunk)
-    best_similarity = np.take_along_axis(similarity, best[:, :, None], axis=2)[:, :, 0]
-    np.put_along_axis(similarity, best[:, :, None], -1.0, axis=2)
-    second_similarity = similarity.max(axis=2)
-    np.put_along_axis(similarity, best[:, :, None], best_similarity[:, :, None], axis=2)
-    # Unit vectors: distance² = 2 - 2·similarity. Ratio test on distances: d1 < RATIO · d2.
-    passes = (2 - 2 * best_similarity) < RATIO**2 * (2 - 2 * second_similarity)
-    reverse = similarity.argmax(axis=0)  # (chunk, width): the nearest query row of each candidate row
-    mutual = reverse[np.arange(chunk)[None, :], best] == np.arange(len(query))[:, None]
-    good = passes & mutual & (best < lengths[None, :])
+    chunk = len(lengths)
+    similarity = (query @ block).numpy().reshape(len(query), chunk, -1)
+    column_best = similarity.max(axis=0)  # (chunk, m): each candidate row's best similarity to any query row
+    best = similarity.argmax(axis=2)[:, :, None]  # (n, chunk, 1)
+    best_similarity = np.take_along_axis(similarity, best, axis=2)
+    np.put_along_axis(similarity, best, -1.0, axis=2)
+    second_similarity = similarity.max(axis=2, keepdims=True)
+    best, best_similarity, second_similarity = best[:, :, 0], best_similarity[:, :, 0], second_similarity[:, :, 0]
+    # Unit vectors: distance² = 2 − 2·similarity. Ratio test on distances: d1 < RATIO · d2.
+    passes = (1 - best_similarity) < RATIO**2 * (1 - second_similarity)
+    mutual = best_similarity >= column_best[np.arange(chunk)[None, :], best]
+    good = passes & mutual & (best < lengths[None, :]) & (best_similarity > 0)
     return [(np.flatnonzero(good[:, slot]), best[good[:, slot], slot]) for slot in range(chunk)]
 
 
@@ -237,7 +255,7 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
     source = query_points[query_rows]
     target = candidate.points.astype(np.float32)[candidate_rows]
     transform, inlier_mask = cv2.estimateAffine2D(
-        source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=2000, confidence=0.99
+        source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS, maxIters=RANSAC_ITERATIONS, confidence=0.99
     )
     if transform is None or inlier_mask is None:
         return Match(0, tentative, None, mirrored)
@@ -318,7 +336,8 @@ def _tight_match(query: LocalFeatures, candidate: LocalFeatures) -> tuple[Match,
     best, best_error = NO_MATCH, float("inf")
     for is_mirror in (False, True):
         descriptors = mirror_descriptors(query.descriptors) if is_mirror else query.descriptors
-        (query_rows, candidate_rows), = _tentative_matches(unit_descriptors(descriptors), block, lengths)
+        with _one_thread():
+            (query_rows, candidate_rows), = _tentative_matches(_as_unit(descriptors), block, lengths)
         match = _geometry(points, candidate, query_rows, candidate_rows, MIN_INLIERS, is_mirror)
         if match.transform is None or (match.inliers, match.tentative) <= (best.inliers, best.tentative):
             continue

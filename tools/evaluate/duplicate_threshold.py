@@ -53,7 +53,7 @@ from tools.evaluate.protocol import HALVES, half_of_scene
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 CANDIDATES = np.round(np.arange(MIN_THRESHOLD, 1.0, 0.01), 2)
 # The same-picture decision's thresholds tried on the tune half: (min inliers, max inlier error in px, max disagreement).
-SAME_GRID = list(itertools.product((12, 20, 30), (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.7, 1.0),
+SAME_GRID = list(itertools.product((8, 12, 20), (0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5),
                                    (0.02, 0.035, 0.05, 0.08, 0.12)))
 # The collection's folders: each set of originals (linked, never copied) and the folder of its edited copies.
 SOURCES = {"originals": "copies", "holidays": "holiday-copies"}
