@@ -46,7 +46,7 @@ from precompute.cli import add_descriptor_arguments, descriptor_options
 from precompute import verification
 from precompute.evidence import evidence_path_for, read_evidence
 from precompute.models import ModelUnavailable
-from precompute.same_picture import candidate_pairs
+from precompute.same_picture import CHECK, candidate_pairs
 from tools.evaluate.near_duplicates import DUPLICATE_KINDS, make_copies
 from tools.evaluate.protocol import HALVES, half_of_scene
 
@@ -238,9 +238,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def pair_sameness(index: dict, evidence, cache: Path | None) -> tuple[np.ndarray, list]:
-    """Every candidate pair of the index and its `verification.Sameness`; kept in `cache` by content, when given."""
+    """Every candidate pair of the index and its `verification.Sameness`; kept in `cache` by content, when given,
+    as long as the evidence and the check are made the same way (`same_picture.CHECK`)."""
     pairs = candidate_pairs(index["neighbors"])
-    known = pickle.loads(cache.read_bytes()) if cache and cache.exists() else {}
+    kept = pickle.loads(cache.read_bytes()) if cache and cache.exists() else {}
+    known = kept.get("pairs", {}) if kept.get("check") == CHECK else {}
     found = []
     for a, b in pairs.tolist():
         key = (evidence.sha1(a), evidence.sha1(b))
@@ -249,7 +251,7 @@ def pair_sameness(index: dict, evidence, cache: Path | None) -> tuple[np.ndarray
                                                        evidence.gray(b), evidence.sscd(a), evidence.sscd(b))
         found.append(known[key])
     if cache:
-        cache.write_bytes(pickle.dumps(known))
+        cache.write_bytes(pickle.dumps({"check": CHECK, "pairs": known}))
     return pairs, found
 
 
