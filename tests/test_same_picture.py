@@ -181,11 +181,11 @@ def test_the_pages_show_same_picture_groups_first_and_switch_to_similar_shots(co
     assert client.get("/api/duplicates?kind=copies").status_code == 400
 
 
-def test_an_index_without_the_evidence_says_so_and_offers_similar_shots_only(tiny_index):
+def test_an_index_without_the_evidence_says_so_and_offers_similar_shots_only(synthetic_index):
     from app import create_app
 
-    assert "same_picture" not in read_index(tiny_index)
-    client = create_app(tiny_index).test_client()
+    assert "same_picture" not in read_index(synthetic_index)  # as an index built with --rerank off, or before it
+    client = create_app(synthetic_index).test_client()
     html = client.get("/duplicates").get_data(as_text=True)
     assert "Only similar shots: this index has no same-picture evidence" in html and "Same picture</a>" not in html
     assert client.get("/api/duplicates").get_json()["kinds"] == ["similar-shots"]
