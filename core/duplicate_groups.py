@@ -41,8 +41,8 @@ MAX_THRESHOLD = 1.0
 SAME_PICTURE, SIMILAR_SHOTS = "same-picture", "similar-shots"
 GROUP_KINDS = (SAME_PICTURE, SIMILAR_SHOTS)
 KIND_NAMES = {SAME_PICTURE: "same picture", SIMILAR_SHOTS: "similar shots"}
-NO_EVIDENCE = ("this index has no same-picture evidence (it was built without --rerank's local features, or before "
-               "them), so it offers similar shots only; build it again with the evidence to find copies of one picture")
+NO_EVIDENCE = ("this index has no same-picture evidence (it was built with --rerank off, or before there was any), so it "
+               "offers similar shots only; build it again with --rerank local to find copies of one picture")
 KEEP_RULE = "the highest resolution (width × height), then the largest file, then the most EXIF tags, then the lowest id"
 
 
