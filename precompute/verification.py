@@ -275,8 +275,8 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
 # 3. SSCD copy-descriptor similarity, where both photos have it.
 # The thresholds are chosen on the tune half of `python -m tools.evaluate.duplicate_threshold` (docs/quality.md).
 
-SAME_MIN_INLIERS = 12  # as MIN_INLIERS: fewer is no evidence of one transform
-SAME_MAX_ERROR = 0.2  # median inlier error, pixels of the smaller feature image
+SAME_MIN_INLIERS = 8  # as MIN_INLIERS: fewer is no evidence of one transform
+SAME_MAX_ERROR = 0.15  # median inlier error, pixels of the smaller feature image
 SAME_MAX_DISAGREEMENT = 0.05  # share of the overlap's thumbnail pixels no global tone curve explains
 SAME_MIN_SSCD = 0.5  # SSCD cosine, where both photos have one
 _TONE_LEVELS = 24  # a thumbnail pixel this far (of 255) from the tone curve's value disagrees

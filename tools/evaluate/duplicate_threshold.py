@@ -55,6 +55,7 @@ CANDIDATES = np.round(np.arange(MIN_THRESHOLD, 1.0, 0.01), 2)
 # The same-picture decision's thresholds tried on the tune half: (min inliers, max inlier error in px, max disagreement).
 SAME_GRID = list(itertools.product((8, 12, 20), (0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5),
                                    (0.02, 0.035, 0.05, 0.08, 0.12)))
+SAME_PRECISION = 0.98  # the same-picture groups' precision goal (issue #21), which their thresholds must meet on tune
 # The collection's folders: each set of originals (linked, never copied) and the folder of its edited copies.
 SOURCES = {"originals": "copies", "holidays": "holiday-copies"}
 Made = dict[str, tuple[str, str]]  # copy path in the collection -> (original path in it, edit kind)
@@ -167,6 +168,15 @@ def _same_strictness(thresholds: tuple) -> tuple:
     return (-max_error, -max_disagreement, min_inliers)
 
 
+def precise_first(table: dict) -> tuple:
+    """Same picture: the highest tune recall at tune precision ≥ SAME_PRECISION (a move must not take another shot
+    away); ties to the strictest. Without one, the highest tune F1."""
+    precise = {t: counts for t, counts in table.items() if counts["tune"].precision >= SAME_PRECISION}
+    if not precise:
+        return chosen(table, _same_strictness)
+    return max(precise, key=lambda t: (precise[t]["tune"].recall, _same_strictness(t)))
+
+
 def recall_by_edit(groups: DuplicateGroups, paths: list[str], made: Made, halves: np.ndarray,
                    source: np.ndarray) -> dict[str, dict[str, tuple[int, int]]]:
     """{edit kind: {half: (copies sharing a group with their original, copies)}}."""
@@ -273,8 +283,8 @@ def report_same_picture(index: dict, counts: tuple, paths: list[str], made: Made
         grouped = groups(*thresholds)
         table[thresholds] = (pair_counts(grouped, halves, source), largest_group(grouped))
     best = report_thresholds(table, lambda t: f"inliers ≥ {t[0]}, error ≤ {t[1]}, disagreement ≤ {t[2]}",
-                             shown=lambda t, best: t[0] == best[0] and (t[1] == best[1] or t[2] == best[2]),
-                             strictness=_same_strictness)
+                             shown=lambda t, best: (t[1] == best[1] and t[2] == best[2]) or t[0] == best[0] and (
+                                 t[1] == best[1] or t[2] == best[2]), choose=precise_first)
     print("\n".join(per_edit_table(recall_by_edit(groups(*best), paths, made, halves, source))))
     defaults = (verification.SAME_MIN_INLIERS, verification.SAME_MAX_ERROR, verification.SAME_MAX_DISAGREEMENT)
     stored = table.get(defaults) or (pair_counts(groups(*defaults), halves, source), 0)
@@ -282,11 +292,11 @@ def report_same_picture(index: dict, counts: tuple, paths: list[str], made: Made
 
 
 def report_thresholds(table: dict, label: Callable, shown: Callable = lambda threshold, best: True,
-                      strictness: Callable = lambda threshold: threshold):
+                      choose: Callable = chosen):
     """Print a row per candidate that `shown(candidate, choice)` admits, and the tune half's choice; return it."""
     print("| threshold | tune precision | tune recall | tune F1 | confirm precision | confirm recall | confirm F1 | largest group |")
     print("|---|---|---|---|---|---|---|---|")
-    best = chosen({t: counts for t, (counts, _) in table.items()}, strictness)
+    best = choose({t: counts for t, (counts, _) in table.items()})
     for threshold, (counts, largest) in table.items():
         if not shown(threshold, best):
             continue
@@ -297,7 +307,7 @@ def report_thresholds(table: dict, label: Callable, shown: Callable = lambda thr
         cells.append(str(largest))
         print("| " + " | ".join(cells) + " |")
     tune, confirm = table[best][0]["tune"], table[best][0]["confirm"]
-    print(f"\nChosen on the tune half: {label(best)} (F1 {tune.f1:.3f}); on the confirm half: {confirm}, F1 {confirm.f1:.3f}.")
+    print(f"\nChosen on the tune half: {label(best)} ({tune}, F1 {tune.f1:.3f}); on the confirm half: {confirm}, F1 {confirm.f1:.3f}.")
     print(f"At {label(best)}, copies grouped with their original, per edit and half:")
     return best
 
