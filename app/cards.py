@@ -32,6 +32,9 @@ ASPECT_RATIOS = range(25, 401)
 
 # The checkboxes a card may carry, by form field: what they say on the card.
 PICK_LABELS = {"like": "More like this", "unlike": "Not like this"}
+# The mark of a similar photo whose local details matched (`--rerank`): the page explains it once, above the list.
+SAME_SCENE = Markup('<span class="same-scene" title="Details of the two photos match point for point: '
+                    'very likely the same place or object">same scene</span>')
 FEEDBACK_FORM = "more-like-these"  # the id of the page's GET form to /similar, wherever the cards are
 
 
@@ -50,7 +53,7 @@ def photo_card(photo: dict, keep: dict | None = None, score: float | None = None
 def ranked_cards(similar: list[Similar], keep: dict | None = None, picks: tuple[str, ...] = ()) -> Markup:
     """Similar photos, best first, as an ordered list of scored cards."""
     card = _card_maker(keep, picks)
-    items = "".join(card(item.photo, item.score) for item in similar)
+    items = "".join(card(item.photo, item.score, SAME_SCENE if item.same_scene else Markup("")) for item in similar)
     return Markup(f'<ol class="grid ranked">{items}</ol>')
 
 

@@ -45,11 +45,12 @@ _PHOTO_DICTS_KEPT = 10_000
 @dataclass(frozen=True)
 class Similar:
     photo: dict
-    score: float  # cosine similarity, clamped to 0..1 for display
+    score: float  # what the list is ranked by, clamped to 0..1: the cosine, raised for verified pairs with --rerank
+    same_scene: bool = False  # local features confirmed the same scene or object (--rerank)
 
     @classmethod
-    def scored(cls, photo: dict, cosine: float) -> "Similar":
-        return cls(photo, float(min(1.0, max(0.0, cosine))))
+    def scored(cls, photo: dict, score: float, same_scene: bool = False) -> "Similar":
+        return cls(photo, float(min(1.0, max(0.0, score))), bool(same_scene))
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,10 @@ class Catalog:
         self.embeddings: np.ndarray | None = embeddings if embeddings.shape[1] and len(embeddings) else None
         self.neighbours: np.ndarray = index.neighbours
         self.scores: np.ndarray = index.scores
+        # Verified "same picture" pairs (precompute.same_picture); None: the index was built without the evidence.
+        self.same_picture: np.ndarray | None = index.same_picture
+        # With --rerank: which listed pairs local features verified; the scores are then the re-ranked ones.
+        self.verified: np.ndarray | None = index.verified
         self.model: ModelInfo = index.model
         self.created: str = index.created
         index_folder = index_path.parent.resolve()
@@ -129,13 +134,15 @@ class Catalog:
     def similar(self, photo_id: int) -> list[Similar]:
         return self.similar_in(photo_id, "all")[0]
 
-    def similar_in(self, photo_id: int, scope: str) -> tuple[list[Similar], bool]:
-        """The similar photos within `scope` (core.folder_scope.SCOPES), and whether the list is as long as asked."""
+    def similar_in(self, photo_id: int, scope: str) -> tuple[list[Similar], bool, bool]:
+        """The similar photos within `scope` (core.folder_scope.SCOPES), whether the list is as long as asked,
+        and whether it is ranked with local-feature evidence (else by appearance alone)."""
         found: ScopedList = scoped_similar(
-            self.row(photo_id), scope, self.folders, self.neighbours, self.scores, self.embeddings
+            self.row(photo_id), scope, self.folders, self.neighbours, self.scores, self.embeddings, self.verified
         )
-        similar = [Similar.scored(photo, score) for photo, score in zip(self._photos_at(found.rows), found.scores)]
-        return similar, found.complete
+        marks = found.same_scene or [False] * len(found.rows)
+        similar = [Similar.scored(photo, score, same) for photo, score, same in zip(self._photos_at(found.rows), found.scores, marks)]
+        return similar, found.complete, found.reranked
 
     def nearest(self, query: np.ndarray, k: int) -> list[Similar]:
         """The k photos most similar to a unit-length query embedding, best first.

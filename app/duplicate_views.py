@@ -1,9 +1,13 @@
-"""`/duplicates` and `/api/duplicates`: groups of near-duplicate photos, one page of groups at a time.
+"""`/duplicates` and `/api/duplicates`: groups of duplicate photos, one page of groups at a time.
 
-The groups come from `core.duplicate_groups`, the owner of what a group
-is and which photo to keep, which `python -m tools.duplicates` uses too.
-Each worker finds the groups of a threshold once and keeps those of the last
-few thresholds (two arrays each); a page makes the photo dicts of its own
+Two kinds (`?kind=`): "same picture" groups (verified copies, the default
+where the index has the evidence) and "similar shots" (photos at least
+`?threshold=` alike; the only kind an index without the evidence offers, and
+what a `threshold` alone asks for, as it did before there were kinds). The
+groups come from `core.duplicate_groups`, the owner of what a group is and
+which photo to keep, which `python -m tools.duplicates` uses too. Each
+worker finds the groups of a kind and threshold once and keeps those of the
+last few (two arrays each); a page makes the photo dicts of its own
 groups only, so the 1,000th page of 20,000 groups costs what the first does.
 
 A group may hold hundreds of thousands of photos (chains of look-alikes at a
@@ -31,7 +35,8 @@ from app.catalog import Catalog, date_taken, display_name
 from app.links import base_url
 from app.views import catalog, int_arg, keep_if_linked, photo_as_json
 from core.duplicate_groups import (
-    DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
+    DEFAULT_THRESHOLD, GROUP_KINDS, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, NO_EVIDENCE, SAME_PICTURE, SIMILAR_SHOTS,
+    DuplicateGroups, find_groups, photo_facts, same_picture_groups,
 )
 
 duplicate_pages = Blueprint("duplicates", __name__)
@@ -41,7 +46,7 @@ MAX_GROUPS_PER_PAGE = 100
 MEMBERS_SHOWN = 12  # of each group on a page of groups (fewer when per_page is large); its own pages show the rest
 DEFAULT_MEMBERS_PER_PAGE = 48  # on a group's own pages
 MAX_PHOTOS_PER_PAGE = 400  # photos in one page or API answer, whatever per_page asks
-THRESHOLDS_KEPT = 8  # per worker: the groups of this many thresholds, the least recently used dropped first
+THRESHOLDS_KEPT = 8  # per worker: the groups of this many thresholds (or same picture), the least recently used dropped first
 _THRESHOLD_TEXT = re.compile(r"[01](?:\.[0-9]{1,2})?")  # 0.9, 0.90, 1: two decimals at most, so few distinct keys
 
 
@@ -50,33 +55,66 @@ def _keep_groups_per_threshold(state: BlueprintSetupState) -> None:
     collection: Catalog = state.app.extensions["lookalike.catalog"]
 
     @lru_cache(maxsize=THRESHOLDS_KEPT)
-    def groups_at(threshold: float) -> DuplicateGroups:
+    def groups_at(threshold: float | None) -> DuplicateGroups:
+        if threshold is None:
+            return same_picture_groups(collection.same_picture, collection.photos)
         return find_groups(collection.neighbours, collection.scores, collection.photos, threshold)
 
     state.app.extensions["lookalike.duplicates"] = groups_at
 
 
-def groups_at(threshold: float) -> DuplicateGroups:
-    finder: Callable[[float], DuplicateGroups] = current_app.extensions["lookalike.duplicates"]
+def groups_at(threshold: float | None) -> DuplicateGroups:
+    """Same-picture groups for None, else the similar shots at `threshold`."""
+    finder: Callable[[float | None], DuplicateGroups] = current_app.extensions["lookalike.duplicates"]
     return finder(threshold)
+
+
+def has_evidence() -> bool:
+    """Whether the index holds verified same-picture pairs."""
+    return catalog().same_picture is not None
 
 
 @dataclass(frozen=True)
 class Selection:
     """Which groups a request asks for: the one place that reads, links and finds them (a further argument goes here)."""
 
-    threshold: float
+    threshold: float | None  # None: same-picture groups; else similar shots at this similarity
 
     @classmethod
     def from_request(cls) -> Selection:
-        return cls(_threshold())
+        """From `kind` and `threshold` (see the module docstring); a 400 or 404 that says why for what cannot be had."""
+        kind = request.args.get("kind")
+        if kind is None:
+            kind = SIMILAR_SHOTS if "threshold" in request.args or not has_evidence() else SAME_PICTURE
+        elif kind not in GROUP_KINDS:
+            abort(400, description=f"The kind of group is {' or '.join(GROUP_KINDS)}; {kind[:20]!r} is not.")
+        if kind == SIMILAR_SHOTS:
+            return cls(_threshold())
+        if "threshold" in request.args:
+            abort(400, description=f"A threshold applies to similar shots (kind={SIMILAR_SHOTS}), not to same-picture groups.")
+        if not has_evidence():
+            abort(404, description=f"Same-picture groups: {NO_EVIDENCE}.")
+        return cls(None)
+
+    @property
+    def kind(self) -> str:
+        return SAME_PICTURE if self.threshold is None else SIMILAR_SHOTS
+
+    def similar(self) -> Selection:
+        """Similar shots at this selection's threshold, or the default one."""
+        return Selection(DEFAULT_THRESHOLD if self.threshold is None else self.threshold)
 
     def groups(self) -> DuplicateGroups:
         return groups_at(self.threshold)
 
     def link_args(self) -> dict:
         """The query arguments the site's links carry for it, defaults left out (the page cache keeps only those)."""
-        return {"threshold": f"{self.threshold:.2f}"} if self.threshold != DEFAULT_THRESHOLD else {}
+        args: dict = {}
+        if self.threshold is not None and has_evidence():
+            args["kind"] = SIMILAR_SHOTS
+        if self.threshold is not None and self.threshold != DEFAULT_THRESHOLD:
+            args["threshold"] = f"{self.threshold:.2f}"
+        return args
 
 
 def _threshold() -> float:
@@ -152,7 +190,7 @@ def _page_of_groups() -> GroupsPage:
     per_page = min(MAX_GROUPS_PER_PAGE, int_arg("per_page", DEFAULT_GROUPS_PER_PAGE))
     number = int_arg("page", 1)
     groups = selection.groups()
-    pages = _page_count(len(groups), per_page, number, f"There are {len(groups)} groups at this threshold")
+    pages = _page_count(len(groups), per_page, number, f"There are {len(groups)} groups of this kind")
     members_shown = min(MEMBERS_SHOWN, MAX_PHOTOS_PER_PAGE // per_page)
     first = (number - 1) * per_page
     shown = groups.groups(first, number * per_page)
@@ -191,7 +229,7 @@ def _page_of_group(group: int) -> GroupPage:
     selection = Selection.from_request()
     groups = selection.groups()
     if not 1 <= group <= len(groups):
-        abort(404, description=f"There are {len(groups)} groups at this threshold; there is no group {group}.")
+        abort(404, description=f"There are {len(groups)} groups of this kind; there is no group {group}.")
     per_page = min(MAX_PHOTOS_PER_PAGE, int_arg("per_page", DEFAULT_MEMBERS_PER_PAGE))
     number = int_arg("page", 1)
     rows = groups.group(group - 1)
@@ -243,7 +281,8 @@ duplicate_pages.add_app_template_global(group_url)
 def duplicates():
     page = _page_of_groups()
     return render_template("duplicates.html", page=page, threshold=page.selection.threshold, rule=KEEP_RULE,
-                           k=catalog().neighbours.shape[1], bounds=(MIN_THRESHOLD, MAX_THRESHOLD))
+                           k=catalog().neighbours.shape[1], bounds=(MIN_THRESHOLD, MAX_THRESHOLD), evidence=has_evidence(),
+                           same_picture=Selection(None), no_evidence=NO_EVIDENCE)
 
 
 @duplicate_pages.route("/duplicates/groups/<id:group>")
@@ -257,6 +296,8 @@ def duplicates_json():
     page = _page_of_groups()
     groups = page.groups
     return jsonify({
+        "kind": page.selection.kind,
+        "kinds": list(GROUP_KINDS) if has_evidence() else [SIMILAR_SHOTS],
         "threshold": page.selection.threshold,
         "keep_rule": KEEP_RULE,
         "groups_total": len(groups),
@@ -277,6 +318,7 @@ def duplicate_group_json(group: int):
     page = _page_of_group(group)
     first_page = page.number == 1
     return jsonify({
+        "kind": page.selection.kind,
         "threshold": page.selection.threshold,
         "keep_rule": KEEP_RULE,
         "group": page.group,

@@ -7,7 +7,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.catalog import Similar
 from app.search import ACCEPTED_FORMATS_TEXT, QueryEmbedder, SearchError, SearchUnavailable, UploadRejected
-from app.views import catalog, similar_as_json
+from app.views import RANKED_BY, catalog, similar_as_json
 
 search_pages = Blueprint("search", __name__)
 
@@ -60,7 +60,7 @@ def search():
 @search_pages.route("/api/search", methods=["POST"])
 def search_json():
     try:
-        return jsonify({"similar": similar_as_json(_search_upload())})
+        return jsonify({"ranked_by": RANKED_BY[False], "similar": similar_as_json(_search_upload())})
     except SearchError as problem:
         abort(problem.status, description=str(problem))
 

@@ -38,6 +38,8 @@ from core.served_type import BROWSER_TYPES, DOWNLOAD_TYPE, image_type
 pages = Blueprint("pages", __name__)
 
 DEFAULT_PER_PAGE = 48
+# The API's `ranked_by`: whether a similar list's scores include local-feature evidence (`--rerank`), or not.
+RANKED_BY = {True: "appearance+local-features", False: "appearance"}
 MAX_PER_PAGE = 200
 PAGE_SIZES = (24, 48, 96, 192)  # offered in the gallery; any size up to MAX_PER_PAGE works in the URL
 THUMBNAIL_MAX_AGE = 365 * 24 * 3600  # thumbnail URLs carry the content hash, so they never go stale
@@ -203,13 +205,14 @@ def photo(photo_id: int):
     # Asked again before each reuse: an original may leave the disk while the app runs.
     keep_if_linked(keep, *({**keep, "in": other} for other in SCOPES[1:]),
                     still_valid=lambda: (served and collection.has_original(photo)) == has_original)
-    similar, complete = collection.similar_in(photo_id, scope)
+    similar, complete, reranked = collection.similar_in(photo_id, scope)
     folders = collection.folders
     return render_template(
         "photo.html",
         photo=photo,
         similar=similar,
         similar_complete=complete,
+        reranked=reranked,
         scope=scope,
         scopes=SCOPES,
         folder_trail=folders.trail(int(folders.of_row[collection.row(photo_id)])),
@@ -336,8 +339,8 @@ def _send_opened(file: BinaryIO, etag: str, **options) -> Response:
 @pages.route("/api/photos/<id:photo_id>/similar")
 def similar_json(photo_id: int):
     _photo_or_404(photo_id)
-    similar, _ = catalog().similar_in(photo_id, _choice("in", SCOPES))
-    return jsonify({"id": photo_id, "similar": similar_as_json(similar)})
+    similar, _, reranked = catalog().similar_in(photo_id, _choice("in", SCOPES))
+    return jsonify({"id": photo_id, "ranked_by": RANKED_BY[reranked], "similar": similar_as_json(similar)})
 
 
 def similar_as_json(similar: list[Similar]) -> list[dict]:
@@ -345,7 +348,8 @@ def similar_as_json(similar: list[Similar]) -> list[dict]:
     thumbnails carry the content hash, as the pages' do, since they are cached for a year (or are in the
     media store, LOOKALIKE_MEDIA_URL)."""
     base = base_url()
-    return [{**photo_as_json(item.photo, base), "score": round(item.score, 4)} for item in similar]
+    return [{**photo_as_json(item.photo, base), "score": round(item.score, 4), "same_scene": item.same_scene}
+            for item in similar]
 
 
 def photo_as_json(photo: dict, base: str | None = None) -> dict:

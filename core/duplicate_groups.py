@@ -1,11 +1,18 @@
-"""Near-duplicate groups from an index's stored neighbour lists, and the photo of each group to keep.
+"""Duplicate groups of two kinds, from what an index stores, and the photo of each group to keep.
+
+- **Same picture** (`SAME_PICTURE`, the default): copies of one photo, joined
+  by the pairs the pipeline verified on local features and thumbnails
+  (`precompute.same_picture`, stored as the index's `same_picture`). An index
+  built without that evidence has none (`has_same_picture`).
+- **Similar shots** (`SIMILAR_SHOTS`): photos whose stored similarity is at
+  least a threshold, for reviewing bursts and re-takes; described below.
 
 One owner for the `/duplicates` page, `/api/duplicates` and `python -m
 tools.duplicates`, so the three always agree on what a group is and
 which photo it suggests keeping. It needs only numpy (no torch, no scipy):
 the web app runs it on Heroku.
 
-A group is a connected component of the graph whose edges are the stored
+A similar-shots group is a connected component of the graph whose edges are the stored
 (photo, neighbour) pairs scoring at least the threshold. The lists hold each
 photo's top k only: a pair above the threshold that lies beyond rank k in
 both photos' lists is joined only through other members of the group. Such a
@@ -31,14 +38,19 @@ DEFAULT_THRESHOLD = 0.92
 # Below this a group is "alike", not "the same photo": chains of look-alikes would join most of a collection.
 MIN_THRESHOLD = 0.50
 MAX_THRESHOLD = 1.0
+SAME_PICTURE, SIMILAR_SHOTS = "same-picture", "similar-shots"
+GROUP_KINDS = (SAME_PICTURE, SIMILAR_SHOTS)
+KIND_NAMES = {SAME_PICTURE: "same picture", SIMILAR_SHOTS: "similar shots"}
+NO_EVIDENCE = ("this index has no same-picture evidence (it was built with --rerank off, or before there was any), so it "
+               "offers similar shots only; build it again with --rerank local to find copies of one picture")
 KEEP_RULE = "the highest resolution (width × height), then the largest file, then the most EXIF tags, then the lowest id"
 
 
 @dataclass(frozen=True)
 class DuplicateGroups:
-    """The groups at one threshold, as two arrays: cheap to keep per threshold, and to page through."""
+    """The groups of one kind (and threshold), as two arrays: cheap to keep, and to page through."""
 
-    threshold: float
+    threshold: float | None  # similar shots: the similarity that joins; None for same-picture groups
     rows: np.ndarray  # index rows of every grouped photo, group after group, each in keep-rule order
     starts: np.ndarray  # group g is rows[starts[g]:starts[g + 1]]; its suggested keep is rows[starts[g]]
     crowded: int  # photos whose whole neighbour list scores at or above the threshold
@@ -57,6 +69,10 @@ class DuplicateGroups:
     @property
     def photos(self) -> int:
         return len(self.rows)
+
+    @property
+    def kind(self) -> str:
+        return SIMILAR_SHOTS if self.threshold is not None else SAME_PICTURE
 
 
 def connected_components(n: int, first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -99,20 +115,38 @@ def _exif_tag_counts(photos: PhotoTable, rows: np.ndarray) -> np.ndarray:
 
 
 def find_groups(neighbours: np.ndarray, scores: np.ndarray, photos: PhotoTable, threshold: float) -> DuplicateGroups:
-    """The groups of photos joined by stored similarities of at least `threshold`, ordered (see the module docstring)."""
-    n = len(photos)
-    if neighbours.shape[1] == 0 or n == 0:
+    """Similar shots: the groups of photos joined by stored similarities of at least `threshold` (see the module docstring)."""
+    if neighbours.shape[1] == 0 or len(photos) == 0:
         return DuplicateGroups(threshold, np.zeros(0, np.int64), np.zeros(1, np.int64), 0)
     above = np.asarray(scores) >= np.float32(threshold)
     sources, ranks = np.nonzero(above)
-    labels = connected_components(n, sources, np.asarray(neighbours)[sources, ranks])
+    rows, starts = _ordered_groups(photos, sources, np.asarray(neighbours)[sources, ranks])
+    return DuplicateGroups(threshold, rows, starts, int(np.count_nonzero(above[:, -1])))
+
+
+def has_same_picture(index: dict) -> bool:
+    """Whether the index holds verified same-picture pairs (it was built with the evidence)."""
+    return "same_picture" in index
+
+
+def same_picture_groups(pairs: np.ndarray, photos: PhotoTable) -> DuplicateGroups:
+    """Same picture: the groups of photos joined by verified pairs (an index's `same_picture`), ordered as above."""
+    pairs = np.asarray(pairs).reshape(-1, 2)
+    rows, starts = _ordered_groups(photos, pairs[:, 0], pairs[:, 1])
+    return DuplicateGroups(None, rows, starts, 0)
+
+
+def _ordered_groups(photos: PhotoTable, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, starts) of the connected components of two or more photos: largest first, then by lowest id; within
+    each, the keep rule's order."""
+    n = len(photos)
+    labels = connected_components(n, first, second)
     sizes = np.bincount(labels, minlength=n)
     members = np.flatnonzero(sizes[labels] >= 2)
     group_of = labels[members]
     ids = photos.ids[members]
     lowest_id = np.full(n, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(lowest_id, group_of, ids)
-    # Groups: largest first, then by lowest id; within each, the keep rule's order.
     within = np.empty(len(members), np.int64)
     within[keep_order(photos, members)] = np.arange(len(members))
     order = np.lexsort((within, lowest_id[group_of], -sizes[group_of]))
@@ -120,8 +154,7 @@ def find_groups(neighbours: np.ndarray, scores: np.ndarray, photos: PhotoTable, 
     ordered_groups = group_of[order]
     boundaries = np.flatnonzero(ordered_groups[1:] != ordered_groups[:-1]) + 1
     starts = np.concatenate(([0], boundaries, [len(rows)])) if len(rows) else np.zeros(1, np.int64)
-    crowded = int(np.count_nonzero(above[:, -1]))
-    return DuplicateGroups(threshold, rows.astype(np.int64), starts.astype(np.int64), crowded)
+    return rows.astype(np.int64), starts.astype(np.int64)
 
 
 def photo_facts(photo: dict) -> dict:

@@ -99,7 +99,7 @@ MAX_PATH_BYTES = 1024
 # What an index records of its model (models.LoadedModel.describe, and the neighbour step's settings) and of
 # which type: pages show the name and search loads the model from the rest, so a wrong type stops the load.
 _MODEL_FIELDS = {"name": str, "dim": int, "weights": str, "pooling": str, "scales": list, "flip": bool,
-                 "preprocessing": dict, "query_expansion": int, "neighbours": str}
+                 "preprocessing": dict, "query_expansion": int, "neighbours": str, "rerank": str}
 _PREPROCESSING_FIELDS = {"resize": int, "crop": int, "mean": list, "std": list, "interpolation": str}
 _MAX_MODEL_TEXT = 4096  # characters in any text of it: `weights` can be a file path
 _MAX_SCALES = 16
@@ -407,6 +407,7 @@ class ModelInfo:
     flip: bool = False
     query_expansion: int = 0  # αQE's n; 0 is off
     neighbours: str = "exact"  # how the lists were found: exact or approx
+    rerank: str = "off"  # the instance evidence the lists were re-ranked with (precompute.rerank)
     recorded: dict = field(default_factory=dict, repr=False, compare=False)  # as the file holds it, written back as is
 
     @classmethod
@@ -479,6 +480,10 @@ class Index:
     next_id: int = 0
     skipped: list[dict] = field(default_factory=list)
     expansion: tuple[np.ndarray, np.ndarray] | None = None
+    # Verified "same picture" pairs (rows, m × 2, lower first); None: built without the evidence to verify them.
+    same_picture: np.ndarray | None = None
+    same_picture_check: dict = field(default_factory=dict)  # the settings the pairs were verified with
+    verified: np.ndarray | None = None  # with --rerank: N × k, whether local features confirmed each listed pair
 
     @classmethod
     def from_dict(cls, index: dict) -> "Index":
@@ -501,6 +506,9 @@ class Index:
             next_id=max(used, next_id) if type(next_id) is int else used,
             skipped=index.get("skipped") if isinstance(index.get("skipped"), list) else [],
             expansion=expansion,
+            same_picture=index.get("same_picture"),
+            same_picture_check=index.get("same_picture_check") or {},
+            verified=index.get("verified"),
         )
 
     def as_dict(self) -> dict:
@@ -521,6 +529,10 @@ class Index:
         }
         if self.expansion is not None:
             index["expansion_neighbors"], index["expansion_scores"] = self.expansion
+        if self.same_picture is not None:
+            index["same_picture"], index["same_picture_check"] = self.same_picture, self.same_picture_check
+        if self.verified is not None:
+            index["verified"] = self.verified
         return index
 
     @property
@@ -542,10 +554,17 @@ def new_index(
     skipped: list[dict] | None = None,
     created: str | None = None,
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
+    same_picture: np.ndarray | None = None,
+    same_picture_check: dict | None = None,
+    verified: np.ndarray | None = None,
 ) -> Index:
     """A new index, ready for `write_index`; `model` is the model's description (`LoadedModel.describe()` and more).
 
     `expansion`: αQE's first-pass neighbour ids and scores, kept so that an update can tell which rows changed.
+    `same_picture`: the verified "same picture" pairs (`precompute.same_picture`), row pairs (m × 2 int32, first
+    row below second); None when the index was built without the evidence to verify them. `same_picture_check`:
+    the settings they were verified with (plain values), so an update knows whether their verdicts still hold.
+    `verified`: with `--rerank`, N × k bool: whether local features confirmed the listed photo shows the same scene.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
     return Index(
@@ -560,6 +579,9 @@ def new_index(
         next_id=next_id if next_id is not None else int(table.ids.max(initial=-1)) + 1,
         skipped=skipped or [],
         expansion=expansion,
+        same_picture=None if same_picture is None else np.asarray(same_picture, np.int32).reshape(-1, 2),
+        same_picture_check=dict(same_picture_check or {}),
+        verified=verified,
     )
 
 
@@ -761,6 +783,14 @@ def validate_index(index: Any) -> None:
             raise IndexFileError(f"'expansion_neighbors' and 'expansion_scores' must both be {n}×k")
         if first.size and (first.min() < 0 or first.max() >= n):
             raise IndexFileError("'expansion_neighbors' refers to photos that are not in the index")
+    if "same_picture" in index:  # verified copies: optional, an index without the evidence has none
+        pairs = _array(index, "same_picture", np.int32, 2)
+        if pairs.shape[1:] != (2,) or (pairs.size and (pairs.min() < 0 or pairs.max() >= n or (pairs[:, 0] >= pairs[:, 1]).any())):
+            raise IndexFileError("'same_picture' must be pairs of rows of the index, the lower row first")
+        if not isinstance(index.get("same_picture_check", {}), dict):
+            raise IndexFileError("'same_picture_check' must be a dict of the settings the pairs were verified with")
+    if "verified" in index and _array(index, "verified", np.bool_, 2).shape != neighbours.shape:
+        raise IndexFileError(f"'verified' must be {n}×k like 'neighbors'")
     thumbnail_dir = index.get("thumbnail_dir")
     if not isinstance(thumbnail_dir, str) or not _plain_name(thumbnail_dir):
         raise IndexFileError(f"'thumbnail_dir' must be a folder name beside the index, not {thumbnail_dir!r}")

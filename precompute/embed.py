@@ -11,13 +11,14 @@ import itertools
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from precompute.evidence import EvidenceSpec
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
 from precompute.runtime import Runner, make_runner, unit_rows
@@ -25,16 +26,17 @@ from precompute.scan import PhotoFile
 
 
 class _PhotoDataset(Dataset):
-    def __init__(self, photos: Sequence[PhotoFile], model: LoadedModel, thumbnail_dir: Path):
+    def __init__(self, photos: Sequence[PhotoFile], model: LoadedModel, thumbnail_dir: Path, evidence: EvidenceSpec | None):
         self.photos = photos
         self.specs = model.input_specs
         self.thumbnail_dir = thumbnail_dir
+        self.evidence = evidence
 
     def __len__(self) -> int:
         return len(self.photos)
 
     def __getitem__(self, position: int) -> PreparedPhoto:
-        return prepare_photo(position, self.photos[position], self.specs, self.thumbnail_dir)
+        return prepare_photo(position, self.photos[position], self.specs, self.thumbnail_dir, self.evidence)
 
 
 def _leave_interrupts_to_the_main_process(worker_id: int) -> None:
@@ -58,6 +60,7 @@ class EmbeddedPhotos:
     embeddings: np.ndarray  # (number embedded, dim), float32, rows of unit length
     infos: list[dict]  # one per embedded photo, in the order of `photos`
     failures: list[tuple[int, str]]  # (position in `photos`, reason)
+    evidence: list = field(default_factory=list)  # PhotoEvidence per embedded photo, when extracted; else empty
 
 
 def default_workers() -> int:
@@ -80,8 +83,11 @@ def embed_photos(
     device: torch.device | None = None,
     runner: Runner | None = None,
     on_progress: Callable[[int], None] | None = None,
+    evidence: EvidenceSpec | None = None,
 ) -> EmbeddedPhotos:
     """Decode, thumbnail and embed `photos`; failures are collected, not raised.
+
+    With `evidence`, the workers also extract each photo's instance evidence (`precompute.evidence`).
 
     `runner` defaults to the fastest one for `device` (see `precompute.runtime`).
     """
@@ -92,7 +98,7 @@ def embed_photos(
     # a worker preparing a whole batch alone would leave the others idle while
     # the pipeline fills, and for collections smaller than workers × batch.
     loader = DataLoader(
-        _PhotoDataset(photos, model, thumbnail_dir),
+        _PhotoDataset(photos, model, thumbnail_dir, evidence),
         batch_size=None,
         num_workers=workers,
         collate_fn=_keep_as_is,
@@ -117,14 +123,17 @@ def embed_batch(runner: Runner, batch: Sequence[PreparedPhoto], dim: int) -> Emb
     failures = [(item.position, item.error) for item in batch if item.error is not None]
     if not good:
         return EmbeddedPhotos(np.zeros((0, dim), np.float32), [], failures)
-    return EmbeddedPhotos(embed_crops(runner, [item.pixels for item in good]), [item.info for item in good], failures)
+    evidence = [item.evidence for item in good] if all(item.evidence is not None for item in good) else []
+    return EmbeddedPhotos(embed_crops(runner, [item.pixels for item in good]), [item.info for item in good], failures, evidence)
 
 
 def concatenate(parts: Sequence[EmbeddedPhotos], dim: int) -> EmbeddedPhotos:
     """Batches' results joined, in the order given."""
     embeddings = np.concatenate([part.embeddings for part in parts]) if parts else np.zeros((0, dim), np.float32)
     infos = [info for part in parts for info in part.infos]
-    return EmbeddedPhotos(embeddings, infos, [failure for part in parts for failure in part.failures])
+    evidence = [photo for part in parts for photo in part.evidence]
+    return EmbeddedPhotos(embeddings, infos, [failure for part in parts for failure in part.failures],
+                          evidence if len(evidence) == len(infos) else [])
 
 
 def embed_crops(runner: Runner, crops: Sequence[list[np.ndarray]]) -> np.ndarray:

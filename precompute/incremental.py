@@ -68,6 +68,8 @@ class Plan:
     to_embed: list[PhotoFile] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # relpaths of to_embed that the previous index had
     rehashed: int = 0  # photos whose modification time changed but whose content did not
+    reused_files: dict[str, PhotoFile] = field(default_factory=dict)  # relpath -> the file, of each reused photo
+    embedded_again: int = 0  # reused photos embedded again all the same, to extract their missing evidence
 
 
 def plan_update(photos: list[PhotoFile], previous: Previous, thumbnail_dir: Path) -> Plan:
@@ -84,10 +86,19 @@ def plan_update(photos: list[PhotoFile], previous: Previous, thumbnail_dir: Path
             summary = recorded_summary(info) or summary_from_file(photo.path)
             plan.reused[photo.relpath] = ({**info, "mtime_ns": photo.mtime_ns, **photo_fields(summary, photo.mtime_ns)}, embedding)
             plan.rehashed += photo.mtime_ns != info.get("mtime_ns")
+            plan.reused_files[photo.relpath] = photo
         else:
             plan.to_embed.append(photo)
             plan.changed.add(photo.relpath)
     return plan
+
+
+def embed_again(plan: Plan, relpaths: list[str]) -> None:
+    """Move reused photos back into `to_embed` (their evidence is missing); they keep their ids and count as neither added nor changed."""
+    for relpath in relpaths:
+        plan.reused.pop(relpath)
+        plan.to_embed.append(plan.reused_files.pop(relpath))
+    plan.embedded_again += len(relpaths)
 
 
 def _unchanged(photo: PhotoFile, info: dict) -> bool:
@@ -137,23 +148,28 @@ def merge(plan: Plan, previous: Previous, new_infos: list[dict], new_embeddings:
         infos,
         np.stack(embeddings).astype(np.float32) if embeddings else np.zeros((0, dim), np.float32),
         next_id,
-        added=len(new_infos) - changed,
+        added=sum(1 for info in new_infos if info["path"] not in previous.photos),
         changed=changed,
-        removed=len(previous.photos) - len(plan.reused) - changed,
+        removed=sum(1 for relpath in previous.photos if relpath not in rows),
     )
 
 
-def previous_lists(previous: Previous, plan: Plan, merged: Merged) -> PreviousLists | None:
-    """The previous index's neighbour lists, with its rows mapped to this run's (-1: removed or changed)."""
+def previous_lists(previous: Previous, plan: Plan, merged: Merged,
+                   candidates: tuple[np.ndarray, np.ndarray] | None = None) -> PreviousLists | None:
+    """The previous index's neighbour lists, with its rows mapped to this run's (-1: removed or changed).
+
+    `candidates`: the lists its neighbour search gave before re-ranking (the pairs file), when it re-ranked.
+    """
     index = previous.index
     if index is None:
         return None
     new_rows = {info["path"]: row for row, info in enumerate(merged.infos) if info["path"] in plan.reused}
     new_row = np.array([new_rows.get(path, -1) for path in previous.photos], dtype=np.int64)  # old row order
+    neighbours, scores = candidates or (index.neighbours, index.scores)
     return PreviousLists(
         new_row,
-        index.neighbours,
-        index.scores,
+        neighbours,
+        scores,
         index.expansion,
         query_expansion=index.model.query_expansion,
         method=index.model.neighbours,

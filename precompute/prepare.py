@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -25,6 +26,9 @@ from precompute.resize import model_crop
 from precompute.scan import PhotoFile
 from precompute.thumbnails import write_thumbnails
 
+if TYPE_CHECKING:
+    from precompute.evidence import EvidenceSpec, PhotoEvidence
+
 
 @dataclass
 class PreparedPhoto:
@@ -32,6 +36,7 @@ class PreparedPhoto:
     pixels: list[np.ndarray] = field(default_factory=list)  # per scale, uint8 HWC: see resize.model_crop
     info: dict = field(default_factory=dict)  # what the index records about the photo
     error: str | None = None
+    evidence: PhotoEvidence | None = None  # local features etc. for re-ranking (see precompute.evidence), when asked for
 
 
 def decode_for_model(data: bytes, specs: list[Preprocessing], name: str = "") -> DecodedPhoto:
@@ -65,7 +70,10 @@ def decode_and_crop(data: bytes, specs: list[Preprocessing], name: str = "") -> 
     return decoded, rgb, [model_crop(rgb, spec) for spec in specs]
 
 
-def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], thumbnail_dir: Path) -> PreparedPhoto:
+def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], thumbnail_dir: Path,
+                  evidence: EvidenceSpec | None = None) -> PreparedPhoto:
+    """Read, hash, decode, thumbnail and crop one photo; with `evidence`, also extract its instance evidence
+    from the same decoded pixels (OpenCV is imported only then)."""
     try:
         data = photo.path.read_bytes()
     except OSError as err:
@@ -76,6 +84,7 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
     try:
         decoded, rgb, pixels = decode_and_crop(data, specs, photo.relpath)
         thumbnails = write_thumbnails(rgb, thumbnail_dir, content_hash)
+        extracted = _evidence(rgb, content_hash, (decoded.width, decoded.height), evidence) if evidence else None
     except DecodeError as err:
         return PreparedPhoto(position, error=str(err))
     except (OSError, ValueError) as err:  # e.g. a full disk while writing a thumbnail
@@ -90,4 +99,10 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
         "thumbnails": thumbnails,
         **photo_fields(decoded.exif, photo.mtime_ns),
     }
-    return PreparedPhoto(position, pixels, info)
+    return PreparedPhoto(position, pixels, info, evidence=extracted)
+
+
+def _evidence(rgb: np.ndarray, content_hash: str, image_size: tuple[int, int], spec: EvidenceSpec) -> PhotoEvidence:
+    from precompute.evidence import extract_evidence
+
+    return extract_evidence(rgb, content_hash, image_size, spec)

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from tools.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original
+from tools.evaluate.near_duplicates import DUPLICATE_KINDS
 
 
 def test_pair_counts_give_precision_recall_and_f1():
@@ -28,17 +29,19 @@ def test_halves_split_by_wordnet_id():
 
 
 @pytest.mark.slow
-def test_the_command_prints_a_row_per_threshold_and_its_choice(holidays_dir, imagenet_dir, tmp_path):
+@pytest.mark.parametrize("kept", [False, True], ids=["temporary-folder", "work-folder"])
+def test_the_command_prints_a_row_per_threshold_its_choice_and_every_edit_of_both_kinds(holidays_dir, imagenet_dir, tmp_path, kept):
     holidays, originals = tmp_path / "holidays", tmp_path / "originals"
     holidays.mkdir()
     originals.mkdir()
-    for source in sorted(holidays_dir.glob("100[0-3]*.jpg")):
+    for source in sorted(holidays_dir.glob("100[0-9]*.jpg")):
         (holidays / source.name).symlink_to(source)
     for source in sorted(imagenet_dir.iterdir())[:16]:
         (originals / source.name).symlink_to(source)
     result = subprocess.run(
         [sys.executable, "-m", "tools.evaluate.duplicate_threshold", "--model", "efficientnet-lite0", "--workers", "1",
-         "--holidays", str(holidays), "--originals", str(originals), "--copies", "8"],
+         "--holidays", str(holidays), "--originals", str(originals), "--copies", "12", "--holiday-copies", "12",
+         *(["--work", str(tmp_path / "work")] if kept else [])],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -47,7 +50,23 @@ def test_the_command_prints_a_row_per_threshold_and_its_choice(holidays_dir, ima
     assert len(rows) == 50 and rows[0].startswith("| 0.50 |") and rows[-1].startswith("| 0.99 |")
     cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
     recalls = [re.search(r"\((\d+)/(\d+)\)", cells[column]).groups() for column in (2, 5)]  # tune, confirm
-    assert sum(int(true) for _, true in recalls) == 8  # every copy, in one half or the other
+    assert sum(int(true) for _, true in recalls) == 24  # every copy, in one half or the other
     assert all(right == true for right, true in recalls)  # at 0.50 every copy shares its original's group
     assert next(line for line in lines if line.startswith("Chosen on the tune half: 0."))
-    assert "copies grouped with their original, per edit" in lines[-1] and "flip " in lines[-1]
+    assert next(line for line in lines if line.startswith("Chosen on the tune half: inliers ≥ "))
+    for kind in DUPLICATE_KINDS:  # one table per kind of group, each with every edit, two copies of each in all
+        edits = [line for line in lines if line.startswith(f"| {kind} |")]
+        assert len(edits) == 2, kind
+        assert all(sum(int(cell.split("/")[1]) for cell in line.strip("|").split("|")[1:]) == 2 for line in edits)
+    assert lines[-1].startswith("The pipeline's defaults (12, ")
+    if kept:
+        assert len(list((tmp_path / "work" / "photos" / "holiday-copies").iterdir())) == 12  # made in --work, not here
+
+
+def test_more_copies_than_photos_is_one_line_and_a_clean_exit(imagenet_dir, holidays_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.evaluate.duplicate_threshold", "--holidays", str(holidays_dir), "--originals",
+         str(imagenet_dir), "--holiday-copies", "100000"], capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "100000 copies of the photos" in result.stderr and len(result.stderr.strip().splitlines()) == 1

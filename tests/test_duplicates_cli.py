@@ -52,7 +52,7 @@ def collection(imagenet_dir, tmp_path_factory):
     for source in sources[125::150][:SINGLES]:  # other classes, far from those
         shutil.copy2(source, photos / "album-a" / f"{source.stem}.jpg")
     index = root / "index.pkl"
-    build_index(photos, index, BuildOptions(model="efficientnet-lite0", workers=0))
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", workers=0, rerank="off"))  # no evidence: similar shots only
     return photos, index, expected
 
 
@@ -75,7 +75,7 @@ def copy_of(photos: Path, tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_the_listing_groups_each_original_with_its_copies_and_keeps_the_original(collection):
     photos, index, expected = collection
-    listing = run(index, "--threshold", THRESHOLD, "--format", "json")
+    listing = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--format", "json")
     assert listing.returncode == 0, listing.stderr
     data = json.loads(listing.stdout)
     groups = [[photo["path"] for photo in group] for group in data["groups"]]
@@ -83,7 +83,7 @@ def test_the_listing_groups_each_original_with_its_copies_and_keeps_the_original
     assert sorted(groups) == sorted([original, resaved, small_copy] for original, (small_copy, resaved) in expected.items())
     for group in data["groups"]:
         assert [photo["suggested_keep"] for photo in group] == [True, False, False]
-    rows = run(index, "--threshold", THRESHOLD).stdout.splitlines()
+    rows = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD).stdout.splitlines()
     assert rows[0].split(",")[:4] == ["group", "suggested_keep", "id", "path"]
     assert len(rows) == 1 + 3 * ORIGINALS
     assert sum(row.split(",")[1] == "yes" for row in rows[1:]) == ORIGINALS
@@ -92,7 +92,7 @@ def test_the_listing_groups_each_original_with_its_copies_and_keeps_the_original
 def test_dry_run_prints_each_move_and_moves_nothing(collection, tmp_path):
     photos, index, expected = collection
     before = tree(photos)
-    result = run(index, "--threshold", THRESHOLD, "--move-to", tmp_path / "aside", "--dry-run")
+    result = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--move-to", tmp_path / "aside", "--dry-run")
     assert result.returncode == 0, result.stderr
     moves = [line for line in result.stdout.splitlines() if line.startswith("would move ")]
     assert sorted(moves) == sorted(f"would move {photos / copy} -> {tmp_path / 'aside' / copy}"
@@ -102,11 +102,11 @@ def test_dry_run_prints_each_move_and_moves_nothing(collection, tmp_path):
 
 def test_move_to_moves_exactly_the_listed_files_keeping_their_paths(collection, tmp_path):
     photos, index, _ = collection
-    listed = json.loads(run(index, "--threshold", THRESHOLD, "--format", "json").stdout)["groups"]
+    listed = json.loads(run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--format", "json").stdout)["groups"]
     to_move = {photo["path"] for group in listed for photo in group if not photo["suggested_keep"]}
     root = copy_of(photos, tmp_path)
     before = tree(root)
-    result = run(index, "--threshold", THRESHOLD, "--photo-root", root, "--move-to", tmp_path / "aside")
+    result = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--photo-root", root, "--move-to", tmp_path / "aside")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Moved {len(to_move)} photos" in result.stdout
     assert tree(tmp_path / "aside") == {path: before[path] for path in to_move}
@@ -123,7 +123,7 @@ def test_moves_to_another_filesystem_copy_whole_then_remove(collection, tmp_path
     try:
         moved = {copy for copies in expected.values() for copy in copies}
         times = {path: (root / path).stat().st_mtime_ns for path in moved}
-        result = run(index, "--threshold", THRESHOLD, "--photo-root", root, "--move-to", aside)
+        result = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--photo-root", root, "--move-to", aside)
         assert result.returncode == 0, result.stdout + result.stderr
         assert tree(aside) == {path: before[path] for path in moved}  # no temporary names left
         assert set(tree(root)) == set(before) - moved
@@ -142,7 +142,7 @@ def test_a_move_that_fails_part_way_leaves_every_file_whole_in_one_place(collect
     (aside / "resaved").write_text("a file where the folder should be")  # every move into resaved/ fails
     vanished = expected[next(iter(expected))][0]  # small/...: the first original's downscaled copy
     (root / vanished).unlink()
-    result = run(index, "--threshold", THRESHOLD, "--photo-root", root, "--move-to", aside)
+    result = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--photo-root", root, "--move-to", aside)
     assert result.returncode == 3, result.stdout + result.stderr
     planned = [copy for copies in expected.values() for copy in copies]
     after_root = tree(root)
@@ -168,7 +168,7 @@ def test_a_photo_changed_since_indexing_is_not_moved(collection, tmp_path):
     changed = expected[next(iter(expected))][1]
     with open(root / changed, "ab") as file:
         file.write(b"\0")
-    result = run(index, "--threshold", THRESHOLD, "--photo-root", root, "--move-to", tmp_path / "aside")
+    result = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--photo-root", root, "--move-to", tmp_path / "aside")
     assert result.returncode == 3
     assert f"  {changed}: it changed since the index was built; index it again first" in result.stdout
     assert (root / changed).is_file() and not (tmp_path / "aside" / changed).exists()
@@ -237,19 +237,25 @@ def test_a_path_out_of_the_photo_folder_is_never_moved(tmp_path):
 @pytest.mark.parametrize("args, status, message", [
     (["{missing}"], 1, "index file not found"),
     (["{garbage}"], 1, "not a Lookalike index"),
-    (["{index}", "--threshold", "2"], 2, "must be a number from 0.5 to 1.0"),
-    (["{index}", "--threshold", "x"], 2, "must be a number from 0.5 to 1.0"),
+    (["{index}", "--kind", "similar-shots", "--threshold", "2"], 2, "must be a number from 0.5 to 1.0"),
+    (["{index}", "--kind", "similar-shots", "--threshold", "x"], 2, "must be a number from 0.5 to 1.0"),
+    (["{index}", "--threshold", "0.9"], 2, "--threshold applies to similar shots: add --kind similar-shots"),
+    (["{index}", "--kind", "copies"], 2, "invalid choice"),
+    (["{index}"], 1, "this index has no same-picture evidence"),
+    (["{index}", "--move-to", "{aside}"], 1, "this index has no same-picture evidence"),
     (["{index}", "--format", "xml"], 2, "invalid choice"),
     (["{index}", "--dry-run"], 2, "--dry-run needs --move-to DIR"),
-    (["{index}", "--move-to", "{photos}/aside"], 1, "is inside the photo folder"),
-    (["{index}", "--move-to", "{garbage}"], 1, "is not a folder"),
+    (["{index}", "--kind", "similar-shots", "--move-to", "{photos}/aside"], 1, "is inside the photo folder"),
+    (["{index}", "--kind", "similar-shots", "--move-to", "{garbage}"], 1, "is not a folder"),
 ])
 def test_bad_input_gets_one_line_and_a_clean_exit(collection, tmp_path, args, status, message):
     photos, index, _ = collection
     (tmp_path / "garbage").write_bytes(b"not an index at all")
-    values = {"missing": tmp_path / "missing.pkl", "garbage": tmp_path / "garbage", "index": index, "photos": photos}
+    values = {"missing": tmp_path / "missing.pkl", "garbage": tmp_path / "garbage", "index": index, "photos": photos,
+              "aside": tmp_path / "aside"}
     result = run(*(arg.format(**values) for arg in args))
     assert result.returncode == status
+    assert not (tmp_path / "aside").exists()
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -290,7 +296,7 @@ def hostile_names(imagenet_dir, tmp_path_factory):
     for name in ["keep.jpg", FORGED, *FORMULAS]:
         shutil.copy2(source, photos / name)
     index = root / "index.pkl"
-    build_index(photos, index, BuildOptions(model="efficientnet-lite0", workers=0))
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", workers=0, rerank="off"))  # no evidence: similar shots only
     return photos, index
 
 
@@ -298,14 +304,14 @@ def test_csv_cells_that_begin_like_a_formula_are_escaped(hostile_names):
     import csv
 
     _, index = hostile_names
-    listing = run(index, "--threshold", THRESHOLD)
+    listing = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD)
     assert listing.returncode == 0, listing.stderr
     rows = list(csv.DictReader(listing.stdout.splitlines(keepends=True)))
     paths = {row["path"] for row in rows}
     assert len(rows) == 2 + len(FORMULAS)
     assert {"'" + name for name in FORMULAS} <= paths
     assert not any(row[field][:1] in "=+-@\t\r" for row in rows for field in row)
-    json_paths = {photo["path"] for group in json.loads(run(index, "--threshold", THRESHOLD, "--format", "json").stdout)["groups"]
+    json_paths = {photo["path"] for group in json.loads(run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--format", "json").stdout)["groups"]
                   for photo in group}
     assert set(FORMULAS) <= json_paths  # the JSON listing keeps every name exact
 
@@ -314,7 +320,7 @@ def test_a_name_with_a_line_break_cannot_forge_a_line_of_output(hostile_names, t
     photos, index = hostile_names
     root = copy_of(photos, tmp_path)
     for extra in ([], ["--dry-run"]):
-        result = run(index, "--threshold", THRESHOLD, "--photo-root", root, "--move-to", tmp_path / "aside", *extra)
+        result = run(index, "--kind", "similar-shots", "--threshold", THRESHOLD, "--photo-root", root, "--move-to", tmp_path / "aside", *extra)
         assert result.returncode == 0, result.stdout + result.stderr
         lines = result.stdout.splitlines()
         assert not any(line.startswith("moved kept-safe") for line in lines)

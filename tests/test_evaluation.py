@@ -80,7 +80,8 @@ def test_evaluate_command_compares_each_configuration_with_the_baseline_on_both_
     record, scores = tmp_path / "quality.md", tmp_path / "scores.json"
     result = subprocess.run(
         [sys.executable, "-m", "tools.evaluate", "--model", "efficientnet-lite0", "--pooling", "avg", "--scales", "224",
-         "--query-expansion", "0", "--also=--pooling gem", "--also=--scales 224 --pooling gem", "--holidays", str(holidays),
+         "--query-expansion", "0", "--rerank", "off", "--also=--pooling gem", "--also=--scales 224 --pooling gem",
+         "--holidays", str(holidays),
          "--originals", str(originals), "--copies", "8", "--workers", "1", "--record", str(record), "--scores", str(scores)],
         capture_output=True, text=True, check=False,
     )

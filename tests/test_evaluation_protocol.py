@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tools.evaluate.categories import CATEGORIES, OTHER, TABLE, category_of, derive_table, read_table, wnid_of
-from tools.evaluate.metrics import average_precisions
+from tools.evaluate.metrics import average_precisions, recall_of_originals
 from tools.evaluate.protocol import half_of_scene, paired_bootstrap, split_by_scene
 
 
@@ -100,3 +100,20 @@ def test_table_says_where_it_came_from():
     header = Path(TABLE).read_text(encoding="utf-8").splitlines()[0]
     assert header.startswith("#") and "WordNet 3.0" in header
     assert category_of("00021265", {}) == "food"
+
+
+def test_a_reorder_ranks_what_the_measures_score():
+    """Re-ranked configurations are measured on the re-ranked lists (`--rerank`), not on the cosines alone."""
+    embeddings = np.array([[1, 0], [0.9, 0.1], [0.8, 0.2], [0, 1], [0.7, 0.3]], dtype=np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    groups = np.array([0, 0, 1, 1, 0])  # by cosine, row 0 ranks 1, 2, 4, 3
+    seen = []
+
+    def swap_first_two(queries, order, cosines):
+        seen.append((queries.tolist(), order.tolist(), np.all(np.diff(cosines, axis=1) <= 0)))
+        return order[:, [1, 0, *range(2, order.shape[1])]]
+
+    np.testing.assert_allclose(average_precisions(embeddings, groups, np.array([0]), reorder=swap_first_two), [(1 / 2 + 2 / 3) / 2])
+    assert seen == [([0], [[1, 2, 4, 3]], True)]
+    assert recall_of_originals(embeddings, np.array([0]), np.array([1]), k=1) == (1.0, 1.0)
+    assert recall_of_originals(embeddings, np.array([0]), np.array([1]), k=1, reorder=swap_first_two) == (0.0, 0.0)

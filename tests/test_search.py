@@ -44,6 +44,7 @@ def test_a_photo_from_the_collection_finds_itself_first(client, holidays_dir: Pa
     response = _upload(client, (holidays_dir / name).read_bytes(), name)
     assert response.status_code == 200
     similar = response.get_json()["similar"]
+    assert response.get_json()["ranked_by"] == "appearance"
     assert similar[0]["id"] == _id_of(holidays_index, name)
     assert similar[0]["score"] >= 0.99
     scores = [item["score"] for item in similar]
@@ -58,6 +59,7 @@ def test_the_search_page_shows_ranked_results(client, holidays_dir: Path, holida
     first = re.search(r'<a class="card" href="/photos/(\d+)"', html).group(1)
     assert int(first) == _id_of(holidays_index, "100300.jpg")
     assert re.search(r'similarity </span>(1\.00|0\.99)<', html)
+    assert "ranked by overall appearance alone" in html  # the index's local evidence is not on the web server
 
 
 def _png(width: int, height: int, mode: str = "RGB") -> bytes:

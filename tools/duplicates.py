@@ -1,11 +1,17 @@
-"""`python -m tools.duplicates INDEX`: list the near-duplicate groups, or move all but each group's keep aside.
+"""`python -m tools.duplicates INDEX`: list the duplicate groups, or move all but each group's keep aside.
 
-    python -m tools.duplicates INDEX [--threshold T] [--format csv|json] [--move-to DIR] [--dry-run]
+    python -m tools.duplicates INDEX [--kind same-picture|similar-shots [--threshold T]] [--format csv|json]
+                                     [--move-to DIR] [--dry-run]
 
 The groups and the suggested keep are those of the web app's /duplicates
-page (`core.duplicate_groups`). Listing writes one CSV row per photo, or
-one JSON document, streamed group by group (in CSV, a text cell that begins
-like a formula gets a leading apostrophe). `--move-to DIR` moves every photo
+page (`core.duplicate_groups`). By default the groups are "same picture":
+copies of one photo, each pair verified on local features and thumbnails
+when the index was built. `--kind similar-shots` gives the groups of photos
+at least `--threshold` alike instead (bursts, re-takes: not copies); moving
+those is asked for only by naming that kind. An index built without the
+evidence offers similar shots only, and says so. Listing writes one CSV row
+per photo, or one JSON document, streamed group by group (in CSV, a text
+cell that begins like a formula gets a leading apostrophe). `--move-to DIR` moves every photo
 but the suggested keep of its group to the same relative path under DIR
 (`tools.duplicate_moves`: each file moved whole or left untouched); it
 never deletes anything, and `--dry-run` prints the moves without making them.
@@ -26,7 +32,8 @@ from pathlib import Path
 from typing import TextIO
 
 from core.duplicate_groups import (
-    DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
+    DEFAULT_THRESHOLD, GROUP_KINDS, KEEP_RULE, KIND_NAMES, MAX_THRESHOLD, MIN_THRESHOLD, NO_EVIDENCE, SAME_PICTURE,
+    SIMILAR_SHOTS, DuplicateGroups, find_groups, has_same_picture, photo_facts, same_picture_groups,
 )
 from core.index_file import IndexFileError, PhotoTable, read_index
 from precompute.command_line import (
@@ -50,8 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"{EXIT_USAGE} bad option, {EXIT_INTERRUPTED} interrupted (every file moved whole or untouched).",
     )
     parser.add_argument("index", type=Path, help="index file written by python -m precompute")
-    parser.add_argument("--threshold", type=number_from(MIN_THRESHOLD, MAX_THRESHOLD), default=DEFAULT_THRESHOLD,
-                        help="similarity at which photos are duplicates (default: %(default)s, see docs/quality.md)")
+    parser.add_argument("--kind", choices=GROUP_KINDS, default=SAME_PICTURE,
+                        help="same-picture: verified copies of one photo; similar-shots: photos at least --threshold "
+                        "alike (default: %(default)s)")
+    parser.add_argument("--threshold", type=_threshold,
+                        help=f"with --kind {SIMILAR_SHOTS}: similarity at which photos join (default: {DEFAULT_THRESHOLD}, "
+                        "see docs/quality.md)")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="listing format (default: %(default)s)")
     parser.add_argument("--move-to", type=Path, metavar="DIR",
                         help="move every photo but each group's suggested keep into DIR, keeping relative paths")
@@ -61,6 +72,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.dry_run and args.move_to is None:
         parser.error("--dry-run needs --move-to DIR")
+    if args.threshold is not None and args.kind != SIMILAR_SHOTS:
+        parser.error(f"--threshold applies to similar shots: add --kind {SIMILAR_SHOTS}")
+    if args.kind == SIMILAR_SHOTS and args.threshold is None:
+        args.threshold = DEFAULT_THRESHOLD
     return args
 
 
@@ -89,7 +104,7 @@ def shown(text: str) -> str:
 
 
 def write_json(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
-    head = {"threshold": groups.threshold, "keep_rule": KEEP_RULE, "groups_total": len(groups), "photos_total": groups.photos,
+    head = {"kind": groups.kind, "threshold": groups.threshold, "keep_rule": KEEP_RULE, "groups_total": len(groups), "photos_total": groups.photos,
             "photos_with_full_lists": groups.crowded}
     out.write(json.dumps(head)[:-1] + ', "groups": [')
     for number, records in group_records(groups, photos):
@@ -100,6 +115,12 @@ def write_json(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None
 
 def _listed(photo: dict) -> dict:
     return {"id": photo["id"], "path": photo["path"], **photo_facts(photo)}
+
+
+def describe(groups: DuplicateGroups) -> str:
+    if groups.threshold is None:
+        return f"{KIND_NAMES[SAME_PICTURE]}: copies verified on local features and thumbnails"
+    return f"{KIND_NAMES[SIMILAR_SHOTS]}: similarity ≥ {groups.threshold}"
 
 
 def planned_moves(groups: DuplicateGroups, photos: PhotoTable) -> Iterator[Move]:
@@ -156,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     except IndexFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    groups = find_groups(index.neighbours, index.scores, index.photos, args.threshold)
+    if args.kind == SAME_PICTURE and not has_same_picture(index):
+        print(f"error: {args.index}: {NO_EVIDENCE}; --kind {SIMILAR_SHOTS} lists those", file=sys.stderr)
+        return EXIT_ERROR
+    if args.kind == SAME_PICTURE:
+        groups = same_picture_groups(index.same_picture, index.photos)
+    else:
+        groups = find_groups(index.neighbours, index.scores, index.photos, args.threshold)
     out = sys.stdout
     out.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8 is written back as it was
     if groups.crowded:
@@ -171,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"{len(groups)} groups of {groups.photos} photos at similarity ≥ {args.threshold}; keeping {KEEP_RULE}.", file=out)
+    print(f"{len(groups)} groups of {groups.photos} photos ({describe(groups)}); keeping {KEEP_RULE}.", file=out)
     if args.dry_run:
         for move in planned_moves(groups, index.photos):
             print(f"would move {shown(str(photo_root / move.path))} -> {shown(str(args.move_to / move.path))}", file=out)

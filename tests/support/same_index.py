@@ -22,6 +22,9 @@ def assert_same_index(incremental: dict, full: dict) -> None:
         full_names = [full.photos[n]["path"] for n in full.neighbours[full_row]]
         assert names == full_names, path
         np.testing.assert_allclose(incremental.scores[row], full.scores[full_row], atol=1e-5)
+        assert (incremental.verified is not None) == (full.verified is not None)
+        if full.verified is not None:
+            assert incremental.verified[row].tolist() == full.verified[full_row].tolist(), path
         for key in ("sha1", "size", "mtime_ns", "width", "height", "thumbnails", "taken", "taken_source", "camera", "exif_tags"):
             assert incremental.photos[row][key] == full.photos[full_row][key], (path, key)
 

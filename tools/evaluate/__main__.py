@@ -31,6 +31,7 @@ import numpy as np
 from core.index_file import Index, ModelInfo, read_index
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
+from precompute.evidence import EvidenceFile, evidence_path_for, read_evidence
 from precompute.models import ModelUnavailable, load_model
 from tools.evaluate.categories import read_table
 from tools.evaluate.measures import category_scores, holidays_scores, list_recall, listed_originals, near_duplicate_recall
@@ -93,8 +94,10 @@ def measure(options: BuildOptions, holidays: Path, near_duplicates: Path, made: 
     started, cpu_started = time.monotonic(), cpu_time()
     index = read_index(_build(near_duplicates, work / "near-duplicates.pkl", options))
     seconds, cpu = time.monotonic() - started, cpu_time() - cpu_started
-    top1, top10 = near_duplicate_recall(index, made)
-    return Measured(describe(index.model), holidays_scores(holidays_index), category_scores(index, read_table()),
+    holidays_evidence, evidence = (_evidence(work / name, options) for name in ("holidays.pkl", "near-duplicates.pkl"))
+    top1, top10 = near_duplicate_recall(index, made, evidence)
+    return Measured(describe(index.model), holidays_scores(holidays_index, holidays_evidence),
+                    category_scores(index, read_table(), evidence),
                     top1, top10, seconds, cpu, len(index.photos), lists_against_exact(holidays_index, index, made))
 
 
@@ -106,6 +109,10 @@ def cpu_time() -> float:
     """
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _evidence(index_path: Path, options: BuildOptions) -> EvidenceFile | None:
+    return read_evidence(evidence_path_for(index_path)) if options.rerank != "off" else None
 
 
 def _build(folder: Path, out: Path, options: BuildOptions) -> Path:
@@ -120,18 +127,20 @@ def describe(model: ModelInfo) -> str:
         parts.append("flip")
     if model.query_expansion:
         parts.append(f"αQE n={model.query_expansion}")
+    if model.rerank != "off":
+        parts.append(f"re-ranked: {model.rerank}")
     return ", ".join(parts)
 
 
 def baseline_of(options: BuildOptions) -> BuildOptions:
-    """The cheapest descriptor of the same model: average pooling at its own size, nothing added."""
-    return replace(options, pooling="avg", scales=(), query_expansion=0, flip=False)
+    """The cheapest descriptor of the same model: average pooling at its own size, nothing added, no re-ranking."""
+    return replace(options, pooling="avg", scales=(), query_expansion=0, flip=False, rerank="off")
 
 
 def descriptor_key(options: BuildOptions) -> str:
     """What the index would record about the descriptor: equal keys, equal embeddings (e.g. scales () and 224)."""
     model = load_model(options.model, options.weights, options.pooling, options.scales, options.flip)
-    return json.dumps(model.describe() | {"query_expansion": options.query_expansion}, sort_keys=True)
+    return json.dumps(model.describe() | {"query_expansion": options.query_expansion, "rerank": options.rerank}, sort_keys=True)
 
 
 def report(baseline: Measured, candidates: list[Measured], originals_name: str = "imagenet-samples") -> list[str]:

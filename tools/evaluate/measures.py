@@ -6,42 +6,61 @@ from pathlib import Path
 
 import numpy as np
 
-from core.index_file import Index
+from precompute import rerank
+from precompute.evidence import EvidenceFile
 from precompute.neighbours.lists import neighbour_lists
 from precompute.neighbours.query_expansion import expanded_descriptors
 from tools.evaluate.categories import OTHER, wnid_of
-from tools.evaluate.metrics import average_precisions, recall_of_originals
+from tools.evaluate.metrics import Reorder, average_precisions, recall_of_originals
 from tools.evaluate.protocol import split_by_scene
 
 CATEGORY_K = 10
 
 
-def holidays_scores(index: Index) -> dict[str, np.ndarray]:
-    """Per-query AP on each half, each half ranked as a collection of its own (αQE within it too)."""
+def holidays_scores(index: dict, evidence: EvidenceFile | None = None) -> dict[str, np.ndarray]:
+    """Per-query AP on each half, each half ranked as a collection of its own (αQE and re-ranking within it too)."""
     ids = np.array([int(Path(p["path"]).stem) for p in index.photos])
     scenes = ids // 100
     scores = {}
     for half, rows in split_by_scene(scenes).items():
         ranked_by = expanded_descriptors(index.embeddings[rows], index.model.query_expansion)
         queries = np.flatnonzero(ids[rows] % 100 == 0)
-        scores[half] = average_precisions(ranked_by, scenes[rows], queries)
+        scores[half] = average_precisions(ranked_by, scenes[rows], queries, reorder=reranking(index, evidence, rows))
     return scores
 
 
-def near_duplicate_recall(index: Index, made: dict[str, tuple[str, str]]) -> tuple[float, float]:
+def near_duplicate_recall(index: dict, made: dict[str, tuple[str, str]], evidence: EvidenceFile | None = None) -> tuple[float, float]:
     """Top-1 and top-10 recall of each copy's original, among the originals and all copies."""
     copy_rows, original_rows = _copy_and_original_rows(index, made)
     ranked_by = expanded_descriptors(index.embeddings, index.model.query_expansion)
-    return recall_of_originals(ranked_by, copy_rows, original_rows, k=10)
+    reorder = reranking(index, evidence, np.arange(len(ranked_by)))
+    return recall_of_originals(ranked_by, copy_rows, original_rows, k=10, reorder=reorder)
 
 
-def category_scores(index: Index, table: dict[str, tuple[str, str]]) -> np.ndarray:
+def category_scores(index: dict, table: dict[str, tuple[str, str]], evidence: EvidenceFile | None = None) -> np.ndarray:
     """AP@10 of each original with a category, ranking the other originals only; same category = relevant."""
     rows = np.array([r for r, p in enumerate(index.photos) if p["path"].startswith("originals/")])
     names = [Path(index.photos[r]["path"]).name for r in rows]
     categories = np.array([table[wnid_of(name)][1] for name in names])
     ranked_by = expanded_descriptors(index.embeddings[rows], index.model.query_expansion)
-    return average_precisions(ranked_by, categories, np.flatnonzero(categories != OTHER), k=CATEGORY_K)
+    return average_precisions(ranked_by, categories, np.flatnonzero(categories != OTHER), k=CATEGORY_K,
+                              reorder=reranking(index, evidence, rows))
+
+
+def reranking(index: dict, evidence: EvidenceFile | None, rows: np.ndarray) -> Reorder | None:
+    """The index's `--rerank` applied within a collection of `rows`: its first CANDIDATES re-ranked, the rest as they were."""
+    if index.model.rerank == "off":
+        return None
+    if evidence is None:
+        raise ValueError("an index built with --rerank is measured with its evidence file")
+    keys = [evidence.sha1(int(row)) for row in rows]
+
+    def reorder(queries: np.ndarray, order: np.ndarray, cosines: np.ndarray) -> np.ndarray:
+        head = rerank.rerank(order[:, : rerank.CANDIDATES], cosines[:, : rerank.CANDIDATES], keys,
+                             lambda local: evidence.features(int(rows[local])), owners=queries)
+        return np.concatenate([head.neighbours, order[:, rerank.CANDIDATES:]], axis=1)
+
+    return reorder
 
 
 def list_recall(index: Index) -> np.ndarray:

@@ -1,0 +1,121 @@
+"""The verification module with real OpenCV on real photos, and the evidence side file it reads from."""
+
+from __future__ import annotations
+
+import json
+import mmap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from precompute import verification
+from precompute.evidence import MAGIC, EvidenceFileError, extract_evidence, read_evidence, write_evidence
+
+
+def _photo(holidays_dir: Path, name: str) -> np.ndarray:
+    return np.asarray(Image.open(holidays_dir / name).convert("RGB"))
+
+
+def test_mirrored_descriptors_are_those_of_the_flipped_photo(holidays_dir):
+    photo = _photo(holidays_dir, "100000.jpg")
+    original = verification.extract_features(photo)
+    flipped = verification.extract_features(np.ascontiguousarray(photo[:, ::-1]))
+    plain = verification.verify(original, [flipped])[0]
+    mirrored = verification.verify(original, [flipped], mirrored=True)[0]
+    assert plain.inliers < mirrored.inliers / 10  # only symmetric structures match without mirroring
+    assert mirrored.verified and mirrored.mirrored
+    assert mirrored.inliers > 0.8 * len(original)
+    assert np.linalg.det(mirrored.transform[:, :2]) < 0  # the transform includes the reflection
+    assert mirrored.transform[0, 2] == pytest.approx(original.size[0], abs=3)  # x -> width - x, in feature pixels
+
+
+def test_a_rotated_cropped_reexposed_shot_verifies_and_another_scene_does_not(holidays_dir):
+    photo = Image.open(holidays_dir / "100000.jpg").convert("RGB")
+    width, height = photo.size
+    edited = photo.crop((width // 8, height // 10, width - width // 10, height - height // 8))
+    edited = ImageEnhance.Brightness(edited.rotate(90, expand=True)).enhance(1.6)
+    query = verification.extract_features(np.asarray(photo))
+    same = verification.extract_features(np.asarray(edited))
+    other = verification.extract_features(_photo(holidays_dir, "100100.jpg"))
+    same_match, other_match = verification.verify(query, [same, other])
+    assert same_match.verified
+    assert abs(abs(same_match.rotation_degrees) - 90) < 5
+    shrunk = [min(1.0, verification.FEATURE_SIDE / max(image.size)) for image in (photo, edited)]
+    assert same_match.scale == pytest.approx(shrunk[1] / shrunk[0], rel=0.1)  # in feature pixels: same size in the photo
+    assert not other_match.verified
+
+
+def test_verify_many_candidates_in_chunks_keeps_their_order(holidays_dir):
+    names = sorted(p.name for p in holidays_dir.glob("*.jpg"))[:40]
+    features = [verification.extract_features(_photo(holidays_dir, name)) for name in names]
+    query = features[0]
+    matches = verification.verify(query, features)
+    assert len(matches) == len(features)
+    assert matches[0].inliers == max(m.inliers for m in matches)  # itself
+    one_by_one = [verification.verify(query, [f])[0].tentative for f in features]
+    assert [m.tentative for m in matches] == one_by_one
+
+
+def test_features_are_capped_and_compact(imagenet_dir):
+    photo = np.asarray(Image.open(next(iter(sorted(imagenet_dir.glob("*.JPEG"))))).convert("RGB"))
+    big = np.asarray(Image.fromarray(photo).resize((photo.shape[1] * 3, photo.shape[0] * 3)))
+    features = verification.extract_features(big)
+    assert len(features) <= verification.MAX_FEATURES
+    assert max(features.size) == verification.FEATURE_SIDE
+    assert features.descriptors.dtype == np.uint8 and features.points.dtype == np.float16
+    assert max(verification.gray_thumbnail(big).shape) == verification.GRAY_SIDE
+
+
+def test_a_blank_or_tiny_photo_has_no_features_and_matches_nothing():
+    blank = verification.extract_features(np.full((40, 30, 3), 128, np.uint8))
+    tiny = verification.extract_features(np.zeros((1, 1, 3), np.uint8))
+    assert len(blank) == 0 and len(tiny) == 0
+    assert verification.verify(blank, [tiny, blank]) == [verification.NO_MATCH] * 2
+
+
+def _side_file(holidays_dir: Path, folder: Path) -> tuple[Path, list]:
+    photos = [extract_evidence(_photo(holidays_dir, name), f"{n:040x}", (325, 243))
+              for n, name in enumerate(["100000.jpg", "100001.jpg", "100100.jpg"])]
+    path = folder / "index.evidence"
+    write_evidence(path, photos)
+    return path, photos
+
+
+def test_side_file_round_trip(holidays_dir, tmp_path):
+    path, photos = _side_file(holidays_dir, tmp_path)
+    read = read_evidence(path)
+    assert read.photos == 3
+    for row, photo in enumerate(photos):
+        assert read.sha1(row) == photo.sha1
+        assert np.array_equal(read.features(row).descriptors, photo.features.descriptors)
+        assert np.array_equal(read.features(row).points, photo.features.points)
+        assert read.features(row).size == photo.features.size
+        assert np.array_equal(read.gray(row), photo.gray)
+        assert read.image_size(row) == (325, 243)
+    assert read.rows_by_sha1() == {photo.sha1: row for row, photo in enumerate(photos)}
+
+
+def _array_start(data: bytearray, name: str) -> int:
+    length = int.from_bytes(data[len(MAGIC):len(MAGIC) + 8], "little")
+    header = json.loads(bytes(data[len(MAGIC) + 8:len(MAGIC) + 8 + length]))
+    page = mmap.ALLOCATIONGRANULARITY
+    return -(-(len(MAGIC) + 8 + length) // page) * page + header["arrays"][name]["offset"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "offsets", "empty"])
+def test_a_damaged_side_file_is_refused_with_a_reason(holidays_dir, tmp_path, damage):
+    path, _ = _side_file(holidays_dir, tmp_path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "garbage":
+        data[:64] = b"\x00" * 64
+    elif damage == "offsets":
+        data[_array_start(data, "feature_offsets") + 8] ^= 0xFF  # photo 1's first keypoint, under the checksum
+    else:
+        data = b""
+    path.write_bytes(bytes(data))
+    with pytest.raises(EvidenceFileError, match="index.evidence"):
+        read_evidence(path)
