@@ -158,8 +158,9 @@ def print_summary(report: BuildReport) -> None:
     )
     if report.same_picture is not None:
         same = report.same_picture
-        print(f"Same picture: {len(same.pairs):,} verified pairs of {same.candidates:,} candidates "
-              f"({same.verified:,} checked now, the others kept from the previous index).")
+        kept = same.candidates - same.verified
+        print(f"Same picture: {len(same.pairs):,} verified pairs of {same.candidates:,} candidates ({same.verified:,} "
+              f"checked now" + (f", {kept:,} verdicts kept from the previous index)." if kept else ")."))
     if report.rebuild_reason:
         print(f"Rebuilt in full: {report.rebuild_reason}.")
     print(rerank_summary(report))

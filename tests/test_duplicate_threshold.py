@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from precompute import verification
 from tools.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original
 from tools.evaluate.near_duplicates import DUPLICATE_KINDS
 
@@ -58,7 +59,7 @@ def test_the_command_prints_a_row_per_threshold_its_choice_and_every_edit_of_bot
         edits = [line for line in lines if line.startswith(f"| {kind} |")]
         assert len(edits) == 2, kind
         assert all(sum(int(cell.split("/")[1]) for cell in line.strip("|").split("|")[1:]) == 2 for line in edits)
-    assert lines[-1].startswith("The pipeline's defaults (12, ")
+    assert lines[-1].startswith(f"The pipeline's defaults ({verification.SAME_MIN_INLIERS}, {verification.SAME_MAX_ERROR}, ")
     if kept:
         assert len(list((tmp_path / "work" / "photos" / "holiday-copies").iterdir())) == 12  # made in --work, not here
 
