@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from core.index_file import PhotoTable
+from core.index_file import Index, PhotoTable
 
 # Chosen on the tune half of the near-duplicate evaluation and confirmed on the other (docs/quality.md,
 # `python -m tools.evaluate.duplicate_threshold`).
@@ -124,9 +124,9 @@ def find_groups(neighbours: np.ndarray, scores: np.ndarray, photos: PhotoTable, 
     return DuplicateGroups(threshold, rows, starts, int(np.count_nonzero(above[:, -1])))
 
 
-def has_same_picture(index: dict) -> bool:
+def has_same_picture(index: Index) -> bool:
     """Whether the index holds verified same-picture pairs (it was built with the evidence)."""
-    return "same_picture" in index
+    return index.same_picture is not None
 
 
 def same_picture_groups(pairs: np.ndarray, photos: PhotoTable) -> DuplicateGroups:

@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +200,7 @@ def test_the_index_refuses_same_picture_pairs_that_are_not_rows(collection):
     n = len(loaded.photos)
     for bad in (np.array([[0, n]], np.int32), np.array([[1, 0]], np.int32), np.array([[0, 1]], np.int64)):
         with pytest.raises(IndexFileError, match="same_picture"):
-            validate_index({**loaded, "same_picture": bad})
+            validate_index({**loaded.as_dict(), "same_picture": bad})
 
 
 def test_sscd_neighbours_above_the_bar_become_candidates_and_others_do_not():
@@ -220,4 +221,4 @@ def test_earlier_verdicts_are_kept_only_when_checked_the_same_way(collection):
     assert loaded.same_picture_check == CHECK
     known, same = _previous_verdicts(loaded)
     assert len(same) == len(loaded.same_picture) and same <= known
-    assert _previous_verdicts({**loaded, "same_picture_check": {**CHECK, "max_error": 1.0}}) == (set(), set())
+    assert _previous_verdicts(replace(loaded, same_picture_check={**CHECK, "max_error": 1.0})) == (set(), set())

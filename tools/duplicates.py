@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kind", choices=GROUP_KINDS, default=SAME_PICTURE,
                         help="same-picture: verified copies of one photo; similar-shots: photos at least --threshold "
                         "alike (default: %(default)s)")
-    parser.add_argument("--threshold", type=_threshold,
+    parser.add_argument("--threshold", type=number_from(MIN_THRESHOLD, MAX_THRESHOLD),
                         help=f"with --kind {SIMILAR_SHOTS}: similarity at which photos join (default: {DEFAULT_THRESHOLD}, "
                         "see docs/quality.md)")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="listing format (default: %(default)s)")
