@@ -211,7 +211,9 @@ def test_search_by_upload_accepts_heic_and_avif(library, client, name):
 def test_an_update_treats_them_like_any_other_file(library, tmp_path):
     folder, index_path, _, _ = library
     copy = tmp_path / index_path.name
-    copy.write_bytes(index_path.read_bytes())
+    for side in index_path.parent.glob(f"{index_path.stem}*"):  # the index and its side files (evidence, pairs)
+        if side.is_file():
+            (tmp_path / side.name).write_bytes(side.read_bytes())
     (tmp_path / f"{copy.stem}-thumbnails").symlink_to(index_path.parent / f"{index_path.stem}-thumbnails")
     (folder / "bad" / "crash.dng").unlink()
     report = build_index(folder, copy, BuildOptions(model="efficientnet-lite0", workers=1, batch_size=4, k=5))
