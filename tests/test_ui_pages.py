@@ -120,7 +120,7 @@ def test_missing_original_is_explained(tiny_index: Path, tmp_path: Path):
 def test_empty_index_gets_a_friendly_gallery(tiny_index: Path, tmp_path: Path):
     index = read_index(tiny_index)
     index = replace(index, photos=PhotoTable.from_records([]), embeddings=index.embeddings[:0],
-                    neighbours=index.neighbours[:0], scores=index.scores[:0])
+                    neighbours=index.neighbours[:0], scores=index.scores[:0], verified=None, same_picture=None)
     empty = tmp_path / "empty.pkl"
     write_index(index, empty)
     client = create_app(empty).test_client()
