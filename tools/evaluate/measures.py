@@ -48,17 +48,29 @@ def category_scores(index: dict, table: dict[str, tuple[str, str]], evidence: Ev
 
 
 def reranking(index: dict, evidence: EvidenceFile | None, rows: np.ndarray) -> Reorder | None:
-    """The index's `--rerank` applied within a collection of `rows`: its first CANDIDATES re-ranked, the rest as they were."""
-    if index["model"].get("rerank", "off") == "off":
+    """The index's `--rerank` applied within a collection of `rows`: its first CANDIDATES (and, with SSCD, each
+    query's nearest by SSCD in the collection) re-ranked, the rest in their order after them."""
+    mode = index["model"].get("rerank", "off")
+    if mode == "off":
         return None
     if evidence is None:
         raise ValueError("an index built with --rerank is measured with its evidence file")
     keys = [evidence.sha1(int(row)) for row in rows]
+    sscd = np.asarray(evidence.arrays["sscd"][rows], np.float32) if rerank.uses_sscd(mode) else None
 
     def reorder(queries: np.ndarray, order: np.ndarray, cosines: np.ndarray) -> np.ndarray:
-        head = rerank.rerank(order[:, : rerank.CANDIDATES], cosines[:, : rerank.CANDIDATES], keys,
-                             lambda local: evidence.features(int(rows[local])), owners=queries)
-        return np.concatenate([head.neighbours, order[:, rerank.CANDIDATES:]], axis=1)
+        candidates, candidate_cosines = order[:, : rerank.CANDIDATES], cosines[:, : rerank.CANDIDATES]
+        if sscd is not None:
+            similarity = sscd[queries] @ sscd.T
+            similarity[np.arange(len(queries)), queries] = -np.inf
+            nearest = np.argsort(-similarity, axis=1, kind="stable")[:, : rerank.SSCD_CANDIDATES]
+            every = np.full((len(queries), len(rows)), -1.0, np.float32)
+            np.put_along_axis(every, order, cosines, axis=1)
+            candidates, candidate_cosines = rerank.joined_candidates(candidates, candidate_cosines, nearest, every)
+        head = rerank.rerank(candidates, candidate_cosines, keys, lambda local: evidence.features(int(rows[local])),
+                             owners=queries, sscd=sscd, local=rerank.uses_local(mode))
+        listed = [row[row >= 0] for row in head.neighbours]
+        return np.array([np.concatenate([first, rest[~np.isin(rest, first)]]) for first, rest in zip(listed, order)])
 
     return reorder
 
