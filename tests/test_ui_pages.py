@@ -117,8 +117,9 @@ def test_missing_original_is_explained(tiny_index: Path, tmp_path: Path):
 
 def test_empty_index_gets_a_friendly_gallery(tiny_index: Path, tmp_path: Path):
     index = read_index(tiny_index)
-    for key in ("embeddings", "neighbors", "scores"):
-        index[key] = index[key][:0]
+    for key in ("embeddings", "neighbors", "scores", "verified"):
+        if key in index:
+            index[key] = index[key][:0]
     index["photos"] = PhotoTable.from_records([])
     empty = tmp_path / "empty.pkl"
     write_index(index, empty)
