@@ -1,11 +1,11 @@
-# Two commands do the whole set-up on a fresh machine: `make demo` and `make test`.
+# Two commands do the whole set-up on a fresh machine: `make demo` and `make test`; `make test-fast` is the inner loop.
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 DEMO_PHOTOS := data/demo-photos
 DEMO_INDEX := data/demo/index.pkl
 
-.PHONY: demo test benchmark browser sscd
+.PHONY: demo test test-fast benchmark browser sscd
 
 $(VENV)/.installed: requirements.txt requirements-precompute.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -40,6 +40,12 @@ $(S3RVER): tests/s3rver/package.json tests/s3rver/package-lock.json
 # Ray nodes started by the tests use 127.0.0.1 only, and send no usage statistics.
 test: $(VENV)/.cluster-installed $(VENV)/.sscd-installed browser $(S3RVER)
 	RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest
+
+## test-fast: the inner loop, under a minute: no browser, Ray-cluster or slow tests; stops at the first failure
+# pytest exits 5 when nothing is selected: make fails then too, never green on zero tests.
+FAST_TESTS := not browser and not cluster and not slow
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -x -q -p no:cacheprovider -m "$(FAST_TESTS)"
 
 ## browser: Debian's Chromium for the browser tests (Playwright never downloads its own)
 browser:

@@ -9,14 +9,13 @@ Once it listens, gunicorn logs one line if the gallery has no password and
 its bind reaches beyond this machine (the Procfile's 0.0.0.0:$PORT does).
 """
 
-import os
-
 preload_app = True
 
 
 def when_ready(server) -> None:
     from app.access import public_bind_warning
+    from app.settings import read_settings
 
-    warning = public_bind_warning(list(server.cfg.bind), dict(os.environ))
+    warning = public_bind_warning(list(server.cfg.bind), read_settings())
     if warning:
         server.log.warning(warning)

@@ -29,6 +29,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.settings import Settings
 from app.users import SHARED_USER
 
 CLIENT_FAILURES = 10  # failed sign-ins one client address may make within the window, per worker
@@ -159,10 +160,7 @@ def commonest_method(hashes: dict[str, str]) -> str:
 def _unknown_user_hash(method: str) -> str:
     """Checked against when the name is unknown: a hash of the users' own method and parameters, so that unknown
     names cost what known ones do (methods differ in cost: a hash of another one would tell the names apart)."""
-    try:
-        return generate_password_hash(secrets.token_hex(16), method)
-    except ValueError:  # a method werkzeug cannot compute: its user cannot sign in either
-        return generate_password_hash(secrets.token_hex(16))
+    return generate_password_hash(secrets.token_hex(16), method)  # app.users refused at start a method it cannot compute
 
 
 class User(UserMixin):
@@ -389,16 +387,16 @@ def logout():
     return redirect(url_for("access.login"))
 
 
-def public_bind_warning(binds: list[str], environ: dict) -> str | None:
+def public_bind_warning(binds: list[str], settings: Settings) -> str | None:
     """The line gunicorn logs at start when a gallery without a password listens beyond this machine."""
-    if environ.get("LOOKALIKE_PASSWORD") or environ.get("LOOKALIKE_USERS_FILE"):
+    if settings.password or settings.users_file:
         return None
     public = [bind for bind in binds if _reachable_from_elsewhere(bind)]
     if not public:
         return None
     return (
         f"lookalike: this gallery is public: anyone who can reach {', '.join(public)} can browse every photo "
-        f"(originals: {environ.get('LOOKALIKE_ORIGINALS') or 'stripped'}). Set LOOKALIKE_PASSWORD and SECRET_KEY "
+        f"(originals: {settings.originals}). Set LOOKALIKE_PASSWORD and SECRET_KEY "
         "to make it private; see docs/privacy-and-security.md."
     )
 

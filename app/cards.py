@@ -69,7 +69,7 @@ def described_cards(photos: list[dict], describe: Callable[[dict], Markup], mark
 
 def _card_maker(keep: dict | None, picks: tuple[str, ...] = (), checked: bool = False) -> Callable[..., Markup]:
     """Cards for one page: what they share is looked up once, not once per card."""
-    cards: RenderedPages = current_app.extensions["lookalike_cards"]
+    cards: RenderedPages = current_app.extensions["lookalike.cards"]
     script_root = request.script_root
     keep_key = tuple(keep.items()) if keep else ()
     window = media_window()  # presigned thumbnail URLs change from one window to the next

@@ -30,8 +30,8 @@ import numpy as np
 from app.photo_order import PhotoOrder
 from core.folder_scope import ScopedList, scoped_similar
 from core.folders import Folders
-from core.index_file import IndexFileError, PhotoTable, display_name, read_index, system_folder
-from core.indexed_files import open_inside
+from core.index_file import Index, IndexFileError, ModelInfo, PhotoTable, display_name, read_index, system_folder
+from core.indexed_files import open_inside, within
 from core.relevance_feedback import best_rows, feedback_query
 
 if TYPE_CHECKING:
@@ -76,25 +76,25 @@ class Catalog:
 
     def __init__(
         self,
-        index: dict,
+        index: Index,
         index_path: Path,
         photo_root: Path | None = None,
         originals: "Media | None" = None,
         *,
         confined: bool = False,
     ):
-        self.photos: PhotoTable = index["photos"]
-        embeddings = index["embeddings"]
+        self.photos: PhotoTable = index.photos
+        embeddings = index.embeddings
         # An index may carry no embeddings (N×0): then nothing can be ranked beyond the stored lists.
         self.embeddings: np.ndarray | None = embeddings if embeddings.shape[1] and len(embeddings) else None
-        self.neighbours: np.ndarray = index["neighbors"]
-        self.scores: np.ndarray = index["scores"]
+        self.neighbours: np.ndarray = index.neighbours
+        self.scores: np.ndarray = index.scores
         # With --rerank: which listed pairs local features verified; the scores are then the re-ranked ones.
-        self.verified: np.ndarray | None = index.get("verified")
-        self.model: dict = index["model"]
-        self.created: str = index.get("created", "")
+        self.verified: np.ndarray | None = index.verified
+        self.model: ModelInfo = index.model
+        self.created: str = index.created
         index_folder = index_path.parent.resolve()
-        self.thumbnail_dir = (index_folder / index["thumbnail_dir"]).resolve()
+        self.thumbnail_dir = (index_folder / index.thumbnail_dir).resolve()
         if system_folder(self.thumbnail_dir):
             raise IndexFileError(f"{index_path}: the thumbnail folder {self.thumbnail_dir} is a system folder")
         self.originals = originals  # a store (app/media.py) when originals live elsewhere: S3, a CDN
@@ -102,7 +102,9 @@ class Catalog:
         self.photo_root_note: str | None = None
         self.photo_root: Path | None = None
         if self.originals is None:
-            self.photo_root, self.photo_root_note = served_photo_root(index["photo_root"], index_folder, photo_root, confined)
+            self.photo_root, self.photo_root_note = served_photo_root(
+                index.photo_root, index_folder, self.thumbnail_dir, photo_root, confined
+            )
         self.row: Callable[[int], int | None] = _row_finder(self.photos.ids)
         self.folders = Folders(self.photos)
         self.order = PhotoOrder(self.photos)
@@ -211,7 +213,8 @@ class Catalog:
         return None if entry is None else open_inside(self.thumbnail_dir, entry["file"])
 
     def open_original(self, photo: dict) -> BinaryIO | None:
-        return None if self.photo_root is None else open_inside(self.photo_root, photo["path"])
+        """Never a file in the thumbnail folder, whatever the photo folder and the path say."""
+        return None if self.photo_root is None else open_inside(self.photo_root, photo["path"], self.thumbnail_dir)
 
     def has_original(self, photo: dict) -> bool:
         """Whether the photo's page can link its original: checked on disk each time, as files come and go.
@@ -220,7 +223,7 @@ class Catalog:
         """
         if self.original_url(photo) is not None:
             return True
-        return self.photo_root is not None and _inside(self.photo_root, photo["path"]) is not None
+        return self.photo_root is not None and _inside(self.photo_root, photo["path"], self.thumbnail_dir) is not None
 
     def original_url(self, photo: dict) -> str | None:
         """Where the original is served from when originals live elsewhere (S3, a CDN)."""
@@ -247,13 +250,15 @@ def _row_finder(ids: np.ndarray) -> Callable[[int], int | None]:
 
     return row
 def served_photo_root(
-    recorded: str, index_folder: Path, override: Path | None, confined: bool
+    recorded: str, index_folder: Path, thumbnail_dir: Path, override: Path | None, confined: bool
 ) -> tuple[Path | None, str | None]:
     """The folder originals are served from, or None and why not.
 
     The operator's LOOKALIKE_PHOTO_ROOT wins. A system folder is refused
     whoever names it. An index that arrived by download (`confined`) may only
-    name a folder inside its own: the archive is data, not configuration.
+    name a folder inside its own: the archive is data, not configuration. No
+    index may root its photos in its thumbnail folder, and a downloaded one not
+    beside it either (its own folder, `.`): the archive fills that folder.
     """
     if override is not None:
         root = Path(override).resolve()
@@ -270,13 +275,21 @@ def served_photo_root(
             f"originals are not served from disk: the downloaded index names photo_root {recorded!r}, outside "
             f"{index_folder}; set LOOKALIKE_PHOTO_ROOT to serve them"
         )
+    if root.is_relative_to(thumbnail_dir) or (confined and thumbnail_dir.is_relative_to(root)):
+        return None, (
+            f"originals are not served from disk: the index names photo_root {recorded!r}, which is or holds its "
+            f"thumbnail folder {thumbnail_dir}; set LOOKALIKE_PHOTO_ROOT to serve them"
+        )
     return root, None
 
 
-def _inside(folder: Path, relative: str) -> Path | None:
-    """`folder / relative` if it exists and stays inside `folder`, else None."""
-    path = _resolved_inside(folder, relative)
-    return path if path is not None and path.is_file() else None
+def _inside(folder: Path, relative: str, excluded: Path | None = None) -> Path | None:
+    """`folder / relative` if it exists and stays inside `folder` (and out of `excluded`), else None."""
+    try:
+        path = _resolved_inside(folder, relative)
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13), a name too long: not cached
+        return None
+    return path if path is not None and not within(path, excluded) and path.is_file() else None
 
 
 @lru_cache(maxsize=8192)

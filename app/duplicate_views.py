@@ -47,7 +47,7 @@ _THRESHOLD_TEXT = re.compile(r"[01](?:\.[0-9]{1,2})?")  # 0.9, 0.90, 1: two deci
 
 @duplicate_pages.record_once
 def _keep_groups_per_threshold(state: BlueprintSetupState) -> None:
-    collection: Catalog = state.app.extensions["lookalike"]
+    collection: Catalog = state.app.extensions["lookalike.catalog"]
 
     @lru_cache(maxsize=THRESHOLDS_KEPT)
     def groups_at(threshold: float) -> DuplicateGroups:

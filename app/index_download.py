@@ -7,7 +7,8 @@ is downloaded beside `LOOKALIKE_INDEX` and unpacked there.
 The archive is data from the network, so it decides nothing about where files
 go. Of its members only two things are taken: the file named like the index
 (`index.pkl`) and the flat thumbnail folder named after it, the way precompute
-names it (`index-thumbnails/`, see `thumbnail_dir_for`). Those two, and nothing
+names it (`index-thumbnails/`, see `thumbnail_dir_for`), holding only files
+named as the format names thumbnails (`is_thumbnail_name`). Those two, and nothing
 else, are replaced, each with a rename, after the index has passed the
 restricted unpickler; a failed download leaves the previous files alone. When
 thumbnails are served from object storage (LOOKALIKE_MEDIA_URL), only the
@@ -25,7 +26,6 @@ import gzip
 import hashlib
 import lzma
 import os
-import re
 import tarfile
 import tempfile
 import time
@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 from app.links import loopback_host
 from app.tar_headers import CheckedTarStream, TarRefused
-from core.index_file import IndexFileError, read_index, thumbnail_dir_for
+from core.index_file import IndexFileError, is_thumbnail_name, read_index, thumbnail_dir_for
 
 _CHUNK = 1 << 20
 _TAR_HEADER = 512  # bytes each member costs on disk at least: counted, so millions of empty files hit the cap
@@ -50,45 +50,17 @@ class IndexDownloadError(Exception):
 
 @dataclass(frozen=True)
 class DownloadLimits:
-    """Caps on one boot-time download, from the environment (see `from_environment`)."""
+    """Caps on one boot-time download (LOOKALIKE_INDEX_MAX_MB, …, read by app.settings)."""
 
     download_mb: float = 1024
     unpacked_mb: float = 4096
     seconds: float = 120
     sha256: str | None = None  # expected digest of the archive, lower-case hex
 
-    @classmethod
-    def from_environment(cls) -> "DownloadLimits":
-        """LOOKALIKE_INDEX_MAX_MB, LOOKALIKE_INDEX_MAX_UNPACKED_MB, LOOKALIKE_INDEX_TIMEOUT_S, LOOKALIKE_INDEX_SHA256."""
-        defaults = cls()
-        digest = os.environ.get("LOOKALIKE_INDEX_SHA256", "").strip().lower() or None
-        if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise IndexDownloadError("LOOKALIKE_INDEX_SHA256 must be 64 hexadecimal digits (sha256sum's output)")
-        return cls(
-            _positive("LOOKALIKE_INDEX_MAX_MB", defaults.download_mb),
-            _positive("LOOKALIKE_INDEX_MAX_UNPACKED_MB", defaults.unpacked_mb),
-            _positive("LOOKALIKE_INDEX_TIMEOUT_S", defaults.seconds),
-            digest,
-        )
 
-
-def _positive(variable: str, default: float) -> float:
-    text = os.environ.get(variable, "")
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise IndexDownloadError(f"{variable} must be a positive number, not {text!r}")
-    return value
-
-
-def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None, *, with_thumbnails: bool = True) -> None:
+def fetch_index(url: str, index_path: Path, limits: DownloadLimits = DownloadLimits(), *, with_thumbnails: bool = True) -> None:
     """Download the archive at `url`; put its index at `index_path` and, `with_thumbnails`, its thumbnails
     in `thumbnail_dir_for` it (without, any thumbnails in the archive are skipped, never unpacked)."""
-    limits = limits or DownloadLimits.from_environment()
     _check_scheme(url)
     deadline = time.monotonic() + limits.seconds
     index_path = Path(index_path).resolve()
@@ -107,9 +79,9 @@ def fetch_index(url: str, index_path: Path, limits: DownloadLimits | None = None
         if not with_thumbnails:
             os.replace(new_index, index_path)
             return
-        if index["thumbnail_dir"] != thumbnails.name:
+        if index.thumbnail_dir != thumbnails.name:
             raise IndexDownloadError(
-                f"the index in {url} keeps its thumbnails in {index['thumbnail_dir']!r}, but an index named "
+                f"the index in {url} keeps its thumbnails in {index.thumbnail_dir!r}, but an index named "
                 f"{index_path.name} keeps them in {thumbnails.name!r}: build it with --out .../{index_path.name}"
             )
         new_thumbnails = unpacked / thumbnails.name
@@ -268,9 +240,10 @@ def _over_unpacked_cap(limits: DownloadLimits) -> str:
 
 
 def _wanted(name: str, index_name: str, thumbnails_name: str | None) -> bool:
-    """The index file, or a file directly inside the thumbnail folder, at the top of the archive (or under `./`)."""
+    """The index file, or a file directly inside the thumbnail folder named as the index format names
+    thumbnails (`<hash>-thumb.jpg`), at the top of the archive (or under `./`)."""
     parts = PurePosixPath(name.removeprefix("./")).parts
-    return parts == (index_name,) or (len(parts) == 2 and parts[0] == thumbnails_name and not parts[1].startswith("."))
+    return parts == (index_name,) or (len(parts) == 2 and parts[0] == thumbnails_name and is_thumbnail_name(parts[1]))
 
 
 def _replace_folder(new: Path, target: Path, scratch: Path) -> None:

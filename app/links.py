@@ -28,14 +28,14 @@ class PhotoIdConverter(IntegerConverter):
 
 def base_url() -> str:
     """LOOKALIKE_BASE_URL (`https://photos.example.com`), or "" for URLs relative to this server: never the Host header."""
-    return current_app.config["LOOKALIKE_BASE_URL"]
+    return current_app.extensions["lookalike.settings"].base_url
 
 
 def checked_base_url(text: str) -> str:
     """A LOOKALIKE_BASE_URL without its trailing slash; ValueError if it is not an http(s) URL of a host."""
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ValueError(f"LOOKALIKE_BASE_URL must be an http:// or https:// URL such as https://photos.example.com, not {text!r}")
+        raise ValueError(f"must be an http:// or https:// URL such as https://photos.example.com, not {text!r}")
     return text.rstrip("/")
 
 
@@ -98,6 +98,11 @@ def media_window() -> int:
 
 def original_url(photo: dict) -> str:
     return f"{request.script_root}/photos/{photo['id']}/original"
+
+
+def full_size_url(photo: dict) -> str:
+    """The full-size JPEG to view an original a browser cannot show (app/renditions.py)."""
+    return f"{request.script_root}/photos/{photo['id']}/full.jpg"
 
 
 def gallery_url(page: int | None = None, keep: dict | None = None) -> str:

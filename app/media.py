@@ -30,23 +30,22 @@ import contextvars
 import datetime
 import functools
 import os
-import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 from app.links import loopback_host
+from core.bucket import BucketError, BucketPlace
 
 DEFAULT_LIFETIME_S = 3600
 MIN_LIFETIME_S = 4  # a window of one second: for tests
 MAX_LIFETIME_S = 7 * 24 * 3600  # the longest SigV4 allows
 WINDOWS_PER_LIFETIME = 4
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 _SIGNER = "lookalike-windowed-s3v4"  # our name for botocore's S3 SigV4 with the signing time pinned to the window
 
 
 class MediaSettingError(ValueError):
-    """A media or originals URL, or the lifetime, is unusable; the message says why and what to set."""
+    """A presigned store has no AWS credentials to sign with; the message says what to set."""
 
 
 class PublicMedia:
@@ -99,36 +98,33 @@ class PresignedMedia:
 Media = PublicMedia | PresignedMedia
 
 
-def configured_media(variable: str = "LOOKALIKE_MEDIA_URL", environ: Mapping[str, str] = os.environ) -> Media | None:
-    """The store `variable` (LOOKALIKE_MEDIA_URL or LOOKALIKE_ORIGINALS_URL) names, or None when it is not set."""
-    text = environ.get(variable, "").strip()
-    if not text:
-        return None
+def checked_store_url(text: str) -> str:
+    """A LOOKALIKE_MEDIA_URL or LOOKALIKE_ORIGINALS_URL as it is; ValueError if it names no store (app.settings)."""
     parts = urlsplit(text)
     if parts.query or parts.fragment:
-        raise MediaSettingError(f"{variable} must not have a query or fragment: {text!r}")
+        raise ValueError(f"must not have a query or fragment: {text!r}")
     if parts.scheme == "s3":
-        if not _BUCKET.fullmatch(parts.netloc):
-            raise MediaSettingError(f"{variable} names no valid bucket: {text!r} (s3://BUCKET/PREFIX/)")
-        prefix = parts.path.strip("/")
-        lifetime = _lifetime(environ.get("LOOKALIKE_MEDIA_URL_LIFETIME_S", "").strip())
-        return PresignedMedia(parts.netloc, prefix + "/" if prefix else "", lifetime)
+        try:
+            BucketPlace.parse(text, what="the URL")
+        except BucketError as err:
+            raise ValueError(f"names no valid bucket and prefix: {err}") from None
+        return text
     if parts.scheme == "https" and parts.hostname or parts.scheme == "http" and loopback_host(parts.hostname):
-        return PublicMedia(text)
-    raise MediaSettingError(
-        f"{variable} must be https://… (a public bucket or CDN) or s3://BUCKET/PREFIX/ (presigned URLs), "
+        return text
+    raise ValueError(
+        f"must be https://… (a public bucket or CDN) or s3://BUCKET/PREFIX/ (presigned URLs), "
         f"not {text!r}; plain http:// only from this machine"
     )
 
 
-def _lifetime(text: str) -> int:
-    if not text:
-        return DEFAULT_LIFETIME_S
-    if not (text.isascii() and text.isdigit()) or not MIN_LIFETIME_S <= int(text) <= MAX_LIFETIME_S:
-        raise MediaSettingError(
-            f"LOOKALIKE_MEDIA_URL_LIFETIME_S must be whole seconds from {MIN_LIFETIME_S} to {MAX_LIFETIME_S} (a week), not {text!r}"
-        )
-    return int(text)
+def configured_media(url: str | None, lifetime_s: int = DEFAULT_LIFETIME_S) -> Media | None:
+    """The store a checked `url` names (presigned URLs living `lifetime_s`), or None without one."""
+    if url is None:
+        return None
+    if url.startswith("s3://"):
+        place = BucketPlace.parse(url, what="the URL")  # checked already (checked_store_url)
+        return PresignedMedia(place.bucket, place.prefix, lifetime_s)
+    return PublicMedia(url)
 
 
 _SIGNING_TIME: contextvars.ContextVar[datetime.datetime] = contextvars.ContextVar("lookalike_signing_time")

@@ -9,8 +9,10 @@ first use, never when the app starts, and the model is loaded once per worker
 process, under a lock, so concurrent first queries load it once.
 
 Each search is bounded. An upload's size is read from its header and refused
-over UPLOAD_MAX_PIXELS before anything is decoded (JPEGs are then decoded at
-reduced size). A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
+over UPLOAD_MAX_PIXELS, and a JPEG's scans are counted and refused over
+core.jpeg_scans.MAX_SCANS, before anything is decoded (JPEGs are then
+decoded at reduced size). These header checks come first, so such an upload
+is refused even while the worker is busy. A worker runs at most LOOKALIKE_SEARCHES_PER_WORKER searches at
 once (default 1; more get a 503 at once), each on LOOKALIKE_SEARCH_THREADS
 threads (default 1), so searches cannot take every core from the pages
 and a worker's memory is bounded by one search's worst case per slot.
@@ -20,19 +22,23 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import threading
 import warnings
 
 import numpy as np
 from PIL import Image
 
+from core.formats import register_decoders
+from core.index_file import ModelInfo
+from core.jpeg_scans import TooManyScans, check_scan_count
+
 SEARCH_SETTINGS = ("auto", "off")  # LOOKALIKE_SEARCH: on where it can work, or off
 
-# What `precompute.scan` indexes, by what Pillow says the content is (never by
-# the file name or the client's content type).
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+# What `precompute.scan` indexes and Pillow reads, by what Pillow says the
+# content is (never by the file name or the client's content type): phones'
+# HEIC and AVIF too, through the plugins core.formats registers.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+ACCEPTED_FORMATS_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF"
 # Far below indexing's 200 MP (precompute.decode.MAX_PIXELS): a visitor's upload
 # is decoded in a web worker, and 40 MP covers every camera's full frame.
 UPLOAD_MAX_PIXELS = 40_000_000
@@ -66,35 +72,31 @@ class SearchBusy(SearchError):
     status = 503
 
 
-class SearchSettingError(Exception):
-    """A LOOKALIKE_SEARCH* variable is not a positive whole number; the message says which."""
-
-
-def _positive_int(variable: str, default: int) -> int:
-    text = os.environ.get(variable, "") or str(default)
-    if not (text.isascii() and text.isdigit() and int(text) >= 1):
-        raise SearchSettingError(f"{variable} must be a whole number of 1 or more, not {text!r}")
-    return int(text)
-
-
 class QueryEmbedder:
     """Turns uploaded image bytes into a unit-length embedding comparable with the index's."""
 
-    def __init__(self, model_info: dict, embedding_width: int | None = None, setting: str = "auto"):
+    def __init__(
+        self,
+        model_info: ModelInfo,
+        embedding_width: int | None = None,
+        setting: str = "auto",
+        threads: int = DEFAULT_SEARCH_THREADS,
+        searches_per_worker: int = DEFAULT_SEARCHES_PER_WORKER,
+    ):
         self.model_info = model_info
         self._lock = threading.Lock()
         self._describe = None  # photo bytes -> descriptor, once loaded (precompute.query)
-        self.threads = _positive_int("LOOKALIKE_SEARCH_THREADS", DEFAULT_SEARCH_THREADS)
-        self._slots = threading.BoundedSemaphore(_positive_int("LOOKALIKE_SEARCHES_PER_WORKER", DEFAULT_SEARCHES_PER_WORKER))
+        self.threads = threads
+        self._slots = threading.BoundedSemaphore(searches_per_worker)
         self._unavailable: str | None = (
             ("Search by photo is turned off on this server (LOOKALIKE_SEARCH=off)." if setting == "off" else None)
             or _missing_dependencies()
-            or (None if model_info.get("preprocessing") else "Search by photo is off: the index does not record its preprocessing.")
+            or (None if model_info.preprocessing else "Search by photo is off: the index does not record its preprocessing.")
         )
-        if self._unavailable is None and embedding_width is not None and embedding_width != model_info.get("dim"):
+        if self._unavailable is None and embedding_width is not None and embedding_width != model_info.dim:
             self._unavailable = (
                 f"Search by photo is off: the index holds {embedding_width}-d embeddings, "
-                f"but its model {model_info.get('name')!r} gives {model_info.get('dim')}-d ones."
+                f"but its model {model_info.name!r} gives {model_info.dim}-d ones."
             )
 
     @property
@@ -106,10 +108,10 @@ class QueryEmbedder:
         """Embed one uploaded photo. Raises UploadRejected or SearchUnavailable."""
         if self._unavailable is not None:
             raise SearchUnavailable(self._unavailable)
+        check_upload(data)  # before the slot: a bomb gets its 4xx even while another search runs
         if not self._slots.acquire(blocking=False):
             raise SearchBusy("The server is busy with other searches; try again in a moment.")
         try:
-            check_upload(data)
             describe = self._loaded_describer()
             from precompute.query import UnreadablePhoto
 
@@ -147,7 +149,7 @@ def _missing_dependencies() -> str | None:
     return None
 
 
-def _load_describer(model_info: dict, threads: int):
+def _load_describer(model_info: ModelInfo, threads: int):
     """The index's own model, loaded the way precompute loaded it, on a deliberate share of the cores."""
     from precompute.query import DescriberUnavailable, load_describer
 
@@ -161,6 +163,7 @@ def check_upload(data: bytes) -> None:
     """Refuse what is not a photo, or too large to decode, from its header alone (Pillow, no pipeline)."""
     if not data:
         raise UploadRejected(400, "The uploaded file is empty.")
+    register_decoders()  # HEIC's container header is read like any other
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, on a lower budget
@@ -176,3 +179,7 @@ def check_upload(data: bytes) -> None:
             f"The photo has {width} × {height} pixels, over the {UPLOAD_MAX_PIXELS // 10**6}-megapixel limit "
             "for search; it was not decoded (a possible decompression bomb).",
         )
+    try:
+        check_scan_count(data)
+    except TooManyScans as err:
+        raise UploadRejected(422, f"The photo is {err}.") from None

@@ -19,7 +19,7 @@ def embedder() -> QueryEmbedder:
 
 
 def _max_upload_mb() -> float:
-    return current_app.config["LOOKALIKE_MAX_UPLOAD_MB"]
+    return current_app.extensions["lookalike.settings"].max_upload_mb
 
 
 def _search_upload() -> list[Similar]:

@@ -2,7 +2,8 @@
 
 A users file has one `name:hash` line per person, the hash made by
 werkzeug.security (`python -m app.users hash NAME` prints such a line);
-blank lines and lines starting with `#` are ignored. LOOKALIKE_PASSWORD
+blank lines and lines starting with `#` are ignored; a hash whose method
+werkzeug cannot compute is refused at start, naming its line. LOOKALIKE_PASSWORD
 adds the user `lookalike`. Passwords are never stored, only their hashes.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
-from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 SHARED_USER = "lookalike"  # the user LOOKALIKE_PASSWORD signs in
 _HASH_METHODS = ("scrypt:", "pbkdf2:")  # what werkzeug.security.check_password_hash verifies
@@ -25,13 +25,11 @@ class UsersError(ValueError):
     """The password settings cannot be used; the message says which one and why, never a hash or a password."""
 
 
-def configured_users(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+def configured_users(users_file: str | None, password: str | None) -> dict[str, str]:
     """Name → password hash from LOOKALIKE_USERS_FILE and LOOKALIKE_PASSWORD; empty when the gallery is public."""
     users: dict[str, str] = {}
-    users_file = environ.get("LOOKALIKE_USERS_FILE")
     if users_file is not None:
         users = read_users_file(Path(users_file))
-    password = environ.get("LOOKALIKE_PASSWORD")
     if password is not None:
         if not password:
             raise UsersError("LOOKALIKE_PASSWORD is set but empty; unset it for a public gallery")
@@ -58,12 +56,31 @@ def read_users_file(path: Path) -> dict[str, str]:
                 f"LOOKALIKE_USERS_FILE line {number} is not `name:hash` with a werkzeug hash "
                 "(make one with `python -m app.users hash NAME`)"
             )
+        problem = _method_problem(password_hash.partition("$")[0])
+        if problem:
+            raise UsersError(
+                f"LOOKALIKE_USERS_FILE line {number}: werkzeug cannot check a password against its hash ({problem}; "
+                "make a new one with `python -m app.users hash NAME`)"
+            )
         if name in users:
             raise UsersError(f"LOOKALIKE_USERS_FILE line {number} repeats the user {name!r}")
         users[name] = password_hash
     if not users:
         raise UsersError(f"LOOKALIKE_USERS_FILE {str(path)!r} names no user")
     return users
+
+
+@lru_cache(maxsize=16)
+def _method_problem(method: str) -> str | None:
+    """Why werkzeug cannot compute a hash of `method` (`pbkdf2:md99:1000`, scrypt parameters it refuses), else None.
+
+    Found by computing one at start, once per method, so that such a user's sign-in never fails with a 500.
+    """
+    try:
+        check_password_hash(f"{method}$salt$", "")
+    except (ValueError, TypeError, OverflowError, MemoryError) as err:
+        return f"method {method!r}: {err}"
+    return None
 
 
 def _read_password() -> str:

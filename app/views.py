@@ -21,6 +21,7 @@ from app.links import (
     base_url,
     fixed_url,
     folder_url,
+    full_size_url,
     gallery_url,
     original_url,
     photo_url,
@@ -28,8 +29,11 @@ from app.links import (
 )
 from app.photo_order import SORTS
 from app.page_cache import keep_response
+from app.renditions import RenditionBusy, RenditionFailed, full_size_jpeg
 from core.folder_scope import SCOPES
+from core.formats import browser_shows, suffix_of
 from core.location_data import without_location
+from core.served_type import BROWSER_TYPES, DOWNLOAD_TYPE, image_type
 
 pages = Blueprint("pages", __name__)
 
@@ -43,7 +47,7 @@ ORIGINAL_MAX_AGE = 24 * 3600
 
 
 def catalog() -> Catalog:
-    return current_app.extensions["lookalike"]
+    return current_app.extensions["lookalike.catalog"]
 
 
 def int_arg(name: str, default: int) -> int:
@@ -86,7 +90,7 @@ def _photo_or_404(photo_id: int) -> dict:
 
 
 pages.add_app_template_filter(date_taken)
-for _helper in (photo_card, ranked_cards, photo_url, thumbnail_url, original_url, gallery_url, folder_url, fixed_url):
+for _helper in (photo_card, ranked_cards, photo_url, thumbnail_url, original_url, full_size_url, gallery_url, folder_url, fixed_url):
     pages.add_app_template_global(_helper)
 
 
@@ -216,6 +220,10 @@ def photo(photo_id: int):
         next=collection.beside(photo_id, +1, sort),
         has_original=has_original,
         originals_served=served,
+        # A browser cannot show a HEIC or RAW: a JPEG of it to view (made from the file on disk), the original to download.
+        viewable=browser_shows(photo["path"]),
+        full_size=collection.original_url(photo) is None,
+        original_format=suffix_of(photo["path"]).removeprefix(".").upper(),
         gallery_page=collection.page_of(photo_id, per_page, sort),
         keep=keep,
     )
@@ -237,7 +245,7 @@ def thumbnail(photo_id: int, kind: str):
 
 
 def _originals_mode() -> str:
-    return current_app.config["LOOKALIKE_ORIGINALS"]
+    return current_app.extensions["lookalike.settings"].originals
 
 
 @pages.route("/photos/<id:photo_id>/original")
@@ -254,7 +262,8 @@ def original(photo_id: int):
         abort(404, description="The original photo is no longer on disk.")
     name = download_name(photo["path"])
     if mode == "as-is":
-        return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE)
+        return _send_opened(file, photo["sha1"], download_name=name, max_age=ORIGINAL_MAX_AGE,
+                            **_served_as(file))
     try:
         with file:  # read from the file opened and checked, never from the path again
             served = without_location(file.read())
@@ -263,9 +272,47 @@ def original(photo_id: int):
     if served is None:
         abort(404, description="This original carries location data that cannot be removed without re-encoding it, "
               "so it is not served; the preview shows the photo.")
-    # The type is guessed from the name, as send_file does for a path.
-    return send_file(io.BytesIO(served), download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True,
-                     etag=f"{photo['sha1']}-stripped")
+    data = io.BytesIO(served)
+    return send_file(data, download_name=name, max_age=ORIGINAL_MAX_AGE, conditional=True,
+                     etag=f"{photo['sha1']}-stripped", **_served_as(data))
+
+
+def _served_as(file: BinaryIO) -> dict:
+    """`send_file`'s type options for an original: the image type its decoder finds, never its name's;
+    anything else a download (every response carries `nosniff`), so no file runs as a page on this origin.
+    An image browsers cannot show (HEIC, RAW) is a download too: its full-size JPEG is what is viewed."""
+    kind = image_type(file)
+    if kind in BROWSER_TYPES:
+        return {"mimetype": kind}
+    return {"mimetype": kind or DOWNLOAD_TYPE, "as_attachment": True}
+
+
+@pages.route("/photos/<id:photo_id>/full.jpg")
+def full_size(photo_id: int):
+    """The original as a full-size JPEG, for a format a browser cannot show; never any metadata, so never a location."""
+    photo = _photo_or_404(photo_id)
+    if _originals_mode() == "off":
+        abort(404, description="This gallery does not serve original photos; the preview is the largest copy.")
+    etag = f"{photo['sha1']}-full"
+    if request.if_none_match.contains(etag):  # the browser has it: nothing to decode
+        response = Response(status=304)
+        response.set_etag(etag)
+        return response
+    file = catalog().open_original(photo)
+    if file is None:
+        abort(404, description="The original photo is not on this server, so no full-size view can be made of it.")
+    try:
+        with file:  # read from the file opened and checked, never from the path again
+            data = file.read()
+    except OSError:
+        abort(404, description="The original photo is no longer on disk.")
+    try:
+        jpeg = full_size_jpeg(data, photo["path"])
+    except RenditionBusy as err:
+        abort(503, description=str(err))
+    except RenditionFailed as err:
+        abort(404, description=f"The original cannot be shown full size: {err}")
+    return send_file(io.BytesIO(jpeg), mimetype="image/jpeg", max_age=ORIGINAL_MAX_AGE, etag=etag, conditional=False)
 
 
 def download_name(path: str) -> str:

@@ -1,6 +1,6 @@
 """`python -m benchmarks cluster`: the same photos built locally and through `--ray`, in one run, and the per-photo costs behind the scaling model.
 
-The cluster is a real one on loopback (tests.ray_cluster): two raylets with one
+The cluster is a real one on loopback (tests.support.ray_cluster): two raylets with one
 CPU each, on the same 2 cores as the local run, so it cannot be faster here.
 What it shows is the overhead the cluster path adds, split into a fixed
 start-up (joining, the shared-storage check, worker and actor processes
@@ -30,8 +30,8 @@ from precompute.models import load_model
 from precompute.prepare import prepare_photo
 from precompute.runtime import make_runner
 from precompute.scan import scan_photos
+from tests.support.datasets import HOLIDAYS
 
-HOLIDAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "holidays-dev"
 BATCH = 16  # several chunks even in the smaller run
 
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
         return
     if not args.holidays.is_dir():
         raise SystemExit(f"cluster benchmark: photo folder not found: {args.holidays}")
-    from tests.ray_cluster import loopback_cluster
+    from tests.support.ray_cluster import loopback_cluster
 
     options = BuildOptions(model="efficientnet-lite0", batch_size=BATCH)
     large, small = args.cluster_photos, args.cluster_photos // 2

@@ -29,7 +29,7 @@ from torchvision.models import resnet18
 from benchmarks.measure import Row, Usage, best_of_interleaved
 from core.index_file import THUMBNAIL_SIZES as SIZES
 from precompute.build import BuildOptions
-from precompute.decode import decode_photo
+from precompute.decoders import decode_photo
 from precompute.embed import embed_photos
 from precompute.models import LoadedModel, load_model, load_resnet18
 from precompute.prepare import prepare_photo
@@ -38,8 +38,8 @@ from precompute.resize import model_crop
 from precompute.runtime import TorchRunner, make_runner
 from precompute.scan import PhotoFile, scan_photos
 from precompute.thumbnails import write_thumbnails
+from tests.support.datasets import IMAGENET_SAMPLES as IMAGENET
 
-IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-samples"
 LARGE_SIZE = (4000, 3000)
 DEFAULT_LABEL = "efficientnet-lite0, 224 px: the default"
 CPU = torch.device("cpu")

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> Iterator[Row]:
     note = f"{n:,} photos"
     with tempfile.TemporaryDirectory(prefix="lookalike-folders-") as scratch:
         index_path = write_synthetic_index(Path(scratch) / "index.pkl", n, k=10, neighbours="random", dim=args.folders_dim)
-        photos = read_index(index_path)["photos"]
+        photos = read_index(index_path).photos
         tree = best_of_interleaved(rounds, ours=lambda: Folders(photos), baseline=lambda: _group_one_by_one(photos))
         yield Row("folder tree at load", tree["ours"].seconds, tree["baseline"].seconds, "s", "ratio > 1",
                   higher_is_better=False, note=f"{note}, vs one path at a time")

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Iterator[Row]:
-    from tests.runtime_venv import fresh_runtime_venv
+    from tests.support.runtime_venv import fresh_runtime_venv
 
     sizes = sorted(int(size) for size in args.heroku_photos.split(","))
     with tempfile.TemporaryDirectory(prefix="lookalike-heroku-") as folder:

@@ -1,6 +1,6 @@
 """What an incremental update costs: a full build of N photos against adding 1% more.
 
-    .venv/bin/python benchmarks/incremental.py [--photos DIR] [--count N] [--fraction 0.01]
+    .venv/bin/python -m benchmarks.incremental [--photos DIR] [--count N] [--fraction 0.01]
 
 All runs are measured here, in the same process, on the same photos: the
 baseline is a full build over N photos, then `fraction`·N new photos are
@@ -18,14 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.index_file import read_index  # noqa: E402
-from precompute.build import BuildOptions, build_index  # noqa: E402
-from precompute.neighbours.exact import top_k_neighbours  # noqa: E402
-from precompute.scan import PhotoFile, scan_photos  # noqa: E402
-
-HOLIDAYS = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "holidays-dev"
+from core.index_file import read_index
+from precompute.build import BuildOptions, build_index
+from precompute.neighbours.exact import top_k_neighbours
+from precompute.scan import PhotoFile, scan_photos
+from tests.support.datasets import HOLIDAYS
 
 
 def main() -> int:
@@ -55,7 +52,7 @@ def main() -> int:
         link(photos[count : count + added], folder)
         update = build_index(folder, index_path, options)
         rerun = build_index(folder, index_path, options)  # nothing new: the fixed cost of a run
-        embeddings = read_index(index_path)["embeddings"]
+        embeddings = read_index(index_path).embeddings
         started = time.perf_counter()
         top_k_neighbours(embeddings, options.k)
         neighbour_seconds = time.perf_counter() - started

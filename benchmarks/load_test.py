@@ -1,6 +1,6 @@
 """A bounded load test: real gunicorn (2 workers) on 127.0.0.1, a few thousand mixed requests.
 
-    .venv/bin/python benchmarks/load_test.py [--index INDEX] [--requests 3000] [--concurrency 8]
+    .venv/bin/python -m benchmarks.load_test [--index INDEX] [--requests 3000] [--concurrency 8]
                                              [--searchers 2] [--threads 1]
 
 Sends gallery pages, photo pages, thumbnails, previews, API calls and
@@ -32,13 +32,10 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from core.index_file import read_index
+from tests.support.datasets import HOLIDAYS
+from tests.support.live_server import free_port, running_server
 
-from core.index_file import read_index  # noqa: E402
-from tests.live_server import free_port, running_server  # noqa: E402
-
-HOLIDAYS = ROOT.parent / "shared" / "datasets" / "holidays-dev"
 RSS_ALLOWANCE_KIB = 8 * 1024  # growth per worker, second half of the run, still counted as flat
 
 
@@ -72,7 +69,7 @@ def main() -> int:
             uploads = [path.read_bytes() for path in sorted(args.photos.glob("*.jpg"))[:50]]
             send(port, [], 1, uploads, args.searchers, warm_up=True)  # each worker loads the model once
             with_searches, searches = send(port, urls, args.concurrency, uploads, args.searchers)
-    ok = report(results, rss, len(index["photos"]))
+    ok = report(results, rss, len(index.photos))
     ok &= report_searches(results, with_searches, searches, args.searchers)
     return 0 if ok else 1
 
@@ -88,7 +85,7 @@ def build_holidays_index(folder: Path) -> Path:
 
 def mixed_urls(index: dict, count: int, rng: random.Random) -> list[tuple[str, str]]:
     """(kind, url) pairs in a realistic mix; the last kinds must all answer 404."""
-    ids = [photo["id"] for photo in index["photos"]]
+    ids = [photo["id"] for photo in index.photos]
     pages = max(1, -(-len(ids) // 48))
     makers = [
         (20, "gallery page", lambda: f"/?page={rng.randint(1, pages)}"),

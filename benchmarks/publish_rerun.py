@@ -1,6 +1,6 @@
 """What a rerun of `tools.publish --originals` costs when nothing changed: with its record, and without.
 
-    .venv/bin/python benchmarks/publish_rerun.py [--photos N] [--rounds 3]
+    .venv/bin/python -m benchmarks.publish_rerun [--photos N] [--rounds 3]
 
 N photo-like 12 MP JPEGs (distinct files, a few MB each) are indexed with the
 real pipeline and published, originals included, to moto's S3 server on
@@ -23,13 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from precompute.build import BuildOptions, build_index  # noqa: E402
-from tests.s3_server import TEST_CREDENTIALS, running_s3  # noqa: E402
-from tests.tiny_index import write_photo  # noqa: E402
-from tools import publish  # noqa: E402
-from tools.publish_record import record_path  # noqa: E402
+from precompute.build import BuildOptions, build_index
+from tests.support.s3_server import TEST_CREDENTIALS, running_s3
+from tests.support.tiny_index import write_photo
+from tools import publish
+from tools.publish_record import record_path
 
 
 def main() -> int:

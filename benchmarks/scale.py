@@ -142,8 +142,8 @@ def forked_workers_pss(index_path: str, search: str, more_like_these: bool = Fal
     from app import create_app
 
     app = create_app(index_path)
-    catalog = app.extensions["lookalike"]
-    query = np.random.default_rng(0).standard_normal(catalog.model["dim"]).astype(np.float32)
+    catalog = app.extensions["lookalike.catalog"]
+    query = np.random.default_rng(0).standard_normal(catalog.model.dim).astype(np.float32)
     query /= np.linalg.norm(query)
     pids, releases = [], []
     for _ in range(WORKERS):
@@ -168,5 +168,5 @@ def forked_workers_pss(index_path: str, search: str, more_like_these: bool = Fal
     for pid, release in zip(pids, releases):
         os.write(release, b"x")
         os.waitpid(pid, 0)
-    embeddings = len(catalog) * catalog.model["dim"] * 4 / 2**20
+    embeddings = len(catalog) * catalog.model.dim * 4 / 2**20
     return {"total": total, "mapped": mapped, "embeddings": embeddings}

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from core.index_file import (
-    THUMBNAIL_SIZES, PhotoTable, new_index, path_columns, text_columns, thumbnail_dir_for, thumbnail_name, write_index,
+    THUMBNAIL_SIZES, Index, PhotoTable, new_index, path_columns, text_columns, thumbnail_dir_for, thumbnail_name, write_index,
 )
 
 DIM = 1280  # the default descriptor's (efficientnet-lite0)
@@ -179,13 +179,13 @@ def write_duplicates_index(index_path: Path, groups: int, group_size: int = 2, s
     return index_path
 
 
-def as_format_1(index: dict) -> dict:
+def as_format_1(index: Index) -> dict:
     """The same index as format version 1 held it: a dict per photo, every array in memory and inside the pickle.
 
     For comparisons with the format that came before, and tests of the upgrade from it.
     """
-    old = {key: np.array(value) if isinstance(value, np.ndarray) else value for key, value in index.items()}
-    return {**old, "version": 1, "photos": list(index["photos"])}
+    old = {key: np.array(value) if isinstance(value, np.ndarray) else value for key, value in index.as_dict().items()}
+    return {**old, "version": 1, "photos": list(index.photos)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,13 +1,15 @@
 """What one search by upload costs a worker: bombs refused from the header, and the largest photos accepted.
 
-    .venv/bin/python benchmarks/upload_limits.py [--index INDEX]
+    .venv/bin/python -m benchmarks.upload_limits [--index INDEX]
 
 Each upload is searched in a fresh process (`create_app` and its test client,
 the model loaded by a first ordinary search), which reports the answer, the
 seconds it took and how far the upload raised the process's peak resident
 memory above what it held before (Linux's VmHWM, reset before each upload). Rows: 48-megapixel bombs of every accepted format (over
 the 40 MP budget, under indexing's 200 MP), photos just under the budget in
-the costliest modes, and an ordinary photo for reference. Without --index it
+the costliest modes, a progressive JPEG just under the budget with 10 scans
+(as encoders write) and with MAX_SCANS (the most accepted, every one over all
+components), the scan bomb (refused), and an ordinary photo for reference. Without --index it
 builds the five-photo test index in a temporary folder first.
 
 `--measure INDEX WARM FILE...` is the child's side; tests/test_search_limits.py runs it too.
@@ -27,12 +29,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script
-    sys.path.insert(0, str(ROOT))
-
-from app.search import UPLOAD_MAX_PIXELS  # noqa: E402
-from tests.hostile_photos import write_upload_bombs  # noqa: E402
+from app.search import UPLOAD_MAX_PIXELS
+from core.jpeg_scans import MAX_SCANS
+from tests.support.hostile_photos import scan_bomb, write_upload_bombs
+from tests.support.live_server import ROOT
 
 BOMB = (8000, 6000)  # 48 MP
 AT_BUDGET = (7300, 5470)  # 39.9 MP
@@ -78,7 +78,7 @@ def _status_mib(field: str) -> float:
 
 
 def measured_in_a_fresh_process(index: Path, warm: Path, files: list[Path]) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--measure", str(index), str(warm), *map(str, files)]
+    command = [sys.executable, "-m", "benchmarks.upload_limits", "--measure", str(index), str(warm), *map(str, files)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"the measuring process failed:\n{done.stderr[-3000:]}")
@@ -100,7 +100,10 @@ def write_at_budget(folder: Path) -> list[Path]:
     }
     for name, (image, fmt, options) in photos.items():
         image.save(folder / name, fmt, **options)
-    return [folder / name for name in photos]
+    scans = {f"progressive-{n}-scans.jpg": scan_bomb(width, height, n - 10, "RGB") for n in (10, MAX_SCANS)}
+    for name, data in scans.items():
+        (folder / name).write_bytes(data)
+    return [folder / name for name in [*photos, *scans]]
 
 
 def main() -> int:
@@ -115,12 +118,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lookalike-uploads-") as tmp:
         folder = Path(tmp)
         if args.index is None:
-            from tests.tiny_index import build_tiny_index
+            from tests.support.tiny_index import build_tiny_index
 
             args.index = build_tiny_index(folder / "tiny")
         from core.index_file import read_index
 
-        warm = Path(read_index(args.index)["photo_root"]) / "alpha.jpg"
+        warm = Path(read_index(args.index).photo_root) / "alpha.jpg"
         rows = [(f"ordinary photo {warm.name}", warm)]
         (folder / "bombs").mkdir()
         bombs = write_upload_bombs(folder / "bombs", *BOMB)
@@ -128,13 +131,15 @@ def main() -> int:
         (folder / "budget").mkdir()
         at_budget = write_at_budget(folder / "budget")
         rows += [(f"{AT_BUDGET[0] * AT_BUDGET[1] / 1e6:.1f} MP photo {path.name}", path) for path in at_budget]
+        (folder / "scan-bomb.jpg").write_bytes(scan_bomb())
+        rows.append(("36 MP scan bomb, 2006 scans", folder / "scan-bomb.jpg"))
         print(f"Search by upload, one fresh process per upload (budget {UPLOAD_MAX_PIXELS / 1e6:g} MP):")
-        print(f"| {'upload':<30} | {'file':>10} | {'answer':>6} | {'seconds':>7} | {'peak memory growth':>18} |")
-        print(f"|{'-' * 32}|{'-' * 12}|{'-' * 8}|{'-' * 9}|{'-' * 20}|")
+        print(f"| {'upload':<40} | {'file':>10} | {'answer':>6} | {'seconds':>7} | {'peak memory growth':>18} |")
+        print(f"|{'-' * 42}|{'-' * 12}|{'-' * 8}|{'-' * 9}|{'-' * 20}|")
         for label, path in rows:
             result = measured_in_a_fresh_process(args.index, warm, [path])["answers"][path.name]
             size = path.stat().st_size
-            print(f"| {label:<30} | {size / 1e6:>7.2f} MB | {result['status']:>6} | "
+            print(f"| {label:<40} | {size / 1e6:>7.2f} MB | {result['status']:>6} | "
                   f"{result['seconds']:>7.2f} | {result['peak_growth_mib']:>14.0f} MiB |")
     return 0
 

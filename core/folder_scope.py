@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.folders import Folders
+from core.relevance_feedback import best_rows
 
 SCOPES = ("all", "folder", "others")  # the photo page's `in` argument; "all" is the default
 
@@ -61,12 +62,8 @@ def scoped_similar(
     query = np.asarray(embeddings[row])
     if scope == "folder":
         candidates = in_folder[in_folder != row]
-        similarity = np.asarray(embeddings[candidates]) @ query
+        best, similarity = best_rows(np.asarray(embeddings[candidates]), query, wanted)
+        best = candidates[best]
     else:
-        candidates = None
-        similarity = np.asarray(embeddings @ query)
-        similarity[in_folder] = -np.inf
-    best = np.argpartition(-similarity, wanted - 1)[:wanted]
-    best = best[np.lexsort((best, -similarity[best]))]
-    found = best if candidates is None else candidates[best]
-    return ScopedList(found.tolist(), similarity[best].tolist(), True)
+        best, similarity = best_rows(embeddings, query, wanted, exclude=in_folder)
+    return ScopedList(best.tolist(), similarity.tolist(), True)

@@ -2,7 +2,11 @@
 
 This module decides what an index holds (its keys, the per-photo columns, the
 thumbnail folder and the thumbnail names and kinds), builds new indexes
-(`new_index`), writes them and reads them back, checked.
+(`new_index`), writes them and reads them back, checked. A loaded index is an
+`Index` (its model a `ModelInfo`, with the one `compatible()` check): callers
+read typed attributes, and only this module knows the file's dict keys, which
+stay as they were (`neighbors`, `expansion_neighbors`, ...) so that older files
+keep loading.
 
 The file (format version 2) is one pickle file in three parts:
 
@@ -37,18 +41,21 @@ import mmap
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from core.atomic_write import atomic_file
+
 FORMAT = "lookalike-index"
 FORMAT_VERSION = 2
 _PAGE = mmap.ALLOCATIONGRANULARITY  # buffers start on this boundary so each one can be mapped alone
+_SLASH = ord("/")
+_CHECK_BLOCK = 4096  # photos checked at once where a check needs temporary arrays: bounded memory for millions
 _MAX_BUFFERS = 64  # an index has a dozen arrays; each buffer is a mapping, and a process may hold only so many
 
 # Long side in pixels of each thumbnail kind: `thumb` for grids and lists, `preview` for a photo's own page.
@@ -83,6 +90,20 @@ METADATA_KEYS = (*METADATA_COLUMNS, "camera_offsets", "camera_bytes")
 TAKEN_SOURCES = ("file", "exif")
 MAX_CAMERA_CHARS = 64
 _MAX_CAMERA_BYTES = 4 * MAX_CAMERA_CHARS  # UTF-8
+# A photo's path relative to the photo folder: at most this many parts (folders and the file name) and bytes
+# (UTF-8). The web app builds every folder above each photo (a path of 20,000 levels cost 2 GB at start) and the
+# file system refuses paths past 4,096 bytes; real libraries stay far below both. `python -m precompute` skips
+# a photo beyond them (`path_problem`) and a loaded index may hold none.
+MAX_PATH_PARTS = 64
+MAX_PATH_BYTES = 1024
+# What an index records of its model (models.LoadedModel.describe, and the neighbour step's settings) and of
+# which type: pages show the name and search loads the model from the rest, so a wrong type stops the load.
+_MODEL_FIELDS = {"name": str, "dim": int, "weights": str, "pooling": str, "scales": list, "flip": bool,
+                 "preprocessing": dict, "query_expansion": int, "neighbours": str, "rerank": str}
+_PREPROCESSING_FIELDS = {"resize": int, "crop": int, "mean": list, "std": list, "interpolation": str}
+_MAX_MODEL_TEXT = 4096  # characters in any text of it: `weights` can be a file path
+_MAX_SCALES = 16
+_MAX_CREATED_CHARS = 64
 # Similar photos kept per photo. A photo page shows them all: an index with
 # millions of columns would render a page of a gigabyte.
 MAX_K = 1000
@@ -136,6 +157,12 @@ def thumbnail_dir_for(index_path: Path) -> Path:
 def thumbnail_name(content_hash: str, kind: str) -> str:
     """Named after the photo's content: unchanged photos keep their files, and a run never overwrites one in use."""
     return f"{content_hash[:2 * _THUMBNAIL_KEY_BYTES]}-{kind}.jpg"
+
+
+def is_thumbnail_name(name: str) -> bool:
+    """Whether `name` is one this format gives a thumbnail file: the only names a thumbnail folder holds."""
+    match = _THUMBNAIL_NAME.fullmatch(name)
+    return match is not None and match.group(2) in THUMBNAIL_SIZES
 
 
 _THUMBNAIL_KINDS = tuple((kind, thumbnail_name("", kind)) for kind in THUMBNAIL_SIZES)  # kind, name after the hash
@@ -359,6 +386,154 @@ def _record_problem(record: Any) -> str | None:
     return None
 
 
+# What decides how a photo becomes a descriptor: two models that agree on these give comparable embeddings.
+# (Query expansion and the neighbour method act after embedding, on the stored descriptors.)
+DESCRIPTOR_KEYS = ("name", "dim", "weights", "pooling", "scales", "preprocessing", "flip")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The index's `model` entry, typed: how its embeddings were made, so a query or an update makes them alike.
+
+    Keys an older index lacks read as their defaults: it was built before they could differ.
+    """
+
+    name: str = ""
+    dim: int | None = None
+    weights: str = ""  # where the weights came from: `file PATH` for `--weights PATH`
+    pooling: str = "avg"
+    scales: tuple[int, ...] = ()
+    preprocessing: dict | None = None
+    flip: bool = False
+    query_expansion: int = 0  # αQE's n; 0 is off
+    neighbours: str = "exact"  # how the lists were found: exact or approx
+    rerank: str = "off"  # the evidence the lists were re-ranked by (`--rerank`): off, local, sscd, local+sscd
+    recorded: dict = field(default_factory=dict, repr=False, compare=False)  # as the file holds it, written back as is
+
+    @classmethod
+    def from_dict(cls, recorded: Any) -> "ModelInfo":
+        """Read a `model` entry; IndexFileError if it is not a model's description (the one check, at load too)."""
+        if not isinstance(recorded, dict) or type(recorded.get("name")) is not str:
+            raise IndexFileError("'model' must describe the embedding model, with its name")
+        _check_fields("'model'", recorded, _MODEL_FIELDS)
+        if recorded.get("dim", 0) < 0 or recorded.get("query_expansion", 0) < 0:
+            raise IndexFileError("'model' 'dim' and 'query_expansion' must not be negative")
+        scales = recorded.get("scales", [])
+        if len(scales) > _MAX_SCALES or not all(type(scale) is int and 0 < scale <= 2**16 for scale in scales):
+            raise IndexFileError(f"'model' 'scales' must be at most {_MAX_SCALES} input sizes in pixels")
+        preprocessing = recorded.get("preprocessing", {})
+        _check_fields("'model' 'preprocessing'", preprocessing, _PREPROCESSING_FIELDS)
+        for key in ("mean", "std"):
+            if key in preprocessing and not (
+                len(preprocessing[key]) == 3 and all(type(value) in (int, float) for value in preprocessing[key])
+            ):
+                raise IndexFileError(f"'model' 'preprocessing' '{key}' must be three numbers")
+        values = {name: recorded[name] for name in _MODEL_FIELDS if name in recorded}
+        values["scales"] = tuple(values.get("scales", ()))
+        return cls(**values, recorded=dict(recorded))
+
+    def as_dict(self) -> dict:
+        """The `model` entry as recorded, with any field changed since (`dataclasses.replace`); defaults stay absent."""
+        recorded = dict(self.recorded)
+        for name in _MODEL_FIELDS:
+            value, default = getattr(self, name), _MODEL_DEFAULTS[name]
+            if name in recorded or value != default:
+                recorded[name] = list(value) if name == "scales" else value
+        return recorded
+
+    def mismatch(self, other: "ModelInfo", keys: Sequence[str] = DESCRIPTOR_KEYS) -> str | None:
+        """The first of `keys` (name first) on which the two models differ, as `key: ours, now theirs`; None if none."""
+        for key in sorted(keys, key=lambda k: (k != "name", k)):
+            ours, theirs = getattr(self, key), getattr(other, key)
+            if ours != theirs:
+                return f"{key}: {_shown(ours)!r}, now {_shown(theirs)!r}"
+        return None
+
+    def compatible(self, other: "ModelInfo", keys: Sequence[str] = DESCRIPTOR_KEYS) -> bool:
+        """Whether embeddings made by `other` can stand beside this model's (compared on `keys`)."""
+        return self.mismatch(other, keys) is None
+
+
+_MODEL_DEFAULTS = {name: getattr(ModelInfo, name) for name in _MODEL_FIELDS}
+
+
+def _shown(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value  # scales as the file records them
+
+
+@dataclass(frozen=True)
+class Index:
+    """A loaded index, typed: what `read_index` returns and `write_index` writes.
+
+    `neighbours` and `scores` are the k most similar photos of each row and their cosines, best first;
+    `expansion` is αQE's first pass (neighbour ids, scores), kept so that an update can tell which rows changed.
+    """
+
+    photos: PhotoTable
+    embeddings: np.ndarray
+    neighbours: np.ndarray
+    scores: np.ndarray
+    model: ModelInfo
+    photo_root: str
+    thumbnail_dir: str
+    created: str = ""
+    next_id: int = 0
+    skipped: list[dict] = field(default_factory=list)
+    expansion: tuple[np.ndarray, np.ndarray] | None = None
+    verified: np.ndarray | None = None  # with --rerank: N × k bool, the listed pairs local features verified
+
+    @classmethod
+    def from_dict(cls, index: dict) -> "Index":
+        """From the file's dict (validated: see `validate_index`)."""
+        photos = index["photos"] if isinstance(index["photos"], PhotoTable) else PhotoTable(index["photos"])
+        used = int(photos.ids.max(initial=-1)) + 1
+        next_id = index.get("next_id")
+        expansion = None
+        if "expansion_neighbors" in index:
+            expansion = (index["expansion_neighbors"], index["expansion_scores"])
+        return cls(
+            photos=photos,
+            embeddings=index["embeddings"],
+            neighbours=index["neighbors"],
+            scores=index["scores"],
+            model=index["model"] if isinstance(index["model"], ModelInfo) else ModelInfo.from_dict(index["model"]),
+            photo_root=index["photo_root"],
+            thumbnail_dir=index["thumbnail_dir"],
+            created=index.get("created") if isinstance(index.get("created"), str) else "",
+            next_id=max(used, next_id) if type(next_id) is int else used,
+            skipped=index.get("skipped") if isinstance(index.get("skipped"), list) else [],
+            expansion=expansion,
+            verified=index.get("verified"),
+        )
+
+    def as_dict(self) -> dict:
+        """The file's dict (its keys spelt as the format has always spelt them)."""
+        index = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "created": self.created,
+            "model": self.model.as_dict(),
+            "photo_root": self.photo_root,
+            "thumbnail_dir": self.thumbnail_dir,
+            "photos": self.photos,
+            "embeddings": self.embeddings,
+            "neighbors": self.neighbours,
+            "scores": self.scores,
+            "next_id": self.next_id,
+            "skipped": self.skipped,
+        }
+        if self.expansion is not None:
+            index["expansion_neighbors"], index["expansion_scores"] = self.expansion
+        if self.verified is not None:
+            index["verified"] = self.verified
+        return index
+
+    @property
+    def k(self) -> int:
+        """Similar photos kept per photo."""
+        return self.neighbours.shape[1]
+
+
 def new_index(
     photos: PhotoTable | list[dict],
     embeddings: np.ndarray,
@@ -373,71 +548,42 @@ def new_index(
     created: str | None = None,
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
     verified: np.ndarray | None = None,
-) -> dict:
-    """An index dict with every key the format has, ready for `write_index`.
+) -> Index:
+    """A new index, ready for `write_index`; `model` is the model's description (`LoadedModel.describe()` and more).
 
     `expansion`: αQE's first-pass neighbour ids and scores, kept so that an update can tell which rows changed.
     `verified`: with `--rerank`, N × k bool: whether local features confirmed the listed photo shows the same scene.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
-    index = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": model,
-        "photo_root": photo_root,
-        "thumbnail_dir": thumbnail_dir,
-        "photos": table,
-        "embeddings": embeddings,
-        "neighbors": neighbours,
-        "scores": scores,
-        "next_id": next_id if next_id is not None else int(table.ids.max(initial=-1)) + 1,
-        "skipped": skipped or [],
-    }
-    if expansion is not None:
-        index["expansion_neighbors"], index["expansion_scores"] = expansion
-    if verified is not None:
-        index["verified"] = verified
-    return index
+    return Index(
+        photos=table,
+        embeddings=embeddings,
+        neighbours=neighbours,
+        scores=scores,
+        model=ModelInfo.from_dict(model),
+        photo_root=photo_root,
+        thumbnail_dir=thumbnail_dir,
+        created=created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        next_id=next_id if next_id is not None else int(table.ids.max(initial=-1)) + 1,
+        skipped=skipped or [],
+        expansion=expansion,
+        verified=verified,
+    )
 
 
-def write_index(index: dict, path: Path) -> None:
-    """Write `index` to `path` atomically: readers see the old file or the new, never a mix."""
+def write_index(index: Index | dict, path: Path) -> None:
+    """Write `index` to `path` atomically: readers see the old file or the new, never a mix.
+
+    A dict is written as it is, in the file's own layout (tests make damaged files this way).
+    """
     with atomic_file(Path(path)) as out:
         dump_index(index, out)
 
 
-@contextmanager
-def atomic_file(path: Path, mode: str = "wb", **options: Any) -> Iterator[IO]:
-    """A temporary file beside `path` (`open`'s mode and options), synced and renamed over `path` when the block ends.
-
-    If the block raises (an error, Ctrl-C), the temporary file is removed and `path` is left as it was.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(fd, mode, **options) as out:
-            permit_as_created(out.fileno())
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def permit_as_created(fd: int) -> None:
-    """Give a temporary file the permissions `open` would have (0666 less the umask), not mkstemp's owner-only 0600.
-
-    A web server often runs as another user than the one who built the index.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-
-
-def dump_index(index: dict, out: IO[bytes]) -> None:
+def dump_index(index: Index | dict, out: IO[bytes]) -> None:
     """The three parts of an index file (see the module docstring), written to a binary file."""
+    if isinstance(index, Index):
+        index = index.as_dict()
     payload = {key: _plain(value) for key, value in index.items()}
     if isinstance(index.get("photos"), PhotoTable):
         payload["photos"] = {name: _plain(column) for name, column in index["photos"].columns.items()}
@@ -468,7 +614,7 @@ def _page_aligned(offset: int) -> int:
     return -(-offset // _PAGE) * _PAGE
 
 
-def read_index(path: Path, *, upgrade: bool = False) -> dict:
+def read_index(path: Path, *, upgrade: bool = False) -> Index:
     """Load and validate an index file, its arrays memory-mapped; raise IndexFileError with a clear reason.
 
     With `upgrade`, an index of format version 1 is read and converted (the
@@ -501,8 +647,7 @@ def read_index(path: Path, *, upgrade: bool = False) -> dict:
         validate_index(index)
     except IndexFileError as err:
         raise IndexFileError(f"{path}: {err}") from None
-    index["photos"] = PhotoTable(index["photos"])
-    return index
+    return Index.from_dict(index)
 
 
 def _unpickle(file: IO[bytes], buffers: list | None = None) -> Any:
@@ -616,8 +761,8 @@ def validate_index(index: Any) -> None:
         raise IndexFileError("'neighbors' refers to photos that are not in the index")
     if neighbours.shape[1] > MAX_K:
         raise IndexFileError(f"'neighbors' keeps {neighbours.shape[1]} similar photos per photo; at most {MAX_K} are served")
-    if not isinstance(index.get("model"), dict):
-        raise IndexFileError("'model' must describe the embedding model")
+    ModelInfo.from_dict(index.get("model"))
+    _check_created(index.get("created", ""))
     if "expansion_neighbors" in index or "expansion_scores" in index:  # αQE's first pass, for updates
         first = _array(index, "expansion_neighbors", np.int32, 2)
         if first.shape[0] != n or _array(index, "expansion_scores", np.float32, 2).shape != first.shape:
@@ -655,6 +800,7 @@ def _check_photo_columns(columns: dict) -> int:
         raise IndexFileError("photos 'path_offsets' must rise from 0 to the end of 'path_bytes', one non-empty path a photo")
     if not paths.all():
         raise IndexFileError("a photo path holds a NUL byte")
+    _check_path_sizes(offsets, paths)
     _check_metadata_columns(columns, n)
     return n
 
@@ -681,6 +827,50 @@ def _check_metadata_columns(columns: dict, n: int) -> None:
         raise IndexFileError("photos 'camera_offsets' must rise from 0 to the end of 'camera_bytes'")
     if n and lengths.max() > _MAX_CAMERA_BYTES:
         raise IndexFileError(f"a photo's camera name is over {_MAX_CAMERA_BYTES} bytes")
+
+
+def _check_path_sizes(offsets: np.ndarray, paths: np.ndarray) -> None:
+    """Every path within MAX_PATH_BYTES and MAX_PATH_PARTS, a block of photos at a time (little memory for millions)."""
+    for start in range(0, len(offsets) - 1, _CHECK_BLOCK):
+        bounds = offsets[start : start + _CHECK_BLOCK + 1]
+        longest = int(np.diff(bounds).max())
+        if longest > MAX_PATH_BYTES:
+            raise IndexFileError(f"a photo path has {longest:,} bytes; an index keeps paths of at most {MAX_PATH_BYTES}")
+        slashes = np.add.reduceat(paths[bounds[0] : bounds[-1]] == _SLASH, bounds[:-1] - bounds[0], dtype=np.int64)
+        if int(slashes.max()) + 1 > MAX_PATH_PARTS:
+            raise IndexFileError(
+                f"a photo path has {int(slashes.max()) + 1:,} levels; an index keeps paths of at most {MAX_PATH_PARTS}"
+            )
+
+
+def path_problem(relpath: str) -> str | None:
+    """Why a photo at `relpath` (relative to the photo folder) cannot be in an index, or None: too long or too deep."""
+    size, parts = len(relpath.encode("utf-8", "surrogateescape")), relpath.count("/") + 1
+    if size > MAX_PATH_BYTES:
+        return f"path of {size:,} bytes; an index keeps paths of at most {MAX_PATH_BYTES}"
+    if parts > MAX_PATH_PARTS:
+        return f"path of {parts:,} levels; an index keeps paths of at most {MAX_PATH_PARTS}"
+    return None
+
+
+def _check_fields(where: str, fields: dict, types: dict[str, type]) -> None:
+    for key, kind in types.items():
+        value = fields.get(key, kind())
+        if type(value) is not kind:  # exactly: True is not a dimension
+            raise IndexFileError(f"{where} '{key}' must be of type {kind.__name__}, not {type(value).__name__}")
+        if kind is str and len(value) > _MAX_MODEL_TEXT:
+            raise IndexFileError(f"{where} '{key}' is over {_MAX_MODEL_TEXT} characters")
+
+
+def _check_created(created: Any) -> None:
+    """When the index was built, as ISO 8601 text: every page's footer shows it."""
+    try:
+        if type(created) is not str or len(created) > _MAX_CREATED_CHARS:
+            raise ValueError
+        if created:
+            datetime.fromisoformat(created)
+    except ValueError:
+        raise IndexFileError(f"'created' must be an ISO 8601 time (\"2026-01-01T00:00:00+00:00\"), not {created!r:.80}") from None
 
 
 def _plain_name(name: str) -> bool:

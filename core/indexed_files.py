@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def open_inside(folder: Path, relative: str) -> BinaryIO | None:
-    """`folder / relative` opened for reading if the file opened is a regular file inside `folder`, else None.
+def open_inside(folder: Path, relative: str, excluded: Path | None = None) -> BinaryIO | None:
+    """`folder / relative` opened for reading if the file opened is a regular file inside `folder` (and not
+    inside `excluded`, resolved too), else None.
 
     `folder` must be resolved (absolute, no links). Decided on the opened
     file, on every call: a path checked once and opened later could have been
@@ -31,7 +32,7 @@ def open_inside(folder: Path, relative: str) -> BinaryIO | None:
     try:
         opened = os.fstat(fd)
         real = Path(os.path.realpath(path))
-        if stat.S_ISREG(opened.st_mode) and real.is_relative_to(folder):
+        if stat.S_ISREG(opened.st_mode) and real.is_relative_to(folder) and not within(real, excluded):
             named = os.stat(real, follow_symlinks=False)
             if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
                 return os.fdopen(fd, "rb")
@@ -39,6 +40,11 @@ def open_inside(folder: Path, relative: str) -> BinaryIO | None:
         pass
     os.close(fd)
     return None
+
+
+def within(path: Path, folder: Path | None) -> bool:
+    """Whether `path` lies inside `folder`; never when there is no folder."""
+    return folder is not None and path.is_relative_to(folder)
 
 
 def changed_since_indexed(info: os.stat_result, size: int, mtime_ns: int) -> bool:

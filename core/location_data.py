@@ -13,9 +13,14 @@ the served copy only; the file on disk is never touched:
   (a JPEG's EOI, PNG's IEND, the RIFF size) is dropped too: a motion photo's
   MP4, with its own location atom, or a multi-picture JPEG's other pictures.
   The compressed pixels are copied byte for byte, never re-encoded.
-- Other formats (TIFF, GIF, BMP) are served as they are when they carry no
-  EXIF GPS, XMP or IPTC block, and withheld when they do: rewriting them
-  could re-encode them, and serving them would give the place away.
+- Other formats (TIFF, GIF, BMP, HEIC/HEIF, AVIF, JPEG XL and camera RAW)
+  are served as they are when they carry no EXIF GPS, XMP or IPTC block,
+  and withheld when they do: rewriting them could re-encode them (or, for
+  HEIC and RAW, means rewriting a container whose offsets point everywhere),
+  and serving them would give the place away. A RAW file Pillow cannot open
+  is read as the TIFF structure it is; one that is not TIFF inside (CR3, RAF)
+  cannot be read to tell, and is withheld. The web app shows these formats
+  as a JPEG made without any metadata (app/renditions.py).
 - Last, any EXIF block left anywhere in the copy (in a thumbnail, say) that
   still points to GPS gets the whole photo withheld.
 """
@@ -29,6 +34,7 @@ import zlib
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from core.exif_gps import has_gps, without_gps
+from core.formats import as_tiff, register_decoders
 
 MODES = ("as-is", "stripped", "off")
 DEFAULT_MODE = "stripped"
@@ -38,7 +44,6 @@ _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
 _EXIF = b"Exif\x00\x00"
 _MPF = b"MPF\x00"  # a multi-picture JPEG's index of its other pictures, which follow its end
 _MARKER_AFTER_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # in scan data 0xFF is followed by 0, RSTn or fill
-_TIFF_HEADERS = (b"II*\x00", b"MM\x00*")
 _XMP = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 _IPTC = b"Photoshop 3.0\x00"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -46,6 +51,7 @@ _PNG_TEXT = (b"tEXt", b"zTXt", b"iTXt")
 _PNG_PLACE_TEXT = (b"xml:com.adobe.xmp", b"raw profile type exif", b"raw profile type xmp", b"raw profile type iptc",
                    b"raw profile type app1", b"raw profile type 8bim")  # lower case; text chunks named so hold metadata
 _WEBP_XMP_FLAG = 0x04  # in the VP8X chunk's flags: "the file has an XMP chunk"
+_PLACE_TAGS = frozenset({700, 33723, 34377})  # TIFF tags: XMP, IPTC, Photoshop
 _PLACE_KEYS = ("xmp", "XML:com.adobe.xmp", "photoshop", "iptc", "Raw profile type iptc", "Raw profile type xmp")
 
 
@@ -195,17 +201,35 @@ def _gps_in_any_exif(data: bytes) -> bool:
 
 def _has_location(data: bytes) -> bool:
     """Whether a non-JPEG photo carries a block that can hold a place; True when it cannot be read to tell."""
-    if data[:4] in _TIFF_HEADERS and has_gps(data):  # a TIFF file is itself the EXIF structure
+    tiff = as_tiff(data)
+    if tiff is not None and has_gps(tiff):  # a TIFF file (a RAW made like one too) is itself the EXIF structure
         return True
+    register_decoders()  # HEIC/HEIF and JPEG XL
     try:
         with Image.open(io.BytesIO(data)) as image:
             exif = image.getexif()
             raw_exif = image.info.get("exif")
             info_keys = {key.lower() for key in image.info if isinstance(key, str)}
             tags = set(getattr(image, "tag_v2", {}) or {})
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except UnidentifiedImageError:
+        return _raw_has_location(tiff)
+    except (OSError, ValueError, SyntaxError, RuntimeError):  # RuntimeError: the JPEG XL plugin's
         return True
     if isinstance(raw_exif, bytes) and has_gps(raw_exif.removeprefix(_EXIF)):
         return True
-    return (ExifTags.IFD.GPSInfo in exif or any(key.lower() in info_keys for key in _PLACE_KEYS)
-            or bool(tags & {700, 33723, 34377}))
+    return ExifTags.IFD.GPSInfo in exif or any(key.lower() in info_keys for key in _PLACE_KEYS) or bool(tags & _PLACE_TAGS)
+
+
+def _raw_has_location(tiff: bytes | None) -> bool:
+    """A camera RAW Pillow cannot open, as its TIFF structure (GPS already looked for): XMP or IPTC in its first IFD?
+
+    True when it is not TIFF inside (CR3, RAF, or not a photo at all) or cannot be read: withheld rather than leaked.
+    """
+    if tiff is None:
+        return True
+    try:
+        exif = Image.Exif()
+        exif.load(tiff)
+    except Exception:  # noqa: BLE001 - damaged
+        return True
+    return bool(set(exif) & _PLACE_TAGS)

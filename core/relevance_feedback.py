@@ -46,10 +46,10 @@ def best_rows(embeddings: np.ndarray, query: np.ndarray, k: int, exclude: Sequen
 
     One matrix-vector product and an argpartition: no sort of the whole collection.
     """
-    scores = embeddings @ query.astype(np.float32, copy=False)
-    if len(exclude):
-        scores[np.asarray(exclude, dtype=np.intp)] = -np.inf
-    k = max(0, min(k, len(scores) - len(set(exclude))))
+    scores = np.asarray(embeddings @ query.astype(np.float32, copy=False))
+    excluded = np.unique(np.asarray(exclude, dtype=np.intp))  # a whole folder, for folder scope
+    scores[excluded] = -np.inf
+    k = max(0, min(k, len(scores) - len(excluded)))
     if k == 0:
         return np.empty(0, np.intp), np.empty(0, np.float32)
     best = np.argpartition(-scores, k - 1)[:k]

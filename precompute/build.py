@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.formats import PHOTO_FORMATS_TEXT
 from core.index_file import new_index, thumbnail_dir_for, write_index
 from precompute import incremental, rerank, thumbnails, verification
 from precompute.embed import embed_photos, pick_device
@@ -51,7 +52,10 @@ class BuildReport:
     model: LoadedModel
     indexed: int
     skipped: list[Skipped] = field(default_factory=list)
-    ignored: int = 0
+    ignored: int = 0  # other files: see scan.ScanResult
+    videos: int = 0
+    live_photo_videos: int = 0
+    unsupported: dict[str, int] = field(default_factory=dict)  # images of formats not read, by extension
     seconds: float = 0.0
     embedded: int = 0  # photos decoded and run through the model in this run
     added: int = 0
@@ -98,7 +102,7 @@ def build_index(
         _check_approx()
     scan = scan_photos(photo_dir)
     if not scan.photos:
-        raise BuildError(f"no photos found in {photo_dir} (looked for JPEG, PNG, WebP, GIF, BMP and TIFF files)")
+        raise BuildError(f"no photos found in {photo_dir} (looked for {PHOTO_FORMATS_TEXT} files)")
     model = load_model(options.model, options.weights, options.pooling, options.scales, options.flip)
     thumbnail_dir = thumbnail_dir_for(index_path)
     thumbnail_dir.mkdir(exist_ok=True)
@@ -184,6 +188,9 @@ def build_index(
         indexed=len(merged.infos),
         skipped=skipped,
         ignored=scan.ignored,
+        videos=scan.videos,
+        live_photo_videos=scan.live_photo_videos,
+        unsupported=dict(scan.unsupported),
         seconds=time.monotonic() - started,
         embedded=len(embedded.infos),
         added=merged.added,
@@ -207,7 +214,7 @@ def _previous_pairs(index_path: Path, previous: incremental.Previous) -> rerank.
     """The previous run's candidate lists and verified pairs, if it re-ranked and they belong to its index."""
     if previous.index is None:
         return None
-    return rerank.read_pairs(rerank.pairs_path_for(index_path), previous.index["photos"].columns["sha1"])
+    return rerank.read_pairs(rerank.pairs_path_for(index_path), previous.index.photos.columns["sha1"])
 
 
 def _rerank(index_path, options, infos, embeddings, lists, previous_pairs, previous, plan, merged) -> rerank.Reranked:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -13,17 +12,14 @@ from tqdm import tqdm
 
 from core.index_file import MAX_K
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
-from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
+from precompute.command_line import (
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, at_least, sigterm_as_interrupt,
+)
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
 from precompute.rerank import CANDIDATES as RERANK_CANDIDATES
 from precompute.rerank import MODES as RERANK_MODES
 from precompute.rerank import SSCD_CANDIDATES, uses_local, uses_sscd
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_SOME_SKIPPED = 3  # the index was written, but some photos could not be read
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; the previous index is untouched
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -86,8 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = OneLineErrorParser(
         prog="python -m precompute",
         description="Embed every photo in a folder and write the similar-photos index the web app serves.",
-        epilog=f"Exit status: {EXIT_OK} all photos indexed, {EXIT_SOME_SKIPPED} index written but some photos "
-        f"skipped, {EXIT_ERROR} no index written, 2 bad usage, {EXIT_INTERRUPTED} interrupted (the previous "
+        epilog=f"Exit status: {EXIT_OK} all photos indexed, {EXIT_INCOMPLETE} index written but some photos "
+        f"skipped, {EXIT_ERROR} no index written, {EXIT_USAGE} bad usage, {EXIT_INTERRUPTED} interrupted (the previous "
         "index is untouched). Rerunning over an existing index embeds only new and changed photos.",
     )
     parser.add_argument("photos", type=Path, help="folder of photos, searched recursively")
@@ -119,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("Nothing new to embed.", file=sys.stderr)
 
-    previous_handler = signal.signal(signal.SIGTERM, raise_interrupt)  # `kill` stops a run as cleanly as Ctrl-C
     try:
-        report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
+        with sigterm_as_interrupt():
+            report = build_index(args.photos, args.out, options, on_start=on_start, on_progress=lambda n: bar.update(n))
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
@@ -133,11 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ninterrupted by {signal_name}: the previous index, if any, is unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
         if bar is not None:
             bar.close()
     print_summary(report)
-    return EXIT_SOME_SKIPPED if report.skipped else EXIT_OK
+    return EXIT_INCOMPLETE if report.skipped else EXIT_OK
 
 
 def rerank_summary(report: BuildReport) -> str:
@@ -153,8 +148,10 @@ def rerank_summary(report: BuildReport) -> str:
 
 def print_summary(report: BuildReport) -> None:
     print(f"Indexed {report.indexed} photos in {report.seconds:.1f} s with {report.model.name} ({report.model.weights}).")
-    all_pairs = report.indexed * (report.indexed - 1) // 2
-    share = f" ({report.similarities / all_pairs:.1%} of all pairs)" if all_pairs else ""
+    # Counted as the similarity kernels count them, one per (row, column) of the N × N matrix they fill:
+    # a full exact computation of a small collection is 100%, and symmetric tiles of a large one nearer 50%.
+    all_pairs = report.indexed**2
+    share = f" ({report.similarities / all_pairs:.1%} of the {report.indexed:,} × {report.indexed:,} pairs)" if all_pairs else ""
     print(
         f"Neighbours: {'updated from the previous index' if report.neighbours_updated else 'computed'}, "
         f"{report.neighbour_method}, {report.similarities:,} similarities{share}."
@@ -173,7 +170,29 @@ def print_summary(report: BuildReport) -> None:
         print(f"Skipped {len(report.skipped)}:")
         for skipped in report.skipped:
             print(f"  {skipped.relpath}: {skipped.reason}")
-    if report.ignored:
-        print(f"Ignored {report.ignored} files that are not images.")
+    ignored = ignored_summary(report)
+    if ignored:
+        print(ignored)
     print(f"Index: {report.index_path}")
     print(f"Thumbnails: {report.thumbnail_dir}")
+
+
+def ignored_summary(report: BuildReport) -> str | None:
+    """'Ignored 120 videos (40 of them Live Photos' motion), 2 images of formats not read (.psd 2) and 3 other files.'"""
+    parts = []
+    if report.videos:
+        live = f" ({report.live_photo_videos} of them Live Photos' motion; their photos are indexed)" if report.live_photo_videos else ""
+        parts.append(f"{_count(report.videos, 'video')}{live}")
+    if report.unsupported:
+        kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.unsupported.items()))
+        parts.append(f"{_count(sum(report.unsupported.values()), 'image')} of formats Lookalike does not read ({kinds})")
+    if report.ignored:
+        parts.append(_count(report.ignored, "other file"))
+    if not parts:
+        return None
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Ignored {listed}."
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

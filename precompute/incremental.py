@@ -15,14 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.index_file import IndexFileError, read_index
+from core.index_file import Index, IndexFileError, ModelInfo, read_index
 from precompute.models import LoadedModel
 from precompute.neighbours.lists import PreviousLists
 from precompute.photo_metadata import photo_fields, recorded_summary, summary_from_file
 from precompute.scan import PhotoFile
-
-# Recorded with the model but applied after embedding (see `neighbour_lists`): they may differ.
-_AFTER_EMBEDDING = ("query_expansion", "neighbours", "rerank")
 
 
 @dataclass
@@ -32,7 +29,7 @@ class Previous:
     photos: dict[str, tuple[dict, np.ndarray]]  # relpath -> (photo info, embedding), in the index's row order
     next_id: int
     rebuild_reason: str | None = None  # set when an index existed but cannot be reused
-    index: dict | None = None  # the previous index itself, for its neighbour lists
+    index: Index | None = None  # the previous index itself, for its neighbour lists
 
 
 def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Previous:
@@ -46,23 +43,20 @@ def load_previous(index_path: Path, photo_dir: Path, model: LoadedModel) -> Prev
     reason = _incompatibility(index, photo_dir, model)
     if reason:
         return Previous({}, 0, reason)
-    photos = {info["path"]: (info, row) for info, row in zip(index["photos"], index["embeddings"])}
-    if len(photos) != len(index["photos"]):
+    photos = {info["path"]: (info, row) for info, row in zip(index.photos, index.embeddings)}
+    if len(photos) != len(index.photos):
         return Previous({}, 0, "the existing index lists a photo twice")
-    used = int(index["photos"].ids.max(initial=-1)) + 1  # the column: no second dict per photo
-    next_id = index.get("next_id", used)
-    return Previous(photos, max(used, next_id if isinstance(next_id, int) else used), index=index)
+    return Previous(photos, index.next_id, index=index)
 
 
-def _incompatibility(index: dict, photo_dir: Path, model: LoadedModel) -> str | None:
-    built_with, wanted = index["model"], model.describe()
-    for key in sorted((built_with.keys() | wanted.keys()) - set(_AFTER_EMBEDDING), key=lambda k: (k != "name", k)):
-        if built_with.get(key) != wanted.get(key):
-            return f"the existing index was built with a different model ({key}: {built_with.get(key)!r}, now {wanted.get(key)!r})"
-    if index["embeddings"].shape != (len(index["photos"]), model.dim):
-        return f"the existing index's embeddings do not fit {len(index['photos'])} photos × {model.dim} dimensions"
-    if index.get("photo_root") != str(photo_dir):
-        return f"the existing index was built from another folder ({index.get('photo_root')})"
+def _incompatibility(index: Index, photo_dir: Path, model: LoadedModel) -> str | None:
+    mismatch = index.model.mismatch(ModelInfo.from_dict(model.describe()))
+    if mismatch:
+        return f"the existing index was built with a different model ({mismatch})"
+    if index.embeddings.shape != (len(index.photos), model.dim):
+        return f"the existing index's embeddings do not fit {len(index.photos)} photos × {model.dim} dimensions"
+    if index.photo_root != str(photo_dir):
+        return f"the existing index was built from another folder ({index.photo_root})"
     return None
 
 
@@ -171,13 +165,12 @@ def previous_lists(previous: Previous, plan: Plan, merged: Merged,
         return None
     new_rows = {info["path"]: row for row, info in enumerate(merged.infos) if info["path"] in plan.reused}
     new_row = np.array([new_rows.get(path, -1) for path in previous.photos], dtype=np.int64)  # old row order
-    expansion = index.get("expansion_neighbors"), index.get("expansion_scores")
-    neighbours, scores = candidates or (index["neighbors"], index["scores"])
+    neighbours, scores = candidates or (index.neighbours, index.scores)
     return PreviousLists(
         new_row,
         neighbours,
         scores,
-        expansion if expansion[0] is not None and expansion[1] is not None else None,
-        query_expansion=index["model"].get("query_expansion", 0),
-        method=index["model"].get("neighbours", "exact"),
+        index.expansion,
+        query_expansion=index.model.query_expansion,
+        method=index.model.neighbours,
     )

@@ -8,14 +8,18 @@ exception, so one bad photo cannot cost the others.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
+from core.formats import isolated_decoder
 from core.index_file import THUMBNAIL_SIZES
-from precompute.decode import DecodedPhoto, DecodeError, decode_photo
+from precompute.decode import DecodedPhoto, DecodeError
+from precompute.decoders import decode_photo
+from precompute.isolation import in_child_process
 from precompute.photo_metadata import photo_fields
 from precompute.preprocess import Preprocessing
 from precompute.resize import model_crop
@@ -35,22 +39,33 @@ class PreparedPhoto:
     evidence: PhotoEvidence | None = None  # local features etc. for re-ranking (see precompute.evidence), when asked for
 
 
-def decode_for_model(data: bytes, specs: list[Preprocessing]) -> DecodedPhoto:
+def decode_for_model(data: bytes, specs: list[Preprocessing], name: str = "") -> DecodedPhoto:
     """Decode at the reduced size every indexed photo gets.
 
     A JPEG decoded at another draft scale gives slightly different pixels, so
     a query photo must be decoded with exactly these bounds too.
     """
-    return decode_photo(data, min_shorter=max(spec.resize for spec in specs), min_longer=max(THUMBNAIL_SIZES.values()))
+    min_shorter, min_longer = max(spec.resize for spec in specs), max(THUMBNAIL_SIZES.values())
+    if isolated_decoder(name):
+        return in_child_process(_decode_to_send, data, min_shorter, min_longer, name)
+    return decode_photo(data, min_shorter, min_longer, name)
 
 
-def decode_and_crop(data: bytes, specs: list[Preprocessing]) -> tuple[DecodedPhoto, np.ndarray, list[np.ndarray]]:
+def _decode_to_send(data: bytes, min_shorter: int, min_longer: int, name: str) -> DecodedPhoto:
+    """`decode_photo` with its picture as a plain image, which pickles whole (a plugin's image object may not)."""
+    decoded = decode_photo(data, min_shorter, min_longer, name)
+    return replace(decoded, image=Image.fromarray(np.asarray(decoded.image)))
+
+
+def decode_and_crop(data: bytes, specs: list[Preprocessing], name: str = "") -> tuple[DecodedPhoto, np.ndarray, list[np.ndarray]]:
     """A photo's bytes to (decoded photo, its RGB pixels, the model's uint8 crop per scale).
 
     Indexing and search by photo both go through here, so an upload is seen
-    by the model exactly as an indexed photo is. Raises DecodeError.
+    by the model exactly as an indexed photo is. `name` is the file's name,
+    which picks the decoder (see core.formats); an upload has none.
+    Raises DecodeError.
     """
-    decoded = decode_for_model(data, specs)
+    decoded = decode_for_model(data, specs, name)
     rgb = np.asarray(decoded.image)
     return decoded, rgb, [model_crop(rgb, spec) for spec in specs]
 
@@ -67,7 +82,7 @@ def prepare_photo(position: int, photo: PhotoFile, specs: list[Preprocessing], t
         return PreparedPhoto(position, error="empty file")
     content_hash = hashlib.sha1(data).hexdigest()
     try:
-        decoded, rgb, pixels = decode_and_crop(data, specs)
+        decoded, rgb, pixels = decode_and_crop(data, specs, photo.relpath)
         thumbnails = write_thumbnails(rgb, thumbnail_dir, content_hash)
         extracted = _evidence(rgb, content_hash, (decoded.width, decoded.height), evidence) if evidence else None
     except DecodeError as err:

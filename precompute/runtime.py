@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +24,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from core.atomic_write import atomic_file
 from precompute.models import LoadedModel
 from precompute.preprocess import Preprocessing
 
@@ -179,13 +179,7 @@ def _write_cache(target: Path, data: bytes) -> None:
     """Best effort and atomic: a cache that can't be written only costs the next run an export."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".onnx")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(target, owner_only=True, durable=False) as out:  # a per-user cache, like the rest of ~/.cache
+            out.write(data)
     except OSError:
         pass

@@ -8,10 +8,12 @@ later, photo by photo, where one bad file cannot stop the others.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+from core.formats import IMAGE_SUFFIXES, UNSUPPORTED_IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from core.index_file import MAX_PATH_PARTS, path_problem
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,10 @@ class Skipped:
 class ScanResult:
     photos: list[PhotoFile]
     skipped: list[Skipped]
-    ignored: int  # files that are not images by their name
+    ignored: int  # other files, neither photos, videos nor images of a format Lookalike does not read
+    videos: int = 0  # counted, never indexed
+    live_photo_videos: int = 0  # of those, the motion half of a Live Photo: a video beside a photo of the same name
+    unsupported: Counter = field(default_factory=Counter)  # images Lookalike cannot read, by extension (".psd": 2)
 
 
 def _is_hidden(name: str) -> bool:
@@ -47,7 +52,9 @@ def scan_photos(root: Path) -> ScanResult:
     """List the image files under `root`, recursively, sorted by relative path.
 
     Hidden files and folders are left out. Symbolic links to folders are not
-    followed, so a link loop cannot trap the scan; links to files are.
+    followed, so a link loop cannot trap the scan; links to files are. A path
+    an index cannot keep (index_file.MAX_PATH_PARTS, MAX_PATH_BYTES) is skipped
+    with its reason, and folders are not entered past that depth.
     """
     root = Path(root)
     if not root.is_dir():
@@ -55,6 +62,8 @@ def scan_photos(root: Path) -> ScanResult:
     photos: list[PhotoFile] = []
     skipped: list[Skipped] = []
     ignored = 0
+    videos: list[Path] = []
+    unsupported: Counter = Counter()
 
     def on_error(err: OSError) -> None:
         where = Path(err.filename or root)
@@ -62,14 +71,29 @@ def scan_photos(root: Path) -> ScanResult:
 
     for folder, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        if dirnames and len(Path(folder, dirnames[0]).relative_to(root).parts) > MAX_PATH_PARTS:  # its photos: deeper still
+            why = f"folder too deep: a photo in it would have over {MAX_PATH_PARTS} levels; not searched"
+            skipped.extend(Skipped(_relative(Path(folder, d), root), why) for d in dirnames)
+            dirnames[:] = []
         for name in filenames:
             if _is_hidden(name):
                 continue
             path = Path(folder, name)
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
+            suffix = path.suffix.lower()
+            if suffix in VIDEO_SUFFIXES:
+                videos.append(path)
+                continue
+            if suffix in UNSUPPORTED_IMAGE_SUFFIXES:
+                unsupported[suffix] += 1
+                continue
+            if suffix not in IMAGE_SUFFIXES:
                 ignored += 1
                 continue
             relpath = _relative(path, root)
+            problem = path_problem(relpath)
+            if problem:
+                skipped.append(Skipped(relpath, problem))
+                continue
             try:
                 stat = path.stat()
             except OSError as err:
@@ -81,7 +105,9 @@ def scan_photos(root: Path) -> ScanResult:
             photos.append(PhotoFile(path, relpath, stat.st_size, stat.st_mtime_ns))
     photos.sort(key=lambda p: p.relpath)
     skipped.sort(key=lambda s: s.relpath)
-    return ScanResult(photos, skipped, ignored)
+    stems = {(photo.path.parent, photo.path.stem.lower()) for photo in photos}
+    live = sum((video.parent, video.stem.lower()) in stems for video in videos)
+    return ScanResult(photos, skipped, ignored, len(videos), live, unsupported)
 
 
 def _relative(path: Path, root: Path) -> str:

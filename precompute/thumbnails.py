@@ -8,14 +8,13 @@ still points to.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from core.index_file import THUMBNAIL_SIZES, permit_as_created, thumbnail_name
+from core.atomic_write import atomic_file
+from core.index_file import THUMBNAIL_SIZES, thumbnail_name
 from precompute.resize import fit_within, resize
 
 _JPEG_QUALITY = 85
@@ -36,21 +35,10 @@ def write_thumbnails(pixels: np.ndarray, folder: Path, content_hash: str) -> dic
         name = thumbnail_name(content_hash, kind)
         target = folder / name
         if not target.exists():
-            _save_atomically(Image.fromarray(pixels, "RGB"), target)
+            with atomic_file(target, durable=False) as out:  # not synced one by one: a run writes thousands
+                Image.fromarray(pixels, "RGB").save(out, "JPEG", quality=_JPEG_QUALITY)
         written[kind] = {"file": name, "width": width, "height": height}
     return {kind: written[kind] for kind in THUMBNAIL_SIZES}
-
-
-def _save_atomically(image: Image.Image, target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
-    try:
-        permit_as_created(fd)
-        with os.fdopen(fd, "wb") as out:
-            image.save(out, "JPEG", quality=_JPEG_QUALITY)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def remove_unused(folder: Path, keep: set[str]) -> int:

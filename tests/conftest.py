@@ -1,4 +1,4 @@
-"""Shared fixtures: the real photo data sets, and one index built from them per test session."""
+"""Shared fixtures: the real photo data sets, one index built from them per test session, and the markers they imply."""
 
 from __future__ import annotations
 
@@ -7,21 +7,29 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.datasets import HOLIDAYS, IMAGENET_SAMPLES, dataset
+
 # Ray reads these when it is imported: every Ray node and driver of the tests then uses 127.0.0.1
 # only (by default Ray finds its address by opening a socket towards a public one) and sends no usage report.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-HOLIDAYS = DATASETS / "holidays-dev"
-IMAGENET_SAMPLES = DATASETS / "imagenet-samples"
+# Markers that follow from the fixtures a test uses, directly or through another fixture, so that new tests get them:
+# needs_data for the fixtures that hand out ../shared/datasets (skipped without the data, failed in CI without it:
+# tests.support.datasets), slow for an index built over a whole data set.
+MARKED_BY_FIXTURE = {
+    "needs_data": frozenset({"holidays_dir", "imagenet_dir"}),
+    "slow": frozenset({"holidays_index", "near_duplicate_index"}),
+}
 
 
-def dataset(path: Path) -> Path:
-    """The data set at `path`, or skip the test with the reason."""
-    if not path.is_dir():
-        pytest.skip(f"data set not found at {path} (see ../shared/datasets/README.md)")
-    return path
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in MARKED_BY_FIXTURE.items():
+            if fixtures & used:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +62,8 @@ def holidays_index(holidays_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="session")
 def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A five-photo index built with the real pipeline (tests.tiny_index); tests must not change it."""
-    from tests.tiny_index import build_tiny_index
+    """A five-photo index built with the real pipeline (tests.support.tiny_index); tests must not change it."""
+    from tests.support.tiny_index import build_tiny_index
 
     return build_tiny_index(tmp_path_factory.mktemp("tiny"))
 
@@ -63,7 +71,7 @@ def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def file_server(tmp_path_factory: pytest.TempPathFactory):
     """A local HTTP server standing in for S3: yields (folder it serves, base URL)."""
-    from tests.index_archives import serving
+    from tests.support.index_archives import serving
 
     folder = tmp_path_factory.mktemp("served")
     with serving(folder) as base_url:

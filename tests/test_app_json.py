@@ -6,8 +6,11 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from app import create_app
-from tests.live_server import ROOT
+from app.settings import SETTINGS
+from tests.support.live_server import ROOT
 
 MANIFEST = json.loads((ROOT / "app.json").read_text())
 
@@ -18,15 +21,17 @@ def test_the_manifest_builds_with_the_python_buildpack_and_generates_the_session
     assert MANIFEST["env"]["LOOKALIKE_INDEX_URL"]["required"] is True  # the slug holds no index: the dyno fetches it
 
 
-def test_every_config_var_is_described_and_lookalike_ones_are_in_the_settings_table():
-    settings_doc = (ROOT / "docs" / "web-app.md").read_text()
-    documented = set(re.findall(r"^\| `([A-Z_0-9]+)` \|", settings_doc, re.M))
+def test_every_config_var_is_described_and_lookalike_ones_are_settings_of_the_registry():
+    registry = {setting.name: setting for setting in SETTINGS}
     for name, setting in MANIFEST["env"].items():
         assert len(setting.get("description", "")) > 20, f"{name} needs a description"
         if name.startswith("LOOKALIKE_") or name == "SECRET_KEY":
-            assert name in documented, f"{name} is not in the settings table of docs/web-app.md"
+            assert name in registry, f"{name} is not a setting of app.settings"
+            for default in re.findall(r"\(default ([^)]+)\)", setting["description"]):
+                assert f"`{default}`" == registry[name].shown_default(), f"app.json gives {name} another default"
 
 
+@pytest.mark.slow
 def test_the_manifest_defaults_start_the_app(tiny_index: Path, monkeypatch):
     for name, setting in MANIFEST["env"].items():
         if "value" in setting:

@@ -43,6 +43,7 @@ def assert_neighbour_format(embeddings: np.ndarray, neighbours: np.ndarray, scor
     np.testing.assert_allclose(scores, np.einsum("nd,nkd->nk", embeddings, embeddings[neighbours]), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_approx_returns_exacts_format_with_high_recall():
     embeddings = clustered_rows(3000, 32, clusters=60)
     parameters = ivf_parameters(3000, 32)
@@ -87,6 +88,7 @@ def test_auto_is_exact_below_the_documented_size_and_approx_from_it():
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_query_expansion_works_with_approx():
     embeddings = clustered_rows(2000, 32, clusters=40)
     lists = neighbour_lists(embeddings, 10, 2, "approx")
@@ -99,7 +101,7 @@ def test_query_expansion_works_with_approx():
 
 
 def test_recall_on_real_embeddings(holidays_index: Path):
-    embeddings = read_index(holidays_index)["embeddings"]
+    embeddings = read_index(holidays_index).embeddings
     exact, _ = top_k_neighbours(embeddings, 10)
     neighbours, scores = approximate_top_k(embeddings, 10)
     assert_neighbour_format(embeddings, neighbours, scores, 10)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +41,7 @@ def test_the_embedding_benchmark_runs_at_toy_sizes(imagenet_dir):
         assert figure in table
 
 
+@pytest.mark.cluster
 def test_the_cluster_benchmark_runs_at_toy_sizes(holidays_dir):
     if importlib.util.find_spec("ray") is None:
         pytest.skip("Ray is not installed (pip install -r requirements-cluster.txt)")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from core.index_file import read_index
-from tests.browser_session import DESKTOP, PHONE, Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
-from tests.live_server import ROOT, running_gunicorn
+from tests.support.browser_session import DESKTOP, PHONE, Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
+from tests.support.live_server import ROOT, running_gunicorn
 
 pytestmark = pytest.mark.browser
 
@@ -135,7 +135,7 @@ def test_everything_works_without_javascript(browser, server):
 
 
 def test_upload_on_the_search_page_finds_the_photo_itself(tab, holidays_dir: Path, holidays_index: Path):
-    photo = next(p for p in read_index(holidays_index)["photos"] if p["path"] == "100300.jpg")
+    photo = next(p for p in read_index(holidays_index).photos if p["path"] == "100300.jpg")
     tab.open("/search")
     tab.page.set_input_files("#photo", str(holidays_dir / "100300.jpg"))
     tab.page.get_by_role("button", name="Find similar photos").click()
@@ -149,7 +149,7 @@ def test_upload_on_the_search_page_finds_the_photo_itself(tab, holidays_dir: Pat
 
 
 def test_dropping_a_photo_on_the_search_page_uploads_it(tab, holidays_dir: Path, holidays_index: Path):
-    photo = next(p for p in read_index(holidays_index)["photos"] if p["path"] == "100500.jpg")
+    photo = next(p for p in read_index(holidays_index).photos if p["path"] == "100500.jpg")
     tab.open("/search")
     assert tab.page.locator(".drop-hint").is_visible()  # the script announces what it adds
     tab.page.evaluate(
@@ -457,7 +457,7 @@ PRIVATE_PASSWORD = "a browser's password"
 
 @pytest.fixture(scope="module")
 def private_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    from tests.tiny_index import build_tiny_index
+    from tests.support.tiny_index import build_tiny_index
 
     index = build_tiny_index(tmp_path_factory.mktemp("private"))
     log = index.with_name("gunicorn.log")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_session import Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
-from tests.live_server import running_gunicorn
-from tests.media_bucket import index_alone, make_public, publish
-from tests.s3_server import running_s3
+from tests.support.browser_session import Tab, browser, load_every_image  # noqa: F401 - browser is a fixture
+from tests.support.live_server import running_gunicorn
+from tests.support.media_bucket import index_alone, make_public, publish
+from tests.support.s3_server import running_s3
 
 pytestmark = pytest.mark.browser
 

@@ -4,6 +4,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from core.index_file import read_index
 
 
@@ -11,6 +13,7 @@ def run_precompute(*args):
     return subprocess.run([sys.executable, "-m", "precompute", *map(str, args)], capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_summary_reports_indexed_skipped_model_and_index(holidays_dir, tmp_path):
     photos = tmp_path / "photos"
     (photos / "trip").mkdir(parents=True)
@@ -25,15 +28,16 @@ def test_summary_reports_indexed_skipped_model_and_index(holidays_dir, tmp_path)
     assert "broken.jpg:" in result.stdout and "Skipped 1" in result.stdout
     assert f"Index: {out}" in result.stdout
     index = read_index(out)
-    assert [p["path"] for p in index["photos"]] == ["trip/100000.jpg", "trip/100001.jpg", "trip/100002.jpg"]
-    assert index["neighbors"].shape == (3, 2)
-    assert [s["path"] for s in index["skipped"]] == ["broken.jpg"] and index["skipped"][0]["reason"]
+    assert [p["path"] for p in index.photos] == ["trip/100000.jpg", "trip/100001.jpg", "trip/100002.jpg"]
+    assert index.neighbours.shape == (3, 2)
+    assert [s["path"] for s in index.skipped] == ["broken.jpg"] and index.skipped[0]["reason"]
     thumbs = out.parent / "index-thumbnails"
     assert sorted(p.name for p in thumbs.iterdir()) == sorted(
-        t["file"] for p in index["photos"] for t in p["thumbnails"].values()
+        t["file"] for p in index.photos for t in p["thumbnails"].values()
     )
 
 
+@pytest.mark.slow
 def test_a_missing_folder_is_one_clear_line(tmp_path):
     result = run_precompute(tmp_path / "nope", "--out", tmp_path / "index.pkl")
     assert result.returncode == 1

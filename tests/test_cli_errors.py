@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from precompute.cli import EXIT_ERROR, main
-from tests.hostile_photos import photo_like
+from tests.support.hostile_photos import photo_like
 
 ROOT = Path(__file__).resolve().parent.parent
 USAGE = 2
@@ -126,6 +126,7 @@ def test_cuda_asked_for_without_a_gpu(photos, tmp_path, capsys):
     assert_one_line(err, "no CUDA GPU")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, code, words",
     [(["nowhere"], EXIT_ERROR, "photo folder not found"), (["photos", "--k", "x"], USAGE, "--k")],

@@ -1,6 +1,6 @@
 """`--ray`: decode and embed on a real multi-node Ray cluster (raylets on 127.0.0.1), with the local run's result.
 
-The cluster is started once for the module (tests.ray_cluster); each build
+The cluster is started once for the module (tests.support.ray_cluster); each build
 joins it through its address, as `python -m precompute --ray ADDRESS` does.
 A few dozen photos keep this quick: what matters is that the work crosses
 processes and nodes, not how much of it there is.
@@ -23,13 +23,14 @@ import pytest
 
 from core.index_file import read_index, thumbnail_dir_for
 from precompute.build import BuildOptions, build_index
-from precompute.cli import EXIT_ERROR, EXIT_SOME_SKIPPED, main
-from tests.hostile_photos import BAD, write_corpus
-from tests.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port, sockets_off_loopback
-from tests.same_index import assert_same_build, assert_same_index
+from precompute.cli import EXIT_ERROR, EXIT_INCOMPLETE, main
+from tests.support.hostile_photos import BAD, write_corpus
+from tests.support.ray_cluster import LOOPBACK, add_worker_node, loopback_cluster, loopback_environment, ray_port, sockets_off_loopback
+from tests.support.same_index import assert_same_build, assert_same_index
 
 NO_RAY = "Ray is not installed (pip install -r requirements-cluster.txt)"
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason=NO_RAY)
+pytestmark = pytest.mark.cluster
 
 # The default descriptor (GeM at 288 px with query expansion), in small batches so that a run has several chunks.
 OPTIONS = BuildOptions(model="efficientnet-lite0", k=5, batch_size=4)
@@ -110,9 +111,9 @@ def test_bad_files_get_the_same_report_as_a_local_run(cluster, tmp_path, capsys)
     write_corpus(folder)
     local_index, cluster_index = tmp_path / "local" / "index.pkl", tmp_path / "cluster" / "index.pkl"
     common = ["--model", "efficientnet-lite0", "--batch-size", "4", "--k", "3"]
-    assert main([str(folder), "--out", str(local_index), *common]) == EXIT_SOME_SKIPPED
+    assert main([str(folder), "--out", str(local_index), *common]) == EXIT_INCOMPLETE
     local_lines = capsys.readouterr().out.splitlines()
-    assert main([str(folder), "--out", str(cluster_index), "--ray", cluster.address, *common]) == EXIT_SOME_SKIPPED
+    assert main([str(folder), "--out", str(cluster_index), "--ray", cluster.address, *common]) == EXIT_INCOMPLETE
     cluster_lines = capsys.readouterr().out.splitlines()
 
     def report(lines: list[str]) -> list[str]:
@@ -145,7 +146,7 @@ def test_a_node_that_cannot_see_the_photos_stops_the_run_in_one_line(cluster, ho
     if subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode != 0:
         pytest.skip("needs `unshare --mount` (root, or user namespaces) to give one node its own view of the files")
     alive_before = _alive_nodes(cluster)
-    mount_and_start = 'mount -t tmpfs tmpfs "$1" && exec "$2" -m tests.ray_cluster "$3"'
+    mount_and_start = 'mount -t tmpfs tmpfs "$1" && exec "$2" -m tests.support.ray_cluster "$3"'
     node = subprocess.Popen(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount_and_start, "sh", str(holidays_subset), sys.executable, cluster.address],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -230,7 +231,7 @@ def test_a_killed_driver_leaves_the_previous_index_untouched(cluster, holidays_s
         assert b"Traceback" not in seen and b"SIGTERM received" not in seen  # Ray's native handler prints the latter
     assert index_path.read_bytes() == before
     assert [p.name for p in index_path.parent.iterdir() if ".tmp" in p.name] == []
-    assert len(read_index(index_path)["photos"]) == 3
+    assert len(read_index(index_path).photos) == 3
 
 
 @needs_ray

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from precompute.decode import DecodeError, decode_photo, to_rgb
+from precompute.decode import DecodeError, to_rgb
+from precompute.decoders import decode_photo
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:

@@ -11,8 +11,10 @@ from PIL import Image
 from precompute.models import load_model
 from precompute.neighbours.query_expansion import expand
 from precompute.resize import to_model_input
-from tests.eager_reference import embed_scales
-from tests.resnet18_reference import layer_output, save_random_weights
+from tests.support.eager_reference import embed_scales
+from tests.support.resnet18_reference import layer_output, save_random_weights
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 
 from core.duplicate_groups import connected_components, find_groups
 from core.index_file import PhotoTable
-from tests.index_samples import photo_record
+from tests.support.index_samples import photo_record
 
 
 def _components_by_search(n: int, first: np.ndarray, second: np.ndarray) -> list[set[int]]:

@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tools.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original
 
 
@@ -25,6 +27,7 @@ def test_halves_split_by_wordnet_id():
     assert half_of_original("n01440764_tench.JPEG") == "tune" and half_of_original("n01443537_goldfish.JPEG") == "confirm"
 
 
+@pytest.mark.slow
 def test_the_command_prints_a_row_per_threshold_and_its_choice(holidays_dir, imagenet_dir, tmp_path):
     holidays, originals = tmp_path / "holidays", tmp_path / "originals"
     holidays.mkdir()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 from tools import duplicate_moves
 from tools.duplicate_moves import Move, MoveRefused, move_photo
 from tools.evaluate.near_duplicates import save_copy
@@ -72,6 +72,7 @@ def copy_of(photos: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(photos, tmp_path / "photos", copy_function=shutil.copy2))
 
 
+@pytest.mark.slow
 def test_the_listing_groups_each_original_with_its_copies_and_keeps_the_original(collection):
     photos, index, expected = collection
     listing = run(index, "--threshold", THRESHOLD, "--format", "json")

@@ -20,8 +20,8 @@ ALWAYS_FOUND = ("flip", "exif-rotation", "brightness-contrast")  # 25 of 25, 25 
 
 def _grouping(index: dict, threshold: float) -> tuple[dict[str, int], list[list[dict]]]:
     """({path: group number}, each group's photo dicts in the groups' own order)."""
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
-    members = [index["photos"].records(groups.group(number).tolist()) for number in range(len(groups))]
+    groups = find_groups(index.neighbours, index.scores, index.photos, threshold)
+    members = [index.photos.records(groups.group(number).tolist()) for number in range(len(groups))]
     return {photo["path"]: number for number, group in enumerate(members) for photo in group}, members
 
 

@@ -27,7 +27,7 @@ def client(index_path):
 def test_the_page_shows_each_group_with_its_suggested_keep_first_and_the_rule(client, index_path):
     html = client.get("/duplicates").get_data(as_text=True)
     index = read_index(index_path)
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], DEFAULT_THRESHOLD)
+    groups = find_groups(index.neighbours, index.scores, index.photos, DEFAULT_THRESHOLD)
     assert len(groups) == GROUPS
     assert f"{GROUPS} groups of {GROUPS * GROUP_SIZE} photos at similarity ≥ {DEFAULT_THRESHOLD:.2f}" in html
     assert KEEP_RULE in html
@@ -44,7 +44,7 @@ def test_the_page_shows_each_group_with_its_suggested_keep_first_and_the_rule(cl
 def test_the_api_gives_the_same_groups_as_lists_of_photos(client, index_path):
     data = client.get("/api/duplicates?per_page=3&page=2").get_json()
     index = read_index(index_path)
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], DEFAULT_THRESHOLD)
+    groups = find_groups(index.neighbours, index.scores, index.photos, DEFAULT_THRESHOLD)
     assert (data["groups_total"], data["photos_total"], data["pages"], data["page"]) == (GROUPS, GROUPS * GROUP_SIZE, 3, 2)
     assert [[photo["id"] for photo in group] for group in data["groups"]] == [groups.group(n).tolist() for n in (3, 4, 5)]
     for group in data["groups"]:
@@ -96,7 +96,7 @@ def test_twenty_thousand_groups_page_without_making_every_photo(tmp_path):
     """A page makes the photo dicts of its own groups only, whichever page it is, and finds the groups once."""
     index = write_duplicates_index(tmp_path / "index.pkl", TWENTY_THOUSAND, 2, singles=100)
     app = create_app(index)
-    photos = app.extensions["lookalike"].photos
+    photos = app.extensions["lookalike.catalog"].photos
     made = []
     records = photos.records
     photos.records = lambda rows: made.extend(rows) or records(rows)  # count every photo dict made
@@ -120,7 +120,7 @@ HUGE = 5_000  # one group this large (a chain of look-alikes), then GROUPS small
 def huge_app(tmp_path_factory):
     index = write_duplicates_index(tmp_path_factory.mktemp("huge-group") / "index.pkl", 30, 2, singles=5, huge_group=HUGE)
     app = create_app(index)
-    photos = app.extensions["lookalike"].photos
+    photos = app.extensions["lookalike.catalog"].photos
     app.made = []  # every photo dict made, by row
     records = photos.records
     photos.records = lambda rows: app.made.extend(rows) or records(rows)

@@ -5,9 +5,13 @@ import json
 import subprocess
 import sys
 
+from types import SimpleNamespace
+
 import numpy as np
+import pytest
 from PIL import Image
 
+from core.index_file import ModelInfo
 from tools.evaluate.measures import list_recall
 from tools.evaluate.metrics import average_precision, mean_average_precision, recall_of_originals
 from tools.evaluate.near_duplicates import KINDS, make_copies
@@ -41,9 +45,9 @@ def test_list_recall_counts_the_exact_neighbours_an_index_lists():
     embeddings[2] = [0.6, 0.8, 0, 0]
     embeddings[3] = [0.1, 0, 0, np.sqrt(0.99)]
     exact = np.array([[1, 2], [2, 0], [1, 0], [0, 1]], dtype=np.int32)
-    index = {"embeddings": embeddings, "neighbors": exact.copy(), "model": {"query_expansion": 0}}
+    index = SimpleNamespace(embeddings=embeddings, neighbours=exact.copy(), model=ModelInfo())
     assert list_recall(index).tolist() == [1.0, 1.0, 1.0, 1.0]
-    index["neighbors"][0] = [1, 3]  # one of row 0's two exact neighbours missed
+    index.neighbours[0] = [1, 3]  # one of row 0's two exact neighbours missed
     assert list_recall(index).tolist() == [0.5, 1.0, 1.0, 1.0]
 
 
@@ -63,6 +67,7 @@ def test_near_duplicate_set_is_seeded_and_covers_every_edit(tmp_path):
     assert Image.open(tmp_path / "a" / rotated).getexif()[0x0112] == 6
 
 
+@pytest.mark.slow
 def test_evaluate_command_compares_each_configuration_with_the_baseline_on_both_halves(holidays_dir, imagenet_dir, tmp_path):
     holidays = tmp_path / "holidays"
     holidays.mkdir()

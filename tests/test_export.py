@@ -9,7 +9,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import pytest
 
 from benchmarks.synthetic_index import write_synthetic_index
 from core.index_file import read_index, write_index
-from tests.index_samples import valid_index, with_path
-from tests.live_server import ROOT
+from tests.support.index_samples import valid_index, with_path
+from tests.support.live_server import ROOT
+from tests.support.paused_run import start_paused, wait_until_paused
 from tools.export import COLUMNS, main
 
 
@@ -32,7 +32,7 @@ def _rows(path: Path, fmt: str) -> list[dict]:
 
 def _expected(index: dict, k: int, min_score: float | None = None) -> list[tuple]:
     """(photo_id, photo_path, rank, similar_id, similar_path, score) straight from the index's arrays."""
-    photos, neighbours, scores = index["photos"], index["neighbors"], index["scores"]
+    photos, neighbours, scores = index.photos, index.neighbours, index.scores
     return [
         (int(photos.ids[row]), photos.path(row), rank + 1, int(photos.ids[neighbours[row, rank]]),
          photos.path(int(neighbours[row, rank])), float(scores[row, rank]))
@@ -55,7 +55,7 @@ def test_holidays_export_matches_the_index_row_for_row(holidays_index, tmp_path,
     out = tmp_path / f"similar.{fmt}"
     assert main([str(holidays_index), "--format", fmt, "--out", str(out)]) == 0
     index = read_index(holidays_index)
-    expected = _expected(index, index["neighbors"].shape[1])
+    expected = _expected(index, index.neighbours.shape[1])
     assert len(expected) == 402 * 10
     _check(_rows(out, fmt), expected)
     assert capsys.readouterr().err == f"Exported 4,020 rows for 402 photos to {out}.\n"
@@ -92,12 +92,36 @@ def test_non_utf8_paths_are_written_as_valid_utf8_with_replacement_characters(tm
                                             "U+FFFD (join on the ids)\n")
 
 
+FORMULAS = ['=HYPERLINK("http://evil.example").jpg', "+1+2.jpg", "-2+3.jpg", "@SUM(1).jpg", "\tcmd.jpg", "\rcr.jpg"]
+CR_INSIDE = "x\r=1+1.jpg"  # a row of its own in a reader, were its lone CR left unquoted
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_csv_path_cells_that_begin_like_a_formula_are_escaped(tmp_path, fmt):
+    """A spreadsheet opening the CSV shows such a name rather than running it; JSON Lines keeps every name exact."""
+    names = [*FORMULAS, CR_INSIDE]
+    index = valid_index(n=len(names) + 1, k=2)
+    for row, name in enumerate(names, start=1):
+        index = with_path(index, row, name)
+    path = tmp_path / "index.pkl"
+    write_index(index, path)
+    out = tmp_path / f"similar.{fmt}"
+    assert main([str(path), "--format", fmt, "--out", str(out)]) == 0
+    rows = _rows(out, fmt)
+    assert len(rows) == 2 * (len(names) + 1)
+    written = {row["photo_path"] for row in rows} | {row["similar_path"] for row in rows}
+    escaped = {"'" + name for name in FORMULAS} if fmt == "csv" else set(FORMULAS)
+    assert written == {"p0.jpg", CR_INSIDE, *escaped}
+    assert {int(row["photo_id"]) for row in rows} == set(range(len(names) + 1))
+
+
 @pytest.fixture(scope="module")
 def large_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """200,000 photos × 2 similar: 400,000 rows (benchmarks.synthetic_index, tiny embeddings)."""
     return write_synthetic_index(tmp_path_factory.mktemp("large") / "index.pkl", 200_000, k=2, neighbours="random", dim=4)
 
 
+@pytest.mark.slow
 def test_the_export_streams_in_bounded_memory(large_index, tmp_path):
     """400,000 rows (30 MiB); the peak of Python allocations stays far below the output: one chunk's rows."""
     out = tmp_path / "similar.csv"
@@ -152,7 +176,7 @@ def _status(argv: list[str]) -> int:
     (["--k", "11"], 2, "error: --k 11: the index keeps 2 similar photos per photo"),
     (["--k", "0"], 2, "--k must be at least 1"),
     (["--k", "two"], 2, "invalid int value"),
-    (["--min-score", "nan"], 2, "must be a cosine from -1 to 1, not 'nan'"),
+    (["--min-score", "nan"], 2, "must be a cosine from -1 to 1, got 'nan'"),
     (["--min-score", "1.5"], 2, "must be a cosine from -1 to 1"),
     (["--format", "xml"], 2, "invalid choice"),
     (["--out", "no-such-folder/similar.csv"], 1, "error: cannot write no-such-folder/similar.csv: no folder"),
@@ -167,14 +191,22 @@ def test_bad_options_get_one_clear_line(tmp_path, capsys, monkeypatch, options, 
 
 
 def test_an_interrupted_export_leaves_the_previous_file(large_index, tmp_path):
+    """Ctrl-C once the first chunk's rows are in the temporary file (the run pauses there: tests.support.paused_run)."""
     out = tmp_path / "similar.csv"
     out.write_text("previous export\n")
-    export = subprocess.Popen([sys.executable, "-m", "tools.export", str(large_index), "--out", str(out)],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    while export.poll() is None and not any(p.stat().st_size for p in tmp_path.glob(".similar.csv.*.tmp")):
-        time.sleep(0.01)  # until the export is partway: its temporary file has rows in it
-    export.send_signal(signal.SIGINT)
-    _, err = export.communicate()
+    with open(tmp_path / "stderr", "w+b") as stderr:
+        export = start_paused("tools.export.main", [str(large_index), "--out", str(out)], "tools.export._paths", 2,
+                              stderr=stderr)
+        try:
+            wait_until_paused(export)
+            assert [p.stat().st_size > 0 for p in tmp_path.glob(".similar.csv.*.tmp")] == [True]  # partway
+            export.send_signal(signal.SIGINT)
+            export.wait(timeout=120)
+        finally:
+            export.kill()
+            export.communicate()
+        stderr.seek(0)
+        err = stderr.read()
     assert export.returncode == 130, err
     assert err.decode() == "interrupted; nothing written\n"
     assert out.read_text() == "previous export\n"

@@ -21,7 +21,9 @@ from precompute.resize import model_crop, to_model_input
 from precompute.runtime import OnnxRunner, TorchRunner, make_runner, onnx_cache_dir
 from precompute.scan import scan_photos
 from precompute.thumbnails import write_thumbnails
-from tests.eager_reference import embed_scales
+from tests.support.eager_reference import embed_scales
+
+pytestmark = pytest.mark.slow
 
 CPU = torch.device("cpu")
 SAME_DIRECTION = 1 - 1e-4  # cosine between a fast embedding and the reference
@@ -168,7 +170,7 @@ def test_hand_built_urls_equal_url_for(synthetic_index, script_name):
 
     app = create_app(synthetic_index)
     with app.test_request_context("/", environ_overrides={"SCRIPT_NAME": script_name}):
-        for photo in app.extensions["lookalike"].photos[:3]:
+        for photo in app.extensions["lookalike.catalog"].photos[:3]:
             assert photo_url(photo) == url_for("pages.photo", photo_id=photo["id"])
             assert photo_url(photo, {"per_page": 96}) == url_for("pages.photo", photo_id=photo["id"], per_page=96)
             assert original_url(photo) == url_for("pages.original", photo_id=photo["id"])

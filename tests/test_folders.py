@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import re
 from pathlib import Path
 
@@ -12,8 +14,8 @@ from app import create_app
 from core.folder_scope import scoped_similar
 from core.folders import Folders, _fingerprints, _group_exactly, _group_spans
 from core.index_file import PhotoTable, path_columns, read_index, write_index
-from tests.folder_tree import FILE_TIME_NS, NOT_UTF8, PHOTOS, build_folder_index
-from tests.index_samples import without_metadata
+from tests.support.folder_tree import FILE_TIME_NS, NOT_UTF8, PHOTOS, build_folder_index
+from tests.support.index_samples import without_metadata
 
 LINK = re.compile(r'href="([^"]+)"')
 
@@ -34,7 +36,7 @@ def client(index_path: Path):
 
 
 def ids_by_path(index: dict) -> dict[str, int]:
-    return {photo["path"]: photo["id"] for photo in index["photos"]}
+    return {photo["path"]: photo["id"] for photo in index.photos}
 
 
 def shown_ids(page: str) -> list[int]:
@@ -117,7 +119,7 @@ def test_a_folder_without_its_slash_redirects_to_a_path(client):
 
 
 def test_the_gallery_by_date_is_newest_first_and_keeps_its_order_across_pages(client, index):
-    taken = {photo["id"]: photo["taken"] for photo in index["photos"]}
+    taken = {photo["id"]: photo["taken"] for photo in index.photos}
     first = client.get("/?sort=date&per_page=3").get_data(as_text=True)
     second = client.get("/?page=2&per_page=3&sort=date").get_data(as_text=True)
     shown = shown_ids(first) + shown_ids(second)
@@ -138,7 +140,7 @@ def test_a_folder_by_date(client, index):
 
 
 def test_a_photo_page_in_date_order_steps_and_returns_in_date_order(client, index):
-    ordered = [photo["id"] for photo in sorted(index["photos"], key=lambda p: -p["taken"])]
+    ordered = [photo["id"] for photo in sorted(index.photos, key=lambda p: -p["taken"])]
     page = client.get(f"/photos/{ordered[1]}?per_page=3&sort=date").get_data(as_text=True)
     assert f'rel="prev" data-key="ArrowLeft" href="/photos/{ordered[0]}?per_page=3&amp;sort=date"' in page
     assert f'rel="next" data-key="ArrowRight" href="/photos/{ordered[2]}?per_page=3&amp;sort=date"' in page
@@ -156,8 +158,8 @@ def test_photo_pages_show_date_camera_and_folder(client, index):
 
 
 def brute_force(index: dict, row: int, scope: str, k: int) -> list[int]:
-    folders = [photo["path"].rpartition("/")[0] for photo in index["photos"]]
-    embeddings = np.asarray(index["embeddings"])
+    folders = [photo["path"].rpartition("/")[0] for photo in index.photos]
+    embeddings = np.asarray(index.embeddings)
     similarity = embeddings @ embeddings[row]
     allowed = [r for r in range(len(folders)) if r != row and (folders[r] == folders[row]) == (scope == "folder")]
     return sorted(allowed, key=lambda r: -similarity[r])[:k]
@@ -165,51 +167,51 @@ def brute_force(index: dict, row: int, scope: str, k: int) -> list[int]:
 
 @pytest.mark.parametrize("scope", ["folder", "others"])
 def test_similar_in_a_folder_or_in_the_others_equals_a_brute_force_ranking(client, index, scope):
-    k = index["neighbors"].shape[1]
-    for row, photo in enumerate(index["photos"]):
+    k = index.neighbours.shape[1]
+    for row, photo in enumerate(index.photos):
         page = client.get(f"/photos/{photo['id']}?in={scope}").get_data(as_text=True)
         similar = page.split('id="similar-heading"')[1]
-        expected = [index["photos"][r]["id"] for r in brute_force(index, row, scope, k)]
+        expected = [index.photos[r]["id"] for r in brute_force(index, row, scope, k)]
         assert shown_ids(similar) == expected, photo["path"]
         assert 'aria-current="true">' + ("this folder" if scope == "folder" else "other folders") in similar
 
 
 def test_limiting_to_a_folder_looks_beyond_the_stored_lists_with_the_embeddings(index):
-    folders = Folders(index["photos"])
-    k = index["neighbors"].shape[1]
+    folders = Folders(index.photos)
+    k = index.neighbours.shape[1]
     looked_further = 0
-    for row in range(len(index["photos"])):
+    for row in range(len(index.photos)):
         for scope in ("folder", "others"):
-            stored = scoped_similar(row, scope, folders, index["neighbors"], index["scores"], None)
-            found = scoped_similar(row, scope, folders, index["neighbors"], index["scores"], index["embeddings"])
+            stored = scoped_similar(row, scope, folders, index.neighbours, index.scores, None)
+            found = scoped_similar(row, scope, folders, index.neighbours, index.scores, index.embeddings)
             expected = brute_force(index, row, scope, k)
             assert found.complete and found.rows == expected
-            np.testing.assert_allclose(found.scores, [float(index["embeddings"][r] @ index["embeddings"][row]) for r in found.rows],
+            np.testing.assert_allclose(found.scores, [float(index.embeddings[r] @ index.embeddings[row]) for r in found.rows],
                                        atol=1e-5)
             if not stored.complete:  # the stored lists could not fill it: without embeddings, what they hold and no more
                 looked_further += 1
                 assert len(stored.rows) < len(expected) and stored.rows == expected[: len(stored.rows)]
     assert looked_further > 0  # k = 3 of 7 photos in folders of up to 3: some list must look beyond the stored ones
     row = 0
-    assert scoped_similar(row, "all", folders, index["neighbors"], index["scores"], None).rows == index["neighbors"][row].tolist()
+    assert scoped_similar(row, "all", folders, index.neighbours, index.scores, None).rows == index.neighbours[row].tolist()
 
 
 def test_an_unknown_scope_is_404(client, index):
-    assert client.get(f"/photos/{index['photos'][0]['id']}?in=elsewhere").status_code == 404
-    assert client.get(f"/api/photos/{index['photos'][0]['id']}/similar?in=elsewhere").status_code == 404
+    assert client.get(f"/photos/{index.photos[0]['id']}?in=elsewhere").status_code == 404
+    assert client.get(f"/api/photos/{index.photos[0]['id']}/similar?in=elsewhere").status_code == 404
 
 
 def test_the_api_limits_similar_photos_as_the_page_does(client, index):
-    k = index["neighbors"].shape[1]
-    for row, photo in enumerate(index["photos"]):
+    k = index.neighbours.shape[1]
+    for row, photo in enumerate(index.photos):
         for scope in ("folder", "others"):
             listed = client.get(f"/api/photos/{photo['id']}/similar?in={scope}").json["similar"]
-            assert [item["id"] for item in listed] == [index["photos"][r]["id"] for r in brute_force(index, row, scope, k)]
+            assert [item["id"] for item in listed] == [index.photos[r]["id"] for r in brute_force(index, row, scope, k)]
 
 
 def test_an_index_without_metadata_loads_sorts_by_file_time_and_shows_no_camera(index, tmp_path):
-    records = [without_metadata(photo) for photo in index["photos"]]
-    old = {**index, "photos": PhotoTable.from_records(records)}
+    records = [without_metadata(photo) for photo in index.photos]
+    old = replace(index, photos=PhotoTable.from_records(records))
     write_index(old, tmp_path / "old.pkl")
     client = create_app(tmp_path / "old.pkl", photo_root=tmp_path).test_client()
     mtimes = {photo["id"]: photo["mtime_ns"] // 10**9 for photo in records}  # seconds, as dates are kept
@@ -224,7 +226,7 @@ def test_folder_names_with_markup_are_escaped(tmp_path):
     from markupsafe import escape
 
     from precompute.build import BuildOptions, build_index
-    from tests.tiny_index import write_photo
+    from tests.support.tiny_index import write_photo
 
     name = '<img src=x onerror="y">&'
     photos = tmp_path / "photos"
@@ -240,16 +242,16 @@ def test_folder_names_with_markup_are_escaped(tmp_path):
 
 
 def test_without_embeddings_a_limited_list_is_what_the_stored_lists_hold_and_says_so(index, tmp_path):
-    bare = {**index, "embeddings": np.zeros((len(index["photos"]), 0), np.float32), "model": {**index["model"], "dim": 0}}
+    bare = replace(index, embeddings=np.zeros((len(index.photos), 0), np.float32), model=replace(index.model, dim=0))
     write_index(bare, tmp_path / "bare.pkl")
     client = create_app(tmp_path / "bare.pkl", photo_root=tmp_path).test_client()
-    folders = Folders(index["photos"])
-    short = [(row, scope) for row in range(len(index["photos"])) for scope in ("folder", "others")
-             if not scoped_similar(row, scope, folders, index["neighbors"], index["scores"], None).complete]
+    folders = Folders(index.photos)
+    short = [(row, scope) for row in range(len(index.photos)) for scope in ("folder", "others")
+             if not scoped_similar(row, scope, folders, index.neighbours, index.scores, None).complete]
     assert short  # see test_limiting_to_a_folder_looks_beyond_the_stored_lists_with_the_embeddings
     for row, scope in short:
-        page = client.get(f"/photos/{index['photos'][row]['id']}?in={scope}").get_data(as_text=True)
-        stored = scoped_similar(row, scope, folders, index["neighbors"], index["scores"], None)
-        assert shown_ids(page.split('id="similar-heading"')[1]) == [index["photos"][r]["id"] for r in stored.rows]
+        page = client.get(f"/photos/{index.photos[row]['id']}?in={scope}").get_data(as_text=True)
+        stored = scoped_similar(row, scope, folders, index.neighbours, index.scores, None)
+        assert shown_ids(page.split('id="similar-heading"')[1]) == [index.photos[r]["id"] for r in stored.rows]
         assert ("looking further needs the embeddings" in page) == bool(stored.rows)
         assert bool(stored.rows) or "is among the stored similar photos" in page

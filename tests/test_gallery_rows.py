@@ -11,7 +11,7 @@ import pytest
 
 from app.cards import ASPECT_RATIOS, aspect_ratio_class
 from core.index_file import read_index
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 
 def test_the_stylesheet_defines_every_aspect_ratio_class_the_cards_use():
@@ -41,7 +41,7 @@ def test_buckets_crop_at_most_two_percent_within_the_range():
 def test_gallery_and_similar_cards_carry_their_photos_aspect_ratio_and_no_inline_style(synthetic_index):
     from app import create_app
 
-    photos = {photo["id"]: photo["thumbnails"]["thumb"] for photo in read_index(synthetic_index)["photos"]}
+    photos = {photo["id"]: photo["thumbnails"]["thumb"] for photo in read_index(synthetic_index).photos}
     client = create_app(synthetic_index).test_client()
     for url in ("/", "/photos/7"):
         html = client.get(url).get_data(as_text=True)

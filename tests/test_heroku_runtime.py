@@ -21,11 +21,13 @@ import pytest
 from app import create_app
 from app.index_download import IndexDownloadError, fetch_index
 from core.index_file import read_index
-from tests.index_archives import deploy_archive
-from tests.live_server import ROOT, free_port, running_server
-from tests.media_bucket import image_sources, publish
-from tests.runtime_venv import fresh_runtime_venv, installed_mb
-from tests.s3_server import running_s3
+from tests.support.index_archives import deploy_archive
+from tests.support.live_server import ROOT, free_port, running_server
+from tests.support.media_bucket import image_sources, publish
+from tests.support.runtime_venv import fresh_runtime_venv, installed_mb
+from tests.support.s3_server import running_s3
+
+pytestmark = pytest.mark.slow
 
 SLUG_LIMIT_MB = 500  # Heroku's limit on the compressed slug; the installed venv is a generous upper bound
 
@@ -141,7 +143,7 @@ def test_with_media_elsewhere_fetch_index_takes_the_index_and_leaves_the_thumbna
     deploy_archive(tiny_index, folder / "full.tar.gz")
     target = tmp_path / "data" / "index.pkl"
     fetch_index(f"{base_url}/full.tar.gz", target, with_thumbnails=False)
-    assert read_index(target)["photos"] == read_index(tiny_index)["photos"]
+    assert read_index(target).photos == read_index(tiny_index).photos
     assert sorted(p.name for p in target.parent.iterdir()) == ["index.pkl"]
 
 

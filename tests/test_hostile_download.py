@@ -6,6 +6,8 @@ before any connection is made, so no test sends traffic off this machine.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import hashlib
 import http.server
 import io
@@ -20,10 +22,11 @@ import pytest
 
 from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
-from core.index_file import read_index, thumbnail_dir_for, write_index
-from tests.index_archives import QuietHandler, deploy_archive, serving
-from tests.index_samples import index_file_bytes, valid_index, with_path
-from tests.live_server import ROOT, free_port
+from app.settings import SettingError, read_settings
+from core.index_file import Index, read_index, thumbnail_dir_for, write_index
+from tests.support.index_archives import QuietHandler, deploy_archive, serving
+from tests.support.index_samples import index_file_bytes, valid_index, with_path
+from tests.support.live_server import ROOT, free_port
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 STARTUP_FAILED = 4
@@ -44,7 +47,7 @@ def _tar(target: Path, members: dict[str, bytes], folders: dict[str, Path] | Non
 def _hostile_archive(tiny_index: Path, target: Path, thumbnail_dir: str) -> Path:
     """The tiny index, saying its thumbnails are in `thumbnail_dir`, with a folder of that name in the archive."""
     index = read_index(tiny_index)
-    index["thumbnail_dir"] = thumbnail_dir
+    index = replace(index, thumbnail_dir=thumbnail_dir)
     members = {"index.pkl": index_file_bytes(index), f"{thumbnail_dir}/base.html": b"{{ cycler.__init__ }}"}
     return _tar(target, members)
 
@@ -87,7 +90,7 @@ def test_other_members_are_never_unpacked(tiny_index, file_server, deployed):
     assert _untouched(deployed)
     assert sorted(p.name for p in deployed.parent.iterdir()) == ["index-thumbnails", "index.pkl", "photos", "templates"]
     assert not (deployed.parent / "index-thumbnails" / "sub").exists()
-    assert read_index(deployed)["photos"] == read_index(tiny_index)["photos"]
+    assert read_index(deployed).photos == read_index(tiny_index).photos
 
 
 def test_the_thumbnail_folder_is_named_after_the_index(tiny_index, file_server, tmp_path):
@@ -95,7 +98,7 @@ def test_the_thumbnail_folder_is_named_after_the_index(tiny_index, file_server, 
     index = read_index(tiny_index)
     build = tmp_path / "build"
     build.mkdir()
-    index["thumbnail_dir"] = "shop-thumbnails"
+    index = replace(index, thumbnail_dir="shop-thumbnails")
     write_index(index, build / "shop.pkl")
     (build / "shop-thumbnails").symlink_to(thumbnail_dir_for(tiny_index))
     served, base_url = file_server
@@ -147,6 +150,7 @@ class _SlowHandler(QuietHandler):
             pass
 
 
+@pytest.mark.slow
 def test_the_time_cap(deployed, tmp_path):
     with serving(tmp_path, _SlowHandler) as base_url:
         with pytest.raises(IndexDownloadError, match="took over LOOKALIKE_INDEX_TIMEOUT_S=1 s"):
@@ -202,10 +206,9 @@ def test_a_redirect_cannot_leave_for_plain_http(deployed, tmp_path):
 
 @pytest.mark.parametrize("name", ["LOOKALIKE_INDEX_MAX_MB", "LOOKALIKE_INDEX_MAX_UNPACKED_MB", "LOOKALIKE_INDEX_TIMEOUT_S"])
 @pytest.mark.parametrize("value", ["0", "-1", "lots", "inf"])
-def test_caps_must_be_positive_numbers(name, value, monkeypatch):
-    monkeypatch.setenv(name, value)
-    with pytest.raises(IndexDownloadError, match=f"{name} must be a positive number"):
-        DownloadLimits.from_environment()
+def test_caps_must_be_positive_numbers(name, value):
+    with pytest.raises(SettingError, match=f"{name} must be a positive number"):
+        read_settings({"LOOKALIKE_INDEX_URL": "https://example.com/lookalike-data.tar.gz", name: value})
 
 
 # The photo folder a downloaded index names: inside its own folder, or not used.
@@ -215,10 +218,8 @@ def _archive_of(index: dict, thumbnails: Path, target: Path) -> Path:
     return _tar(target, {"index.pkl": index_file_bytes(index)}, {"index-thumbnails": thumbnails})
 
 
-def _passwd_index(photo_root: str) -> dict:
-    index = with_path(valid_index(), 0, "etc/passwd")
-    index["photo_root"], index["thumbnail_dir"] = photo_root, "index-thumbnails"
-    return index
+def _passwd_index(photo_root: str) -> Index:
+    return replace(with_path(valid_index(), 0, "etc/passwd"), photo_root=photo_root, thumbnail_dir="index-thumbnails")
 
 
 @pytest.mark.parametrize("photo_root", ["/", "/etc/..", "/etc", "/proc/self", "/usr/share"])
@@ -243,7 +244,7 @@ def test_a_downloaded_index_keeps_its_photos_inside_its_folder(tiny_index, file_
     """Built from ~/Pictures, shipped by URL: the recorded folder is not used unless LOOKALIKE_PHOTO_ROOT says so."""
     served, base_url = file_server
     index = read_index(tiny_index)
-    photo = index["photos"][0]
+    photo = index.photos[0]
     outside = _archive_of(index, thumbnail_dir_for(tiny_index), served / "outside.tar.gz")
     target = tmp_path / "data" / "index.pkl"
     monkeypatch.setenv("LOOKALIKE_ORIGINALS", "as-is")  # byte for byte, so the copy below can be recognised
@@ -253,12 +254,12 @@ def test_a_downloaded_index_keeps_its_photos_inside_its_folder(tiny_index, file_
     assert client.get(f"/photos/{photo['id']}/original").status_code == 404
     assert "not on this server" in client.get(f"/photos/{photo['id']}").get_data(as_text=True)
 
-    monkeypatch.setenv("LOOKALIKE_PHOTO_ROOT", index["photo_root"])  # the operator says where they are
+    monkeypatch.setenv("LOOKALIKE_PHOTO_ROOT", index.photo_root)  # the operator says where they are
     client = create_app(target).test_client()
     assert client.get(f"/photos/{photo['id']}/original").status_code == 200
 
     monkeypatch.delenv("LOOKALIKE_PHOTO_ROOT")
-    inside = _archive_of({**index, "photo_root": "originals"}, thumbnail_dir_for(tiny_index), served / "inside.tar.gz")
+    inside = _archive_of(replace(index, photo_root="originals"), thumbnail_dir_for(tiny_index), served / "inside.tar.gz")
     monkeypatch.setenv("LOOKALIKE_INDEX_URL", f"{base_url}/{inside.name}")
     (target.parent / "originals").mkdir()
     (target.parent / "originals" / photo["path"]).write_bytes(b"shipped beside the index")
@@ -273,9 +274,9 @@ def test_a_locally_built_index_may_keep_its_photos_anywhere_but_system_folders(t
     local.parent.mkdir()
     write_index(index, local)
     thumbnail_dir_for(local).symlink_to(thumbnail_dir_for(tiny_index))
-    assert not Path(index["photo_root"]).is_relative_to(local.parent)
+    assert not Path(index.photo_root).is_relative_to(local.parent)
     client = create_app(local).test_client()
-    assert client.get(f"/photos/{index['photos'][0]['id']}/original").status_code == 200
+    assert client.get(f"/photos/{index.photos[0]['id']}/original").status_code == 200
 
 
 def test_gunicorn_refuses_an_archive_aimed_at_the_templates(tiny_index, file_server, deployed):

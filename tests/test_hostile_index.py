@@ -16,9 +16,9 @@ import pytest
 
 from app import create_app
 from benchmarks.synthetic_index import as_format_1
-from core.index_file import FORMAT_VERSION, MAX_K
-from tests.index_samples import RunsCode, index_file_bytes, valid_index
-from tests.live_server import free_port
+from core.index_file import FORMAT_VERSION, MAX_K, MAX_PATH_BYTES, MAX_PATH_PARTS
+from tests.support.index_samples import RunsCode, index_file_bytes, valid_index, with_path
+from tests.support.live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -26,7 +26,7 @@ STARTUP_FAILED = 4
 
 
 def changed(edit: Callable[[dict], None]) -> bytes:
-    index = valid_index()
+    index = valid_index().as_dict()  # the file's own layout, to damage
     edit(index)
     return index_file_bytes(index)
 
@@ -36,7 +36,7 @@ def columns(index: dict) -> dict:
 
 
 def with_code(marker: Path) -> bytes:
-    index = valid_index()
+    index = valid_index().as_dict()
     index["created"] = RunsCode(marker)  # deep inside an otherwise valid index
     return index_file_bytes(index)
 
@@ -71,6 +71,21 @@ HOSTILE: dict[str, tuple[Callable[[Path], bytes], str]] = {
     "thumbnail folder absolute": (lambda m: changed(lambda i: i.update(thumbnail_dir="/etc")), "'thumbnail_dir' must be"),
     "thumbnail folder itself": (lambda m: changed(lambda i: i.update(thumbnail_dir=".")), "'thumbnail_dir' must be"),
     "photo root missing": (lambda m: changed(lambda i: i.pop("photo_root")), "'photo_root' must"),
+    # Issue 24: these passed, then made every page (created) or /api/search (model) a 500.
+    "created a list": (lambda m: changed(lambda i: i.update(created=[2026])), "'created' must be an ISO 8601 time"),
+    "created a number": (lambda m: changed(lambda i: i.update(created=1_767_225_600)), "'created' must be an ISO 8601"),
+    "created not a time": (lambda m: changed(lambda i: i.update(created="<b>" * 10_000)), "'created' must be an ISO"),
+    "model name a list": (lambda m: changed(lambda i: i["model"].update(name=["resnet18"])), "'model' must describe"),
+    "model scales a number": (lambda m: changed(lambda i: i["model"].update(scales=224)), "'model' 'scales' must be of type list"),
+    "model scales junk": (lambda m: changed(lambda i: i["model"].update(scales=["x"])), "'model' 'scales' must be at most"),
+    "model preprocessing text": (lambda m: changed(lambda i: i["model"].update(preprocessing="x")),
+                                 "'model' 'preprocessing' must be of type dict"),
+    "model pooling a dict": (lambda m: changed(lambda i: i["model"].update(pooling={})), "'model' 'pooling' must be"),
+    # Paths the folder tree would grow quadratically from, or the file system refuse (ENAMETOOLONG).
+    "path of 20,000 levels": (lambda m: index_file_bytes(with_path(valid_index(), 0, "a/" * 20_000 + "p.jpg")), f"at most {MAX_PATH_BYTES}"),
+    "path of 100 short levels": (lambda m: index_file_bytes(with_path(valid_index(), 0, "a/" * 100 + "p.jpg")), f"at most {MAX_PATH_PARTS}"),
+    "path over 4,096 bytes": (lambda m: index_file_bytes(with_path(valid_index(), 0, "x" * 200 + "/" + "y" * 4_000 + ".jpg")),
+                              f"at most {MAX_PATH_BYTES}"),
 }
 
 
@@ -114,6 +129,7 @@ def test_create_app_refuses_it(hostile, capsys):
 @pytest.mark.parametrize("preload", [True, False], ids=["Procfile", "bare-command"])
 @pytest.mark.parametrize("hostile", ["os.system via __reduce__", "truncated pickle", "truncated data", "format version 1",
                                      "newer format version", "neighbour id out of range"], indirect=True)
+@pytest.mark.slow
 def test_gunicorn_refuses_it(hostile, preload):
     """A real gunicorn, as the Procfile runs it (--preload) and without the flag (gunicorn.conf.py preloads)."""
     path, marker, words = hostile

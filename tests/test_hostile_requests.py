@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import http.client
 import json
 import shutil
@@ -13,8 +15,8 @@ import pytest
 
 from app import create_app
 from core.index_file import read_index, thumbnail_dir_for, write_index
-from tests.index_samples import with_path
-from tests.live_server import running_gunicorn
+from tests.support.index_samples import with_path
+from tests.support.live_server import running_gunicorn
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 # Text from files a traversal could reach; none of it may ever come back.
@@ -100,7 +102,7 @@ def test_file_names_in_the_query_are_ignored(client, url):
 
 def test_ids_and_pages_that_exist_still_work(client, holidays_index):
     index = read_index(holidays_index)
-    last = index["photos"][-1]["id"]
+    last = index.photos[-1]["id"]
     for url in ("/", "/?page=2&per_page=100", "/?per_page=100000", f"/photos/{last}", f"/photos/{last}/thumb.jpg",
                 f"/photos/{last}/original", f"/api/photos/{last}/similar", "/static/style.css"):
         response = client.get(url)
@@ -123,9 +125,9 @@ def evil_index(holidays_index: Path) -> tuple[Path, int]:
     """The holidays index with one photo renamed to carry markup; next to the original, to share its thumbnails."""
     index = with_path(read_index(holidays_index), 0, 'evil"><script>alert(1)</script><img src=x onerror=alert(2)>.jpg')
     path = holidays_index.with_name("evil-index.pkl")
-    index["thumbnail_dir"] = holidays_index.stem + "-thumbnails"
+    index = replace(index, thumbnail_dir=holidays_index.stem + "-thumbnails")
     write_index(index, path)
-    return path, index["photos"][0]["id"]
+    return path, index.photos[0]["id"]
 
 
 def test_markup_in_a_file_name_is_escaped(evil_index):
@@ -140,9 +142,9 @@ def test_markup_in_a_file_name_is_escaped(evil_index):
 def index_neighbour(path: Path, photo_id: int) -> int:
     """A photo whose similar list shows the evil one."""
     index = read_index(path)
-    row = next(r for r, p in enumerate(index["photos"]) if p["id"] == photo_id)
-    neighbour_row = next(r for r, ns in enumerate(index["neighbors"]) if row in ns.tolist())
-    return index["photos"][neighbour_row]["id"]
+    row = next(r for r, p in enumerate(index.photos) if p["id"] == photo_id)
+    neighbour_row = next(r for r, ns in enumerate(index.neighbours) if row in ns.tolist())
+    return index.photos[neighbour_row]["id"]
 
 
 @pytest.mark.parametrize("url", ["/", "/photos/0", "/photos/0/thumb.jpg", "/photos/999999", "/api/photos/0/similar",
@@ -200,17 +202,17 @@ def test_refused_by_gunicorn(server):
 def own_copy(tiny_index: Path, tmp_path: Path) -> Path:
     """The tiny index with its own photos and thumbnails, for tests that change files under a running server."""
     index = read_index(tiny_index)
-    shutil.copytree(index["photo_root"], tmp_path / "photos")
+    shutil.copytree(index.photo_root, tmp_path / "photos")
     shutil.copytree(thumbnail_dir_for(tiny_index), thumbnail_dir_for(tmp_path / "index.pkl"))
-    write_index({**index, "photo_root": str(tmp_path / "photos")}, tmp_path / "index.pkl")
+    write_index(replace(index, photo_root=str(tmp_path / "photos")), tmp_path / "index.pkl")
     return tmp_path / "index.pkl"
 
 
 def test_a_file_swapped_for_a_symlink_after_it_was_served_is_not_served(own_copy: Path, tmp_path: Path):
     """Containment is decided when a file is opened, on every request, not remembered from the first."""
     index = read_index(own_copy)
-    photo = index["photos"][0]
-    original = Path(index["photo_root"]) / photo["path"]
+    photo = index.photos[0]
+    original = Path(index.photo_root) / photo["path"]
     thumbnail = thumbnail_dir_for(own_copy) / photo["thumbnails"]["thumb"]["file"]
     secret = tmp_path / "secret.txt"
     secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
@@ -220,7 +222,7 @@ def test_a_file_swapped_for_a_symlink_after_it_was_served_is_not_served(own_copy
         for path, url in urls.items():
             status, body = raw_get(port, url)
             assert status == 200 and body == path.read_bytes(), url
-        sibling = Path(index["photo_root"]) / index["photos"][1]["path"]
+        sibling = Path(index.photo_root) / index.photos[1]["path"]
         original.unlink()
         original.symlink_to(sibling)  # a link that stays inside the folder is still served
         assert raw_get(port, urls[original]) == (200, sibling.read_bytes())
@@ -234,8 +236,8 @@ def test_a_file_swapped_for_a_symlink_after_it_was_served_is_not_served(own_copy
 def test_a_file_name_with_a_newline_is_served(own_copy: Path):
     """A header cannot hold a line break: the download name gets an underscore instead of a 500."""
     index = read_index(own_copy)
-    photo = index["photos"][0]
-    root = Path(index["photo_root"])
+    photo = index.photos[0]
+    root = Path(index.photo_root)
     (root / photo["path"]).rename(root / "new\nline\r.jpg")
     write_index(with_path(index, 0, "new\nline\r.jpg"), own_copy)
     response = create_app(own_copy).test_client().get(f"/photos/{photo['id']}/original")
@@ -265,7 +267,7 @@ def test_the_host_header_is_never_reflected(tiny_index: Path, tmp_path: Path, ba
         status, _, body = get_with_host(port, "/api/photos/0/similar", "evil.example")
         assert status == 200 and b"evil.example" not in body
         similar = json.loads(body)["similar"]
-        by_id = {photo["id"]: photo for photo in index["photos"]}
+        by_id = {photo["id"]: photo for photo in index.photos}
         for item in similar:
             assert item["url"] == f"{base_url}/photos/{item['id']}"
             # The thumbnail is cached for a year, so its URL names the content, as the pages' do.

@@ -2,6 +2,7 @@ import io
 import os
 import pickle
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 from benchmarks.synthetic_index import as_format_1
 from core.index_file import (
     FORMAT_VERSION,
+    Index,
     IndexFileError,
+    ModelInfo,
     PhotoTable,
     dump_index,
     read_index,
@@ -19,10 +22,10 @@ from core.index_file import (
     write_index,
 )
 from precompute.thumbnails import write_thumbnails
-from tests.index_samples import RunsCode, photo_record, valid_index
+from tests.support.index_samples import RunsCode, photo_record, valid_index
 
 
-def small_index(n: int = 3, k: int = 2, dim: int = 4) -> dict:
+def small_index(n: int = 3, k: int = 2, dim: int = 4) -> Index:
     return valid_index(n, k, dim)
 
 
@@ -30,30 +33,30 @@ def test_round_trip_keeps_everything(tmp_path):
     index = small_index()
     write_index(index, tmp_path / "index.pkl")
     loaded = read_index(tmp_path / "index.pkl")
-    assert loaded["photos"] == index["photos"]
-    assert list(loaded["photos"]) == [photo_record(i) for i in range(3)]
-    for key in ("embeddings", "neighbors", "scores"):
-        np.testing.assert_array_equal(loaded[key], index[key])
-        assert loaded[key].dtype == index[key].dtype
-    for key in ("created", "model", "photo_root", "thumbnail_dir", "next_id", "skipped"):
-        assert loaded[key] == index[key]
+    assert loaded.photos == index.photos
+    assert list(loaded.photos) == [photo_record(i) for i in range(3)]
+    for name in ("embeddings", "neighbours", "scores"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(index, name))
+        assert getattr(loaded, name).dtype == getattr(index, name).dtype
+    for name in ("created", "model", "photo_root", "thumbnail_dir", "next_id", "skipped"):
+        assert getattr(loaded, name) == getattr(index, name)
+    assert loaded.model.as_dict() == {"name": "test", "dim": 4, "weights": "none", "preprocessing": {}}  # as recorded
 
 
 def test_awkward_paths_survive_the_round_trip(tmp_path):
     """Emoji, markup and names that are not valid UTF-8 on disk (kept through surrogateescape)."""
     names = ["café/😀.jpg", "a<b>&c.png", b"caf\xe9.jpg".decode("utf-8", "surrogateescape"), "x" * 300 + ".jpg"]
     records = [{**photo_record(i), "path": name} for i, name in enumerate(names)]
-    index = small_index(4)
-    index["photos"] = PhotoTable.from_records(records)
+    index = replace(small_index(4), photos=PhotoTable.from_records(records))
     write_index(index, tmp_path / "index.pkl")
-    assert [photo["path"] for photo in read_index(tmp_path / "index.pkl")["photos"]] == names
+    assert [photo["path"] for photo in read_index(tmp_path / "index.pkl").photos] == names
 
 
 def test_arrays_are_mapped_from_the_file_not_copied(tmp_path):
     index = valid_index(50, 3, 16)
     write_index(index, tmp_path / "index.pkl")
     loaded = read_index(tmp_path / "index.pkl")
-    for array in (loaded["embeddings"], loaded["neighbors"], loaded["photos"].ids):
+    for array in (loaded.embeddings, loaded.neighbours, loaded.photos.ids):
         assert not array.flags.writeable and not array.flags.owndata
     maps = (tmp_path / "index.pkl").resolve().as_posix()
     assert maps in open(f"/proc/{os.getpid()}/maps").read()
@@ -71,24 +74,24 @@ def test_write_replaces_atomically_and_leaves_no_temp_files(tmp_path):
     target = tmp_path / "index.pkl"
     write_index(small_index(3), target)
     write_index(small_index(4), target)
-    assert len(read_index(target)["photos"]) == 4
+    assert len(read_index(target).photos) == 4
     assert os.listdir(tmp_path) == ["index.pkl"]
 
 
 def test_a_failed_write_keeps_the_previous_index(tmp_path):
     target = tmp_path / "index.pkl"
     write_index(small_index(3), target)
-    broken = small_index(5)
+    broken = small_index(5).as_dict()
     broken["unpicklable"] = lambda: None
     with pytest.raises(Exception):
         write_index(broken, target)
-    assert len(read_index(target)["photos"]) == 3
+    assert len(read_index(target).photos) == 3
     assert os.listdir(tmp_path) == ["index.pkl"]
 
 
 def test_restricted_unpickler_refuses_a_pickle_that_would_run_code(tmp_path):
     marker = tmp_path / "pwned"
-    index = small_index()
+    index = small_index().as_dict()
     index["created"] = RunsCode(marker)
     write_index(index, tmp_path / "evil.pkl")
     with pytest.raises(IndexFileError, match="refusing to load"):
@@ -121,7 +124,7 @@ def _columns(index: dict) -> dict:
     ],
 )
 def test_damaged_indexes_are_refused_with_a_reason(tmp_path, damage, message):
-    index = small_index()
+    index = small_index().as_dict()
     damage(index)
     write_index(index, tmp_path / "index.pkl")
     with pytest.raises(IndexFileError, match=message):
@@ -148,7 +151,7 @@ def test_a_truncated_buffer_section_is_refused_in_one_line(tmp_path):
     assert "\n" not in str(refused.value)
 
 
-def _with_contents(index: dict, edit, tail: bytes = b"") -> bytes:
+def _with_contents(index: Index, edit, tail: bytes = b"") -> bytes:
     """The index file's bytes with its table of contents edited; the pickle and data section as written."""
     out = io.BytesIO()
     dump_index(index, out)
@@ -206,7 +209,7 @@ def test_a_pickle_that_ends_elsewhere_than_its_table_says_is_refused(tmp_path):
 def test_buffers_that_do_not_match_their_declared_shapes_are_refused(tmp_path):
     """The table of contents gives the embeddings' buffer fewer bytes than the pickle's shape needs."""
     index = small_index()
-    nbytes = index["embeddings"].nbytes
+    nbytes = index.embeddings.nbytes
 
     def shrink(contents):
         entry = next(entry for entry in contents["buffers"] if entry[1] == nbytes)
@@ -228,8 +231,8 @@ def test_a_version_1_index_is_upgraded_for_the_pipeline(tmp_path):
     index = small_index()
     (tmp_path / "index.pkl").write_bytes(pickle.dumps(as_format_1(index), protocol=5))
     upgraded = read_index(tmp_path / "index.pkl", upgrade=True)
-    assert upgraded["version"] == FORMAT_VERSION and upgraded["photos"] == index["photos"]
-    np.testing.assert_array_equal(upgraded["embeddings"], index["embeddings"])
+    assert upgraded.photos == index.photos
+    np.testing.assert_array_equal(upgraded.embeddings, index.embeddings)
 
 
 def test_a_damaged_version_1_record_is_refused_when_upgrading(tmp_path):
@@ -277,3 +280,34 @@ def test_the_index_and_its_thumbnails_are_readable_as_files_the_user_creates(tmp
         os.umask(umask)
     files = [tmp_path / "index.pkl", *(tmp_path / entry["file"] for entry in written.values())]
     assert {path.name: path.stat().st_mode & 0o777 for path in files} == {path.name: 0o644 for path in files}
+
+
+def test_a_model_entry_reads_as_typed_fields_with_the_defaults_older_indexes_imply():
+    recorded = {"name": "resnet18", "dim": 512, "weights": "file w.pth", "scales": [224, 320], "preprocessing": {}}
+    model = ModelInfo.from_dict(recorded)
+    assert (model.name, model.dim, model.scales, model.pooling, model.flip) == ("resnet18", 512, (224, 320), "avg", False)
+    assert (model.query_expansion, model.neighbours) == (0, "exact")
+    assert model.as_dict() == recorded  # written back as it was: no defaults added
+    assert replace(model, flip=True).as_dict() == recorded | {"flip": True}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("resnet18", "'model' must describe"),
+    ({"name": 18}, "'model' must describe the embedding model, with its name"),
+    ({"name": "resnet18", "dim": True}, "'model' 'dim' must be of type int, not bool"),
+    ({"name": "resnet18", "scales": [224, "320"]}, "'model' 'scales' must be at most"),
+])
+def test_a_model_entry_of_the_wrong_types_is_refused(tmp_path, entry, message):
+    index = small_index().as_dict()
+    index["model"] = entry
+    write_index(index, tmp_path / "index.pkl")
+    with pytest.raises(IndexFileError, match=message):
+        read_index(tmp_path / "index.pkl")
+
+
+def test_models_are_compatible_when_they_make_descriptors_alike():
+    built = ModelInfo.from_dict({"name": "efficientnet-lite0", "dim": 1280, "scales": [224], "query_expansion": 2})
+    assert built.compatible(replace(built, query_expansion=0, neighbours="approx"))  # applied after embedding
+    assert built.mismatch(replace(built, scales=(224, 320))) == "scales: [224], now [224, 320]"
+    assert built.mismatch(replace(built, name="resnet18", dim=512)) == "name: 'efficientnet-lite0', now 'resnet18'"
+    assert built.compatible(replace(built, weights="elsewhere"), keys=("dim", "preprocessing", "flip"))

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +11,7 @@ import pytest
 from core.index_file import read_index, thumbnail_dir_for, write_index
 from precompute.build import BuildOptions, build_index
 from precompute.cli import EXIT_INTERRUPTED
-
-ROOT = Path(__file__).resolve().parent.parent
-PROGRESS = re.compile(rb"(\d+)/(\d+) \[")
+from tests.support.paused_run import start_paused, wait_until_paused
 
 
 @pytest.fixture
@@ -37,54 +30,44 @@ def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.rglob("*") if ".tmp" in p.name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "signum, workers, to_group",
     [(signal.SIGINT, 1, True), (signal.SIGTERM, 0, False), (signal.SIGTERM, 1, True)],
     ids=["Ctrl-C-to-the-group", "kill-the-process", "SIGTERM-to-the-group"],
 )
-def test_a_killed_run_leaves_the_previous_index_untouched(signum, workers, to_group, previous_index, holidays_dir):
-    """A terminal's Ctrl-C and a service manager's stop reach every process of the group, decoders too."""
+def test_a_killed_run_leaves_the_previous_index_untouched(signum, workers, to_group, previous_index, holidays_dir, tmp_path):
+    """A terminal's Ctrl-C and a service manager's stop reach every process of the group, decoders too.
+
+    The run pauses before embedding its second batch (tests.support.paused_run): the signal lands mid-run
+    however busy the machine is, with a decoder process running when there is one.
+    """
     before = previous_index.read_bytes()
-    command = [sys.executable, "-m", "precompute", str(holidays_dir), "--out", str(previous_index)]
-    command += ["--model", "efficientnet-lite0", "--workers", str(workers), "--batch-size", "1"]
-    run = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=to_group
-    )
-    stderr = bytearray()
+    args = [str(holidays_dir), "--out", str(previous_index)]
+    args += ["--model", "efficientnet-lite0", "--workers", str(workers), "--batch-size", "1"]
+    with open(tmp_path / "stderr", "w+b") as stderr:
+        run = start_paused("precompute.cli.main", args, "precompute.embed.embed_batch", 2, stderr=stderr, new_group=to_group)
+        try:
+            wait_until_paused(run)
+            if to_group:
+                os.killpg(run.pid, signum)
+            else:
+                run.send_signal(signum)
+            code = run.wait(timeout=120)
+        finally:
+            run.kill()
+            run.communicate()
+        stderr.seek(0)
+        message = stderr.read().decode()
 
-    def read_stderr() -> None:
-        while chunk := run.stderr.read1(4096):
-            stderr.extend(chunk)
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 240
-        while not any(int(done) >= 2 for done, _ in PROGRESS.findall(bytes(stderr))):
-            assert run.poll() is None, f"the run ended before it could be interrupted: {stderr.decode()}"
-            assert time.monotonic() < deadline, "no progress within the time limit"
-            time.sleep(0.1)
-        done, total = map(int, PROGRESS.findall(bytes(stderr))[-1])
-        assert done < total, "the run must be stopped partway"
-        if to_group:
-            os.killpg(run.pid, signum)
-        else:
-            run.send_signal(signum)
-        code = run.wait(timeout=120)
-    finally:
-        run.kill()
-        run.wait()
-    reader.join(timeout=10)
-    message = stderr.decode()
-
-    assert code == EXIT_INTERRUPTED
+    assert code == EXIT_INTERRUPTED, message
     assert f"interrupted by {signal.Signals(signum).name}: the previous index, if any, is unchanged" in message
     assert "Traceback" not in message
     assert previous_index.read_bytes() == before
     index = read_index(previous_index)
-    assert len(index["photos"]) == 3
+    assert len(index.photos) == 3
     thumbnails = thumbnail_dir_for(previous_index)
-    assert all((thumbnails / t["file"]).is_file() for p in index["photos"] for t in p["thumbnails"].values())
+    assert all((thumbnails / t["file"]).is_file() for p in index.photos for t in p["thumbnails"].values())
     assert leftovers(previous_index.parent) == []
 
 

@@ -22,8 +22,10 @@ import pytest
 from benchmarks.load_test import fetch, worker_pids
 from benchmarks.upload_limits import BOMB
 from core.index_file import read_index
-from tests.hostile_photos import progressive_scan_bomb, write_upload_bombs
-from tests.live_server import free_port, running_server
+from tests.support.hostile_photos import scan_bomb, write_upload_bombs
+from tests.support.live_server import free_port, running_server
+
+pytestmark = pytest.mark.slow
 
 WORKERS = 2
 PAGE_THREADS = 3
@@ -32,7 +34,7 @@ MIN_PAGES, MAX_PAGES = 60, 3000  # pages sent: at least this many, and on until 
 
 
 def _pages(index: Path) -> list[str]:
-    ids = [photo["id"] for photo in read_index(index)["photos"]]
+    ids = [photo["id"] for photo in read_index(index).photos]
     per_photo = [f"/photos/{i}" for i in ids] + [f"/photos/{i}/thumb.jpg" for i in ids]
     return ["/", "/?per_page=2&page=2", "/duplicates", f"/api/photos/{ids[0]}/similar", *per_photo]
 
@@ -103,11 +105,8 @@ def test_pages_answer_while_decompression_bombs_arrive(tiny_index, decompression
     _check(answered, refused, before, after, decompression_bombs, log)
 
 
-# Needs the scan-bomb refusal of branch sec-web (issue #24, item 2); until it is merged, each of these uploads holds
-# a worker until gunicorn kills it. Remove the mark once it is: strict, so a pass is reported until then.
-@pytest.mark.xfail(strict=True, reason="the progressive-JPEG scan bomb is refused only with sec-web's fix (#24 item 2)")
 def test_pages_answer_while_progressive_scan_bombs_arrive(tiny_index, tmp_path):
-    uploads = [(f"scan-bomb-{n}.jpg", progressive_scan_bomb()) for n in range(WORKERS)]  # one for each worker, at once
+    uploads = [(f"scan-bomb-{n}.jpg", scan_bomb(scans=20_000)) for n in range(WORKERS)]  # one for each worker, at once
     log = tmp_path / "gunicorn.log"
     answered, refused, before, after = _load(tiny_index, uploads, log)
     _check(answered, refused, before, after, uploads, log)

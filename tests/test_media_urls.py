@@ -16,8 +16,8 @@ import pytest
 
 from app import create_app
 from core.index_file import read_index
-from tests.media_bucket import fetch, image_sources, index_alone, make_public, put_thumbnails
-from tests.s3_server import running_s3
+from tests.support.media_bucket import fetch, image_sources, index_alone, make_public, put_thumbnails
+from tests.support.s3_server import running_s3
 
 BUCKET = "lookalike-media"
 PREFIX = "gallery/"
@@ -111,6 +111,7 @@ def test_a_private_gallery_refuses_public_originals_too(tiny_index, monkeypatch,
         ({"LOOKALIKE_MEDIA_URL": "http://media.example.com/gallery/"}, "plain http:// only from this machine"),
         ({"LOOKALIKE_MEDIA_URL": "https://cdn.example.com/media/?v=1"}, "must not have a query"),
         ({"LOOKALIKE_MEDIA_URL": "s3://x/gallery/"}, "names no valid bucket"),
+        ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/../gallery/"}, "no '.' or '..' names"),  # publish's rule
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "0"}, "whole seconds from 4"),
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "604801"}, "a week"),
         ({"LOOKALIKE_MEDIA_URL": "s3://lookalike-media/", "LOOKALIKE_MEDIA_URL_LIFETIME_S": "1h"}, "whole seconds"),
@@ -162,8 +163,8 @@ def test_a_private_gallery_with_presigned_media_serves_images_from_a_private_buc
     similar = client.get("/api/photos/2/similar", headers=auth).get_json()["similar"]
     assert [item["thumbnail"] for item in similar] == sources[1:]
 
-    photo = next(p for p in read_index(lone_index)["photos"] if p["id"] == 2)
-    original = (Path(read_index(lone_index)["photo_root"]) / photo["path"]).read_bytes()
+    photo = next(p for p in read_index(lone_index).photos if p["id"] == 2)
+    original = (Path(read_index(lone_index).photo_root) / photo["path"]).read_bytes()
     s3.client().put_object(Bucket=BUCKET, Key=f"{PREFIX}originals/{photo['path']}", Body=original)
     assert client.get("/photos/2/original").status_code == 302  # to the sign-in page
     redirect = client.get("/photos/2/original", headers=auth)
@@ -185,7 +186,7 @@ def test_presigned_urls_stay_the_same_within_a_window_and_change_with_it(s3, med
     first = rendered()
     now[0] += 700  # still the same window: the same URLs, from the kept pages or rendered again
     assert rendered() == first
-    app.extensions["lookalike_pages"] = type(app.extensions["lookalike_pages"])()  # rendered afresh, not kept
+    app.extensions["lookalike.pages"] = type(app.extensions["lookalike.pages"])()  # rendered afresh, not kept
     assert rendered() == first
     signed_at = datetime.fromtimestamp(1_800_000_000, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     assert {_query(url)["X-Amz-Date"] for url in first[0] + first[1]} == {signed_at}
@@ -199,7 +200,7 @@ def test_presigned_urls_stay_the_same_within_a_window_and_change_with_it(s3, med
 
 
 def test_the_app_needs_no_thumbnail_folder_with_media_elsewhere(lone_index, monkeypatch):
-    assert not (lone_index.parent / read_index(lone_index)["thumbnail_dir"]).exists()
+    assert not (lone_index.parent / read_index(lone_index).thumbnail_dir).exists()
     client = _app(monkeypatch, lone_index, LOOKALIKE_MEDIA_URL="https://cdn.example.com/lookalike/").test_client()
     page = client.get("/").get_data(as_text=True)
     assert re.search(r'src="https://cdn\.example\.com/lookalike/[0-9a-f]{20}-thumb\.jpg"', page)

@@ -14,7 +14,7 @@ from core.index_file import new_index, read_index, write_index
 from core.relevance_feedback import UNLIKE_WEIGHT
 from precompute.neighbours.query_expansion import expanded_descriptors
 from precompute.neighbours.search import top_k
-from tests.index_samples import photo_record
+from tests.support.index_samples import photo_record
 
 
 def _write(path: Path, embeddings: np.ndarray, neighbours: np.ndarray, scores: np.ndarray, **model) -> Path:
@@ -37,7 +37,7 @@ def _pairs(similar: list[dict]) -> list[tuple[float, int]]:
 
 
 def test_a_query_of_one_photo_is_its_stored_similar_list(client, synthetic_index):
-    k = read_index(synthetic_index)["neighbors"].shape[1]
+    k = read_index(synthetic_index).neighbours.shape[1]
     for photo_id in range(0, 120, 7):
         stored = client.get(f"/api/photos/{photo_id}/similar").json["similar"]
         asked = client.get(f"/api/similar?like={photo_id}&k={k}").json
@@ -61,7 +61,7 @@ def test_with_query_expansion_one_photo_ranks_by_its_own_descriptor(tmp_path):
 
 
 def test_several_photos_rank_by_the_stated_rocchio_query_and_are_left_out(client, synthetic_index):
-    embeddings = np.asarray(read_index(synthetic_index)["embeddings"])
+    embeddings = np.asarray(read_index(synthetic_index).embeddings)
     liked, unliked = [3, 40, 77], [5, 90]
     query = embeddings[liked].mean(axis=0) - UNLIKE_WEIGHT * embeddings[unliked].mean(axis=0)
     cosines = embeddings @ (query / np.linalg.norm(query))

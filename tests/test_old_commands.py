@@ -26,6 +26,7 @@ def help_of(module: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("old,new", OLD_AND_NEW, ids=[old for old, _ in OLD_AND_NEW])
+@pytest.mark.slow
 def test_an_old_command_runs_the_tool_where_it_lives_now(old, new):
     result = help_of(old)
     assert result.returncode == 0, result.stderr

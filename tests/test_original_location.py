@@ -19,7 +19,7 @@ from PIL import ExifTags, Image, PngImagePlugin
 from app import create_app
 from core.index_file import read_index
 from core.location_data import without_location
-from tests.exif_photos import tiff_structure
+from tests.support.exif_photos import tiff_structure
 
 GPS = {1: "N", 2: (52.0, 22.0, 31.5), 3: "E", 4: (4.0, 53.0, 12.25), 5: b"\x00", 6: 12.0}
 XMP = (b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF><rdf:Description "
@@ -292,7 +292,7 @@ def located_index(tmp_path_factory) -> Path:
 
 
 def _ids(index: Path) -> dict[str, int]:
-    return {photo["path"]: photo["id"] for photo in read_index(index)["photos"]}
+    return {photo["path"]: photo["id"] for photo in read_index(index).photos}
 
 
 def _client(index: Path, monkeypatch, mode: str | None):

@@ -14,7 +14,7 @@ from flask import template_rendered
 from app import create_app
 from app.page_cache import RenderedPages
 from core.index_file import read_index
-from tests.tiny_index import build_tiny_index
+from tests.support.tiny_index import build_tiny_index
 
 
 def _fetch(index: Path, url: str, times: int):
@@ -34,8 +34,8 @@ def test_cached_pages_equal_fresh_renders(synthetic_index, url):
 
     cached = create_app(synthetic_index).test_client()
     uncached_app = create_app(synthetic_index)
-    uncached_app.extensions["lookalike_pages"] = RenderedPages(max_bytes=0)
-    uncached_app.extensions["lookalike_cards"] = RenderedPages(max_bytes=0)
+    uncached_app.extensions["lookalike.pages"] = RenderedPages(max_bytes=0)
+    uncached_app.extensions["lookalike.cards"] = RenderedPages(max_bytes=0)
     fresh = uncached_app.test_client().get(url)
     for other in ("/", "/?per_page=10", "/photos/7", "/photos/7?per_page=5"):  # cards cached by other pages
         cached.get(other)
@@ -79,12 +79,12 @@ def test_the_page_cache_budget_comes_from_the_environment(synthetic_index, monke
     monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", "0")  # off: every page rendered afresh, still correct
     off = create_app(synthetic_index)
     assert off.test_client().get("/photos/3").status_code == 200
-    assert off.extensions["lookalike_pages"].bytes == 0
+    assert off.extensions["lookalike.pages"].bytes == 0
     monkeypatch.setenv("LOOKALIKE_PAGE_CACHE_MB", "0.5")
     half = create_app(synthetic_index)
-    assert half.extensions["lookalike_pages"].max_bytes == 2**19
+    assert half.extensions["lookalike.pages"].max_bytes == 2**19
     half.test_client().get("/photos/3")
-    assert 0 < half.extensions["lookalike_pages"].bytes <= 2**19
+    assert 0 < half.extensions["lookalike.pages"].bytes <= 2**19
 
 
 def test_putting_a_key_again_replaces_its_entry_and_its_bytes():
@@ -110,7 +110,7 @@ def test_pages_asked_for_by_made_up_urls_are_served_but_never_kept(synthetic_ind
     app, (first, second), renders = _fetch(synthetic_index, url, 2)
     assert first.status_code == second.status_code == 200 and first.data == second.data
     assert renders == 2
-    assert app.extensions["lookalike_pages"].bytes == 0
+    assert app.extensions["lookalike.pages"].bytes == 0
 
 
 def test_only_successful_gets_are_kept(synthetic_index):
@@ -121,17 +121,17 @@ def test_only_successful_gets_are_kept(synthetic_index):
     head = client.head("/photos/3")
     assert head.status_code == 200 and head.data == b""
     assert client.post("/photos/3").status_code == 405
-    assert app.extensions["lookalike_pages"].bytes == 0
+    assert app.extensions["lookalike.pages"].bytes == 0
     assert client.get("/photos/3").status_code == 200
-    assert app.extensions["lookalike_pages"].bytes > 0
+    assert app.extensions["lookalike.pages"].bytes > 0
 
 
 def test_a_kept_photo_page_follows_its_original_leaving_and_coming_back(tmp_path: Path):
     index_path = build_tiny_index(tmp_path / "tiny")
     index = read_index(index_path)
     root = tmp_path / "photos"
-    shutil.copytree(index["photo_root"], root)
-    photo = next(p for p in index["photos"] if p["path"] == "alpha.jpg")
+    shutil.copytree(index.photo_root, root)
+    photo = next(p for p in index.photos if p["path"] == "alpha.jpg")
     client = create_app(index_path, photo_root=root).test_client()
     url = f"/photos/{photo['id']}"
 

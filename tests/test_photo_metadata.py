@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import io
 import os
 from datetime import datetime, timezone
@@ -20,11 +22,11 @@ from core.index_file import (
     write_index,
 )
 from precompute.build import BuildOptions, build_index
-from precompute.decode import decode_photo
+from precompute.decoders import decode_photo
 from precompute.photo_metadata import camera_name, summarise_exif
-from tests.exif_photos import GPS_LATITUDE, write_exif_photo
-from tests.index_samples import index_file_bytes, photo_record, valid_index, without_metadata
-from tests.tiny_index import write_photo
+from tests.support.exif_photos import GPS_LATITUDE, write_exif_photo
+from tests.support.index_samples import index_file_bytes, photo_record, valid_index, without_metadata
+from tests.support.tiny_index import write_photo
 
 OPTIONS = BuildOptions(model="efficientnet-lite0", k=2, workers=0, batch_size=4)
 JUNE_15 = int(datetime(2021, 6, 15, 14, 30, tzinfo=timezone.utc).timestamp())
@@ -104,7 +106,7 @@ def camera_folder(tmp_path: Path) -> Path:
 def test_the_pipeline_records_metadata_and_the_round_trip_keeps_it(camera_folder, tmp_path):
     index_path = tmp_path / "index.pkl"
     build_index(camera_folder, index_path, OPTIONS)
-    photos = {photo["path"]: photo for photo in read_index(index_path)["photos"]}
+    photos = {photo["path"]: photo for photo in read_index(index_path).photos}
     assert {path: (p["taken"], p["taken_source"], p["camera"], p["exif_tags"]) for path, p in photos.items()} == {
         "scan.png": (FILE_TIME_NS // 10**9, "file", "", 0),
         "trip/beach.jpg": (JUNE_15, "exif", "Canon EOS 5D", 7),
@@ -117,16 +119,15 @@ def test_no_location_reaches_the_index(camera_folder, tmp_path):
     build_index(camera_folder, index_path, OPTIONS)
     data = index_path.read_bytes()
     assert np.array(GPS_LATITUDE).tobytes() not in data and b"GPS" not in data
-    assert not any(key.startswith("gps") or "location" in key for key in read_index(index_path)["photos"].columns)
+    assert not any(key.startswith("gps") or "location" in key for key in read_index(index_path).photos.columns)
 
 
 def test_an_index_written_without_metadata_still_loads_with_file_times(tmp_path):
     records = [without_metadata({**photo_record(i), "mtime_ns": FILE_TIME_NS + i * 10**9}) for i in range(3)]
-    index = valid_index(3)
-    index["photos"] = PhotoTable.from_records(records)
-    assert not set(METADATA_KEYS) & set(index["photos"].columns)
+    index = replace(valid_index(3), photos=PhotoTable.from_records(records))
+    assert not set(METADATA_KEYS) & set(index.photos.columns)
     write_index(index, tmp_path / "old.pkl")
-    loaded = read_index(tmp_path / "old.pkl")["photos"]
+    loaded = read_index(tmp_path / "old.pkl").photos
     assert not loaded.has_metadata
     assert [(p["taken"], p["taken_source"], p["camera"], p["exif_tags"]) for p in loaded] == [
         (FILE_TIME_NS // 10**9 + i, "file", "", None) for i in range(3)
@@ -138,13 +139,13 @@ def test_an_update_over_an_index_without_metadata_reads_it_from_the_file_headers
     index_path = tmp_path / "index.pkl"
     build_index(camera_folder, index_path, OPTIONS)
     current = read_index(index_path)
-    expected = list(current["photos"])
-    old = {**current, "photos": PhotoTable.from_records([without_metadata(p) for p in expected])}
+    expected = list(current.photos)
+    old = replace(current, photos=PhotoTable.from_records([without_metadata(p) for p in expected]))
     write_index(old, index_path)  # a new file in its place: `current` keeps mapping the one it read
-    assert not read_index(index_path)["photos"].has_metadata
+    assert not read_index(index_path).photos.has_metadata
     report = build_index(camera_folder, index_path, OPTIONS)
     assert report.embedded == 0 and report.reused == 3
-    assert list(read_index(index_path)["photos"]) == expected
+    assert list(read_index(index_path).photos) == expected
 
 
 def test_a_touched_photo_without_exif_takes_its_new_file_time(camera_folder, tmp_path):
@@ -155,13 +156,13 @@ def test_a_touched_photo_without_exif_takes_its_new_file_time(camera_folder, tmp
     os.utime(camera_folder / "trip" / "beach.jpg", ns=(later, later))
     report = build_index(camera_folder, index_path, OPTIONS)
     assert report.rehashed == 2 and report.embedded == 0
-    photos = {photo["path"]: photo for photo in read_index(index_path)["photos"]}
+    photos = {photo["path"]: photo for photo in read_index(index_path).photos}
     assert photos["scan.png"]["taken"] == later // 10**9
     assert photos["trip/beach.jpg"]["taken"] == JUNE_15  # the camera's date does not move with the file
 
 
 def _with_columns(edit) -> bytes:
-    index = valid_index(4)
+    index = valid_index(4).as_dict()
     columns = dict(index["photos"].columns)
     edit(columns)
     index["photos"] = columns  # written as they are: a PhotoTable could not even be made of some
@@ -194,11 +195,11 @@ def test_records_with_and_without_metadata_cannot_be_mixed():
 
 def test_a_camera_name_that_is_not_utf8_in_the_file_is_shown_not_refused(tmp_path):
     index = valid_index(2)
-    columns = dict(index["photos"].columns)
+    columns = dict(index.photos.columns)
     columns.update(camera_offsets=np.array([0, 0, 3]), camera_bytes=np.frombuffer(b"X\xffY", np.uint8))
-    index["photos"] = PhotoTable(columns)
+    index = replace(index, photos=PhotoTable(columns))
     (tmp_path / "index.pkl").write_bytes(index_file_bytes(index))
-    assert [p["camera"] for p in read_index(tmp_path / "index.pkl")["photos"]] == ["", "X\ufffdY"]
+    assert [p["camera"] for p in read_index(tmp_path / "index.pkl").photos] == ["", "X\ufffdY"]
 
 
 def test_png_without_exif_has_no_tags():

@@ -1,6 +1,6 @@
 """Presigned media URLs expire: against s3rver, a local S3 server that refuses an expired presigned URL.
 
-(moto serves expired ones, so it cannot tell; see tests/s3_server.py.)
+(moto serves expired ones, so it cannot tell; see tests/support/s3_server.py.)
 """
 
 from __future__ import annotations
@@ -10,9 +10,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from app import create_app
-from tests.media_bucket import fetch, image_sources, index_alone, put_thumbnails
-from tests.s3_server import running_s3rver
+from tests.support.media_bucket import fetch, image_sources, index_alone, put_thumbnails
+from tests.support.s3_server import running_s3rver
+
+pytestmark = pytest.mark.slow
 
 LIFETIME_S = 20  # short, for the test; a window of 5 s, so a URL has at least 15 s left when served
 

@@ -21,8 +21,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import access, create_app
 from app.users import read_users_file
-from tests.live_server import ROOT, running_gunicorn
-from tests.tiny_index import build_tiny_index
+from tests.support.live_server import ROOT, running_gunicorn
+from tests.support.tiny_index import build_tiny_index
 
 PASSWORD = "correct horse battery staple"
 SECRET = "test-secret-key-0123456789abcdef"
@@ -60,6 +60,7 @@ def sign_in(client, password: str = PASSWORD, target: str = "/", **fields):
 
 
 @pytest.mark.parametrize("url", PROTECTED_PAGES)
+@pytest.mark.slow
 def test_pages_send_strangers_to_sign_in(app, url):
     response = app.test_client().get(url)
     assert response.status_code == 302
@@ -135,6 +136,7 @@ def test_log_out_needs_the_form_and_ends_the_session(app):
     "/\t/evil.example", "/\n/evil.example", "javascript:alert(1)", " //evil.example", "evil.example", "",
     "///evil.example",
 ])
+@pytest.mark.slow
 def test_next_never_leaves_the_site(app, target):
     client = app.test_client()
     response = sign_in(client, target=target)
@@ -215,6 +217,7 @@ def test_unknown_names_are_checked_against_a_hash_of_the_users_own_method(tmp_pa
     assert client.get("/api/duplicates", headers=basic("bob", "bob pw")).status_code == 200
 
 
+@pytest.mark.slow
 def test_failed_sign_ins_are_limited_per_client(app):
     stranger = app.test_client()
     stranger.environ_base["REMOTE_ADDR"] = "192.0.2.1"
@@ -232,6 +235,7 @@ def test_failed_sign_ins_are_limited_per_client(app):
     assert sign_in(friend).status_code == 302  # another address is not held back
 
 
+@pytest.mark.slow
 def test_failed_sign_ins_are_limited_per_name(app):
     for number in range(access.NAME_FAILURES):
         client = app.test_client()
@@ -286,6 +290,7 @@ FOREIGN = [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Referer": "
 
 @pytest.mark.parametrize("path", ["/search", "/logout", "/api/search"])
 @pytest.mark.parametrize("foreign", FOREIGN, ids=lambda headers: "=".join(*headers.items()))
+@pytest.mark.slow
 def test_basic_auth_posts_from_another_site_are_refused(app, path, foreign):
     """A browser replays cached Basic credentials with another site's form: its Origin (or Referer) gives it away."""
     client = app.test_client()
@@ -346,7 +351,7 @@ def test_kept_pages_go_only_to_signed_in_browsers(app):
         again = member.get("/photos/5")
     assert first.status_code == again.status_code == 200 and first.data == again.data
     assert rendered == ["photo.html"]  # the second came from the page cache
-    assert app.extensions["lookalike_pages"].bytes > 0
+    assert app.extensions["lookalike.pages"].bytes > 0
     assert "Set-Cookie" not in again.headers
     assert app.test_client().get("/photos/5").status_code == 302
     assert app.test_client().get("/photos/5", headers=basic("lookalike", "guess")).status_code == 401
@@ -372,6 +377,25 @@ def test_bad_settings_stop_the_app_with_one_line(synthetic_index, monkeypatch, c
     err = capsys.readouterr().err
     assert err.startswith("lookalike: cannot start: ") and message in err and err.count("\n") == 1
     assert PASSWORD not in err
+
+
+@pytest.mark.parametrize("method", ["pbkdf2:md99:1000", "pbkdf2:sha256:0", "pbkdf2:sha256:99999999999999999999999",
+                                    "pbkdf2:sha256:many", "scrypt:3:8:1", "scrypt:-2:8:1", "scrypt:32768:8"])
+def test_a_hash_werkzeug_cannot_compute_stops_the_app_naming_its_line(tmp_path, synthetic_index, monkeypatch, capsys,
+                                                                      method):
+    """Not a 500 when that user signs in: one line at start, exit status 4."""
+    users = tmp_path / "users"
+    users.write_text(f"alice:{generate_password_hash('alice pw')}\n# bob\nbob:{method}$s4lt$0123abcd\n")
+    monkeypatch.setenv("LOOKALIKE_USERS_FILE", str(users))
+    monkeypatch.setenv("SECRET_KEY", SECRET)
+    monkeypatch.delenv("LOOKALIKE_PASSWORD", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        create_app(synthetic_index).test_client().get("/api/duplicates", headers=basic("bob", "bob pw"))
+    assert stopped.value.code == 4
+    err = capsys.readouterr().err
+    assert err.startswith("lookalike: cannot start: LOOKALIKE_USERS_FILE line 3: werkzeug cannot check a password")
+    assert f"method {method!r}" in err and err.count("\n") == 1
+    assert "0123abcd" not in err and "s4lt" not in err
 
 
 @pytest.mark.parametrize("text, message", [

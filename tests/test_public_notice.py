@@ -12,7 +12,8 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 from app.access import public_bind_warning
-from tests.live_server import ROOT, running_gunicorn
+from app.settings import read_settings
+from tests.support.live_server import ROOT, running_gunicorn
 
 
 @pytest.mark.parametrize("binds, public", [
@@ -29,7 +30,7 @@ from tests.live_server import ROOT, running_gunicorn
     (["unix:/run/lookalike.sock"], False),
 ])
 def test_public_binds_are_told_apart(binds, public):
-    warning = public_bind_warning(binds, {})
+    warning = public_bind_warning(binds, read_settings({}))
     assert (warning is not None) == public
     if public:
         assert "this gallery is public" in warning and "LOOKALIKE_PASSWORD" in warning
@@ -37,7 +38,7 @@ def test_public_binds_are_told_apart(binds, public):
 
 @pytest.mark.parametrize("variable", ["LOOKALIKE_PASSWORD", "LOOKALIKE_USERS_FILE"])
 def test_a_private_gallery_says_nothing(variable):
-    assert public_bind_warning(["0.0.0.0:8000"], {variable: "set"}) is None
+    assert public_bind_warning(["0.0.0.0:8000"], read_settings({variable: "set"})) is None
 
 
 def _run_hook(tmp_path: Path, bind: str, environ: dict, monkeypatch) -> str:

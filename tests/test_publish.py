@@ -27,9 +27,9 @@ from app import create_app
 from app.index_download import DownloadLimits, IndexDownloadError, fetch_index
 from core.index_file import read_index, thumbnail_dir_for
 from precompute.build import BuildOptions, build_index
-from tests.s3_outage import outage_proxy
-from tests.s3_server import TEST_CREDENTIALS, running_s3
-from tests.tiny_index import PHOTOS, build_tiny_index, write_photo
+from tests.support.s3_outage import outage_proxy
+from tests.support.s3_server import TEST_CREDENTIALS, running_s3
+from tests.support.tiny_index import PHOTOS, build_tiny_index, write_photo
 from tools import publish
 from tools.bucket_sync import UNREACHABLE_IN_A_ROW
 from tools.media_objects import IMMUTABLE, ORIGINAL_CACHE
@@ -68,7 +68,7 @@ def objects(endpoint, prefix: str = "") -> dict[str, dict]:
 
 
 def thumbnail_names(index_path: Path) -> set[str]:
-    return {entry["file"] for photo in read_index(index_path)["photos"] for entry in photo["thumbnails"].values()}
+    return {entry["file"] for photo in read_index(index_path).photos for entry in photo["thumbnails"].values()}
 
 
 def test_every_thumbnail_and_preview_is_published_with_its_type_and_caching(holidays_index, s3):
@@ -94,6 +94,7 @@ def test_every_thumbnail_and_preview_is_published_with_its_type_and_caching(holi
     assert "Traceback" not in first.stderr + second.stderr
 
 
+@pytest.mark.slow
 def test_after_adding_photos_only_theirs_are_uploaded(tmp_path, s3, capsys):
     index = build_tiny_index(tmp_path)
     target = ["--to", f"s3://{BUCKET}/site/", "--endpoint-url", s3.url, "--originals"]
@@ -112,11 +113,12 @@ def test_after_adding_photos_only_theirs_are_uploaded(tmp_path, s3, capsys):
     assert counts(out) == (6, 3 * (len(PHOTOS) - 1), 0)
     assert "Left in place: 3 objects" in out  # alpha's: an app still running the old index shows them
     added = set(objects(s3)) - before
-    new_photos = [photo for photo in read_index(index)["photos"] if photo["path"] in ("zeta.jpg", "eta.jpg")]
+    new_photos = [photo for photo in read_index(index).photos if photo["path"] in ("zeta.jpg", "eta.jpg")]
     assert added == {f"site/{entry['file']}" for photo in new_photos for entry in photo["thumbnails"].values()} | {
         "site/originals/zeta.jpg", "site/originals/eta.jpg"}
 
 
+@pytest.mark.slow
 def test_a_rerun_reads_only_the_files_changed_since_publish_hashed_them(tmp_path, s3, capsys):
     """The record beside the index spares a rerun reading every original; the listing still has the last word."""
     index = build_tiny_index(tmp_path)
@@ -146,7 +148,7 @@ def test_an_endpoint_that_goes_down_midway_fails_what_is_left_and_a_rerun_finish
     with outage_proxy(s3.url, uploads_allowed=4) as endpoint:
         command = [tiny_index, "--to", f"s3://{BUCKET}/p", "--endpoint-url", endpoint.url, "--originals", "--jobs", "2"]
         status, out, err = run_publish(capsys, *command)
-        assert status == publish.EXIT_SOME_FAILED
+        assert status == publish.EXIT_INCOMPLETE
         assert counts(out) == (4, 0, total - 4)
         assert len(objects(s3)) == 4  # the store kept what it took before the outage
         failures = [line for line in out.split("(rerun to retry them):\n")[1].splitlines() if line.startswith("  ")]
@@ -167,7 +169,7 @@ def test_once_the_endpoint_is_down_the_rest_is_not_tried_and_a_rerun_finishes(ho
     with outage_proxy(s3.url, uploads_allowed=20) as endpoint:
         command = [holidays_index, "--to", f"s3://{BUCKET}/big", "--endpoint-url", endpoint.url, "--jobs", "4"]
         status, out, _ = run_publish(capsys, *command)
-        assert status == publish.EXIT_SOME_FAILED and counts(out) == (20, 0, expected - 20)
+        assert status == publish.EXIT_INCOMPLETE and counts(out) == (20, 0, expected - 20)
         not_tried = int(re.search(r"^  (\d+) not tried: the endpoint stopped answering", out, re.M).group(1))
         # Those that tried: the run of failures that took the endpoint for down, each run restarted at most
         # once by one of the 4 uploads in flight at the outage succeeding, and those in flight when it was.
@@ -180,6 +182,7 @@ def test_once_the_endpoint_is_down_the_rest_is_not_tried_and_a_rerun_finishes(ho
         assert len(objects(s3)) == expected
 
 
+@pytest.mark.slow
 def test_sigterm_midway_stops_with_one_line_and_a_rerun_finishes(tiny_index, s3):
     total = 2 * len(PHOTOS)
     with outage_proxy(s3.url, uploads_allowed=3, hang=True) as endpoint:
@@ -233,6 +236,21 @@ def test_originals_are_published_without_their_location_unless_as_is(tmp_path, s
     assert client.get_object(Bucket=BUCKET, Key="as-is/originals/placed.jpg")["Body"].read() == original
 
 
+def test_an_originals_type_comes_from_its_bytes_never_its_name(tmp_path, s3, capsys):
+    """As the app serves originals: a JPEG named `.png` is stored as `image/jpeg`, so a name can never make a page."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    write_photo(photos / "disguised.png", 320, 240, (30, 90, 150))
+    with Image.open(photos / "disguised.png") as image:
+        assert image.format == "PNG"
+        image.convert("RGB").save(photos / "disguised.png", format="JPEG")
+    index = tmp_path / "index.pkl"
+    build_index(photos, index, BuildOptions(model="efficientnet-lite0", k=1, workers=0))
+    assert run_publish(capsys, index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url, "--originals", "as-is")[0] == 0
+    head = s3.client().head_object(Bucket=BUCKET, Key="site/originals/disguised.png")
+    assert head["ContentType"] == "image/jpeg" and "ContentDisposition" not in head
+
+
 def test_an_original_swapped_for_a_link_out_of_the_folder_or_changed_is_withheld(tmp_path, s3, capsys):
     """The web app's rule: inside the photo folder, as opened, and still the file indexed; else withheld, with why."""
     index = build_tiny_index(tmp_path)
@@ -258,6 +276,7 @@ def test_an_original_swapped_for_a_link_out_of_the_folder_or_changed_is_withheld
         assert b"private notes" not in s3.client().get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
 
 
+@pytest.mark.slow
 def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3(tiny_index, s3, capsys, tmp_path, monkeypatch):
     status, out, _ = run_publish(capsys, tiny_index, "--to", f"s3://{BUCKET}/site", "--endpoint-url", s3.url, "--index-archive")
     assert status == 0
@@ -273,7 +292,7 @@ def test_the_index_archive_is_published_privately_and_the_app_fetches_it_from_s3
                             "LOOKALIKE_INDEX": str(fetched)}.items():
         monkeypatch.setenv(variable, value)  # AWS_ENDPOINT_URL_S3: how the app finds a store other than AWS
     assert create_app().test_client().get("/healthz").json["photos"] == len(PHOTOS)
-    assert read_index(fetched)["photos"] == read_index(tiny_index)["photos"]
+    assert read_index(fetched).photos == read_index(tiny_index).photos
     assert thumbnail_dir_for(fetched).is_dir()
     monkeypatch.delenv("LOOKALIKE_INDEX_SHA256")
     with pytest.raises(IndexDownloadError, match="SHA-256"):
@@ -318,7 +337,7 @@ def test_the_documented_bucket_policy_makes_media_public_and_keeps_the_index_pri
 
     # The app's originals-by-URL, set to the media URL + originals/, sends each photo (café.jpg too) to its object.
     monkeypatch.setenv("LOOKALIKE_ORIGINALS_URL", f"{s3.url}/{BUCKET}/{prefix}originals/")
-    client, photos = create_app(tiny_index).test_client(), read_index(tiny_index)["photos"]
+    client, photos = create_app(tiny_index).test_client(), read_index(tiny_index).photos
     for photo in photos:
         location = client.get(f"/photos/{photo['id']}/original").headers["Location"]
         with urllib.request.urlopen(location, timeout=30) as response:

@@ -20,23 +20,23 @@ from tools.evaluate.protocol import split_by_scene
 
 
 def test_the_holidays_index_uses_the_default_descriptor(holidays_index):
-    model = read_index(holidays_index)["model"]
+    model = read_index(holidays_index).model
     defaults = BuildOptions()
-    assert (model["pooling"], model["scales"], model["query_expansion"]) == (defaults.pooling, [224], defaults.query_expansion)
+    assert (model.pooling, model.scales, model.query_expansion) == (defaults.pooling, (224,), defaults.query_expansion)
     assert (defaults.pooling, defaults.scales, defaults.query_expansion, defaults.flip) == ("avg", (), 0, False)
 
 
 def test_confirm_half_queries_find_their_own_scene(holidays_index):
     index = read_index(holidays_index)
     assert holidays_scores(index)["confirm"].mean() >= 0.85
-    ids = np.array([int(p["path"].split(".")[0]) for p in index["photos"]])
+    ids = np.array([int(p["path"].split(".")[0]) for p in index.photos])
     groups = ids // 100
     confirm = split_by_scene(groups)["confirm"]
     queries = confirm[ids[confirm] % 100 == 0]
     top1, recall = [], []
     for query in queries:
         mates = (groups == groups[query]).sum() - 1
-        found = groups[index["neighbors"][query]] == groups[query]
+        found = groups[index.neighbours[query]] == groups[query]
         top1.append(found[0])
         recall.append(found.sum() / mates)
     assert len(queries) == 72

@@ -9,7 +9,9 @@ import torch
 
 from precompute.models import RegionalPool, load_model
 from precompute.runtime import FromCrops, onnx_model
-from tests.resnet18_reference import layer_output, save_random_weights
+from tests.support.resnet18_reference import layer_output, save_random_weights
+
+pytestmark = pytest.mark.slow
 
 # Tolias, Sicre & Jégou's rmac_regions (L = 3, 40 % overlap) worked out by hand:
 # (top, left, side). Level 1 is the whole map; level 2 has side floor(2·9/3) = 6

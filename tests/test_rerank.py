@@ -14,7 +14,7 @@ from precompute.build import BuildOptions, build_index
 from precompute.evidence import evidence_path_for
 from core.index_file import read_index
 from precompute.rerank import pairs_path_for
-from tests.same_index import assert_same_index
+from tests.support.same_index import assert_same_index
 
 OPTIONS = BuildOptions(model="efficientnet-lite0", k=5, batch_size=8, workers=0, rerank="local")
 QUERY = "100000.jpg"
@@ -35,8 +35,8 @@ def _collection(holidays_dir: Path, folder: Path) -> Path:
 
 
 def _listed(index: dict, name: str) -> list[str]:
-    row = next(r for r, p in enumerate(index["photos"]) if p["path"] == name)
-    return [index["photos"][n]["path"] for n in index["neighbors"][row]]
+    row = next(r for r, p in enumerate(index.photos) if p["path"] == name)
+    return [index.photos[n]["path"] for n in index.neighbours[row]]
 
 
 def test_a_rotated_cropped_reexposed_shot_of_the_scene_rises_above_look_alikes(holidays_dir, tmp_path):
@@ -45,11 +45,11 @@ def test_a_rotated_cropped_reexposed_shot_of_the_scene_rises_above_look_alikes(h
     local = read_index(build_index(photos, tmp_path / "local" / "index.pkl", OPTIONS).index_path)
     assert "edited.jpg" not in _listed(off, QUERY)[:1]  # the model alone puts a look-alike of another scene first
     assert _listed(local, QUERY)[0] == "edited.jpg"
-    row = next(r for r, p in enumerate(local["photos"]) if p["path"] == QUERY)
-    assert local["verified"][row][0] and not local["verified"][row][1:].any()
-    scores = local["scores"][row]
+    row = next(r for r, p in enumerate(local.photos) if p["path"] == QUERY)
+    assert local.verified[row][0] and not local.verified[row][1:].any()
+    scores = local.scores[row]
     assert list(scores) == sorted(scores, reverse=True) and 0 <= scores.min() and scores.max() <= 1
-    assert "verified" not in off and off["model"]["rerank"] == "off" and local["model"]["rerank"] == "local"
+    assert off.verified is None and off.model.rerank == "off" and local.model.rerank == "local"
 
 
 def test_an_update_verifies_only_new_pairs_and_equals_a_full_rebuild(holidays_dir, tmp_path):
@@ -78,12 +78,12 @@ def test_a_damaged_side_file_is_said_and_the_evidence_extracted_again(holidays_d
     pairs_path_for(index_path).write_bytes(b"not a zip file")
     again = build_index(photos, index_path, OPTIONS)
     assert "damaged" in again.evidence_note and "extracting the evidence again" in again.evidence_note
-    assert again.embedded == len(before["photos"]) and again.added == again.changed == again.removed == 0
+    assert again.embedded == len(before.photos) and again.added == again.changed == again.removed == 0
     assert again.pairs_reused == 0
     print_summary(again)
     assert "Evidence: " in capsys.readouterr().out
     assert_same_index(read_index(index_path), before)
-    assert [p["id"] for p in read_index(index_path)["photos"]] == [p["id"] for p in before["photos"]]
+    assert [p["id"] for p in read_index(index_path).photos] == [p["id"] for p in before.photos]
 
 
 def test_the_photo_page_and_api_show_the_ranking_score_and_mark_the_same_scene(holidays_dir, tmp_path):
@@ -92,8 +92,8 @@ def test_the_photo_page_and_api_show_the_ranking_score_and_mark_the_same_scene(h
     photos = _collection(holidays_dir, tmp_path / "photos")
     report = build_index(photos, tmp_path / "index" / "index.pkl", OPTIONS)
     index = read_index(report.index_path)
-    row = next(r for r, p in enumerate(index["photos"]) if p["path"] == QUERY)
-    photo_id = int(index["photos"][row]["id"])
+    row = next(r for r, p in enumerate(index.photos) if p["path"] == QUERY)
+    photo_id = int(index.photos[row]["id"])
     client = create_app(report.index_path).test_client()
     html = client.get(f"/photos/{photo_id}").get_data(as_text=True)
     listed = html[html.index('id="similar-heading"'):]
@@ -101,11 +101,11 @@ def test_the_photo_page_and_api_show_the_ranking_score_and_mark_the_same_scene(h
     assert listed.count('class="same-scene" title=') == 1
     assert listed.index("same-scene\" title=") < listed.index("edited.jpg", listed.index("<ol")) + 400
     shown = [float(s) for s in __import__("re").findall(r'class="score-value">(?:<[^>]+>[^<]*</span>)?([0-9.]+)<', listed)]
-    assert shown == sorted(shown, reverse=True) and shown == [round(float(s), 2) for s in index["scores"][row]]
+    assert shown == sorted(shown, reverse=True) and shown == [round(float(s), 2) for s in index.scores[row]]
     answer = client.get(f"/api/photos/{photo_id}/similar").get_json()
     assert answer["ranked_by"] == "appearance+local-features"
-    assert [item["same_scene"] for item in answer["similar"]] == index["verified"][row].tolist()
-    assert [item["score"] for item in answer["similar"]] == [round(float(s), 4) for s in index["scores"][row]]
+    assert [item["same_scene"] for item in answer["similar"]] == index.verified[row].tolist()
+    assert [item["score"] for item in answer["similar"]] == [round(float(s), 4) for s in index.scores[row]]
 
 
 def test_an_index_whose_verified_marks_do_not_fit_its_lists_is_refused(holidays_dir, tmp_path):
@@ -113,7 +113,6 @@ def test_an_index_whose_verified_marks_do_not_fit_its_lists_is_refused(holidays_
 
     photos = _collection(holidays_dir, tmp_path / "photos")
     index = read_index(build_index(photos, tmp_path / "index" / "index.pkl", OPTIONS).index_path)
-    index["verified"] = index["verified"][:, :2]
-    write_index(index, tmp_path / "bad.pkl")
+    write_index(index.as_dict() | {"verified": index.verified[:, :2]}, tmp_path / "bad.pkl")
     with pytest.raises(IndexFileError, match="'verified' must be"):
         read_index(tmp_path / "bad.pkl")

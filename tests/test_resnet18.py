@@ -20,7 +20,9 @@ from torchvision.transforms.functional import pil_to_tensor
 from core.index_file import read_index
 from precompute.models import ModelUnavailable, load_model
 from precompute.resize import to_model_input
-from tests.resnet18_reference import layer_output, save_random_weights
+from tests.support.resnet18_reference import layer_output, save_random_weights
+
+pytestmark = pytest.mark.slow
 
 PHOTOS = [Path(skimage.data.__file__).parent / name for name in ("astronaut.png", "chelsea.png", "coffee.png")]
 
@@ -75,11 +77,11 @@ def test_cli_with_weights_file_embeds_like_torchvision(weights_file, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     index = read_index(out)
-    assert index["model"]["name"] == "resnet18" and index["embeddings"].shape == (3, 512)
+    assert index.model.name == "resnet18" and index.embeddings.shape == (3, 512)
     transform = ResNet18_Weights.IMAGENET1K_V1.transforms()
-    batch = torch.stack([transform(Image.open(photos / p["path"]).convert("RGB")) for p in index["photos"]])
+    batch = torch.stack([transform(Image.open(photos / p["path"]).convert("RGB")) for p in index.photos])
     expected = torch.nn.functional.normalize(reference_features(weights_file, batch), dim=1).numpy()
-    cosines = (index["embeddings"] * expected).sum(axis=1)
+    cosines = (index.embeddings * expected).sum(axis=1)
     assert cosines.min() > 0.9999
 
 

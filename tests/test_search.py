@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import io
 import re
 import subprocess
@@ -34,7 +36,7 @@ def _upload(client, data: bytes, filename: str = "query.jpg", path: str = "/api/
 
 
 def _id_of(index_path: Path, name: str) -> int:
-    return next(p["id"] for p in read_index(index_path)["photos"] if p["path"] == name)
+    return next(p["id"] for p in read_index(index_path).photos if p["path"] == name)
 
 
 @pytest.mark.parametrize("name", QUERIES)
@@ -139,10 +141,10 @@ def test_the_model_is_loaded_once_when_first_queries_arrive_together(holidays_in
 
 def test_search_is_off_when_the_index_model_cannot_be_loaded(holidays_index: Path, tmp_path: Path, holidays_dir: Path):
     index = read_index(holidays_index)
-    index["model"] = {**index["model"], "name": "no-such-model"}
+    index = replace(index, model=replace(index.model, name="no-such-model"))
     foreign = tmp_path / "foreign.pkl"
     write_index(index, foreign)
-    (tmp_path / index["thumbnail_dir"]).symlink_to(holidays_index.parent / index["thumbnail_dir"])
+    (tmp_path / index.thumbnail_dir).symlink_to(holidays_index.parent / index.thumbnail_dir)
     client = create_app(foreign).test_client()
     response = _upload(client, (holidays_dir / "100000.jpg").read_bytes())
     assert response.status_code == 503
@@ -176,7 +178,7 @@ def test_an_index_built_with_flip_averaging_finds_a_photo_from_its_mirror_image(
         (photos / source.name).symlink_to(source)
     index_path = tmp_path / "index.pkl"
     build_index(photos, index_path, BuildOptions(model="efficientnet-lite0", flip=True, k=3, workers=0))
-    assert read_index(index_path)["model"]["flip"] is True
+    assert read_index(index_path).model.flip is True
     mirrored = io.BytesIO()
     Image.open(holidays_dir / "100000.jpg").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored, "PNG")
     response = _upload(create_app(index_path).test_client(), mirrored.getvalue(), "mirrored.png")

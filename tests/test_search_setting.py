@@ -11,7 +11,7 @@ from app import create_app
 def test_off_turns_search_off_with_torch_installed(synthetic_index, monkeypatch, value):
     monkeypatch.setenv("LOOKALIKE_SEARCH", value)
     app = create_app(synthetic_index)
-    assert app.extensions["lookalike"].embeddings is not None  # still mapped, for "more like these"
+    assert app.extensions["lookalike.catalog"].embeddings is not None  # still mapped, for "more like these"
     response = app.test_client().post("/api/search", data={})
     assert response.status_code == 503 and "LOOKALIKE_SEARCH=off" in response.json["detail"]
     assert app.test_client().get("/photos/1").status_code == 200

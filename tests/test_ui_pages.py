@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import re
 import shutil
 from pathlib import Path
@@ -60,7 +62,7 @@ def test_pages_that_do_not_exist_are_friendly_404s(client, query):
 
 
 def test_photo_page_shows_details_and_ranked_similar_photos(client, tiny_index: Path):
-    photo = next(p for p in read_index(tiny_index)["photos"] if p["path"] == "café.jpg")
+    photo = next(p for p in read_index(tiny_index).photos if p["path"] == "café.jpg")
     response = client.get(f"/photos/{photo['id']}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -86,10 +88,10 @@ def test_photo_page_links_back_to_its_gallery_page_and_neighbours(client):
 
 def test_original_is_served_by_id(client, tiny_index: Path):
     index = read_index(tiny_index)
-    photo = index["photos"][0]
+    photo = index.photos[0]
     response = client.get(f"/photos/{photo['id']}/original")
     assert response.status_code == 200
-    assert response.data == (Path(index["photo_root"]) / photo["path"]).read_bytes()
+    assert response.data == (Path(index.photo_root) / photo["path"]).read_bytes()
 
 
 def test_unknown_photo_is_a_friendly_404(client):
@@ -102,8 +104,8 @@ def test_unknown_photo_is_a_friendly_404(client):
 def test_missing_original_is_explained(tiny_index: Path, tmp_path: Path):
     index = read_index(tiny_index)
     root = tmp_path / "photos"
-    shutil.copytree(index["photo_root"], root)
-    missing = next(p for p in index["photos"] if p["path"] == "alpha.jpg")
+    shutil.copytree(index.photo_root, root)
+    missing = next(p for p in index.photos if p["path"] == "alpha.jpg")
     (root / "alpha.jpg").unlink()
     client = create_app(tiny_index, photo_root=root).test_client()
     page = client.get(f"/photos/{missing['id']}")
@@ -117,10 +119,9 @@ def test_missing_original_is_explained(tiny_index: Path, tmp_path: Path):
 
 def test_empty_index_gets_a_friendly_gallery(tiny_index: Path, tmp_path: Path):
     index = read_index(tiny_index)
-    for key in ("embeddings", "neighbors", "scores", "verified"):
-        if key in index:
-            index[key] = index[key][:0]
-    index["photos"] = PhotoTable.from_records([])
+    index = replace(index, photos=PhotoTable.from_records([]), embeddings=index.embeddings[:0],
+                    neighbours=index.neighbours[:0], scores=index.scores[:0],
+                    verified=None if index.verified is None else index.verified[:0])
     empty = tmp_path / "empty.pkl"
     write_index(index, empty)
     client = create_app(empty).test_client()
@@ -146,7 +147,7 @@ def test_static_files_are_versioned_and_cached_for_a_year(client):
 def test_originals_can_come_from_a_base_url(tiny_index: Path, monkeypatch):
     monkeypatch.setenv("LOOKALIKE_ORIGINALS_URL", "https://cdn.example.org/photos/")
     client = create_app(tiny_index).test_client()
-    photo = next(p for p in read_index(tiny_index)["photos"] if p["path"] == "café.jpg")
+    photo = next(p for p in read_index(tiny_index).photos if p["path"] == "café.jpg")
     response = client.get(f"/photos/{photo['id']}/original")
     assert response.status_code == 302
     assert response.headers["Location"] == "https://cdn.example.org/photos/caf%C3%A9.jpg"
@@ -159,7 +160,7 @@ def test_pages_carry_security_headers(client):
 
 
 def test_nearest_ranks_the_whole_collection_when_asked_for_more(client):
-    catalog = client.application.extensions["lookalike"]
+    catalog = client.application.extensions["lookalike.catalog"]
     ranked = catalog.nearest(catalog.embeddings[2], k=24)
     assert [item.photo["id"] for item in ranked][:1] == [2] and ranked[0].score == pytest.approx(1.0, abs=1e-5)
     assert len(ranked) == 5 and sorted(item.photo["id"] for item in ranked) == [0, 1, 2, 3, 4]

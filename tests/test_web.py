@@ -29,7 +29,7 @@ def test_gallery_renders_a_page_of_thumbnails(client, index):
     response = client.get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert f"{len(index['photos'])} photos" in html
+    assert f"{len(index.photos)} photos" in html
     assert html.count('loading="lazy"') == 48
     assert "efficientnet-lite0" in html
 
@@ -37,15 +37,15 @@ def test_gallery_renders_a_page_of_thumbnails(client, index):
 def test_photo_page_lists_similar_photos_best_first(client, index):
     html = client.get("/photos/0").get_data(as_text=True)
     shown = [float(s) for s in re.findall(r'<span class="score-value">(?:<[^>]+>[^<]*</span>)?([0-9.]+)</span>', html)]
-    assert len(shown) == index["neighbors"].shape[1] == 10
+    assert len(shown) == index.neighbours.shape[1] == 10
     assert shown == sorted(shown, reverse=True)
-    expected = [f'href="/photos/{index["photos"][row]["id"]}"' for row in index["neighbors"][0]]
+    expected = [f'href="/photos/{index.photos[row]["id"]}"' for row in index.neighbours[0]]
     positions = [html.index(link) for link in expected]
     assert positions == sorted(positions), "similar photos must appear in ranked order"
 
 
 def test_stored_scores_are_sorted_cosines(index):
-    scores = index["scores"]
+    scores = index.scores
     assert (np.diff(scores, axis=1) <= 1e-6).all()
     assert scores.min() >= -1.0 and scores.max() <= 1.0 + 1e-6
 
@@ -65,13 +65,13 @@ def test_every_link_on_the_gallery_and_a_photo_page_resolves(client):
 def test_json_api_matches_the_index(client, index):
     data = client.get("/api/photos/3/similar").get_json()
     assert data["id"] == 3
-    assert [item["id"] for item in data["similar"]] == [index["photos"][r]["id"] for r in index["neighbors"][3]]
+    assert [item["id"] for item in data["similar"]] == [index.photos[r]["id"] for r in index.neighbours[3]]
     assert [item["score"] for item in data["similar"]] == sorted((item["score"] for item in data["similar"]), reverse=True)
     assert all(item["url"].endswith(f"/photos/{item['id']}") for item in data["similar"])
 
 
 def test_healthz(client, index):
-    assert client.get("/healthz").get_json() == {"status": "ok", "photos": len(index["photos"])}
+    assert client.get("/healthz").get_json() == {"status": "ok", "photos": len(index.photos)}
 
 
 @pytest.mark.parametrize("url", ["/photos/99999", "/photos/-1", "/photos/abc", "/?page=999", "/?page=0", "/api/photos/99999/similar"])

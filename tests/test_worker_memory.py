@@ -69,7 +69,7 @@ RANKINGS = {  # the two queries that read every embedding: search by photo, and 
 @pytest.mark.parametrize("ranking", RANKINGS)
 def test_forked_workers_share_the_mapped_embeddings_instead_of_copying_them(mapped_index, ranking):
     app = create_app(mapped_index)  # the master, as with --preload
-    catalog = app.extensions["lookalike"]
+    catalog = app.extensions["lookalike.catalog"]
     embeddings_kib = catalog.embeddings.nbytes / 1024
     query = catalog.embeddings[7].astype(np.float32)
     assert catalog.nearest(query, 3)[0].photo["id"] == 7  # the master's pages: the first sharer
@@ -97,7 +97,7 @@ def test_the_embeddings_are_mapped_but_not_read_until_a_query_ranks_them(tmp_pat
     monkeypatch.setenv("LOOKALIKE_SEARCH", "off")
     index = write_synthetic_index(tmp_path / "index.pkl", 4000, neighbours="random").resolve()  # mapped by no earlier app
     app = create_app(index)
-    catalog = app.extensions["lookalike"]
+    catalog = app.extensions["lookalike.catalog"]
     embeddings_kib = catalog.embeddings.nbytes / 1024
     client = app.test_client()
     for url in ("/", "/?page=40", "/photos/3", "/photos/3999", "/api/photos/5/similar"):

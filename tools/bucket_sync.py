@@ -29,6 +29,7 @@ from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as CannotConnect
 
 from core.bucket import BucketPlace, Listed, describe
+from core.served_type import DOWNLOAD_TYPE
 from tools.media_objects import MediaObject, Withheld
 from tools.publish_record import PublishRecord
 
@@ -134,8 +135,10 @@ def _sync_one(destination: Destination, item: MediaObject, endpoint: _Reachabili
         status = "skipped"
     else:
         try:
+            content_type = item.served_as(data)
+            download = {"ContentDisposition": "attachment"} if content_type == DOWNLOAD_TYPE else {}
             destination.client.put_object(
-                Bucket=place.bucket, Key=key, Body=data, ContentType=item.content_type,
+                Bucket=place.bucket, Key=key, Body=data, ContentType=content_type, **download,
                 CacheControl=item.cache_control, ContentMD5=base64.b64encode(md5.digest()).decode(),
             )
         except Exception as err:  # noqa: BLE001 - boto's and the network's errors: this object failed, the rest go on

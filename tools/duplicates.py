@@ -20,7 +20,6 @@ import argparse
 import csv
 import json
 import re
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,44 +29,28 @@ from core.duplicate_groups import (
     DEFAULT_THRESHOLD, KEEP_RULE, MAX_THRESHOLD, MIN_THRESHOLD, DuplicateGroups, find_groups, photo_facts,
 )
 from core.index_file import IndexFileError, PhotoTable, read_index
+from precompute.command_line import (
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, number_from,
+    sigterm_as_interrupt,
+)
 from tools.duplicate_moves import Move, MoveRefused, Outcome, move_photo
+from tools.spreadsheet_cells import safe_cell
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_SOME_NOT_MOVED = 3
-EXIT_INTERRUPTED = 130
 CSV_FIELDS = ("group", "suggested_keep", "id", "path", "width", "height", "size", "exif_tags", "taken", "taken_source")
 _GROUPS_AT_ONCE = 1024  # photo dicts are made this many groups at a time, so a million photos stream
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _UNSAFE_IN_A_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # control characters and line separators
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not MIN_THRESHOLD <= value <= MAX_THRESHOLD:
-        raise argparse.ArgumentTypeError(f"must be a number from {MIN_THRESHOLD} to {MAX_THRESHOLD}, got {text!r}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _Parser(
+    parser = OneLineErrorParser(
         prog="python -m tools.duplicates",
         description=__doc__.splitlines()[0].split(": ", 1)[1],
-        epilog=f"The suggested keep of a group is {KEEP_RULE}. Exit status: {EXIT_OK} done, {EXIT_SOME_NOT_MOVED} some "
+        epilog=f"The suggested keep of a group is {KEEP_RULE}. Exit status: {EXIT_OK} done, {EXIT_INCOMPLETE} some "
         f"photos not moved (each listed; untouched), {EXIT_ERROR} nothing done (unreadable index, unusable DIR), "
         f"{EXIT_USAGE} bad option, {EXIT_INTERRUPTED} interrupted (every file moved whole or untouched).",
     )
     parser.add_argument("index", type=Path, help="index file written by python -m precompute")
-    parser.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+    parser.add_argument("--threshold", type=number_from(MIN_THRESHOLD, MAX_THRESHOLD), default=DEFAULT_THRESHOLD,
                         help="similarity at which photos are duplicates (default: %(default)s, see docs/quality.md)")
     parser.add_argument("--format", choices=("csv", "json"), default="csv", help="listing format (default: %(default)s)")
     parser.add_argument("--move-to", type=Path, metavar="DIR",
@@ -96,12 +79,7 @@ def write_csv(groups: DuplicateGroups, photos: PhotoTable, out: TextIO) -> None:
     for number, records in group_records(groups, photos):
         for position, photo in enumerate(records):
             listed = _listed(photo)
-            writer.writerow((number, "yes" if position == 0 else "no", *(_cell(listed[field]) for field in CSV_FIELDS[2:])))
-
-
-def _cell(value: object) -> object:
-    """A text cell a spreadsheet would take for a formula (=, +, -, @, tab, CR first) gets a leading apostrophe."""
-    return "'" + value if isinstance(value, str) and value[:1] in _FORMULA_STARTS else value
+            writer.writerow((number, "yes" if position == 0 else "no", *(safe_cell(listed[field]) for field in CSV_FIELDS[2:])))
 
 
 def shown(text: str) -> str:
@@ -178,43 +156,37 @@ def main(argv: list[str] | None = None) -> int:
     except IndexFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_ERROR
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], args.threshold)
+    groups = find_groups(index.neighbours, index.scores, index.photos, args.threshold)
     out = sys.stdout
     out.reconfigure(errors="surrogateescape")  # a file name that is not UTF-8 is written back as it was
     if groups.crowded:
-        print(f"note: {groups.crowded} photos have all {index['neighbors'].shape[1]} stored similar photos at or above "
+        print(f"note: {groups.crowded} photos have all {index.k} stored similar photos at or above "
               f"{args.threshold}, so they may have more copies than the index lists; index with a larger --k to find them",
               file=sys.stderr)
     if args.move_to is None:
-        (write_json if args.format == "json" else write_csv)(groups, index["photos"], out)
+        (write_json if args.format == "json" else write_csv)(groups, index.photos, out)
         return EXIT_OK
-    photo_root = args.photo_root or Path(index["photo_root"])
+    photo_root = args.photo_root or Path(index.photo_root)
     problem = destination_problem(args.move_to, photo_root)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_ERROR
     print(f"{len(groups)} groups of {groups.photos} photos at similarity ≥ {args.threshold}; keeping {KEEP_RULE}.", file=out)
     if args.dry_run:
-        for move in planned_moves(groups, index["photos"]):
+        for move in planned_moves(groups, index.photos):
             print(f"would move {shown(str(photo_root / move.path))} -> {shown(str(args.move_to / move.path))}", file=out)
         return EXIT_OK
     outcomes: list[Outcome] = []
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     interrupted = False
     try:
-        move_all(planned_moves(groups, index["photos"]), photo_root, args.move_to, out, outcomes)
+        with sigterm_as_interrupt():
+            move_all(planned_moves(groups, index.photos), photo_root, args.move_to, out, outcomes)
     except KeyboardInterrupt:
         interrupted = True
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     print("\n".join(summary(outcomes, args.move_to, interrupted)), file=out)
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_SOME_NOT_MOVED if any(not o.moved or o.problem for o in outcomes) else EXIT_OK
-
-
-def _interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    return EXIT_INCOMPLETE if any(not o.moved or o.problem for o in outcomes) else EXIT_OK
 
 
 if __name__ == "__main__":

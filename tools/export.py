@@ -3,7 +3,9 @@
 One row per (photo, rank, similar photo, score): the item-item recommendation
 table a shop or a data pipeline imports. Columns: photo_id, photo_path, rank
 (from 1, best first), similar_id, similar_path, score (the stored cosine, 6
-decimals). Paths are relative to the photo folder.
+decimals). Paths are relative to the photo folder; in CSV a path that begins
+like a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading apostrophe, so a
+spreadsheet shows it rather than runs it (JSON Lines keeps every path exact).
 
 It streams: the index's arrays are memory-mapped, and rows are made and
 written CHUNK_PHOTOS photos at a time, each chunk's columns cut with numpy
@@ -27,7 +29,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import sys
 from collections.abc import Iterator
@@ -38,7 +39,10 @@ from typing import TextIO
 
 import numpy as np
 
-from core.index_file import IndexFileError, PhotoTable, atomic_file, read_index
+from core.atomic_write import atomic_file
+from core.index_file import Index, IndexFileError, PhotoTable, read_index
+from precompute.command_line import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, number_from
+from tools.spreadsheet_cells import safe_cell
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = ("photo_id", "photo_path", "rank", "similar_id", "similar_path", "score")
@@ -52,10 +56,10 @@ class Exported:
     undecodable: set[int] = field(default_factory=set)  # rows whose path was written with U+FFFD (rare: kept all)
 
 
-def export(index: dict, out: TextIO, fmt: str, k: int | None = None, min_score: float | None = None) -> Exported:
+def export(index: Index, out: TextIO, fmt: str, k: int | None = None, min_score: float | None = None) -> Exported:
     """Write the similar lists of `index` to `out`, chunk by chunk; `k` (≤ the stored k) cuts each list, `min_score` filters."""
-    photos: PhotoTable = index["photos"]
-    neighbours, scores = index["neighbors"], index["scores"]
+    photos: PhotoTable = index.photos
+    neighbours, scores = index.neighbours, index.scores
     k = neighbours.shape[1] if k is None else k
     write = _csv_writer(out) if fmt == "csv" else _jsonl_writer(out)
     done = Exported(photos=len(photos))
@@ -66,6 +70,8 @@ def export(index: dict, out: TextIO, fmt: str, k: int | None = None, min_score: 
         rows, ranks = np.nonzero(keep)
         photo_rows, similar_rows = rows + start, neighbours[start:stop, :k][keep]
         paths = _paths(photos, np.union1d(photo_rows, similar_rows), done.undecodable)
+        if fmt == "csv":  # once per photo in the chunk, not per cell: no path is run as a spreadsheet formula
+            paths = {row: safe_cell(path) for row, path in paths.items()}
         write(photos.ids[photo_rows].tolist(), [paths[row] for row in photo_rows.tolist()], (ranks + 1).tolist(),
               photos.ids[similar_rows].tolist(), [paths[row] for row in similar_rows.tolist()],
               [f"{score:.6f}" for score in chunk_scores[keep].tolist()])
@@ -84,8 +90,16 @@ def _paths(photos: PhotoTable, rows: np.ndarray, undecodable: set[int]) -> dict[
 
 def _csv_writer(out: TextIO):
     writer = csv.writer(out, lineterminator="\n")
+    # Python before 3.11.9 (gh-67044) leaves a lone CR unquoted when the line end is "\n", and readers end the row
+    # there: a chunk with a CR in a path is written with every cell quoted.
+    quoted = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
-    return lambda *columns: writer.writerows(zip(*columns))
+
+    def write(photo_ids, photo_paths, ranks, similar_ids, similar_paths, scores) -> None:
+        has_cr = "\r" in "".join(photo_paths) or "\r" in "".join(similar_paths)
+        (quoted if has_cr else writer).writerows(zip(photo_ids, photo_paths, ranks, similar_ids, similar_paths, scores))
+
+    return write
 
 
 def _jsonl_writer(out: TextIO):
@@ -112,22 +126,12 @@ def output(path: Path | None) -> Iterator[TextIO]:
         yield stream
 
 
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not -1.0 <= value <= 1.0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be a cosine from -1 to 1, not {text!r}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.export", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("index", type=Path, help="the index file written by python -m precompute")
     parser.add_argument("--format", choices=FORMATS, default="csv", help="csv (with a header row) or jsonl (default: %(default)s)")
     parser.add_argument("--k", type=int, help="similar photos per photo, best first (default: all the index keeps)")
-    parser.add_argument("--min-score", type=_score, metavar="S", help="only pairs scoring at least S (a cosine, -1 to 1)")
+    parser.add_argument("--min-score", type=number_from(-1, 1, "a cosine"), metavar="S", help="only pairs scoring at least S (a cosine, -1 to 1)")
     parser.add_argument("--out", type=Path, help="write to FILE, atomically (default: stdout)")
     args = parser.parse_args(argv)
     if args.k is not None and args.k < 1:
@@ -139,33 +143,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         index = read_index(args.index)
-        stored = index["neighbors"].shape[1]
+        stored = index.k
         if args.k is not None and args.k > stored:
             print(f"error: --k {args.k}: the index keeps {stored} similar photos per photo", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         if args.out is not None and not args.out.parent.is_dir():
             print(f"error: cannot write {args.out}: no folder {args.out.parent}", file=sys.stderr)
-            return 1
+            return EXIT_ERROR
         with output(args.out) as out:
             done = export(index, out, args.format, args.k, args.min_score)
     except IndexFileError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except BrokenPipeError:  # the reader stopped early (`| head`): not an error of ours, and nothing more to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as err:
         print(f"error: cannot write {args.out or 'stdout'}: {err.strerror or err}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted; nothing written" if args.out else "interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     where = f" to {args.out}" if args.out else ""
     print(f"Exported {done.rows:,} rows for {done.photos:,} photos{where}.", file=sys.stderr)
     if done.undecodable:
         print(f"note: paths not valid UTF-8: {len(done.undecodable):,}; their undecodable bytes are written as U+FFFD "
               "(join on the ids)", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

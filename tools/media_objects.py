@@ -17,14 +17,16 @@ recorded). Any other is withheld, with the reason, never uploaded.
 
 from __future__ import annotations
 
-import mimetypes
+import io
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.index_file import Index
 from core.indexed_files import changed_since_indexed, open_inside
 from core.location_data import without_location
+from core.served_type import DOWNLOAD_TYPE, image_type
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 ORIGINAL_CACHE = "public, max-age=86400"
@@ -43,7 +45,7 @@ class MediaObject:
     name: str
     folder: Path  # resolved: the file must be inside it, as opened
     relative: str  # the file's path in `folder`
-    content_type: str
+    content_type: str | None  # None: the image type found in the bytes, as the app serves originals
     cache_control: str
     strip_location: bool = False
     indexed: tuple[int, int] | None = None  # (size, mtime_ns) the index recorded: the file must still be that one
@@ -70,6 +72,11 @@ class MediaObject:
                            "(publish with --originals as-is to send it anyway)")
         return stripped
 
+    def served_as(self, data: bytes) -> str:
+        """The object's Content-Type: an original's comes from what the decoder finds in it, never its name,
+        so `evil.html` holding a GIF and a script is stored as `image/gif`, and a non-image as a download."""
+        return self.content_type or image_type(io.BytesIO(data)) or DOWNLOAD_TYPE
+
     def _why_not_opened(self) -> Exception:
         """Withheld where the rule refused the file, the OSError where it cannot be read at all (gone, say)."""
         try:
@@ -83,17 +90,17 @@ class MediaObject:
         return OSError(f"it cannot be opened as a file inside {self.folder}")
 
 
-def thumbnail_objects(index: dict, index_path: Path) -> list[MediaObject]:
+def thumbnail_objects(index: Index, index_path: Path) -> list[MediaObject]:
     """Every thumbnail and preview file the index names, once each (duplicate photos share theirs)."""
-    folder = (Path(index_path).parent / index["thumbnail_dir"]).resolve()
-    names = {entry["file"] for photo in index["photos"] for entry in photo["thumbnails"].values()}
+    folder = (Path(index_path).parent / index.thumbnail_dir).resolve()
+    names = {entry["file"] for photo in index.photos for entry in photo["thumbnails"].values()}
     return [MediaObject(name, folder, name, "image/jpeg", IMMUTABLE) for name in sorted(names)]
 
 
-def original_objects(index: dict, photo_root: Path, strip_location: bool) -> tuple[list[MediaObject], list[tuple[str, str]]]:
+def original_objects(index: Index, photo_root: Path, strip_location: bool) -> tuple[list[MediaObject], list[tuple[str, str]]]:
     """Every photo's original, and (path, reason) for those whose name cannot be an S3 key."""
     objects, withheld = [], []
-    photos, folder = index["photos"], Path(photo_root).resolve()
+    photos, folder = index.photos, Path(photo_root).resolve()
     sizes, times = photos.columns["size"].tolist(), photos.columns["mtime_ns"].tolist()
     for row in range(len(photos)):
         path = photos.path(row)
@@ -103,13 +110,12 @@ def original_objects(index: dict, photo_root: Path, strip_location: bool) -> tup
         except UnicodeEncodeError:  # kept through surrogateescape by the index
             withheld.append((name, "its file name is not valid UTF-8, which an S3 key must be"))
             continue
-        content_type = mimetypes.guess_type(path, strict=False)[0] or "application/octet-stream"
-        objects.append(MediaObject(name, folder, path, content_type, ORIGINAL_CACHE, strip_location,
+        objects.append(MediaObject(name, folder, path, None, ORIGINAL_CACHE, strip_location,
                                    (sizes[row], times[row])))
     return objects, withheld
 
 
-def default_photo_root(index: dict, index_path: Path) -> Path:
+def default_photo_root(index: Index, index_path: Path) -> Path:
     """The folder the index was built from, as it recorded it (relative to the index's folder if relative)."""
-    return Path(index_path).parent / index["photo_root"]
+    return Path(index_path).parent / index.photo_root
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -22,17 +21,15 @@ from tqdm import tqdm
 from core.bucket import BucketError, BucketPlace, Listed, describe, listed_objects, s3_client
 from core.index_file import IndexFileError, read_index
 from core.location_data import DEFAULT_MODE
-from precompute.command_line import OneLineErrorParser, at_least, raise_interrupt
+from precompute.command_line import (
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, at_least, sigterm_as_interrupt,
+)
 from tools.bucket_sync import UNREACHABLE_IN_A_ROW, Destination, SyncReport, sync_objects
 from tools.index_archive import INDEX_FOLDER, write_index_archive
 from tools.media_objects import (ORIGINALS_FOLDER, MediaObject, default_photo_root, original_objects,
                                       thumbnail_objects)
 from tools.publish_record import PublishRecord, record_path
 
-EXIT_OK = 0
-EXIT_ERROR = 1  # nothing was published: the index, the bucket or the credentials are not usable
-EXIT_SOME_FAILED = 3  # some objects failed (each listed); a rerun retries just those
-EXIT_INTERRUPTED = 130
 _LISTED_FAILURES = 20  # failed or withheld objects printed one by one; past that, a count
 
 
@@ -45,8 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m tools.publish",
         description="Upload an index's thumbnails and previews (and optionally its originals and the index itself) "
         "to an S3 bucket, for LOOKALIKE_MEDIA_URL. Credentials come from the standard AWS variables and profiles.",
-        epilog=f"Exit status: {EXIT_OK} everything is in the bucket, {EXIT_SOME_FAILED} some objects failed (listed; "
-        f"rerun to retry them), {EXIT_ERROR} nothing published, 2 bad usage, {EXIT_INTERRUPTED} interrupted.",
+        epilog=f"Exit status: {EXIT_OK} everything is in the bucket, {EXIT_INCOMPLETE} some objects failed (listed; "
+        f"rerun to retry them), {EXIT_ERROR} nothing published, {EXIT_USAGE} bad usage, {EXIT_INTERRUPTED} interrupted.",
     )
     parser.add_argument("index", type=Path, help="the index file written by `python -m precompute`")
     parser.add_argument("--to", required=True, metavar="s3://BUCKET/PREFIX", help="where the objects go")
@@ -76,17 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     args = parse_args(argv)
-    previous_handler = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
-        return _publish(args)
+        with sigterm_as_interrupt():
+            return _publish(args)
     except (IndexFileError, BucketError, PublishError) as err:
         print(f"error: {err}; nothing published", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as stop:
         print(f"\ninterrupted by {str(stop) or 'SIGINT'}: what was uploaded stays; rerun to finish", file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
 
 
 def _publish(args: argparse.Namespace) -> int:
@@ -113,7 +108,7 @@ def _publish(args: argparse.Namespace) -> int:
     archive_lines = _publish_archive(client, place, args.index, listed, report) if args.index_archive else []
     _print_summary(report, place, objects, listed, archive_lines, client.meta.endpoint_url.rstrip("/"),
                    bool(args.originals))
-    return EXIT_SOME_FAILED if report.failed or report.not_tried else EXIT_OK
+    return EXIT_INCOMPLETE if report.failed or report.not_tried else EXIT_OK
 
 
 def _save(record: PublishRecord) -> None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 
+from core.atomic_write import atomic_file
 from core.bucket import Listed
 
 _VERSION = 1
@@ -66,11 +66,6 @@ class PublishRecord:
         """Write the record atomically (temporary file, then rename); OSError if the folder is not writable."""
         with self._lock:
             text = json.dumps(self._whole, separators=(",", ":"))
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        # Owner-only: only publish reads it, and it names the destination; the web server never needs it.
+        with atomic_file(self.path, "w", owner_only=True, durable=False, encoding="utf-8") as out:
+            out.write(text)

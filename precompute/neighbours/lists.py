@@ -14,7 +14,7 @@ each pass at the cost of what changed in it:
 
 Every expanded descriptor is derived again (N·n·d work, no products of
 pairs), so both passes see what a full computation would. The first-pass
-lists are stored in the index for the next update (`expansion_neighbors`).
+lists are stored in the index for the next update (`Index.expansion`).
 """
 
 from __future__ import annotations

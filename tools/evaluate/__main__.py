@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.index_file import read_index
+from core.index_file import Index, ModelInfo, read_index
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
 from precompute.evidence import EvidenceFile, evidence_path_for, read_evidence
@@ -79,12 +79,12 @@ class ListsAgainstExact:
                 f"the original listed first for {self.listed_top1:.3f} of the edits, among the listed for {self.listed_top10:.3f}.")
 
 
-def lists_against_exact(holidays_index: dict, index: dict, made: dict) -> ListsAgainstExact:
+def lists_against_exact(holidays_index: Index, index: Index, made: dict) -> ListsAgainstExact:
     recall = list_recall(index)
-    copy_rows = np.array([r for r, p in enumerate(index["photos"]) if p["path"].startswith("copies/")])
+    copy_rows = np.array([r for r, p in enumerate(index.photos) if p["path"].startswith("copies/")])
     is_copy = np.zeros(len(recall), bool)
     is_copy[copy_rows] = True
-    return ListsAgainstExact(index["model"].get("neighbours", "exact"), float(list_recall(holidays_index).mean()),
+    return ListsAgainstExact(index.model.neighbours, float(list_recall(holidays_index).mean()),
                              float(recall[~is_copy].mean()), float(recall[is_copy].mean()), *listed_originals(index, made))
 
 
@@ -96,9 +96,9 @@ def measure(options: BuildOptions, holidays: Path, near_duplicates: Path, made: 
     seconds, cpu = time.monotonic() - started, cpu_time() - cpu_started
     holidays_evidence, evidence = (_evidence(work / name, options) for name in ("holidays.pkl", "near-duplicates.pkl"))
     top1, top10 = near_duplicate_recall(index, made, evidence)
-    return Measured(describe(index["model"]), holidays_scores(holidays_index, holidays_evidence),
+    return Measured(describe(index.model), holidays_scores(holidays_index, holidays_evidence),
                     category_scores(index, read_table(), evidence),
-                    top1, top10, seconds, cpu, len(index["photos"]), lists_against_exact(holidays_index, index, made))
+                    top1, top10, seconds, cpu, len(index.photos), lists_against_exact(holidays_index, index, made))
 
 
 def cpu_time() -> float:
@@ -120,15 +120,15 @@ def _build(folder: Path, out: Path, options: BuildOptions) -> Path:
     return out
 
 
-def describe(model: dict) -> str:
+def describe(model: ModelInfo) -> str:
     """A short name for a configuration, from what the index recorded."""
-    parts = [model["name"], f"{model['pooling']} pooling", "scales " + "+".join(map(str, model["scales"]))]
-    if model.get("flip"):
+    parts = [model.name, f"{model.pooling} pooling", "scales " + "+".join(map(str, model.scales))]
+    if model.flip:
         parts.append("flip")
-    if model.get("query_expansion"):
-        parts.append(f"αQE n={model['query_expansion']}")
-    if model.get("rerank", "off") != "off":
-        parts.append(f"re-ranked: {model['rerank']}")
+    if model.query_expansion:
+        parts.append(f"αQE n={model.query_expansion}")
+    if model.rerank != "off":
+        parts.append(f"re-ranked: {model.rerank}")
     return ", ".join(parts)
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from core.duplicate_groups import MIN_THRESHOLD, find_groups
-from core.index_file import read_index
+from core.index_file import Index, read_index
 from precompute.build import BuildError, BuildOptions, build_index
 from precompute.cli import add_descriptor_arguments, descriptor_options
 from precompute.models import ModelUnavailable
@@ -66,9 +66,9 @@ def half_of_original(name: str) -> str:
     return HALVES[int(name.split("_")[0].lstrip("n")) % 2]
 
 
-def photo_halves(index: dict, made: dict[str, tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+def photo_halves(index: Index, made: dict[str, tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """(each row's half, each row's original row: itself for an original, its original's for a copy)."""
-    paths = [photo["path"] for photo in index["photos"]]
+    paths = [photo["path"] for photo in index.photos]
     row_of = {path: row for row, path in enumerate(paths)}
     source = np.arange(len(paths))
     halves = []
@@ -83,9 +83,9 @@ def photo_halves(index: dict, made: dict[str, tuple[str, str]]) -> tuple[np.ndar
     return np.array(halves), source
 
 
-def pair_counts(index: dict, threshold: float, halves: np.ndarray, source: np.ndarray) -> dict[str, PairCounts]:
+def pair_counts(index: Index, threshold: float, halves: np.ndarray, source: np.ndarray) -> dict[str, PairCounts]:
     """Grouped, right and true pairs per half, for the groups at `threshold`."""
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
+    groups = find_groups(index.neighbours, index.scores, index.photos, threshold)
     copies = np.flatnonzero(source != np.arange(len(source)))
     counts = {}
     for half in HALVES:
@@ -101,8 +101,8 @@ def pair_counts(index: dict, threshold: float, halves: np.ndarray, source: np.nd
     return counts
 
 
-def largest_group(index: dict, threshold: float) -> int:
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
+def largest_group(index: Index, threshold: float) -> int:
+    groups = find_groups(index.neighbours, index.scores, index.photos, threshold)
     return int(np.diff(groups.starts).max(initial=0))
 
 
@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     except (BuildError, ModelUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"{index['model']['name']}, {index['model']['pooling']} pooling, k={index['neighbors'].shape[1]}: "
-          f"{len(index['photos'])} photos, {len(made)} of them edited copies of others")
+    print(f"{index.model.name}, {index.model.pooling} pooling, k={index.k}: "
+          f"{len(index.photos)} photos, {len(made)} of them edited copies of others")
     print("| threshold | tune precision | tune recall | tune F1 | confirm precision | confirm recall | confirm F1 | largest group |")
     print("|---|---|---|---|---|---|---|---|")
     for threshold, counts in table.items():
@@ -158,14 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def recall_by_edit(index: dict, made: dict[str, tuple[str, str]], threshold: float, source: np.ndarray) -> dict[str, tuple[int, int]]:
+def recall_by_edit(index: Index, made: dict[str, tuple[str, str]], threshold: float, source: np.ndarray) -> dict[str, tuple[int, int]]:
     """{edit kind: (copies sharing a group with their original, copies)} at `threshold`."""
-    groups = find_groups(index["neighbors"], index["scores"], index["photos"], threshold)
+    groups = find_groups(index.neighbours, index.scores, index.photos, threshold)
     group_of = np.full(len(source), -1)
     for number in range(len(groups)):
         group_of[groups.group(number)] = number
     found: dict[str, tuple[int, int]] = {}
-    for row, photo in enumerate(index["photos"]):
+    for row, photo in enumerate(index.photos):
         folder, _, name = photo["path"].partition("/")
         if folder == "copies":
             kind = made[name][1]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.index_file import IndexFileError, read_index
+from core.index_file import Index, IndexFileError, read_index
 from core.relevance_feedback import UNLIKE_WEIGHT, best_rows, feedback_query
 from tools.evaluate.metrics import average_precision
 from tools.evaluate.protocol import HALVES, paired_bootstrap, split_by_scene
@@ -46,13 +46,13 @@ def refined_aps(embeddings: np.ndarray, scenes: np.ndarray, queries: np.ndarray,
     return np.array(aps)
 
 
-def report(index: dict) -> list[str]:
-    ids = np.array([int(Path(p["path"]).stem) for p in index["photos"]])
+def report(index: Index) -> list[str]:
+    ids = np.array([int(Path(p["path"]).stem) for p in index.photos])
     scenes = ids // 100
     aps = {}
     for half, rows in split_by_scene(scenes).items():
         queries = np.flatnonzero(ids[rows] % 100 == 0)
-        embeddings = np.asarray(index["embeddings"][rows])
+        embeddings = np.asarray(index.embeddings[rows])
         aps[half] = {weight: refined_aps(embeddings, scenes[rows], queries, weight) for weight in WEIGHTS}
     lines = ["| unlike weight | " + " | ".join(f"{half} mAP (vs 0)" for half in HALVES) + " |", "|---|---|---|"]
     for weight in WEIGHTS:

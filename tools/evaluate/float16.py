@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 def measure(work: Path, options: BuildOptions) -> list[tuple[str, ...]]:
     build_index(HOLIDAYS, work / "holidays.pkl", options)
     index = read_index(work / "holidays.pkl")
-    ids = np.array([int(Path(p["path"]).stem) for p in index["photos"]])
+    ids = np.array([int(Path(p["path"]).stem) for p in index.photos])
     queries = np.flatnonzero(ids % 100 == 0)
     near = work / "near-duplicates"
     (near / "originals").mkdir(parents=True)
@@ -89,16 +89,16 @@ def measure(work: Path, options: BuildOptions) -> list[tuple[str, ...]]:
     made = make_copies(sorted((near / "originals").iterdir()), near / "copies", COPIES, 0)
     build_index(near, work / "near.pkl", options)
     near_index = read_index(work / "near.pkl")
-    row_of = {p["path"]: r for r, p in enumerate(near_index["photos"])}
+    row_of = {p["path"]: r for r, p in enumerate(near_index.photos)}
     copy_rows = np.array([row_of[f"copies/{name}"] for name in made])
     original_rows = np.array([row_of[f"originals/{original}"] for original, _ in made.values()])
-    expansion = index["model"]["query_expansion"]
+    expansion = index.model.query_expansion
     rows = []
     for dtype in ("float32", "float16"):
-        holidays_map = mean_average_precision(expanded_descriptors(stored(index["embeddings"], dtype), expansion), ids // 100, queries)
-        ranked_by = expanded_descriptors(stored(near_index["embeddings"], dtype), expansion)
+        holidays_map = mean_average_precision(expanded_descriptors(stored(index.embeddings, dtype), expansion), ids // 100, queries)
+        ranked_by = expanded_descriptors(stored(near_index.embeddings, dtype), expansion)
         top1, top10 = recall_of_originals(ranked_by, copy_rows, original_rows, k=10)
-        identical, overlap, change = agreement(index["embeddings"]) if dtype == "float16" else (1.0, 1.0, 0.0)
+        identical, overlap, change = agreement(index.embeddings) if dtype == "float16" else (1.0, 1.0, 0.0)
         rows.append((dtype, f"{holidays_map:.4f}", f"{top1:.3f}", f"{top10:.3f}", f"{identical:.1%}", f"{overlap:.2%}", f"{change:.1e}"))
     return rows
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 
 def fresh_runtime_venv(venv: Path) -> Path:

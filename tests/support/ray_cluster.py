@@ -153,7 +153,7 @@ def _descendants(root_pid: int) -> set[int]:
 
 
 def main(gcs_address: str) -> None:
-    """`python -m tests.ray_cluster GCS_ADDRESS`: run one worker node in this process until SIGTERM.
+    """`python -m tests.support.ray_cluster GCS_ADDRESS`: run one worker node in this process until SIGTERM.
 
     A node started this way can be given its own view of the file system
     (`unshare --mount`), as a machine without the shared folder has.

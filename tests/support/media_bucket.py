@@ -14,12 +14,12 @@ import urllib.request
 from pathlib import Path
 
 from core.index_file import read_index
-from tests.live_server import ROOT
+from tests.support.live_server import ROOT
 
 
 def put_thumbnails(client, bucket: str, prefix: str, index_path: Path) -> dict[str, bytes]:
     """Upload every thumbnail and preview of the index as `prefix + name` (the publish layout); return them by name."""
-    folder = index_path.parent / read_index(index_path)["thumbnail_dir"]
+    folder = index_path.parent / read_index(index_path).thumbnail_dir
     files = {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
     for name, data in files.items():
         client.put_object(Bucket=bucket, Key=prefix + name, Body=data, ContentType="image/jpeg")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.tiny_index import write_photo
+from tests.support.tiny_index import write_photo
 
 GPS_LATITUDE = (48.0, 51.0, 29.5)  # what must never reach the index
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import io
 import os
 from pathlib import Path
 
 import numpy as np
 
-from core.index_file import PhotoTable, dump_index, new_index, thumbnail_name
+from core.index_file import Index, PhotoTable, dump_index, new_index, read_index, thumbnail_dir_for, thumbnail_name, write_index
 from precompute.neighbours.exact import top_k_neighbours
 
 
@@ -27,7 +29,7 @@ def without_metadata(record: dict) -> dict:
     return {key: value for key, value in record.items() if key not in ("taken", "taken_source", "camera", "exif_tags")}
 
 
-def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
+def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> Index:
     """A small, well-formed index: tests change one thing in it and expect exactly that refused."""
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(n, dim)).astype(np.float32)
@@ -40,18 +42,38 @@ def valid_index(n: int = 4, k: int = 2, dim: int = 8) -> dict:
     )
 
 
-def index_file_bytes(index: dict) -> bytes:
+def index_file_bytes(index: Index | dict) -> bytes:
     """What `write_index` would write, in memory: for archives and hand-made files."""
     out = io.BytesIO()
     dump_index(index, out)
     return out.getvalue()
 
 
-def with_path(index: dict, row: int, path: str) -> dict:
+def with_path(index: Index, row: int, path: str) -> Index:
     """The index with one photo's path changed."""
-    records = list(index["photos"])
+    records = list(index.photos)
     records[row]["path"] = path
-    return {**index, "photos": PhotoTable.from_records(records)}
+    return replace(index, photos=PhotoTable.from_records(records))
+
+
+def index_with_paths(index_path: Path, photo_root: str, paths: dict[int, str]) -> Index:
+    """The index at `index_path` with some photos' paths changed, its photos in `photo_root`, thumbnails in
+    `index-thumbnails`."""
+    index = read_index(index_path)
+    for row, path in paths.items():
+        index = with_path(index, row, path)
+    return replace(index, photo_root=photo_root, thumbnail_dir="index-thumbnails")
+
+
+def local_index_of(index_path: Path, folder: Path, files: dict[str, bytes]) -> Path:
+    """A locally built copy of the index at `index_path` whose photos 0, 1, … are `files`, in folder/photos."""
+    (folder / "photos").mkdir(parents=True)
+    for name, data in files.items():
+        (folder / "photos" / name).write_bytes(data)
+    path = folder / "index.pkl"
+    write_index(index_with_paths(index_path, str(folder / "photos"), dict(enumerate(files))), path)
+    thumbnail_dir_for(path).symlink_to(thumbnail_dir_for(index_path))
+    return path
 
 
 class RunsCode:

@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STARTUP_LIMIT_S = 90  # how long to wait for /healthz before giving up (a readiness wait, not a speed check)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.exif_photos import write_exif_photo
-from tests.tiny_index import write_photo
+from tests.support.exif_photos import write_exif_photo
+from tests.support.tiny_index import write_photo
 
 NOT_UTF8 = os.fsdecode(b"caf\xe9")  # a folder name in Latin-1, as old cameras and Windows shares write them
 FILE_TIME_NS = 1_500_000_000 * 10**9  # July 2017, for the photos without EXIF

@@ -16,7 +16,7 @@ from core.index_file import read_index
 
 def deploy_archive(index_path: Path, target: Path, extra: dict[str, bytes] | None = None) -> Path:
     """The deploy archive: `tar -C data -czf lookalike-data.tar.gz index.pkl index-thumbnails`, plus `extra` files."""
-    thumbnails = index_path.parent / read_index(index_path)["thumbnail_dir"]
+    thumbnails = index_path.parent / read_index(index_path).thumbnail_dir
     with tarfile.open(target, "w:gz") as tar:
         tar.add(index_path, arcname=index_path.name)
         tar.add(thumbnails, arcname=thumbnails.name)

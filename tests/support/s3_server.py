@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import ROOT, free_port, stop_process
+from tests.support.live_server import ROOT, free_port, stop_process
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 TEST_CREDENTIALS = {

@@ -20,6 +20,7 @@ BAD = {
     "huge-header.jpg": "decompression bomb",
     "strip.png": "aspect ratio",
     "loop.jpg": "symbolic links",
+    "scan-bomb.jpg": "scans",
 }
 # Awkward but valid: each must be indexed.
 AWKWARD = ("cmyk.jpg", "grey16.png", "palette-transparent.png", "animated.gif", "café-🌅.jpg")
@@ -63,18 +64,38 @@ def jpeg_with_size(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def progressive_scan_bomb(width: int = 6000, height: int = 6000, scans: int = 20_000) -> bytes:
-    """A progressive JPEG under the pixel limits that costs a decoder minutes: thousands of empty 10-byte scans.
+def scan_bomb(width: int = 6000, height: int = 6000, scans: int = 2000, mode: str = "L") -> bytes:
+    """A progressive JPEG of `width` × `height` with `scans` empty scans added before its end: about 10 bytes a scan.
 
-    libjpeg walks every coefficient block of the image once per scan, whatever the
-    draft size, so 36 MP and 20,000 scans (200 KB) are 20,000 passes over 560,000
-    blocks. Each scan is an AC refinement of the one component with no data.
+    Each one is a copy of the file's first scan header (the DC scan, of every
+    component) with no data after it; libjpeg warns and walks the whole image
+    once for each, at any draft size.
     """
-    data = bytearray(jpeg_bytes(photo_like(64, 48).convert("L"), progressive=True))
-    sof = data.index(b"\xff\xc2")
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    empty_scan = b"\xff\xda" + struct.pack(">HBBBBBB", 8, 1, 1, 0x00, 1, 63, 0x10)
-    return bytes(data[: data.rindex(b"\xff\xd9")]) + empty_scan * scans + b"\xff\xd9"
+    buffer = io.BytesIO()
+    Image.new(mode, (width, height), "grey").save(buffer, "JPEG", progressive=True, quality=50, subsampling=0)
+    data = buffer.getvalue()
+    first = data.index(b"\xff\xda")
+    header = data[first : first + 2 + int.from_bytes(data[first + 2 : first + 4], "big")]
+    return data.removesuffix(b"\xff\xd9") + header * scans + b"\xff\xd9"
+
+
+def gif_polyglot(tail: bytes) -> bytes:
+    """A valid GIF with `tail` after it: a picture to a decoder, a page or a script to a browser told so.
+
+    The GIF is 10,799 pixels wide, so that its header reads `GIF87a/*`: a
+    `tail` starting `*/=1;` makes the whole file a valid script as well.
+    """
+    buffer = io.BytesIO()
+    Image.new("P", (0x2A2F, 1)).save(buffer, "GIF")
+    return buffer.getvalue() + tail
+
+
+# The probe's pair, as photos 0 and 1: a GIF that is a page loading photo 1's original as a script, and that
+# script, a GIF too. Served by their names (text/html, text/javascript), the script runs on the gallery's origin.
+EVIL_ORIGINALS = {
+    "evil.html": gif_polyglot(b"<html><body><script src='/photos/1/original'></script></body></html>"),
+    "evil.js": gif_polyglot(b"*/=1; document.title = 'script ran';\n"),
+}
 
 
 def write_corpus(folder: Path) -> None:
@@ -87,6 +108,7 @@ def write_corpus(folder: Path) -> None:
         "bomb.png": png_header_only(100_000, 100_000),
         "huge-header.jpg": jpeg_with_size(15_000, 15_000),
         "café-🌅.jpg": jpeg_bytes(photo_like(seed=2)),
+        "scan-bomb.jpg": scan_bomb(),
     }
     for name, data in files.items():
         (folder / name).write_bytes(data)
