@@ -407,7 +407,7 @@ class ModelInfo:
     flip: bool = False
     query_expansion: int = 0  # αQE's n; 0 is off
     neighbours: str = "exact"  # how the lists were found: exact or approx
-    rerank: str = "off"  # the instance evidence the lists were re-ranked with (precompute.rerank)
+    rerank: str = "off"  # the evidence the lists were re-ranked by (`--rerank`): off, local, sscd, local+sscd
     recorded: dict = field(default_factory=dict, repr=False, compare=False)  # as the file holds it, written back as is
 
     @classmethod

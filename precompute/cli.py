@@ -13,7 +13,8 @@ from tqdm import tqdm
 from core.index_file import MAX_K
 from precompute.build import BuildError, BuildOptions, BuildReport, build_index
 from precompute.command_line import (
-    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, at_least, sigterm_as_interrupt,
+    EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OneLineErrorParser, at_least, interrupted_by,
+    sigterm_as_interrupt,
 )
 from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailable
 from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
@@ -125,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err.strerror or err}: {err.filename or args.out}; no index written", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as interrupt:
-        signal_name = str(interrupt) or "SIGINT"
-        print(f"\ninterrupted by {signal_name}: the previous index, if any, is unchanged", file=sys.stderr)
+        print(f"\ninterrupted by {interrupted_by(interrupt)}: the previous index, if any, is unchanged", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if bar is not None:

@@ -28,13 +28,13 @@ import signal
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import numpy as np
 import torch
 
 from precompute.embed import EmbeddedPhotos, concatenate, embed_batch
-from precompute.evidence import EvidenceSpec
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
 from precompute.preprocess import Preprocessing
@@ -49,6 +49,9 @@ from precompute.shared_storage import (
     first_line,
     require_folders,
 )
+
+if TYPE_CHECKING:
+    from precompute.evidence import EvidenceSpec  # imports OpenCV: only where evidence is extracted
 
 __all__ = ["INSTALL_HINT", "ClusterError", "connect", "check_shared_storage", "embed_on_cluster", "verify_on_cluster"]
 

@@ -37,8 +37,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+_received: list[str] = []  # the signals `sigterm_as_interrupt` turned into KeyboardInterrupt, latest last
+
+
 def _raise_interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    _received.append(signal.Signals(signum).name)
+    raise KeyboardInterrupt(_received[-1])
+
+
+def interrupted_by(interrupt: KeyboardInterrupt) -> str:
+    """The signal's name: the interrupt's text, or, where a library re-raised a bare KeyboardInterrupt (Ray's
+    `get` does when the signal lands inside it), the last signal received; else Ctrl-C's SIGINT."""
+    return str(interrupt) or (_received[-1] if _received else "SIGINT")
 
 
 def at_least(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

@@ -13,16 +13,19 @@ import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from precompute.evidence import EvidenceSpec
 from precompute.models import LoadedModel
 from precompute.prepare import PreparedPhoto, prepare_photo
 from precompute.runtime import Runner, make_runner, unit_rows
 from precompute.scan import PhotoFile
+
+if TYPE_CHECKING:
+    from precompute.evidence import EvidenceSpec  # imports OpenCV: only where evidence is extracted
 
 
 class _PhotoDataset(Dataset):

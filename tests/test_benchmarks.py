@@ -86,3 +86,11 @@ def test_the_heroku_benchmark_runs_at_toy_sizes():
     for figure in ("slug: requirements.txt venv + code (index by URL)", "slug: venv + code + a 500-photo index",
                    "dyno memory (PSS), 500 photos, media public https://", "dyno memory (PSS), 500 photos, media presigned s3://"):
         assert figure in table
+
+
+def test_the_rerank_benchmark_runs_at_toy_sizes(imagenet_dir):
+    done = subprocess.run([sys.executable, "benchmarks/rerank.py", "--photos", str(imagenet_dir), "--count", "24",
+                           "--fraction", "0.05"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "full, --rerank local" in done.stdout and "Projected to 1,000,000 photos" in done.stdout
+    assert "reused" in done.stdout.split("Update: ")[1]

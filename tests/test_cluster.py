@@ -117,8 +117,8 @@ def test_bad_files_get_the_same_report_as_a_local_run(cluster, tmp_path, capsys)
     cluster_lines = capsys.readouterr().out.splitlines()
 
     def report(lines: list[str]) -> list[str]:
-        """The summary without its timing line and the index's own path."""
-        return [line for line in lines if not line.startswith(("Indexed ", "Index: ", "Thumbnails: "))]
+        """The summary without its timing lines and the index's own path."""
+        return [line for line in lines if not line.startswith(("Indexed ", "Re-ranking: ", "Index: ", "Thumbnails: "))]
 
     assert report(cluster_lines) == report(local_lines)
     assert f"Skipped {len(BAD)}:" in cluster_lines

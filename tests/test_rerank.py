@@ -106,3 +106,13 @@ def test_the_photo_page_and_api_show_the_ranking_score_and_mark_the_same_scene(h
     assert answer["ranked_by"] == "appearance+local-features"
     assert [item["same_scene"] for item in answer["similar"]] == index.verified[row].tolist()
     assert [item["score"] for item in answer["similar"]] == [round(float(s), 4) for s in index.scores[row]]
+
+
+def test_an_index_whose_verified_marks_do_not_fit_its_lists_is_refused(holidays_dir, tmp_path):
+    from core.index_file import IndexFileError, write_index
+
+    photos = _collection(holidays_dir, tmp_path / "photos")
+    index = read_index(build_index(photos, tmp_path / "index" / "index.pkl", OPTIONS).index_path)
+    write_index(index.as_dict() | {"verified": index.verified[:, :2]}, tmp_path / "bad.pkl")
+    with pytest.raises(IndexFileError, match="'verified' must be"):
+        read_index(tmp_path / "bad.pkl")

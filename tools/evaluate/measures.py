@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.index_file import Index
 from precompute import rerank
 from precompute.evidence import EvidenceFile
 from precompute.neighbours.lists import neighbour_lists
@@ -17,7 +18,7 @@ from tools.evaluate.protocol import split_by_scene
 CATEGORY_K = 10
 
 
-def holidays_scores(index: dict, evidence: EvidenceFile | None = None) -> dict[str, np.ndarray]:
+def holidays_scores(index: Index, evidence: EvidenceFile | None = None) -> dict[str, np.ndarray]:
     """Per-query AP on each half, each half ranked as a collection of its own (αQE and re-ranking within it too)."""
     ids = np.array([int(Path(p["path"]).stem) for p in index.photos])
     scenes = ids // 100
@@ -29,7 +30,7 @@ def holidays_scores(index: dict, evidence: EvidenceFile | None = None) -> dict[s
     return scores
 
 
-def near_duplicate_recall(index: dict, made: dict[str, tuple[str, str]], evidence: EvidenceFile | None = None) -> tuple[float, float]:
+def near_duplicate_recall(index: Index, made: dict[str, tuple[str, str]], evidence: EvidenceFile | None = None) -> tuple[float, float]:
     """Top-1 and top-10 recall of each copy's original, among the originals and all copies."""
     copy_rows, original_rows = _copy_and_original_rows(index, made)
     ranked_by = expanded_descriptors(index.embeddings, index.model.query_expansion)
@@ -37,7 +38,7 @@ def near_duplicate_recall(index: dict, made: dict[str, tuple[str, str]], evidenc
     return recall_of_originals(ranked_by, copy_rows, original_rows, k=10, reorder=reorder)
 
 
-def category_scores(index: dict, table: dict[str, tuple[str, str]], evidence: EvidenceFile | None = None) -> np.ndarray:
+def category_scores(index: Index, table: dict[str, tuple[str, str]], evidence: EvidenceFile | None = None) -> np.ndarray:
     """AP@10 of each original with a category, ranking the other originals only; same category = relevant."""
     rows = np.array([r for r, p in enumerate(index.photos) if p["path"].startswith("originals/")])
     names = [Path(index.photos[r]["path"]).name for r in rows]
@@ -47,18 +48,30 @@ def category_scores(index: dict, table: dict[str, tuple[str, str]], evidence: Ev
                               reorder=reranking(index, evidence, rows))
 
 
-def reranking(index: dict, evidence: EvidenceFile | None, rows: np.ndarray) -> Reorder | None:
-    """The index's `--rerank` applied within a collection of `rows`: its first CANDIDATES re-ranked, the rest as they were."""
-    if index.model.rerank == "off":
+def reranking(index: Index, evidence: EvidenceFile | None, rows: np.ndarray) -> Reorder | None:
+    """The index's `--rerank` applied within a collection of `rows`: its first CANDIDATES (and, with SSCD, each
+    query's nearest by SSCD in the collection) re-ranked, the rest in their order after them."""
+    mode = index.model.rerank
+    if mode == "off":
         return None
     if evidence is None:
         raise ValueError("an index built with --rerank is measured with its evidence file")
     keys = [evidence.sha1(int(row)) for row in rows]
+    sscd = np.asarray(evidence.arrays["sscd"][rows], np.float32) if rerank.uses_sscd(mode) else None
 
     def reorder(queries: np.ndarray, order: np.ndarray, cosines: np.ndarray) -> np.ndarray:
-        head = rerank.rerank(order[:, : rerank.CANDIDATES], cosines[:, : rerank.CANDIDATES], keys,
-                             lambda local: evidence.features(int(rows[local])), owners=queries)
-        return np.concatenate([head.neighbours, order[:, rerank.CANDIDATES:]], axis=1)
+        candidates, candidate_cosines = order[:, : rerank.CANDIDATES], cosines[:, : rerank.CANDIDATES]
+        if sscd is not None:
+            similarity = sscd[queries] @ sscd.T
+            similarity[np.arange(len(queries)), queries] = -np.inf
+            nearest = np.argsort(-similarity, axis=1, kind="stable")[:, : rerank.SSCD_CANDIDATES]
+            every = np.full((len(queries), len(rows)), -1.0, np.float32)
+            np.put_along_axis(every, order, cosines, axis=1)
+            candidates, candidate_cosines = rerank.joined_candidates(candidates, candidate_cosines, nearest, every)
+        head = rerank.rerank(candidates, candidate_cosines, keys, lambda local: evidence.features(int(rows[local])),
+                             owners=queries, sscd=sscd, local=rerank.uses_local(mode))
+        listed = [row[row >= 0] for row in head.neighbours]
+        return np.array([np.concatenate([first, rest[~np.isin(rest, first)]]) for first, rest in zip(listed, order)])
 
     return reorder
 
