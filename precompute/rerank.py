@@ -34,14 +34,26 @@ from precompute import verification
 from core.atomic_write import atomic_file
 from precompute.verification import LocalFeatures
 
-MODES = ("off", "local", "sscd", "local+sscd")
-DEFAULT_MODE = "local"
+MODES = ("auto", "off", "local", "sscd", "local+sscd")
+DEFAULT_MODE = "auto"
+# `auto` is `local` up to this many photos and `off` above: a run holds every photo's evidence in memory until the
+# side file is written (about 42 KiB a photo, benchmarks/README.md), some 8 GiB here.
+AUTO_LOCAL_UP_TO = 200_000
 CANDIDATES = 50  # candidates verified per photo: no loss on the tune half, and deeper lists for larger collections (docs/quality.md)
 SSCD_CANDIDATES = 20  # with SSCD, each photo's nearest by SSCD join its candidates (issue #20's measurement)
 SSCD_FLOOR = 0.2  # SSCD cosines up to this are unrelated photos; above it they raise the score ...
 SSCD_WEIGHT = 2.0  # ... this steeply: an SSCD cosine of 0.7 or more lifts a pair to 1
 INLIER_SCALE = 5.0  # inliers at which a verified pair's score is halfway from its cosine to 1
 NO_RESULT = -1  # `Verified.inliers` of a pair not verified (yet)
+
+
+
+def resolved(mode: str, photos: int) -> str:
+    """The mode a run of `photos` photos uses: `auto` picks by collection size, any other mode is itself."""
+    if mode != "auto":
+        return mode
+    return "local" if photos <= AUTO_LOCAL_UP_TO else "off"
+
 
 # [(query row, its candidate rows)] -> inliers per candidate, per group
 VerifyGroups = Callable[[list[tuple[int, np.ndarray]]], list[np.ndarray]]

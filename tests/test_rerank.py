@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
+from precompute import rerank
 from precompute.build import BuildOptions, build_index
+from precompute.cli import main
 from precompute.evidence import evidence_path_for
 from core.index_file import read_index
 from precompute.rerank import pairs_path_for
@@ -32,6 +34,19 @@ def _collection(holidays_dir: Path, folder: Path) -> Path:
     edited = photo.crop((width // 8, height // 10, width - width // 10, height - height // 8)).rotate(90, expand=True)
     ImageEnhance.Brightness(edited).enhance(1.5).save(folder / "edited.jpg", quality=90)
     return folder
+
+
+def test_auto_re_ranks_a_collection_up_to_its_limit_and_says_so(holidays_dir, tmp_path, monkeypatch, capsys):
+    """The default changes with collection size (the evidence is held in memory): the summary names the choice."""
+    photos = _collection(holidays_dir, tmp_path / "photos")
+    count = len(list(photos.iterdir()))
+    for limit, chosen in ((count, "local"), (count - 1, "off")):
+        monkeypatch.setattr(rerank, "AUTO_LOCAL_UP_TO", limit)
+        out = tmp_path / chosen / "index.pkl"
+        assert main([str(photos), "--out", str(out), "--model", "efficientnet-lite0", "--k", "5", "--workers", "0"]) == 0
+        index = read_index(out)
+        assert index.model.rerank == chosen and (index.verified is not None) == (chosen == "local")
+        assert f"Re-ranking: {chosen} (auto: local up to" in capsys.readouterr().out
 
 
 def _listed(index: dict, name: str) -> list[str]:
