@@ -1,6 +1,6 @@
 """What `--rerank local` costs: the same photos built with `--rerank off` and `local`, then 1 % more added.
 
-    .venv/bin/python benchmarks/rerank.py [--photos DIR] [--count N] [--fraction 0.01]
+    .venv/bin/python -m benchmarks.rerank [--photos DIR] [--count N] [--fraction 0.01]
 
 All in one process, on the same photos: CPU time of each full build (this
 process and its decoding workers), the evidence side file's size per photo,
@@ -19,16 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.incremental import link  # noqa: E402
-from precompute.build import BuildOptions, build_index  # noqa: E402
-from precompute.evidence import evidence_path_for  # noqa: E402
-from precompute.rerank import CANDIDATES  # noqa: E402
-from precompute.scan import scan_photos  # noqa: E402
-from tools.evaluate.__main__ import cpu_time  # noqa: E402
-
-IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "imagenet-samples"
+from benchmarks.incremental import link
+from precompute.build import BuildOptions, build_index
+from precompute.evidence import evidence_path_for
+from precompute.rerank import CANDIDATES
+from precompute.scan import scan_photos
+from tests.support.datasets import IMAGENET_SAMPLES as IMAGENET
+from tools.evaluate.__main__ import cpu_time
 MILLION = 1_000_000
 
 

@@ -89,7 +89,7 @@ def test_the_heroku_benchmark_runs_at_toy_sizes():
 
 
 def test_the_rerank_benchmark_runs_at_toy_sizes(imagenet_dir):
-    done = subprocess.run([sys.executable, "benchmarks/rerank.py", "--photos", str(imagenet_dir), "--count", "24",
+    done = subprocess.run([sys.executable, "-m", "benchmarks.rerank", "--photos", str(imagenet_dir), "--count", "24",
                            "--fraction", "0.05"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "full, --rerank local" in done.stdout and "Projected to 1,000,000 photos" in done.stdout
