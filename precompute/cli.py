@@ -164,14 +164,14 @@ def print_summary(report: BuildReport) -> None:
         f"Neighbours: {'updated from the previous index' if report.neighbours_updated else 'computed'}, "
         f"{report.neighbour_method}, {report.similarities:,} similarities{share}."
     )
+    if report.rebuild_reason:
+        print(f"Rebuilt in full: {report.rebuild_reason}.")
+    print(rerank_summary(report))
     if report.same_picture is not None:
         same = report.same_picture
         kept = same.candidates - same.verified
         print(f"Same picture: {len(same.pairs):,} verified pairs of {same.candidates:,} candidates ({same.verified:,} "
               f"checked now" + (f", {kept:,} verdicts kept from the previous index)." if kept else ")."))
-    if report.rebuild_reason:
-        print(f"Rebuilt in full: {report.rebuild_reason}.")
-    print(rerank_summary(report))
     if report.evidence_note:
         print(f"Evidence: {report.evidence_note}.")
     print(
