@@ -550,10 +550,13 @@ def test_reviewing_duplicates_from_the_gallery(browser, duplicates_server, viewp
         assert overflow <= 0, f"/duplicates scrolls sideways by {overflow}px"
         tab.page.screenshot(path=str(SCREENSHOTS / f"duplicates-{viewport['width']}.png"), full_page=True)
 
-        tab.page.fill("#threshold", "0.60")  # a lower threshold: more copies join their originals
+        tab.page.get_by_role("link", name="Similar shots").first.click()  # the switch from verified copies
+        tab.page.wait_for_url(re.compile(re.escape(tab.base) + r"/duplicates\?kind=similar-shots"))
+        similar_groups = _group_count(tab)
+        tab.page.fill("#threshold", "0.60")  # a lower threshold: more look-alikes join
         tab.page.get_by_role("button", name="Show").click()
-        tab.page.wait_for_url(tab.base + "/duplicates?threshold=0.60")
-        assert _group_count(tab) >= default_groups
+        tab.page.wait_for_url(tab.base + "/duplicates?kind=similar-shots&threshold=0.60")
+        assert _group_count(tab) >= similar_groups > 0
         first = tab.page.locator(".duplicate-group .card").first
         href = first.get_attribute("href")
         first.click()
