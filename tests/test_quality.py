@@ -15,6 +15,7 @@ import numpy as np
 
 from core.index_file import read_index
 from precompute.build import BuildOptions
+from precompute.evidence import evidence_path_for, read_evidence
 from tools.evaluate.measures import holidays_scores
 from tools.evaluate.protocol import split_by_scene
 
@@ -28,7 +29,7 @@ def test_the_holidays_index_uses_the_default_descriptor(holidays_index):
 
 def test_confirm_half_queries_find_their_own_scene(holidays_index):
     index = read_index(holidays_index)
-    assert holidays_scores(index)["confirm"].mean() >= 0.85
+    assert holidays_scores(index, read_evidence(evidence_path_for(holidays_index)))["confirm"].mean() >= 0.85
     ids = np.array([int(p["path"].split(".")[0]) for p in index.photos])
     groups = ids // 100
     confirm = split_by_scene(groups)["confirm"]
