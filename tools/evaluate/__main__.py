@@ -94,7 +94,8 @@ def measure(options: BuildOptions, holidays: Path, near_duplicates: Path, made: 
     started, cpu_started = time.monotonic(), cpu_time()
     index = read_index(_build(near_duplicates, work / "near-duplicates.pkl", options))
     seconds, cpu = time.monotonic() - started, cpu_time() - cpu_started
-    holidays_evidence, evidence = (_evidence(work / name, options) for name in ("holidays.pkl", "near-duplicates.pkl"))
+    holidays_evidence = _evidence(work / "holidays.pkl", holidays_index)
+    evidence = _evidence(work / "near-duplicates.pkl", index)
     top1, top10 = near_duplicate_recall(index, made, evidence)
     return Measured(describe(index.model), holidays_scores(holidays_index, holidays_evidence),
                     category_scores(index, read_table(), evidence),
@@ -111,8 +112,9 @@ def cpu_time() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _evidence(index_path: Path, options: BuildOptions) -> EvidenceFile | None:
-    return read_evidence(evidence_path_for(index_path)) if options.rerank != "off" else None
+def _evidence(index_path: Path, index: Index) -> EvidenceFile | None:
+    """The index's side file, where the build re-ranked (what it recorded: `auto` may have chosen `off`)."""
+    return read_evidence(evidence_path_for(index_path)) if index.model.rerank != "off" else None
 
 
 def _build(folder: Path, out: Path, options: BuildOptions) -> Path:
