@@ -49,6 +49,7 @@ SETTINGS = {
     "extractor": "rootsift-opencv",
     "feature_side": verification.FEATURE_SIDE,
     "max_features": verification.MAX_FEATURES,
+    "contrast_threshold": verification.CONTRAST_THRESHOLD,
     "descriptor_scale": verification.DESCRIPTOR_SCALE,
     "gray_side": verification.GRAY_SIDE,
 }

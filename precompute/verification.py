@@ -48,6 +48,9 @@ RATIO = 0.8  # Lowe's ratio test, on distances
 RANSAC_PIXELS = 8.0  # reprojection threshold, in pixels of the feature image
 MIN_INLIERS = 8  # from this many inliers a pair counts as verified: the same scene or object
 RANSAC_ITERATIONS = 2000  # at most; RANSAC stops sooner once 99 % sure of its best model
+# SIFT's contrast threshold (OpenCV's default is 0.04): lower keeps the keypoints of flat and dark photos (a sky, a
+# darkened copy), which had too few to verify; a textured photo keeps the same strongest MAX_FEATURES.
+CONTRAST_THRESHOLD = 0.01
 _CHUNK = 16  # candidates per matrix product: bounds the similarity block to about n × 16 × MAX_FEATURES floats
 
 _sift = None
@@ -100,7 +103,7 @@ NO_MATCH = Match(0, 0, None)
 def _detector():
     global _sift
     if _sift is None:
-        _sift = cv2.SIFT_create(nfeatures=MAX_FEATURES)
+        _sift = cv2.SIFT_create(nfeatures=MAX_FEATURES, contrastThreshold=CONTRAST_THRESHOLD)
     return _sift
 
 
@@ -266,17 +269,22 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
 #
 # Two shots of one scene verify as "the same scene" above; a copy must pass more. Three kinds of evidence, all
 # stored per photo (no second decode):
-# 1. one geometric transform explains the local features, tightly: the median error of the inliers, measured in
-#    the smaller photo's pixels, is small (a re-save, resize, crop, mirror or quarter turn maps exactly; another
-#    viewpoint only roughly);
-# 2. after alignment, the grey thumbnails agree up to a global monotone tone curve (grayscale, brightness and
+# 1. one *copy transform* explains the local features, tightly. A copy is the picture scaled (by one factor on both
+#    axes), cropped or padded, mirrored or not and turned by quarter turns: an affine map whose linear part is a
+#    scale times a signed permutation (`copy_transform`). It is fitted to the inliers of the affine match, and the
+#    median error of those inliers, in the smaller photo's pixels, must be small. A camera moved between two shots
+#    turns the picture by a degree or so, tilts it, and shifts near things against far ones: an affine map absorbs
+#    much of that (most re-shots fit one to a fraction of a pixel), a copy transform does not;
+# 2. after that alignment, the grey thumbnails agree up to a global monotone tone curve (grayscale, brightness and
 #    contrast), in both photos' frames: a moved subject, another moment or another viewpoint leaves pixels that no
 #    tone curve explains. A band along one edge that disagrees as a whole (a caption) is left out first;
 # 3. SSCD copy-descriptor similarity, where both photos have it.
 # The thresholds are chosen on the tune half of `python -m tools.evaluate.duplicate_threshold` (docs/quality.md).
+# A copy turned by another angle than a quarter turn (a straightened horizon) or stretched to another aspect ratio
+# is not found: the price of telling copies from re-shots.
 
-SAME_MIN_INLIERS = 8  # as MIN_INLIERS: fewer is no evidence of one transform
-SAME_MAX_ERROR = 0.15  # median inlier error, pixels of the smaller feature image
+SAME_MIN_INLIERS = 12  # at least; 8 (MIN_INLIERS) verified the same pairs on tune, and ties go to the stricter
+SAME_MAX_ERROR = 0.3  # median inlier error of the copy transform, pixels of the smaller feature image
 SAME_MAX_DISAGREEMENT = 0.05  # share of the overlap's thumbnail pixels no global tone curve explains
 SAME_MIN_SSCD = 0.5  # SSCD cosine, where both photos have one
 _TONE_LEVELS = 24  # a thumbnail pixel this far (of 255) from the tone curve's value disagrees
@@ -286,7 +294,7 @@ _MAX_BAND = 0.25  # ...up to this share of the thumbnail's side
 # Everything a verdict depends on besides the two photos' evidence (an index keeps it with its pairs).
 SAME_PICTURE_SETTINGS = {
     "min_inliers": SAME_MIN_INLIERS, "max_error": SAME_MAX_ERROR, "max_disagreement": SAME_MAX_DISAGREEMENT,
-    "min_sscd": SAME_MIN_SSCD, "ratio": RATIO, "ransac_pixels": RANSAC_PIXELS, "tone_levels": _TONE_LEVELS,
+    "min_sscd": SAME_MIN_SSCD, "transform": "copy: scale, shift, signed permutation", "ratio": RATIO, "ransac_pixels": RANSAC_PIXELS, "tone_levels": _TONE_LEVELS,
     "tone_bins": _TONE_BINS, "band_share": _BAND_SHARE, "max_band": _MAX_BAND,
 }
 
@@ -296,7 +304,7 @@ class Sameness:
     """The evidence that two photos are one picture; `same` applies the thresholds."""
 
     inliers: int
-    error: float  # median inlier error in pixels of the smaller feature image (inf without a transform)
+    error: float  # median inlier error of the copy transform, pixels of the smaller feature image (inf without one)
     disagreement: float  # share of overlapping thumbnail pixels off the tone curve, the worse of the two frames
     sscd: float | None = None  # cosine of the SSCD descriptors, when both photos have one
 
@@ -314,10 +322,10 @@ def picture_sameness(a: LocalFeatures, a_gray: np.ndarray, b: LocalFeatures, b_g
     """How far the stored evidence says `a` and `b` are one picture; the same whichever comes first."""
     if (a.descriptors.tobytes(), a.size) > (b.descriptors.tobytes(), b.size):  # one order: RANSAC's sample differs
         a, a_gray, a_sscd, b, b_gray, b_sscd = b, b_gray, b_sscd, a, a_gray, a_sscd
-    match, error = _tight_match(a, b)
-    if match.transform is None or match.inliers < 3:
+    match, copy, error = _tight_match(a, b)
+    if copy is None or match.inliers < 3:
         return NOT_SAME
-    forward = _affine_3x3(match.transform)
+    forward = _affine_3x3(copy)
     to_gray_a, to_gray_b = _gray_scale(a, a_gray), _gray_scale(b, b_gray)
     in_b = to_gray_b @ forward @ np.linalg.inv(to_gray_a)  # a's thumbnail pixels -> b's
     disagreement = max(tone_disagreement(a_gray, b_gray, in_b), tone_disagreement(b_gray, a_gray, np.linalg.inv(in_b)))
@@ -327,26 +335,56 @@ def picture_sameness(a: LocalFeatures, a_gray: np.ndarray, b: LocalFeatures, b_g
     return Sameness(match.inliers, error, disagreement, sscd)
 
 
-def _tight_match(query: LocalFeatures, candidate: LocalFeatures) -> tuple[Match, float]:
-    """The better of the plain and mirrored matchings, and its inliers' median error in the smaller image's pixels."""
+def _tight_match(query: LocalFeatures, candidate: LocalFeatures) -> tuple[Match, np.ndarray | None, float]:
+    """The better of the plain and mirrored matchings, the copy transform fitted to its inliers, and their median
+    error under it in the smaller image's pixels (None and inf without a match)."""
     if len(query) < 3 or len(candidate) < 3:
-        return NO_MATCH, float("inf")
+        return NO_MATCH, None, float("inf")
     block, lengths = _stack([candidate])
-    points = query.points.astype(np.float32)
-    best, best_error = NO_MATCH, float("inf")
+    points = query.points.astype(np.float64)
+    best, best_copy, best_error = NO_MATCH, None, float("inf")
     for is_mirror in (False, True):
         descriptors = mirror_descriptors(query.descriptors) if is_mirror else query.descriptors
         with _one_thread():
             (query_rows, candidate_rows), = _tentative_matches(_as_unit(descriptors), block, lengths)
-        match = _geometry(points, candidate, query_rows, candidate_rows, MIN_INLIERS, is_mirror)
+        match = _geometry(points.astype(np.float32), candidate, query_rows, candidate_rows, MIN_INLIERS, is_mirror)
         if match.transform is None or (match.inliers, match.tentative) <= (best.inliers, best.tentative):
             continue
-        source, target = points[query_rows], candidate.points.astype(np.float32)[candidate_rows]
-        errors = np.linalg.norm(source @ match.transform[:, :2].T + match.transform[:, 2] - target, axis=1)
-        inlying = errors[errors <= RANSAC_PIXELS]
-        scale = max(match.scale or 1.0, 1e-6)  # errors are in the candidate's pixels: a larger candidate divides
-        best, best_error = match, float(np.median(inlying)) / max(scale, 1.0) if len(inlying) else float("inf")
-    return best, best_error
+        source, target = points[query_rows], candidate.points.astype(np.float64)[candidate_rows]
+        inlying = np.linalg.norm(source @ match.transform[:, :2].T + match.transform[:, 2] - target, axis=1) <= RANSAC_PIXELS
+        if inlying.sum() < 3:
+            continue
+        copy, errors = copy_transform(source[inlying], target[inlying], match.transform[:, :2])
+        scale = float(np.sqrt(abs(np.linalg.det(copy[:, :2]))))  # errors are in the candidate's pixels: a larger candidate divides
+        best, best_copy, best_error = match, copy, float(np.median(errors)) / max(scale, 1.0)
+    return best, best_copy, best_error
+
+
+def copy_transform(source: np.ndarray, target: np.ndarray, linear: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The copy transform nearest the affine map's `linear` part, least-squares fitted to the matched points.
+
+    Returns the 2×3 map (source pixels -> target pixels) and each point's
+    error under it. The quarter turn and the mirror are those of `linear`'s
+    nearest rotation or reflection (`_signed_permutation`); in its frame the
+    map is one scale and a shift, fitted in closed form.
+    """
+    turn = _signed_permutation(linear)
+    turned = target @ turn  # each target point turned back: turn.T @ point
+    source_mean, turned_mean = source.mean(axis=0), turned.mean(axis=0)
+    spread = float(((source - source_mean) ** 2).sum())
+    scale = float(((source - source_mean) * (turned - turned_mean)).sum()) / max(spread, 1e-12)
+    transform = np.hstack([scale * turn, (turn @ (turned_mean - scale * source_mean))[:, None]])
+    errors = np.linalg.norm(source @ transform[:, :2].T + transform[:, 2] - target, axis=1)
+    return transform, errors
+
+
+def _signed_permutation(linear: np.ndarray) -> np.ndarray:
+    """The quarter turn, mirrored or not, nearest a 2×2 linear map: its polar rotation rounded to 0, ±1 entries."""
+    left, _, right = np.linalg.svd(linear)
+    rotation = left @ right
+    if abs(rotation[0, 0]) + abs(rotation[1, 1]) >= abs(rotation[0, 1]) + abs(rotation[1, 0]):
+        return np.diag([np.sign(rotation[0, 0]) or 1.0, np.sign(rotation[1, 1]) or 1.0])
+    return np.array([[0.0, np.sign(rotation[0, 1]) or 1.0], [np.sign(rotation[1, 0]) or 1.0, 0.0]])
 
 
 def _affine_3x3(transform: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from precompute import verification
-from tools.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original
+from tools.evaluate.duplicate_threshold import PairCounts, chosen, goals_first, half_of_original
 from tools.evaluate.near_duplicates import DUPLICATE_KINDS
 
 
@@ -23,6 +23,20 @@ def test_the_threshold_is_chosen_on_tune_alone_ties_to_the_higher():
              0.9: {"tune": PairCounts(4, 2, 4), "confirm": PairCounts(9, 0, 9)},
              0.7: {"tune": PairCounts(9, 1, 4), "confirm": PairCounts(1, 1, 1)}}
     assert chosen(table) == 0.9  # same tune F1 as 0.8: the higher threshold; confirm plays no part
+
+
+def test_same_picture_thresholds_meet_both_goals_on_tune_and_group_the_least():
+    def row(grouped, right, confirm=PairCounts(1, 1, 1)):
+        return {"tune": PairCounts(grouped, right, 100), "confirm": confirm}
+
+    table = {(8, 0.4, 0.05): row(99, 98), (12, 0.3, 0.05): row(96, 96), (12, 0.2, 0.05): row(90, 90),
+             (20, 0.3, 0.02): row(96, 96, PairCounts(50, 0, 9))}
+    # (12, 0.2) misses the recall goal; of the two that meet both with 96 pairs, the stricter (less disagreement)
+    assert goals_first(table) == (20, 0.3, 0.02)
+    del table[(20, 0.3, 0.02)], table[(12, 0.3, 0.05)]
+    assert goals_first(table) == (8, 0.4, 0.05)
+    table[(8, 0.4, 0.05)] = row(99, 94)  # none meets both goals: the highest tune recall at precision ≥ 0.98
+    assert goals_first(table) == (12, 0.2, 0.05)
 
 
 def test_halves_split_by_wordnet_id():

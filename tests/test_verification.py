@@ -47,6 +47,49 @@ def test_a_rotated_cropped_reexposed_shot_verifies_and_another_scene_does_not(ho
     assert not other_match.verified
 
 
+def test_a_flat_dark_copy_keeps_enough_keypoints_to_verify(holidays_dir):
+    """At OpenCV's default contrast threshold this copy had no keypoints at all, and its original half the cap."""
+    photo = Image.open(holidays_dir / "100000.jpg").convert("RGB")
+    flat = ImageEnhance.Brightness(ImageEnhance.Contrast(photo).enhance(0.15)).enhance(0.5)
+    original, copy = verification.extract_features(np.asarray(photo)), verification.extract_features(np.asarray(flat))
+    assert len(original) > 0.9 * verification.MAX_FEATURES
+    assert verification.verify(original, [copy])[0].verified
+
+
+@pytest.mark.parametrize("turns", range(4))
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_copy_transform_fits_every_quarter_turn_mirrored_or_not(turns, mirror):
+    rng = np.random.default_rng(turns)
+    source = rng.uniform(0, 256, (60, 2))
+    quarter = np.linalg.matrix_power(np.array([[0.0, -1.0], [1.0, 0.0]]), turns)
+    linear = 0.7 * quarter @ (np.diag([-1.0, 1.0]) if mirror else np.eye(2))
+    target = source @ linear.T + [30.0, -12.0]
+    estimate = linear + rng.normal(0, 0.02, (2, 2))  # as RANSAC's affine map comes, a little off
+    transform, errors = verification.copy_transform(source, target, estimate)
+    assert np.allclose(transform, np.hstack([linear, [[30.0], [-12.0]]]))
+    assert errors.max() < 1e-9
+
+
+def test_a_camera_turned_by_a_degree_fits_an_affine_map_and_no_copy_transform():
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0, 256, (200, 2))
+    angle = np.radians(1.0)
+    linear = 1.05 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    _, errors = verification.copy_transform(source, source @ linear.T + [4.0, 2.0], linear)
+    assert np.median(errors) > 3 * verification.SAME_MAX_ERROR
+
+
+@pytest.mark.parametrize("pair", [("111001", "111002"), ("112403", "112404"), ("104001", "104002"), ("110900", "110901")])
+def test_two_shots_that_one_affine_map_fits_closely_are_not_the_same_picture(holidays_dir, pair):
+    """Real re-shots of one scene (a step aside, a fish moved): hundreds of inliers, thumbnails alike at 64 px."""
+    photos = [_photo(holidays_dir, f"{name}.jpg") for name in pair]
+    features = [verification.extract_features(photo) for photo in photos]
+    assert verification.verify(features[0], features[1:])[0].inliers >= 3 * verification.SAME_MIN_INLIERS
+    sameness = verification.picture_sameness(features[0], verification.gray_thumbnail(photos[0]),
+                                             features[1], verification.gray_thumbnail(photos[1]))
+    assert sameness.error > verification.SAME_MAX_ERROR and not sameness.same(), sameness
+
+
 def test_verify_many_candidates_in_chunks_keeps_their_order(holidays_dir):
     names = sorted(p.name for p in holidays_dir.glob("*.jpg"))[:40]
     features = [verification.extract_features(_photo(holidays_dir, name)) for name in names]
