@@ -91,6 +91,7 @@ class Catalog:
         self.scores: np.ndarray = index.scores
         # Verified "same picture" pairs (precompute.same_picture); None: the index was built without the evidence.
         self.same_picture: np.ndarray | None = index.same_picture
+        self.different_picture: np.ndarray | None = index.different_picture  # two shots of one scene, verified
         # With --rerank: which listed pairs local features verified; the scores are then the re-ranked ones.
         self.verified: np.ndarray | None = index.verified
         self.model: ModelInfo = index.model

@@ -57,7 +57,7 @@ def _keep_groups_per_threshold(state: BlueprintSetupState) -> None:
     @lru_cache(maxsize=THRESHOLDS_KEPT)
     def groups_at(threshold: float | None) -> DuplicateGroups:
         if threshold is None:
-            return same_picture_groups(collection.same_picture, collection.photos)
+            return same_picture_groups(collection.same_picture, collection.photos, collection.different_picture)
         return find_groups(collection.neighbours, collection.scores, collection.photos, threshold)
 
     state.app.extensions["lookalike.duplicates"] = groups_at

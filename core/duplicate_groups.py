@@ -2,8 +2,11 @@
 
 - **Same picture** (`SAME_PICTURE`, the default): copies of one photo, joined
   by the pairs the pipeline verified on local features and thumbnails
-  (`precompute.same_picture`, stored as the index's `same_picture`). An index
-  built without that evidence has none (`has_same_picture`).
+  (`precompute.same_picture`, stored as the index's `same_picture`). A photo
+  those pairs join to two photos verified as two shots of one scene (the
+  index's `different_picture`) is left out: a small or cropped copy can match
+  two shots of a scene closely, and cannot be a copy of both. An index built
+  without that evidence has none (`has_same_picture`).
 - **Similar shots** (`SIMILAR_SHOTS`): photos whose stored similarity is at
   least a threshold, for reviewing bursts and re-takes; described below.
 
@@ -129,11 +132,27 @@ def has_same_picture(index: Index) -> bool:
     return index.same_picture is not None
 
 
-def same_picture_groups(pairs: np.ndarray, photos: PhotoTable) -> DuplicateGroups:
-    """Same picture: the groups of photos joined by verified pairs (an index's `same_picture`), ordered as above."""
+def same_picture_groups(pairs: np.ndarray, photos: PhotoTable, different: np.ndarray | None = None) -> DuplicateGroups:
+    """Same picture: the groups of photos joined by verified pairs (an index's `same_picture`), ordered as above;
+    without the photos they join to both photos of a `different` pair (an index's `different_picture`)."""
     pairs = np.asarray(pairs).reshape(-1, 2)
+    if different is not None:
+        pairs = pairs[~np.isin(pairs, ambiguous_photos(pairs, np.asarray(different).reshape(-1, 2))).any(axis=1)]
     rows, starts = _ordered_groups(photos, pairs[:, 0], pairs[:, 1])
     return DuplicateGroups(None, rows, starts, 0)
+
+
+def ambiguous_photos(pairs: np.ndarray, different: np.ndarray) -> np.ndarray:
+    """The photos that `pairs` join to both photos of a pair in `different`: one picture with two others."""
+    partners: dict[int, set[int]] = {}
+    for a, b in pairs.tolist():
+        partners.setdefault(a, set()).add(b)
+        partners.setdefault(b, set()).add(a)
+    paired = different[np.isin(different, list(partners)).all(axis=1)] if partners else different[:0]
+    found = set()
+    for a, b in paired.tolist():  # few: both photos of the pair must have a copy
+        found |= partners[a] & partners[b]
+    return np.array(sorted(found), np.int64)
 
 
 def _ordered_groups(photos: PhotoTable, first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -483,6 +483,8 @@ class Index:
     # Verified "same picture" pairs (rows, m × 2, lower first); None: built without the evidence to verify them.
     same_picture: np.ndarray | None = None
     same_picture_check: dict = field(default_factory=dict)  # the settings the pairs were verified with
+    # Pairs verified as one scene and not one picture (two shots); None where `same_picture` is None or older.
+    different_picture: np.ndarray | None = None
     verified: np.ndarray | None = None  # with --rerank: N × k, whether local features confirmed each listed pair
 
     @classmethod
@@ -508,6 +510,7 @@ class Index:
             expansion=expansion,
             same_picture=index.get("same_picture"),
             same_picture_check=index.get("same_picture_check") or {},
+            different_picture=index.get("different_picture"),
             verified=index.get("verified"),
         )
 
@@ -531,6 +534,8 @@ class Index:
             index["expansion_neighbors"], index["expansion_scores"] = self.expansion
         if self.same_picture is not None:
             index["same_picture"], index["same_picture_check"] = self.same_picture, self.same_picture_check
+        if self.different_picture is not None:
+            index["different_picture"] = self.different_picture
         if self.verified is not None:
             index["verified"] = self.verified
         return index
@@ -556,6 +561,7 @@ def new_index(
     expansion: tuple[np.ndarray, np.ndarray] | None = None,
     same_picture: np.ndarray | None = None,
     same_picture_check: dict | None = None,
+    different_picture: np.ndarray | None = None,
     verified: np.ndarray | None = None,
 ) -> Index:
     """A new index, ready for `write_index`; `model` is the model's description (`LoadedModel.describe()` and more).
@@ -564,6 +570,7 @@ def new_index(
     `same_picture`: the verified "same picture" pairs (`precompute.same_picture`), row pairs (m × 2 int32, first
     row below second); None when the index was built without the evidence to verify them. `same_picture_check`:
     the settings they were verified with (plain values), so an update knows whether their verdicts still hold.
+    `different_picture`: the candidate pairs verified as one scene and not one picture, in the same form.
     `verified`: with `--rerank`, N × k bool: whether local features confirmed the listed photo shows the same scene.
     """
     table = photos if isinstance(photos, PhotoTable) else PhotoTable.from_records(photos)
@@ -581,6 +588,7 @@ def new_index(
         expansion=expansion,
         same_picture=None if same_picture is None else np.asarray(same_picture, np.int32).reshape(-1, 2),
         same_picture_check=dict(same_picture_check or {}),
+        different_picture=None if different_picture is None else np.asarray(different_picture, np.int32).reshape(-1, 2),
         verified=verified,
     )
 
@@ -783,10 +791,12 @@ def validate_index(index: Any) -> None:
             raise IndexFileError(f"'expansion_neighbors' and 'expansion_scores' must both be {n}×k")
         if first.size and (first.min() < 0 or first.max() >= n):
             raise IndexFileError("'expansion_neighbors' refers to photos that are not in the index")
-    if "same_picture" in index:  # verified copies: optional, an index without the evidence has none
-        pairs = _array(index, "same_picture", np.int32, 2)
-        if pairs.shape[1:] != (2,) or (pairs.size and (pairs.min() < 0 or pairs.max() >= n or (pairs[:, 0] >= pairs[:, 1]).any())):
-            raise IndexFileError("'same_picture' must be pairs of rows of the index, the lower row first")
+    for key in ("same_picture", "different_picture"):  # verified copies and shots: optional, as is the evidence
+        if key in index:
+            pairs = _array(index, key, np.int32, 2)
+            if pairs.shape[1:] != (2,) or (pairs.size and (pairs.min() < 0 or pairs.max() >= n or (pairs[:, 0] >= pairs[:, 1]).any())):
+                raise IndexFileError(f"'{key}' must be pairs of rows of the index, the lower row first")
+    if "same_picture" in index:
         if not isinstance(index.get("same_picture_check", {}), dict):
             raise IndexFileError("'same_picture_check' must be a dict of the settings the pairs were verified with")
     if "verified" in index and _array(index, "verified", np.bool_, 2).shape != neighbours.shape:

@@ -188,6 +188,7 @@ def build_index(
         verified=verified,
         same_picture=same.pairs if same else None,
         same_picture_check=CHECK,
+        different_picture=same.different if same else None,
     )
     write_index(index, index_path)
     in_use = {t["file"] for info in merged.infos for t in info["thumbnails"].values()}

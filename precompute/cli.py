@@ -170,8 +170,9 @@ def print_summary(report: BuildReport) -> None:
     if report.same_picture is not None:
         same = report.same_picture
         kept = same.candidates - same.verified
-        print(f"Same picture: {len(same.pairs):,} verified pairs of {same.candidates:,} candidates ({same.verified:,} "
-              f"checked now" + (f", {kept:,} verdicts kept from the previous index)." if kept else ")."))
+        print(f"Same picture: {len(same.pairs):,} verified pairs of {same.candidates:,} candidates, {len(same.different):,} "
+              f"two shots of one scene ({same.verified:,} checked now"
+              + (f", {kept:,} verdicts kept from the previous index)." if kept else ")."))
     if report.evidence_note:
         print(f"Evidence: {report.evidence_note}.")
     print(

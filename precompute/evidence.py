@@ -50,6 +50,7 @@ SETTINGS = {
     "feature_side": verification.FEATURE_SIDE,
     "max_features": verification.MAX_FEATURES,
     "contrast_threshold": verification.CONTRAST_THRESHOLD,
+    "flat": [verification.FLAT_KEYPOINTS, verification.FLAT_CONTRAST_THRESHOLD],
     "descriptor_scale": verification.DESCRIPTOR_SCALE,
     "gray_side": verification.GRAY_SIDE,
 }

@@ -1,12 +1,14 @@
-"""The index's "same picture" pairs: candidate pairs, each verified on the stored evidence alone.
+"""The index's "same picture" pairs, and its "different picture" ones: candidate pairs verified on stored evidence.
 
 Candidates are the pairs of the similar lists (a photo and each photo of its
 list) and, when every photo has an SSCD copy descriptor, each photo's nearest
 SSCD neighbours. Each candidate is checked by `verification.picture_sameness`
 on the evidence the prepare workers extracted (local features, grey
-thumbnails): no photo is decoded again. The verified pairs go into the index
-(`index_file.new_index(same_picture=...)`), and `duplicate_groups` joins them
-into groups.
+thumbnails): no photo is decoded again. The pairs found to be one picture go
+into the index (`index_file.new_index(same_picture=...)`), and so do those
+found to be two pictures of one scene (`different_picture`): `duplicate_groups`
+joins the first into groups, and leaves out a photo that the first would make
+one picture with two photos of the second kind.
 
 An update verifies only the candidates it has not verified before: a pair
 whose two photos' contents (SHA-1) were a candidate pair of the previous index
@@ -34,7 +36,8 @@ CHECK = {**SETTINGS, **SAME_PICTURE_SETTINGS}
 
 @dataclass(frozen=True)
 class SamePictureStep:
-    pairs: np.ndarray  # (m, 2) int32 rows, the lower first: the verified pairs
+    pairs: np.ndarray  # (m, 2) int32 rows, the lower first: the pairs verified as one picture
+    different: np.ndarray  # the same, for the pairs verified as two pictures of one scene
     candidates: int  # candidate pairs
     verified: int  # of those, checked in this run (the others kept their previous verdict)
 
@@ -68,37 +71,39 @@ def _sscd_neighbours(vectors: np.ndarray, count: int) -> np.ndarray:
 
 
 def same_picture_pairs(evidence: Sequence[PhotoEvidence], neighbours: np.ndarray, previous: dict | None = None) -> SamePictureStep:
-    """The verified pairs among the candidates; `previous`: an earlier index whose verdicts may be kept."""
+    """The candidates verified as one picture, and as two; `previous`: an earlier index whose verdicts may be kept."""
     sscd = np.stack([photo.sscd for photo in evidence]) if evidence and all(p.sscd is not None for p in evidence) else None
     candidates = candidate_pairs(neighbours, sscd)
-    known, same_before = _previous_verdicts(previous)
-    verified = []
+    known, same_before, different_before = _previous_verdicts(previous)
+    verdicts: dict[str, list] = {"same": [], "different": []}
     checked = 0
     for a, b in candidates.tolist():
         key = _key(evidence[a].sha1, evidence[b].sha1)
         if key in known:
-            same = key in same_before
+            verdict = "same" if key in same_before else "different" if key in different_before else None
         else:
             checked += 1
             one, other = evidence[a], evidence[b]
-            same = picture_sameness(one.features, one.gray, other.features, other.gray, one.sscd, other.sscd).same()
-        if same:
-            verified.append((a, b))
-    pairs = np.array(verified, np.int32).reshape(-1, 2)
-    return SamePictureStep(pairs, len(candidates), checked)
+            sameness = picture_sameness(one.features, one.gray, other.features, other.gray, one.sscd, other.sscd)
+            verdict = "same" if sameness.same() else "different" if sameness.different() else None
+        if verdict:
+            verdicts[verdict].append((a, b))
+    pairs, different = (np.array(verdicts[kind], np.int32).reshape(-1, 2) for kind in ("same", "different"))
+    return SamePictureStep(pairs, different, len(candidates), checked)
 
 
 def _key(sha1: str, other: str) -> tuple[str, str]:
     return (sha1, other) if sha1 <= other else (other, sha1)
 
 
-def _previous_verdicts(index: dict | None) -> tuple[set, set]:
-    """(content pairs the previous index verified, those it found the same picture); empty without its evidence."""
-    if index is None or index.same_picture is None or index.same_picture_check != CHECK:
-        return set(), set()
+def _previous_verdicts(index: dict | None) -> tuple[set, set, set]:
+    """(content pairs the previous index verified, those it found one picture, those two); empty without them."""
+    if index is None or index.same_picture is None or index.different_picture is None or index.same_picture_check != CHECK:
+        return set(), set(), set()
     hashes = index.photos.columns["sha1"]
     sha1 = [row.tobytes().hex() for row in hashes]
     sscd_free = candidate_pairs(index.neighbours)  # the SSCD candidates are not kept: they are verified again
     known = {_key(sha1[a], sha1[b]) for a, b in sscd_free.tolist()}
-    same = {_key(sha1[a], sha1[b]) for a, b in np.asarray(index.same_picture).tolist()}
-    return known, same
+    same, different = ({_key(sha1[a], sha1[b]) for a, b in np.asarray(pairs).tolist()}
+                       for pairs in (index.same_picture, index.different_picture))
+    return known, same, different

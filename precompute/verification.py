@@ -48,12 +48,15 @@ RATIO = 0.8  # Lowe's ratio test, on distances
 RANSAC_PIXELS = 8.0  # reprojection threshold, in pixels of the feature image
 MIN_INLIERS = 8  # from this many inliers a pair counts as verified: the same scene or object
 RANSAC_ITERATIONS = 2000  # at most; RANSAC stops sooner once 99 % sure of its best model
-# SIFT's contrast threshold (OpenCV's default is 0.04): lower keeps the keypoints of flat and dark photos (a sky, a
-# darkened copy), which had too few to verify; a textured photo keeps the same strongest MAX_FEATURES.
-CONTRAST_THRESHOLD = 0.01
+# A flat or dark photo (a sky, a darkened copy) has few keypoints at SIFT's contrast threshold (OpenCV's default,
+# 0.04), too few to verify; one with fewer than FLAT_KEYPOINTS is detected again at FLAT_CONTRAST_THRESHOLD. Not every
+# photo: more keypoints on all of them cost twice the matching (docs/quality.md).
+CONTRAST_THRESHOLD = 0.04
+FLAT_CONTRAST_THRESHOLD = 0.01
+FLAT_KEYPOINTS = 100
 _CHUNK = 16  # candidates per matrix product: bounds the similarity block to about n × 16 × MAX_FEATURES floats
 
-_sift = None
+_detectors: dict[float, cv2.SIFT] = {}  # per contrast threshold
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,14 @@ class Match:
 NO_MATCH = Match(0, 0, None)
 
 
-def _detector():
-    global _sift
-    if _sift is None:
-        _sift = cv2.SIFT_create(nfeatures=MAX_FEATURES, contrastThreshold=CONTRAST_THRESHOLD)
-    return _sift
+def _detect(gray: np.ndarray, contrast: float) -> tuple:
+    """SIFT keypoints and descriptors, the strongest MAX_FEATURES; (), None where there are none."""
+    if contrast not in _detectors:
+        _detectors[contrast] = cv2.SIFT_create(nfeatures=MAX_FEATURES, contrastThreshold=contrast)
+    try:
+        return _detectors[contrast].detectAndCompute(gray, None)
+    except cv2.error:  # e.g. a photo of a few pixels: no features, not a failed photo
+        return (), None
 
 
 def feature_image(rgb: np.ndarray) -> np.ndarray:
@@ -132,10 +138,9 @@ def extract_features(rgb: np.ndarray) -> LocalFeatures:
     """RootSIFT of a uint8 RGB (or grey) photo; see the module docstring for the scale and the cap."""
     gray = feature_image(rgb)
     size = (gray.shape[1], gray.shape[0])
-    try:
-        keypoints, descriptors = _detector().detectAndCompute(gray, None)
-    except cv2.error:  # e.g. a photo of a few pixels: no features, not a failed photo
-        keypoints, descriptors = (), None
+    keypoints, descriptors = _detect(gray, CONTRAST_THRESHOLD)
+    if len(keypoints) < FLAT_KEYPOINTS:
+        keypoints, descriptors = _detect(gray, FLAT_CONTRAST_THRESHOLD)
     if descriptors is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float16), np.zeros((0, 128), np.uint8), size)
     keypoints, descriptors = keypoints[:MAX_FEATURES], descriptors[:MAX_FEATURES]
@@ -283,19 +288,21 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
 # A copy turned by another angle than a quarter turn (a straightened horizon) or stretched to another aspect ratio
 # is not found: the price of telling copies from re-shots.
 
-SAME_MIN_INLIERS = 12  # at least; 8 (MIN_INLIERS) verified the same pairs on tune, and ties go to the stricter
-SAME_MAX_ERROR = 0.3  # median inlier error of the copy transform, pixels of the smaller feature image
-SAME_MAX_DISAGREEMENT = 0.05  # share of the overlap's thumbnail pixels no global tone curve explains
+SAME_MIN_INLIERS = 12  # held, not chosen: 8 (MIN_INLIERS) chained a quarter-size copy to another shot (docs/quality.md)
+SAME_MAX_ERROR = 0.4  # median inlier error of the copy transform, pixels of the smaller feature image
+SAME_MAX_DISAGREEMENT = 0.035  # share of the overlap's thumbnail pixels no global tone curve explains
 SAME_MIN_SSCD = 0.5  # SSCD cosine, where both photos have one
 _TONE_LEVELS = 24  # a thumbnail pixel this far (of 255) from the tone curve's value disagrees
 _TONE_BINS = 32
 _BAND_SHARE = 0.15  # an edge row or column with more disagreeing pixels than this is an overlaid band...
 _MAX_BAND = 0.25  # ...up to this share of the thumbnail's side
+_RESOLUTION_BLUR = 0.4  # sigma, in its pixels, per unit of the extra detail a thumbnail shows (`_blur`)
 # Everything a verdict depends on besides the two photos' evidence (an index keeps it with its pairs).
 SAME_PICTURE_SETTINGS = {
     "min_inliers": SAME_MIN_INLIERS, "max_error": SAME_MAX_ERROR, "max_disagreement": SAME_MAX_DISAGREEMENT,
-    "min_sscd": SAME_MIN_SSCD, "transform": "copy: scale, shift, signed permutation", "ratio": RATIO, "ransac_pixels": RANSAC_PIXELS, "tone_levels": _TONE_LEVELS,
-    "tone_bins": _TONE_BINS, "band_share": _BAND_SHARE, "max_band": _MAX_BAND,
+    "min_sscd": SAME_MIN_SSCD, "transform": "copy: scale, shift, signed permutation", "ratio": RATIO,
+    "ransac_pixels": RANSAC_PIXELS, "tone_levels": _TONE_LEVELS, "tone_bins": _TONE_BINS, "band_share": _BAND_SHARE,
+    "max_band": _MAX_BAND, "band": "out to the farthest disagreeing line", "resolution_blur": _RESOLUTION_BLUR,
 }
 
 
@@ -312,6 +319,11 @@ class Sameness:
              max_disagreement: float = SAME_MAX_DISAGREEMENT, min_sscd: float = SAME_MIN_SSCD) -> bool:
         return (self.inliers >= min_inliers and self.error <= max_error and self.disagreement <= max_disagreement
                 and (self.sscd is None or self.sscd >= min_sscd))
+
+    def different(self, min_inliers: int = SAME_MIN_INLIERS, max_error: float = SAME_MAX_ERROR) -> bool:
+        """Two pictures of one scene: matched by as many inliers as a copy needs, and no copy transform fits them.
+        (Thumbnails that disagree are no such evidence: two crops of one picture may share too little to compare.)"""
+        return self.inliers >= min_inliers and self.error > max_error
 
 
 NOT_SAME = Sameness(0, float("inf"), 1.0)
@@ -405,15 +417,17 @@ def tone_disagreement(moving: np.ndarray, fixed: np.ndarray, moving_to_fixed: np
     """The share of `fixed`'s pixels covered by `moving` (warped by the 3×3 map) that no monotone tone curve explains.
 
     Both thumbnails are blurred a little (resampling and compression differ
-    at 64 px); the tone curve is the monotone (isotonic) fit of `fixed` on
-    `moving`, over 32 bins of grey. Rows and columns along an edge that
+    at 64 px), the one that shows the overlap in more pixels (a crop's) a
+    little more, to the other's resolution; the tone curve is the monotone
+    (isotonic) fit of `fixed` on `moving`, over 32 bins of grey. Rows and columns along an edge that
     disagree as a whole (a caption band) are left out first, up to a quarter
     of each side. 1.0 when too little overlaps to tell.
     """
     height, width = fixed.shape
     warp = moving_to_fixed[:2].astype(np.float64)
-    moving = cv2.GaussianBlur(moving.astype(np.float32), (0, 0), 1.0)
-    fixed = cv2.GaussianBlur(fixed.astype(np.float32), (0, 0), 1.0)
+    scale = float(np.sqrt(abs(np.linalg.det(warp[:, :2]))))  # fixed pixels per moving pixel
+    moving = cv2.GaussianBlur(moving.astype(np.float32), (0, 0), _blur(1.0 / max(scale, 1e-6)))
+    fixed = cv2.GaussianBlur(fixed.astype(np.float32), (0, 0), _blur(scale))
     warped = cv2.warpAffine(moving, warp, (width, height), flags=cv2.INTER_LINEAR)
     covered = cv2.warpAffine(np.ones(moving.shape, np.uint8), warp, (width, height), flags=cv2.INTER_NEAREST)
     covered = cv2.erode(covered, np.ones((3, 3), np.uint8)) > 0
@@ -427,6 +441,12 @@ def tone_disagreement(moving: np.ndarray, fixed: np.ndarray, moving_to_fixed: np
         off = covered & (np.abs(fixed - curve[everywhere]) > _TONE_LEVELS)
         kept = covered & ~_edge_bands(off, covered)
     return float(off[kept].sum() / kept.sum()) if kept.sum() >= 64 else 1.0
+
+
+def _blur(detail: float) -> float:
+    """The Gaussian sigma for a thumbnail that shows the overlap in `detail` times the other's pixels: one pixel,
+    and where it holds more detail, as much more as takes it to the other's resolution."""
+    return float(np.hypot(1.0, _RESOLUTION_BLUR * np.sqrt(max(detail**2 - 1.0, 0.0))))
 
 
 def _isotonic_means(bins: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -447,14 +467,17 @@ def _isotonic_means(bins: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _edge_bands(off: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """Rows and columns at each edge of the overlap where most pixels disagree: an overlaid band, not content."""
+    """An overlaid band along each edge of the overlap: the rows (columns) from the edge out to the farthest, within
+    _MAX_BAND, on which more than _BAND_SHARE of the pixels disagree. Not only lines that all disagree: a caption's
+    plain parts may agree with the picture (black on dark grass)."""
     band = np.zeros(off.shape, bool)
     for axis in (0, 1):  # 0: rows, 1: columns
         shares = off.sum(axis=1 - axis) / np.maximum(covered.sum(axis=1 - axis), 1)
         lines = np.flatnonzero(covered.any(axis=1 - axis))
         limit = int(_MAX_BAND * len(shares))
         for ordered in (lines, lines[::-1]):
-            taken = ordered[: limit][np.cumprod(shares[ordered[: limit]] > _BAND_SHARE).astype(bool)]
+            disagreeing = np.flatnonzero(shares[ordered[:limit]] > _BAND_SHARE)
+            taken = ordered[: disagreeing[-1] + 1] if len(disagreeing) else ordered[:0]
             if axis == 0:
                 band[taken] = True
             else:

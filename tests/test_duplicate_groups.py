@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from core.duplicate_groups import connected_components, find_groups
+from core.duplicate_groups import ambiguous_photos, connected_components, find_groups, same_picture_groups
 from core.index_file import PhotoTable
 from tests.support.index_samples import photo_record
 
@@ -95,3 +95,17 @@ def test_pairs_beyond_the_stored_lists_are_joined_only_through_others():
 def test_an_index_without_neighbours_has_no_groups():
     groups = find_groups(np.zeros((1, 0), np.int32), np.zeros((1, 0), np.float32), _table([(10, 10)], [1]), 0.9)
     assert len(groups) == 0 and groups.groups(0, 20) == []
+
+
+def test_a_photo_that_is_one_picture_with_two_different_pictures_is_left_out():
+    # 0 and 1 two shots of one scene (verified different); 2 a small copy that matched both; 3 a copy of 0;
+    # 4 and 5 two copies of 6 that do not match each other closely enough to tell (neither same nor different).
+    photos = _table([(100, 100)] * 7, [10] * 7)
+    same = np.array([[0, 2], [1, 2], [0, 3], [2, 3], [4, 6], [5, 6]], np.int32)
+    different = np.array([[0, 1]], np.int32)
+    assert ambiguous_photos(same, different).tolist() == [2]
+    groups = same_picture_groups(same, photos, different)
+    assert sorted(sorted(groups.group(g).tolist()) for g in range(len(groups))) == [[0, 3], [4, 5, 6]]
+    without = same_picture_groups(same, photos)  # an index from before the different pairs were stored
+    assert sorted(sorted(without.group(g).tolist()) for g in range(len(without))) == [[0, 1, 2, 3], [4, 5, 6]]
+    assert ambiguous_photos(same[:0], different).size == 0 and ambiguous_photos(same, different[:0]).size == 0

@@ -4,10 +4,12 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from precompute import verification
-from tools.evaluate.duplicate_threshold import PairCounts, chosen, goals_first, half_of_original
+from core.duplicate_groups import DuplicateGroups
+from tools.evaluate.duplicate_threshold import PairCounts, chosen, half_of_original, pair_counts, photo_halves
 from tools.evaluate.near_duplicates import DUPLICATE_KINDS
 
 
@@ -18,6 +20,16 @@ def test_pair_counts_give_precision_recall_and_f1():
     assert PairCounts(0, 0, 5).precision == 1.0 and PairCounts(0, 0, 5).f1 == 0.0
 
 
+def test_grouped_pairs_are_right_when_both_photos_are_one_picture():
+    # rows 0-2 one picture (an original, an identical file, a copy), 3-4 another, 5 and 6 shots of one scene
+    source = np.array([0, 0, 0, 3, 3, 5, 6])
+    halves = np.array(["tune"] * 5 + ["confirm"] * 2)
+    groups = DuplicateGroups(None, np.array([0, 1, 2, 3, 5, 6]), np.array([0, 3, 4, 6]), 0)  # 3 alone; 5 with 6
+    counts = pair_counts(groups, halves, source)
+    assert (counts["tune"].grouped, counts["tune"].right, counts["tune"].true) == (3, 3, 4)
+    assert (counts["confirm"].grouped, counts["confirm"].right, counts["confirm"].true) == (1, 0, 0)
+
+
 def test_the_threshold_is_chosen_on_tune_alone_ties_to_the_higher():
     table = {0.8: {"tune": PairCounts(4, 2, 4), "confirm": PairCounts(1, 1, 1)},
              0.9: {"tune": PairCounts(4, 2, 4), "confirm": PairCounts(9, 0, 9)},
@@ -25,18 +37,26 @@ def test_the_threshold_is_chosen_on_tune_alone_ties_to_the_higher():
     assert chosen(table) == 0.9  # same tune F1 as 0.8: the higher threshold; confirm plays no part
 
 
-def test_same_picture_thresholds_meet_both_goals_on_tune_and_group_the_least():
-    def row(grouped, right, confirm=PairCounts(1, 1, 1)):
-        return {"tune": PairCounts(grouped, right, 100), "confirm": confirm}
+def test_a_copy_of_the_second_of_two_identical_files_is_a_copy_of_the_first(tmp_path):
+    """holidays-dev files 103102 and 103902 are one picture: a copy of 103902 must count as right beside 103102."""
+    from precompute.build import BuildOptions, build_index
+    from core.index_file import read_index
+    from tests.support.tiny_index import write_photo
 
-    table = {(8, 0.4, 0.05): row(99, 98), (12, 0.3, 0.05): row(96, 96), (12, 0.2, 0.05): row(90, 90),
-             (20, 0.3, 0.02): row(96, 96, PairCounts(50, 0, 9))}
-    # (12, 0.2) misses the recall goal; of the two that meet both with 96 pairs, the stricter (less disagreement)
-    assert goals_first(table) == (20, 0.3, 0.02)
-    del table[(20, 0.3, 0.02)], table[(12, 0.3, 0.05)]
-    assert goals_first(table) == (8, 0.4, 0.05)
-    table[(8, 0.4, 0.05)] = row(99, 94)  # none meets both goals: the highest tune recall at precision ≥ 0.98
-    assert goals_first(table) == (12, 0.2, 0.05)
+    photos = tmp_path / "photos"
+    (photos / "holidays").mkdir(parents=True)
+    (photos / "holiday-copies").mkdir()
+    write_photo(photos / "holidays" / "103102.jpg", 320, 240, (200, 40, 40))
+    (photos / "holidays" / "103902.jpg").write_bytes((photos / "holidays" / "103102.jpg").read_bytes())
+    write_photo(photos / "holidays" / "100000.jpg", 320, 240, (40, 200, 40))
+    write_photo(photos / "holiday-copies" / "copy0000-half.jpg", 160, 120, (200, 40, 40))
+    build_index(photos, tmp_path / "index.pkl", BuildOptions(model="efficientnet-lite0", k=2, workers=0, rerank="off"))
+    index = read_index(tmp_path / "index.pkl")
+    row = {photo["path"]: number for number, photo in enumerate(index.photos)}
+    _, source = photo_halves(index, {"holiday-copies/copy0000-half.jpg": ("holidays/103902.jpg", "half")})
+    first = row["holidays/103102.jpg"]
+    assert source[row["holiday-copies/copy0000-half.jpg"]] == source[row["holidays/103902.jpg"]] == first
+    assert source[first] == first and source[row["holidays/100000.jpg"]] == row["holidays/100000.jpg"]
 
 
 def test_halves_split_by_wordnet_id():

@@ -76,7 +76,7 @@ def _evidence(index: Path, path: str):
 
 def _groups(index: Path) -> list[set[str]]:
     loaded = read_index(index)
-    groups = same_picture_groups(loaded.same_picture, loaded.photos)
+    groups = same_picture_groups(loaded.same_picture, loaded.photos, loaded.different_picture)
     return [{loaded.photos.path(int(row)) for row in groups.group(n)} for n in range(len(groups))]
 
 
@@ -133,7 +133,32 @@ def test_an_update_gives_the_same_pairs_as_a_full_rebuild(collection, tmp_path):
     full = tmp_path / "full.pkl"
     build_index(partial, full, options)
     assert sorted(map(sorted, _groups(updated))) == sorted(map(sorted, _groups(full)))
-    assert len(read_index(updated).same_picture) == len(read_index(full).same_picture)
+    for kind in ("same_picture", "different_picture"):
+        assert len(getattr(read_index(updated), kind)) == len(getattr(read_index(full), kind)), kind
+
+
+def test_a_small_copy_that_matches_two_shots_of_its_scene_joins_neither(holidays_dir, tmp_path):
+    """Real photos: a quarter-size copy of one shot passes the check with it and with another shot of the scene
+    (at 81 px they differ by less than a pixel), which the check tells apart from the first. It cannot be both."""
+    import random
+
+    from precompute.build import BuildOptions, build_index
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("110900.jpg", "110901.jpg"):
+        shutil.copy(holidays_dir / name, photos / name)
+    save_copy(Image.open(holidays_dir / "110901.jpg").convert("RGB"), "quarter", random.Random(0), photos / "quarter.jpg")
+    build_index(photos, tmp_path / "index.pkl", BuildOptions(model="efficientnet-lite0", workers=0, rerank="local"))
+    loaded = read_index(tmp_path / "index.pkl")
+    rows = {photo["path"]: row for row, photo in enumerate(loaded.photos)}
+
+    def pair(one: str, other: str) -> list[int]:
+        return sorted((rows[one], rows[other]))
+
+    assert loaded.different_picture.tolist() == [pair("110900.jpg", "110901.jpg")]
+    assert sorted(loaded.same_picture.tolist()) == sorted([pair("quarter.jpg", "110900.jpg"), pair("quarter.jpg", "110901.jpg")])
+    assert len(same_picture_groups(loaded.same_picture, loaded.photos, loaded.different_picture)) == 0
 
 
 def _run(*args) -> subprocess.CompletedProcess:
@@ -194,13 +219,14 @@ def test_an_index_without_the_evidence_says_so_and_offers_similar_shots_only(syn
     assert missing.status_code == 404 and "no same-picture evidence" in missing.get_json()["detail"]
 
 
-def test_the_index_refuses_same_picture_pairs_that_are_not_rows(collection):
+@pytest.mark.parametrize("key", ["same_picture", "different_picture"])
+def test_the_index_refuses_verified_pairs_that_are_not_rows(collection, key):
     _, index = collection
     loaded = read_index(index)
     n = len(loaded.photos)
     for bad in (np.array([[0, n]], np.int32), np.array([[1, 0]], np.int32), np.array([[0, 1]], np.int64)):
-        with pytest.raises(IndexFileError, match="same_picture"):
-            validate_index({**loaded.as_dict(), "same_picture": bad})
+        with pytest.raises(IndexFileError, match=key):
+            validate_index({**loaded.as_dict(), key: bad})
 
 
 def test_sscd_neighbours_above_the_bar_become_candidates_and_others_do_not():
@@ -219,6 +245,8 @@ def test_earlier_verdicts_are_kept_only_when_checked_the_same_way(collection):
     _, index = collection
     loaded = read_index(index)
     assert loaded.same_picture_check == CHECK
-    known, same = _previous_verdicts(loaded)
-    assert len(same) == len(loaded.same_picture) and same <= known
-    assert _previous_verdicts(replace(loaded, same_picture_check={**CHECK, "max_error": 1.0})) == (set(), set())
+    known, same, different = _previous_verdicts(loaded)
+    assert len(same) == len(loaded.same_picture) and len(different) == len(loaded.different_picture)
+    assert same | different <= known and not same & different
+    assert _previous_verdicts(replace(loaded, same_picture_check={**CHECK, "max_error": 1.0})) == (set(), set(), set())
+    assert _previous_verdicts(replace(loaded, different_picture=None)) == (set(), set(), set())  # an index from before

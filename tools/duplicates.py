@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.index}: {NO_EVIDENCE}; --kind {SIMILAR_SHOTS} lists those", file=sys.stderr)
         return EXIT_ERROR
     if args.kind == SAME_PICTURE:
-        groups = same_picture_groups(index.same_picture, index.photos)
+        groups = same_picture_groups(index.same_picture, index.photos, index.different_picture)
     else:
         groups = find_groups(index.neighbours, index.scores, index.photos, args.threshold)
     out = sys.stdout
