@@ -28,6 +28,9 @@ The stable API:
   permuting its descriptor bins (`mirror_descriptors`, no second
   extraction); the better of the two matchings is kept, and
   `Match.mirrored` says which.
+- `picture_sameness(a, a_gray, b, b_gray) -> Sameness`: whether two photos
+  are one picture (an edited copy), or two pictures of one scene; see "Same
+  picture" below.
 """
 
 from __future__ import annotations
@@ -282,7 +285,7 @@ def _geometry(query_points: np.ndarray, candidate: LocalFeatures, query_rows: np
 #    much of that (most re-shots fit one to a fraction of a pixel), a copy transform does not;
 # 2. after that alignment, the grey thumbnails agree up to a global monotone tone curve (grayscale, brightness and
 #    contrast), in both photos' frames: a moved subject, another moment or another viewpoint leaves pixels that no
-#    tone curve explains. A band along one edge that disagrees as a whole (a caption) is left out first;
+#    tone curve explains. A band along an edge that disagrees (a caption) is left out first;
 # 3. SSCD copy-descriptor similarity, where both photos have it.
 # The thresholds are chosen on the tune half of `python -m tools.evaluate.duplicate_threshold` (docs/quality.md).
 # A copy turned by another angle than a quarter turn (a straightened horizon) or stretched to another aspect ratio
