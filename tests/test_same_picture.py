@@ -159,6 +159,10 @@ def test_a_small_copy_that_matches_two_shots_of_its_scene_joins_neither(holidays
     assert loaded.different_picture.tolist() == [pair("110900.jpg", "110901.jpg")]
     assert sorted(loaded.same_picture.tolist()) == sorted([pair("quarter.jpg", "110900.jpg"), pair("quarter.jpg", "110901.jpg")])
     assert len(same_picture_groups(loaded.same_picture, loaded.photos, loaded.different_picture)) == 0
+    assert json.loads(_run(tmp_path / "index.pkl", "--format", "json").stdout)["groups"] == []  # the command
+    from app import create_app
+
+    assert create_app(tmp_path / "index.pkl").test_client().get("/api/duplicates").get_json()["groups"] == []  # the page's
 
 
 def _run(*args) -> subprocess.CompletedProcess:
